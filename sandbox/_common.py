@@ -1,0 +1,270 @@
+"""Plumbing shared by the supplier simulators: a ledger with a balance, delayed jobs, and /_sandbox routes.
+
+A simulator keeps one `SimulatorState`. Its `Ledger` records every transaction it accepted (debited on
+acceptance, refunded on failure) and whether goods were delivered, so tests can count deliveries. Its
+`Scheduler` runs delayed jobs (settling a pending transaction, sending callbacks) on one daemon thread.
+`add_sandbox_routes` mounts GET /_sandbox/ledger, POST /_sandbox/force/{reference}?status=success|failed
+and POST /_sandbox/reset on the simulator's FastAPI app.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, HTTPException, Query
+
+from sandbox.behaviours import Behaviour
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+SUCCESS = "success"
+FAILED = "failed"
+
+
+@dataclass
+class Txn:
+    reference: str  # the client's reference (IAK ref_id, Lapak partner_reference_id, BillFazz refId)
+    sku: str
+    target: str
+    status: str  # pending | success | failed
+    cost: int  # IDR debited
+    delivered: bool = False
+    supplier_txn_id: str = ""
+    serial: str = ""
+    debited: bool = True  # False for a rejection recorded without a debit
+    callback_url: str | None = None
+    behaviour: str = ""
+    created_at: float = field(default_factory=time.time)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Ledger:
+    """Transactions and balance of one simulated reseller account; thread-safe."""
+
+    def __init__(self, balance: int) -> None:
+        """`balance` is the opening deposit in IDR."""
+        self._lock = threading.RLock()
+        self._initial = balance
+        self.balance = balance
+        self._txns: dict[str, Txn] = {}
+        self._ids = itertools.count(1)
+
+    def next_id(self, prefix: str) -> str:
+        """A new supplier-side transaction id such as `IAK000017`."""
+        return f"{prefix}{next(self._ids):06d}"
+
+    def get(self, reference: str) -> Txn | None:
+        with self._lock:
+            return self._txns.get(reference)
+
+    def accept(self, txn: Txn) -> Txn:
+        """Record `txn` and debit its cost (when `txn.debited`); the caller checked balance and duplicates."""
+        with self._lock:
+            if txn.debited:
+                self.balance -= txn.cost
+            self._txns[txn.reference] = txn
+            return txn
+
+    def settle(self, reference: str, status: str, serial: str = "") -> Txn | None:
+        """Move a pending transaction to `status`; a finished one never changes (returns it unchanged)."""
+        with self._lock:
+            txn = self._txns.get(reference)
+            if txn is None or txn.status != PENDING or status == PENDING:
+                return txn
+            txn.status = status
+            if status == SUCCESS:
+                txn.delivered = True
+                txn.serial = serial or txn.serial
+            elif txn.debited:
+                self.balance += txn.cost  # refund on failure
+                txn.debited = False
+            return txn
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "balance": self.balance,
+                "transactions": [
+                    {k: v for k, v in asdict(t).items() if k not in ("extra",)} for t in self._txns.values()
+                ],
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self._txns.clear()
+            self.balance = self._initial
+
+
+class Scheduler:
+    """Runs jobs after a delay on one daemon thread; `clear()` drops everything not yet run."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._generation = 0
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="sandbox-scheduler", daemon=True)
+        self._thread.start()
+
+    def later(self, delay_s: float, job: Callable[[], None]) -> None:
+        """Run `job` in `delay_s` seconds; jobs due at the same moment run in the order given."""
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + delay_s, next(self._seq), self._generation, job))
+            self._cond.notify()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._heap.clear()
+            self._generation += 1
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(timeout)
+                _, _, generation, job = heapq.heappop(self._heap)
+                if generation != self._generation:
+                    continue
+            try:
+                job()
+            except Exception:  # a failed callback must not stop the simulator
+                log.exception("sandbox job failed")
+
+
+@dataclass
+class SimulatorConfig:
+    """Knobs shared by every simulator; tests shrink the delays."""
+
+    balance: int = 50_000_000  # opening deposit, IDR
+    slow_seconds: float = 20.0  # TIMEOUT_BUT_SUCCEEDS sleeps this long: longer than the client's read timeout
+    slow_answer_seconds: float = 2.0  # SLOW answers after this long: within a sane client timeout
+    callback_delay: float = 1.0  # PENDING_* settle and call back after this long
+    callback_timeout: float = 5.0
+
+
+class SimulatorState:
+    """One simulator's ledger, scheduler, config and callback sender."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.ledger = Ledger(config.balance)
+        self.scheduler = Scheduler()
+        # Set by each simulator: sends the callback for a transaction; `status` overrides the txn's own.
+        self.notify: Callable[[Txn, str | None], None] = lambda txn, status: None
+        self.callbacks_sent: list[dict[str, Any]] = []  # what was sent, for tests and the demo
+        self._lock = threading.Lock()
+
+    def send_callback(
+        self,
+        url: str | None,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        method: str = "POST",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Deliver one callback now (call it from a scheduled job); failures are logged, never raised."""
+        with self._lock:
+            self.callbacks_sent.append({"url": url, "json": json, "params": params})
+        if not url:
+            return
+        try:
+            httpx.request(
+                method, url, json=json, params=params, headers=headers, timeout=self.config.callback_timeout
+            )
+        except httpx.HTTPError as exc:
+            log.warning("sandbox callback to %s failed: %s", url, exc)
+
+    def settle_and_notify(self, reference: str, status: str, serial: str = "", times: int = 1) -> None:
+        """Settle `reference` and send its callback `times` times (a job for the scheduler)."""
+        txn = self.ledger.settle(reference, status, serial)
+        if txn is None or txn.extra.get("no_callback"):
+            return
+        for _ in range(times):
+            self.notify(txn, None)
+
+    def reset(self) -> None:
+        self.scheduler.clear()
+        self.ledger.reset()
+        with self._lock:
+            self.callbacks_sent.clear()
+
+
+def add_sandbox_routes(app: FastAPI, state: SimulatorState, serial_for: Callable[[Txn], str]) -> None:
+    """Mount the operator/test endpoints; `serial_for` makes the serial for a forced success."""
+
+    @app.get("/_sandbox/ledger")
+    def ledger() -> dict[str, Any]:
+        return state.ledger.snapshot()
+
+    @app.get("/_sandbox/callbacks")
+    def callbacks() -> list[dict[str, Any]]:
+        return list(state.callbacks_sent)
+
+    @app.post("/_sandbox/force/{reference}")
+    def force(reference: str, status: str = Query(pattern="^(success|failed)$")) -> dict[str, Any]:
+        txn = state.ledger.get(reference)
+        if txn is None:
+            raise HTTPException(404, f"no transaction with reference {reference}")
+        if txn.status != PENDING:
+            raise HTTPException(409, f"transaction {reference} is already {txn.status}")
+        state.settle_and_notify(reference, status, serial_for(txn) if status == SUCCESS else "")
+        return {"reference": reference, "status": txn.status}
+
+    @app.post("/_sandbox/reset")
+    def reset() -> dict[str, str]:
+        state.reset()
+        return {"status": "reset"}
+
+
+def answer_delay(state: SimulatorState, behaviour: Behaviour) -> float:
+    """How long the purchase answer is held back: past the client timeout, a little, or not at all."""
+    if behaviour is Behaviour.TIMEOUT_BUT_SUCCEEDS:
+        return state.config.slow_seconds
+    if behaviour is Behaviour.SLOW:
+        return state.config.slow_answer_seconds
+    return 0.0
+
+
+def start_lifecycle(state: SimulatorState, txn: Txn, behaviour: Behaviour, serial: str) -> None:
+    """After `txn` was accepted as pending, settle it and call back the way `behaviour` asks.
+
+    SUCCESS, SLOW, TIMEOUT_BUT_SUCCEEDS and SERVER_ERROR_CREATED deliver at once (the caller decides what the
+    synchronous answer says); the PENDING_* and callback-shaped behaviours settle after `callback_delay`.
+    """
+    delay = state.config.callback_delay
+    ref = txn.reference
+    if behaviour in (Behaviour.SUCCESS, Behaviour.SLOW):
+        state.ledger.settle(ref, SUCCESS, serial)
+        state.scheduler.later(0.0, lambda: state.notify(txn, None))
+    elif behaviour in (Behaviour.TIMEOUT_BUT_SUCCEEDS, Behaviour.SERVER_ERROR_CREATED):
+        state.ledger.settle(ref, SUCCESS, serial)
+        # The callback comes when the lost answer would have: the caller must not rely on it.
+        later = state.config.slow_seconds if behaviour is Behaviour.TIMEOUT_BUT_SUCCEEDS else delay
+        state.scheduler.later(later, lambda: state.notify(txn, None))
+    elif behaviour is Behaviour.PENDING_THEN_FAILURE:
+        state.scheduler.later(delay, lambda: state.settle_and_notify(ref, FAILED))
+    elif behaviour is Behaviour.NO_CALLBACK:
+        txn.extra["no_callback"] = True
+        state.scheduler.later(delay, lambda: state.ledger.settle(ref, SUCCESS, serial))
+    elif behaviour is Behaviour.DUPLICATE_CALLBACK:
+        state.scheduler.later(delay, lambda: state.settle_and_notify(ref, SUCCESS, serial, times=2))
+    elif behaviour is Behaviour.OUT_OF_ORDER_CALLBACKS:
+
+        def success_then_stale() -> None:
+            state.settle_and_notify(ref, SUCCESS, serial)
+            state.notify(txn, FAILED)  # a stale failure arriving after the success
+
+        state.scheduler.later(delay, success_then_stale)
+    else:  # PENDING_THEN_SUCCESS and anything else that got this far
+        state.scheduler.later(delay, lambda: state.settle_and_notify(ref, SUCCESS, serial))
