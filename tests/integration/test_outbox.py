@@ -1,0 +1,75 @@
+"""The outbox on real PostgreSQL and a real Redis broker: nothing is lost between commit and dispatch."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from esa_domain import outbox
+from esa_domain.db import UnitOfWork
+from esa_domain.models import OutboxMessage
+from esa_domain.orders import OrderLine, OrderRequest, place_order
+from tests import factories
+
+
+class RedisListPublisher:
+    """Publishes to a real Redis list, as a broker would; `fail` simulates the broker being down."""
+
+    def __init__(self, client, fail: bool = False) -> None:
+        self.client, self.fail = client, fail
+
+    def publish(self, topic, payload, *, message_id, delay_ms):
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.client.rpush(
+            "esa-test-queue", json.dumps({"topic": topic, "payload": payload, "id": message_id})
+        )
+
+
+def _queued(client) -> list[dict]:
+    return [json.loads(m) for m in client.lrange("esa-test-queue", 0, -1)]
+
+
+def _order(db, publisher):
+    factories.catalog(db)
+    cust = factories.customer(db)
+    with UnitOfWork(db, publisher) as uow:
+        return place_order(uow, OrderRequest(cust.id, "k", (OrderLine("TSEL10", "081234567890"),)))
+
+
+def test_outbox_row_is_dispatched_right_after_commit(db, redis_client):
+    placed = _order(db, RedisListPublisher(redis_client))
+    assert _queued(redis_client) == [
+        {"topic": "check_payment", "payload": {"payment_id": placed.payment_id}, "id": "outbox-1"}
+    ]
+    with Session(db) as s:
+        assert s.exec(select(OutboxMessage)).scalars().one().dispatched_at is not None
+
+
+def test_crash_between_commit_and_dispatch_loses_no_row(db, redis_client):
+    # Given an order committed by a process that died before dispatching (no publisher ran)
+    placed = _order(db, publisher=None)
+    assert _queued(redis_client) == []
+    # When the sweeper runs in another process
+    sent = outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0))
+    # Then the side effect leaves exactly once, and a second sweep sends nothing more
+    assert sent == 1
+    assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0)) == 0
+    assert [m["payload"] for m in _queued(redis_client)] == [{"payment_id": placed.payment_id}]
+
+
+def test_broker_down_at_commit_leaves_the_row_for_the_sweeper(db, redis_client):
+    _order(db, RedisListPublisher(redis_client, fail=True))
+    with Session(db) as s:
+        row = s.exec(select(OutboxMessage)).scalars().one()
+    assert row.dispatched_at is None and row.dispatch_attempts == 1
+    assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0)) == 1
+    assert len(_queued(redis_client)) == 1
+
+
+def test_sweeper_leaves_fresh_rows_to_the_committing_process(db, redis_client):
+    _order(db, publisher=None)
+    assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(minutes=5)) == 0
