@@ -1,0 +1,14 @@
+"""The outbox topics: the names of the side effects, and the payload each carries.
+
+An outbox row's topic is the dramatiq actor that carries it out (workers/actors.py registers one per topic).
+Every actor is idempotent by state: receiving the same message twice does no harm.
+"""
+
+CHECK_PAYMENT = "check_payment"  # {"payment_id"}: ask ECPay (QueryTradeInfo), heal through the notification path or expire
+FULFILL_ITEM = "fulfill_item"  # {"item_id"}: run the supplier engine for one paid item
+CHECK_ATTEMPT = "check_attempt"  # {"attempt_id"}: status check of a live (pending/unknown) supplier attempt
+REFUND_PAYMENT = "refund_payment"  # {"payment_id"}: refund what was not delivered (DoAction for cards)
+SEND_ALERT = "send_alert"  # {"alert_id"}: push an operator alert to LINE
+SYNC_CATALOG = "sync_catalog"  # {"supplier_code"}: refresh one supplier's offers
+
+ALL = (CHECK_PAYMENT, FULFILL_ITEM, CHECK_ATTEMPT, REFUND_PAYMENT, SEND_ALERT, SYNC_CATALOG)
