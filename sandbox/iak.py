@@ -1,0 +1,376 @@
+"""IAK simulator: prepaid (/api/...) and postpaid (/api/v1/bill/check) on one app, with callbacks.
+
+Speaks IAK's contract from the supplier side (shared/specs/suppliers.md): md5 signs in the JSON body,
+`{"data": {...}}` answers with `rc`/`status` (prepaid) or `response_code` (postpaid), the first top-up answer
+is always PROCESS (rc 39), and a re-sent ref_id is answered as a status check, never a second delivery.
+Behaviours come from the destination's last four digits (sandbox/behaviours.py); postpaid also honours
+IAK's magic PLN numbers (530000000001 success ... 530000000008 biller error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from sandbox._common import (
+    FAILED,
+    PENDING,
+    SUCCESS,
+    SimulatorConfig,
+    SimulatorState,
+    Txn,
+    add_sandbox_routes,
+    answer_delay,
+    start_lifecycle,
+)
+from sandbox.behaviours import Behaviour, behaviour_for
+
+DEFAULT_USERNAME = "081200000001"
+DEFAULT_API_KEY = "iak-sandbox-key-0001"
+
+
+@dataclass(frozen=True)
+class IakProduct:
+    code: str
+    description: str
+    nominal: str
+    price: int  # IDR charged to the reseller
+    type: str  # pulsa | data | pln | game | etc.
+    operator: str
+    active: bool = True
+
+
+# IAK is the cheapest of the three for pulsa, dearest for games.
+PRODUCTS: tuple[IakProduct, ...] = (
+    IakProduct("htelkomsel10000", "Telkomsel 10.000", "10000", 10_450, "pulsa", "telkomsel"),
+    IakProduct("htelkomsel25000", "Telkomsel 25.000", "25000", 25_150, "pulsa", "telkomsel"),
+    IakProduct("htelkomsel50000", "Telkomsel 50.000", "50000", 49_800, "pulsa", "telkomsel"),
+    IakProduct("hindosat10000", "Indosat 10.000", "10000", 10_600, "pulsa", "indosat"),
+    IakProduct("hxl10000", "XL 10.000", "10000", 10_700, "pulsa", "xl"),
+    IakProduct("hpln20000", "PLN Token 20.000", "20000", 20_350, "pln", "pln"),
+    IakProduct("hpln50000", "PLN Token 50.000", "50000", 50_300, "pln", "pln"),
+    IakProduct("mobilelegend86", "Mobile Legends 86 Diamonds", "86", 22_500, "game", "mobile_legends"),
+    IakProduct("freefire140", "Free Fire 140 Diamonds", "140", 19_900, "game", "free_fire"),
+    IakProduct("htelkomsel5000", "Telkomsel 5.000", "5000", 5_900, "pulsa", "telkomsel", active=False),
+)
+
+# Postpaid product code -> admin fee (IDR); the bill amount comes from the "biller".
+POSTPAID_ADMIN: dict[str, int] = {"PLNPOSTPAID": 2_500, "BPJS": 2_500, "PDAMKOTA.BANDUNG": 2_000}
+POSTPAID_BILL_IDR = 150_000
+
+# rc sent for each definite-failure behaviour (all documented IAK codes).
+FAILURE_RC = {
+    Behaviour.CUSTOMER_FAILURE: ("14", "INCORRECT DESTINATION NUMBER"),
+    Behaviour.PRODUCT_FAILURE: ("106", "PRODUCT IS TEMPORARILY OUT OF SERVICE"),
+    Behaviour.CONFIG_FAILURE: ("17", "BALANCE NOT ENOUGH"),
+}
+PENDING_FAILURE_RC = ("206", "CUSTOMER NUMBER BLOCKED")  # what PENDING_THEN_FAILURE ends with
+
+
+def iak_sign(username: str, api_key: str, salt: str) -> str:
+    """IAK's signature: md5(username + api_key + salt), lowercase hex."""
+    return hashlib.md5(f"{username}{api_key}{salt}".encode(), usedforsecurity=False).hexdigest()
+
+
+def _serial(txn: Txn) -> str:
+    if txn.sku.startswith("hpln"):
+        # PLN token shape: token/name/segment/power/kwh
+        return f"{txn.supplier_txn_id[-4:]:0>4}-5612-8910-1112-1314/SIMULATED CUSTOMER/R1/1300VA/13.5"
+    return f"SN{txn.supplier_txn_id}"
+
+
+def create_app(
+    *,
+    username: str = DEFAULT_USERNAME,
+    api_key: str = DEFAULT_API_KEY,
+    callback_url: str | None = None,
+    config: SimulatorConfig | None = None,
+) -> FastAPI:
+    """An IAK simulator for one reseller account.
+
+    `username`/`api_key` are the credentials it accepts; `callback_url` is where it POSTs callbacks (IAK
+    keeps it in the account settings, not per request); `config` sets balance and delays.
+    """
+    state = SimulatorState(config or SimulatorConfig())
+    products = {p.code: p for p in PRODUCTS}
+    inquiries: dict[str, dict[str, Any]] = {}  # postpaid tr_id -> inquiry
+    app = FastAPI(title="IAK simulator")
+    app.state.sim = state
+
+    def signed(body: dict[str, Any], salt: str) -> bool:
+        given = str(body.get("sign", ""))
+        return body.get("username") == username and hmac.compare_digest(
+            given, iak_sign(username, api_key, salt)
+        )
+
+    def bad_sign() -> JSONResponse:
+        return JSONResponse({"data": {"rc": "204", "status": 2, "message": "WRONG SIGNATURE"}}, 400)
+
+    def prepaid_view(txn: Txn) -> dict[str, Any]:
+        rc = {"success": "00", "pending": "39"}.get(txn.status, txn.extra.get("rc", "07"))
+        data: dict[str, Any] = {
+            "ref_id": txn.reference,
+            "status": {"pending": 0, "success": 1, "failed": 2}[txn.status],
+            "product_code": txn.sku,
+            "customer_id": txn.target,
+            "price": txn.cost,
+            "message": txn.extra.get("message", "")
+            if txn.status == FAILED
+            else {"success": "SUCCESS"}.get(txn.status, "PROCESS"),
+            "balance": state.ledger.balance,
+            "tr_id": txn.supplier_txn_id,
+            "rc": rc,
+        }
+        if txn.status == SUCCESS:
+            data["sn"] = txn.serial
+        return data
+
+    def notify(txn: Txn, override: str | None) -> None:
+        if not callback_url:
+            return
+        status = override or txn.status
+        if status == PENDING:
+            return
+        rc = "00" if status == SUCCESS else txn.extra.get("rc", PENDING_FAILURE_RC[0])
+        data = {
+            "ref_id": txn.reference,
+            "status": "1" if status == SUCCESS else "2",
+            "product_code": txn.sku,
+            "customer_id": txn.target,
+            "price": str(txn.cost),
+            "message": "SUCCESS" if status == SUCCESS else txn.extra.get("message", PENDING_FAILURE_RC[1]),
+            "sn": txn.serial if status == SUCCESS else "",
+            "rc": rc,
+            "sign": iak_sign(username, api_key, txn.reference),
+        }
+        state.send_callback(callback_url, json={"data": data})
+
+    state.notify = notify
+    add_sandbox_routes(app, state, _serial)
+
+    @app.post("/api/pricelist")
+    @app.post("/api/pricelist/{ptype}")
+    @app.post("/api/pricelist/{ptype}/{operator}")
+    async def pricelist(
+        request: Request, ptype: str | None = None, operator: str | None = None
+    ) -> JSONResponse:
+        body = await request.json()
+        if not signed(body, "pl"):
+            return bad_sign()
+        rows = [
+            {
+                "product_code": p.code,
+                "product_description": p.description,
+                "product_nominal": p.nominal,
+                "product_details": "-",
+                "product_price": p.price,
+                "product_type": p.type,
+                "active_period": "30",
+                "status": "active" if p.active else "non active",
+                "icon_url": "",
+                "product_category": p.operator,
+            }
+            for p in PRODUCTS
+            if (ptype is None or p.type == ptype) and (operator is None or p.operator == operator)
+        ]
+        return JSONResponse({"data": {"pricelist": rows, "rc": "00", "message": "SUCCESS"}})
+
+    @app.post("/api/check-balance")
+    async def check_balance(request: Request) -> JSONResponse:
+        body = await request.json()
+        if not signed(body, "bl"):
+            return bad_sign()
+        return JSONResponse({"data": {"balance": state.ledger.balance, "message": "SUCCESS", "rc": "00"}})
+
+    @app.post("/api/check-status")
+    async def check_status(request: Request) -> JSONResponse:
+        body = await request.json()
+        ref_id = str(body.get("ref_id", ""))
+        if not signed(body, ref_id):
+            return bad_sign()
+        txn = state.ledger.get(ref_id)
+        if txn is None:
+            return JSONResponse(
+                {"data": {"ref_id": ref_id, "status": 2, "rc": "06", "message": "TRANSACTION NOT FOUND"}}, 400
+            )
+        return JSONResponse({"data": prepaid_view(txn)})
+
+    @app.post("/api/top-up")
+    async def top_up(request: Request) -> Any:
+        body = await request.json()
+        ref_id = str(body.get("ref_id", ""))
+        if not signed(body, ref_id):
+            return bad_sign()
+        existing = state.ledger.get(ref_id)
+        if existing is not None:  # IAK: a re-sent ref_id is a status check
+            return JSONResponse({"data": prepaid_view(existing)})
+        target = str(body.get("customer_id", ""))
+        product = products.get(str(body.get("product_code", "")))
+        behaviour = behaviour_for(target)
+        base = Txn(
+            reference=ref_id,
+            sku=str(body.get("product_code", "")),
+            target=target,
+            status=FAILED,
+            cost=product.price if product else 0,
+            debited=False,
+            behaviour=behaviour.value,
+            supplier_txn_id=state.ledger.next_id("IAK"),
+        )
+        rc_msg: tuple[str, str] | None = None
+        if product is None:
+            rc_msg = ("20", "PRODUCT CODE NOT FOUND")
+        elif not product.active:
+            rc_msg = ("106", "PRODUCT IS TEMPORARILY OUT OF SERVICE")
+        elif behaviour in FAILURE_RC:
+            rc_msg = FAILURE_RC[behaviour]
+        elif state.ledger.balance < product.price:
+            rc_msg = ("17", "BALANCE NOT ENOUGH")
+        if rc_msg is not None:
+            base.extra.update(rc=rc_msg[0], message=rc_msg[1])
+            state.ledger.accept(base)
+            return JSONResponse({"data": prepaid_view(base)})
+        txn = state.ledger.accept(
+            Txn(
+                reference=ref_id,
+                sku=base.sku,
+                target=target,
+                status=PENDING,
+                cost=base.cost,
+                behaviour=behaviour.value,
+                supplier_txn_id=base.supplier_txn_id,
+                callback_url=callback_url,
+            )
+        )
+        if behaviour is Behaviour.PENDING_THEN_FAILURE:
+            txn.extra.update(rc=PENDING_FAILURE_RC[0], message=PENDING_FAILURE_RC[1])
+        first_answer = {"data": prepaid_view(txn)}  # always PROCESS, even when it is delivered at once
+        start_lifecycle(state, txn, behaviour, _serial(txn))
+        await asyncio.sleep(answer_delay(state, behaviour))
+        if behaviour is Behaviour.SERVER_ERROR_CREATED:
+            return PlainTextResponse("Internal Server Error", 500)
+        return JSONResponse(first_answer)
+
+    @app.post("/api/v1/bill/check")
+    async def bill(request: Request) -> Any:
+        body = await request.json()
+        command = body.get("commands")
+        if command == "inq-pasca":
+            return inquiry(body)
+        if command == "pay-pasca":
+            return await payment(body)
+        if command == "checkstatus":
+            return postpaid_status(body)
+        return JSONResponse({"data": {"response_code": "101", "message": "INVALID COMMAND"}}, 400)
+
+    def postpaid_answer(rc: str, msg: str, http: int = 200, /, **fields: Any) -> JSONResponse:
+        return JSONResponse({"data": {**fields, "response_code": rc, "message": msg}, "meta": []}, http)
+
+    def inquiry(body: dict[str, Any]) -> JSONResponse:
+        ref_id = str(body.get("ref_id", ""))
+        if not signed(body, ref_id):
+            return postpaid_answer("100", "INVALID SIGNATURE", 400)
+        hp, code = str(body.get("hp", "")), str(body.get("code", ""))
+        if code not in POSTPAID_ADMIN:
+            return postpaid_answer("20", "PRODUCT UNREGISTERED", 400)
+        magic = hp[-4:] if hp.startswith("53000000") else ""
+        behaviour = behaviour_for(hp)
+        if magic == "0003":
+            return postpaid_answer("103", "TIMEOUT")
+        if magic == "0004":
+            return postpaid_answer("34", "BILL HAS BEEN PAID")
+        if magic == "0005" or behaviour is Behaviour.CUSTOMER_FAILURE:
+            return postpaid_answer("14", "INCORRECT DESTINATION NUMBER")
+        if behaviour is Behaviour.PRODUCT_FAILURE:
+            return postpaid_answer("110", "SYSTEM UNDER MAINTENANCE")
+        admin = POSTPAID_ADMIN[code]
+        tr_id = state.ledger.next_id("9")
+        inq = {
+            "tr_id": tr_id,
+            "code": code,
+            "hp": hp,
+            "tr_name": "SIMULATED CUSTOMER",
+            "period": "202501",
+            "nominal": POSTPAID_BILL_IDR,
+            "admin": admin,
+            "ref_id": ref_id,
+            "price": POSTPAID_BILL_IDR + admin,
+            "selling_price": POSTPAID_BILL_IDR + admin - 150,
+            "desc": {"tarif": "R1", "daya": 1300, "lembar_tagihan": "1"},
+        }
+        inquiries[tr_id] = inq
+        inquiries[ref_id] = inq
+        return postpaid_answer("00", "INQUIRY SUCCESS", **inq)
+
+    async def payment(body: dict[str, Any]) -> JSONResponse:
+        tr_id = str(body.get("tr_id", ""))
+        if not signed(body, tr_id):
+            return postpaid_answer("100", "INVALID SIGNATURE", 400)
+        inq = inquiries.get(tr_id)
+        if inq is None:
+            return postpaid_answer("06", "INQUIRY ID NOT FOUND", 400)
+        ref_id, hp = inq["ref_id"], inq["hp"]
+        existing = state.ledger.get(ref_id)
+        if existing is not None:
+            return postpaid_answer("11", "DUPLICATE REF ID", 400)
+        magic = hp[-4:] if hp.startswith("53000000") else ""
+        behaviour = behaviour_for(hp)
+        cost = int(inq["selling_price"])
+        if behaviour is Behaviour.CONFIG_FAILURE or state.ledger.balance < cost:
+            return postpaid_answer("17", "BALANCE NOT ENOUGH")
+        txn = state.ledger.accept(
+            Txn(
+                reference=ref_id,
+                sku=inq["code"],
+                target=hp,
+                status=PENDING,
+                cost=cost,
+                supplier_txn_id=tr_id,
+                behaviour=behaviour.value,
+                extra={"postpaid": True},
+            )
+        )
+        if magic == "0006":
+            state.ledger.settle(ref_id, FAILED)
+            return postpaid_answer("07", "TRANSACTION FAILED", **inq)
+        if magic == "0008":
+            state.ledger.settle(ref_id, FAILED)
+            return postpaid_answer("105", "MISC ERROR / BILLER SYSTEM ERROR", **inq)
+        if magic == "0007" or behaviour in (Behaviour.PENDING_THEN_SUCCESS, Behaviour.PENDING_THEN_FAILURE):
+            final = FAILED if behaviour is Behaviour.PENDING_THEN_FAILURE else SUCCESS
+            state.scheduler.later(
+                state.config.callback_delay, lambda: state.ledger.settle(ref_id, final, f"NOREF{tr_id}")
+            )
+            return postpaid_answer("39", "PENDING / TRANSACTION IN PROCESS", **inq)
+        state.ledger.settle(ref_id, SUCCESS, f"NOREF{tr_id}")
+        await asyncio.sleep(answer_delay(state, behaviour))
+        if behaviour is Behaviour.SERVER_ERROR_CREATED:
+            return JSONResponse({"message": "Server Error"}, 500)
+        return postpaid_answer("00", "PAYMENT SUCCESS", noref=txn.serial, **inq)
+
+    def postpaid_status(body: dict[str, Any]) -> JSONResponse:
+        if not signed(body, "cs"):
+            return postpaid_answer("100", "INVALID SIGNATURE", 400)
+        ref_id = str(body.get("ref_id", ""))
+        inq = inquiries.get(ref_id)
+        txn = state.ledger.get(ref_id)
+        if inq is None:
+            return postpaid_answer("06", "INQUIRY ID NOT FOUND", 400)
+        if txn is None:
+            return postpaid_answer("42", "PAYMENT REQUEST HAVEN'T BEEN RECEIEVED", status=0, **inq)
+        if txn.status == SUCCESS:
+            return postpaid_answer("00", "PAYMENT SUCCESS", status=1, noref=txn.serial, **inq)
+        if txn.status == PENDING:
+            return postpaid_answer("39", "PENDING / TRANSACTION IN PROCESS", status=3, **inq)
+        return postpaid_answer("07", "TRANSACTION FAILED", status=2, **inq)
+
+    return app
+
+
+app = create_app()
