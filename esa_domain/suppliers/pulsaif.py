@@ -241,7 +241,10 @@ class PulsaIFAdapter:
         response, exchange = self._get("catalog", PRICELIST_PATH, params)
         if response is None or response.status_code != 200:
             raise SupplierError(f"Pulsa IF price list unavailable: {exchange.http_status or exchange.error}")
-        return CatalogResult(parse_pricelist(response.text), [exchange])
+        entries = parse_pricelist(response.text)
+        if not entries and FAILED.search(response.text):
+            raise SupplierError(f"Pulsa IF refused the price list: {response.text.strip()[:200]}")
+        return CatalogResult(entries, [exchange])
 
     def balance(self) -> BalanceResult:
         """GET /balance (ASSUMED+), answered `Saldo <amount>`."""
