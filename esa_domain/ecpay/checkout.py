@@ -21,7 +21,7 @@ MAX_ITEM_NAME = 400
 PAYMENT_METHODS = frozenset({"Credit", "ATM", "CVS", "BARCODE", "WebATM", "TWQR", "ApplePay", "ALL"})
 _TRADE_NO = re.compile(r"[A-Za-z0-9]{1,20}")
 _BASE36 = string.digits + string.ascii_uppercase
-_RANDOM_CHARS = 4
+_RANDOM_CHARS = 5
 _TIME_CHARS = 6
 
 
@@ -38,7 +38,7 @@ def new_merchant_trade_no(payment_id: int, now: datetime) -> str:
     """A fresh MerchantTradeNo for one checkout attempt of a payment.
 
     `payment_id`: our payment's id (positive); it is readable back from the number (`ESA<id36><time><rand>`).
-    `now`: the current time; with 4 random characters it keeps retries of one payment distinct.
+    `now`: the current time; with 5 random characters it keeps retries of one payment distinct.
     The fixed-width suffix makes numbers of different payments differ in their id part, so they never collide.
     """
     if payment_id <= 0:
