@@ -60,6 +60,15 @@ POSTPAID_RC_OUTCOMES: dict[str, tuple[Outcome, FailureClass | None]] = {
 NOT_FOUND_CODES = frozenset({"06"})
 # Postpaid check-status `status` field: 0 never paid (rc 42), 1 success, 2 failed, 3 pending (rc 39).
 POSTPAID_STATUS = {"1": Outcome.SUCCESS, "3": Outcome.PENDING}
+# On a status check these codes mean the check itself was refused, not that the transaction failed.
+CHECK_REFUSED_CODES = frozenset({"204", "102", "118", "100"})
+
+
+def _as_status_answer(outcome: SupplierOutcome) -> SupplierOutcome:
+    if outcome.outcome is Outcome.FAILED and outcome.supplier_code in CHECK_REFUSED_CODES:
+        return SupplierOutcome(Outcome.UNKNOWN, supplier_code=outcome.supplier_code,
+                               message=f"status check refused: {outcome.message}")  # fmt: skip
+    return outcome
 
 
 def iak_sign(username: str, api_key: str, salt: str) -> str:
@@ -187,14 +196,15 @@ class IakAdapter:
                 "sign": self._sign("cs"),
             }
             response, exchange = self._post("status", f"{self._postpaid}/api/v1/bill/check", body)
-            return CallResult(outcome_from_response(response, exchange, postpaid=True), [exchange])
+            outcome = outcome_from_response(response, exchange, postpaid=True)
+            return CallResult(_as_status_answer(outcome), [exchange])
         body = {
             "username": self._username,
             "ref_id": request.reference,
             "sign": self._sign(request.reference),
         }
         response, exchange = self._post("status", f"{self._prepaid}/api/check-status", body)
-        return CallResult(outcome_from_response(response, exchange), [exchange])
+        return CallResult(_as_status_answer(outcome_from_response(response, exchange)), [exchange])
 
     def _pay_bill(self, request: PurchaseRequest) -> CallResult:
         # Inquiry first: it fixes the amount and yields the tr_id the payment is signed with.
