@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from esa_api import health
+from esa_api import ecpay_routes, health
+from esa_api.runtime import Runtime
 
 
-def create_app() -> FastAPI:
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    """`runtime`: engine, publisher and settings; built from the environment on first use when None."""
     app = FastAPI(
         title="ESA API",
         version="1.0",
@@ -16,5 +18,7 @@ def create_app() -> FastAPI:
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
+    app.state.runtime = runtime
     app.include_router(health.router)
+    app.include_router(ecpay_routes.router)
     return app

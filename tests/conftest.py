@@ -114,3 +114,13 @@ def redis_client(redis_url: str) -> redis_lib.Redis:
     client = redis_lib.Redis.from_url(redis_url)
     client.flushdb()
     return client
+
+
+@pytest.fixture
+def run_asgi() -> Iterator:
+    """Start an ASGI app under uvicorn on a free port: `base_url = run_asgi(app)`; stopped after the test."""
+    from tests.servers import Servers
+
+    servers = Servers()
+    yield servers.start
+    servers.stop()

@@ -1,0 +1,34 @@
+"""What the API needs at run time: the engine, the publisher, the settings. Tests build their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from esa_domain.db import UnitOfWork, default_engine
+from esa_domain.outbox import Publisher
+from esa_domain.payments import EcpayConfig
+from esa_domain.settings import Settings, get_settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    publisher: Publisher | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Runtime:
+        from workers.publisher import DramatiqPublisher, make_broker
+
+        settings = settings or get_settings()
+        return cls(settings, default_engine(), DramatiqPublisher(make_broker(settings.redis_url)))
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, self.publisher)
+
+    @cached_property
+    def ecpay(self) -> EcpayConfig:
+        return EcpayConfig.from_settings(self.settings)

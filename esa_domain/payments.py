@@ -1,0 +1,299 @@
+"""Accepting payments: one code path for ECPay's notifications and for its query answers.
+
+A notification is stored as received first (its own commit), so even a rejected or crashing one stays on
+record. Then, in one transaction: PENDING -> PAID (compare-and-set), one `fulfill_item` outbox row per item,
+and the event's outcome. A duplicate finds the payment already PAID and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from sqlmodel import Session, select
+
+from esa_domain import outbox, topics
+from esa_domain.alerts import raise_alert
+from esa_domain.db import UnitOfWork
+from esa_domain.ecpay import (
+    ACK,
+    EcpayClient,
+    EcpayError,
+    EcpayThrottled,
+    Notification,
+    Rejection,
+    TradeQueryResult,
+    nack,
+    parse_notification,
+    redact,
+)
+from esa_domain.models import GatewayEvent, Payment, PaymentItem
+from esa_domain.states import PaymentStatus
+from esa_domain.transitions import Applied, transition_payment
+
+log = logging.getLogger(__name__)
+
+UowFactory = Callable[[], UnitOfWork]
+
+OFFLINE_METHODS = ("ATM", "CVS", "BARCODE")  # settle a day or more later: wait for the notification
+OFFLINE_GRACE = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class EcpayConfig:
+    merchant_id: str
+    hash_key: str
+    hash_iv: str
+    base_url: str
+    public_url: str  # ours, for alert links
+    allow_simulated_paid: bool = False  # only an explicit sandbox setting may ship on SimulatePaid=1
+
+    @classmethod
+    def from_settings(cls, settings) -> EcpayConfig:  # type: ignore[no-untyped-def]
+        return cls(
+            merchant_id=settings.ecpay_merchant_id,
+            hash_key=settings.ecpay_hash_key.get_secret_value(),
+            hash_iv=settings.ecpay_hash_iv.get_secret_value(),
+            base_url=settings.ecpay_base_url,
+            public_url=settings.public_url,
+            allow_simulated_paid=settings.ecpay_allow_simulated_paid,
+        )
+
+    def client(self, **kw) -> EcpayClient:  # type: ignore[no-untyped-def]
+        return EcpayClient(self.base_url, self.merchant_id, self.hash_key, self.hash_iv, **kw)
+
+
+class Verdict(StrEnum):
+    ACCEPTED = "accepted"  # PENDING -> PAID now, fulfillment queued
+    DUPLICATE = "duplicate"  # already accepted earlier: nothing changed
+    NOT_PAID = "not paid"  # a valid notice of a failed/unpaid attempt
+    EXPIRED = "expired"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class GatewayReply:
+    verdict: Verdict
+    body: str  # what ECPay receives: "1|OK" once durably handled, "0|<reason>" otherwise
+    status_code: int
+    payment_id: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentEvidence:
+    """What ECPay said about a trade, from a notification or a query, in one shape."""
+
+    merchant_trade_no: str
+    trade_no: str
+    paid: bool
+    simulated: bool
+    amount_twd: int | None
+    payment_type: str
+    source: str  # "notification" | "query"
+
+    @classmethod
+    def of_notification(cls, n: Notification) -> PaymentEvidence:
+        return cls(
+            n.merchant_trade_no, n.trade_no, n.paid, n.simulated, n.amount_twd, n.payment_type, "notification"
+        )
+
+    @classmethod
+    def of_query(cls, r: TradeQueryResult) -> PaymentEvidence:
+        return cls(
+            r.merchant_trade_no, r.trade_no, r.status == "paid", False, r.amount_twd, r.payment_type, "query"
+        )
+
+
+def _store_received(
+    uow_factory: UowFactory, kind: str, fields: Mapping[str, str], remote_addr: str | None
+) -> int:
+    with uow_factory() as uow:
+        event = GatewayEvent(
+            kind=kind,
+            merchant_trade_no=(fields.get("MerchantTradeNo") or None),
+            fields=redact(fields),
+            remote_addr=remote_addr,
+        )
+        uow.session.add(event)
+        uow.commit()
+        return event.id  # type: ignore[return-value]
+
+
+def _settle_event(
+    session: Session, event_id: int, outcome: str, verified: bool, payment_id: int | None
+) -> None:
+    event = session.get(GatewayEvent, event_id)
+    assert event is not None
+    event.outcome, event.verified, event.payment_id = outcome[:200], verified, payment_id
+
+
+def handle_notification(
+    uow_factory: UowFactory,
+    fields: Mapping[str, str],
+    config: EcpayConfig,
+    *,
+    remote_addr: str | None = None,
+    now: datetime | None = None,
+) -> GatewayReply:
+    """Handle one ReturnURL notification end to end; the reply says what to answer ECPay.
+
+    `uow_factory()` returns a fresh UnitOfWork (with the publisher that dispatches after commit).
+    """
+    now = now or datetime.now(UTC)
+    event_id = _store_received(uow_factory, "notification", fields, remote_addr)
+    parsed = parse_notification(
+        fields, merchant_id=config.merchant_id, hash_key=config.hash_key, hash_iv=config.hash_iv
+    )
+    with uow_factory() as uow:
+        if isinstance(parsed, Rejection):
+            _settle_event(uow.session, event_id, f"rejected: {parsed.reason}", False, None)
+            uow.commit()
+            log.warning("ECPay notification rejected: %s", parsed.reason)
+            return GatewayReply(Verdict.REJECTED, nack(parsed.reason), 400, reason=parsed.reason)
+        reply = apply_evidence(uow.session, PaymentEvidence.of_notification(parsed), config, now=now)
+        outcome = f"{reply.verdict}: {reply.reason}" if reply.reason else str(reply.verdict)
+        _settle_event(uow.session, event_id, outcome, True, reply.payment_id)  # the MAC verified
+        uow.commit()
+        return reply
+
+
+def apply_evidence(
+    session: Session, ev: PaymentEvidence, config: EcpayConfig, *, now: datetime
+) -> GatewayReply:
+    """Apply verified evidence about a trade inside the caller's transaction (notification and query alike)."""
+    payment = session.exec(select(Payment).where(Payment.merchant_trade_no == ev.merchant_trade_no)).first()
+    if payment is None:
+        reason = f"unknown MerchantTradeNo {ev.merchant_trade_no}"
+        return GatewayReply(Verdict.REJECTED, nack(reason), 400, None, reason)
+    pid = payment.id
+    if not ev.paid:
+        return GatewayReply(Verdict.NOT_PAID, ACK, 200, pid, "")
+    if ev.amount_twd != payment.amount_twd:
+        reason = f"amount NT${ev.amount_twd} differs from the order's NT${payment.amount_twd}"
+        raise_alert(
+            session,
+            condition="amount_mismatch",
+            payment_id=pid,
+            public_url=config.public_url,
+            title=f"ECPay amount mismatch on order {pid}",
+            body=f"ECPay reports {ev.source} paid NT${ev.amount_twd} for {ev.merchant_trade_no}, the order is "
+            f"NT${payment.amount_twd}. Not shipped; check the trade in ECPay's back office.",
+        )
+        return GatewayReply(Verdict.REJECTED, nack("amount mismatch"), 400, pid, reason)
+    if ev.simulated and not config.allow_simulated_paid:
+        reason = "SimulatePaid=1: a simulation from ECPay's dashboard, no money moved; not shipped"
+        raise_alert(
+            session,
+            condition="simulated_paid",
+            payment_id=pid,
+            public_url=config.public_url,
+            title=f"Simulated ECPay payment on order {pid}",
+            body=f"A SimulatePaid=1 notification arrived for {ev.merchant_trade_no}. Nothing was shipped.",
+        )
+        return GatewayReply(Verdict.REJECTED, ACK, 200, pid, reason)  # acknowledged so ECPay stops re-sending
+    return _accept(session, payment, ev, now)
+
+
+def _accept(session: Session, payment: Payment, ev: PaymentEvidence, now: datetime) -> GatewayReply:
+    result = transition_payment(
+        session,
+        payment.id,
+        PaymentStatus.PAID,  # type: ignore[arg-type]
+        cause=f"ECPay {ev.source}: paid NT${ev.amount_twd} ({ev.payment_type or 'unknown method'}), TradeNo {ev.trade_no}",
+        actor="ecpay",
+        values={
+            "paid_at": now,
+            "paid_amount_twd": ev.amount_twd,
+            "ecpay_trade_no": ev.trade_no or None,
+            "payment_method": ev.payment_type or None,
+        },
+    )
+    if result.result is Applied.APPLIED:
+        item_ids = session.exec(select(PaymentItem.id).where(PaymentItem.payment_id == payment.id)).all()
+        for item_id in item_ids:
+            outbox.record(session, topics.FULFILL_ITEM, {"item_id": item_id})
+        return GatewayReply(Verdict.ACCEPTED, ACK, 200, payment.id)
+    # someone else accepted it (a duplicate notice, or the query path): nothing more to do
+    return GatewayReply(Verdict.DUPLICATE, ACK, 200, payment.id, f"already {result.current}")
+
+
+def check_payment(
+    uow_factory: UowFactory,
+    payment_id: int,
+    config: EcpayConfig,
+    client: EcpayClient,
+    *,
+    now: datetime | None = None,
+) -> Verdict:
+    """Ask ECPay about one PENDING payment and heal it through the notification path, or expire it.
+
+    Honours a persisted 30-minute back-off after HTTP 403. Offline methods (ATM, CVS, barcode) are given days.
+    """
+    now = now or datetime.now(UTC)
+    with uow_factory() as uow:
+        payment = uow.session.get(Payment, payment_id)
+        if payment is None or payment.status != PaymentStatus.PENDING:
+            return Verdict.UNCHANGED
+        if payment.next_query_at is not None and payment.next_query_at > now:
+            return Verdict.UNCHANGED
+        trade_no, expires_at = payment.merchant_trade_no, payment.expires_at
+    try:
+        result = client.query_trade(trade_no)  # signed with the real clock: ECPay checks TimeStamp
+    except EcpayThrottled as exc:
+        with uow_factory() as uow:
+            uow.session.get(Payment, payment_id).next_query_at = exc.until  # type: ignore[union-attr]
+            uow.commit()
+        return Verdict.UNCHANGED
+    except EcpayError as exc:
+        log.warning("ECPay query for payment %s failed: %s", payment_id, exc)
+        return Verdict.UNCHANGED
+    with uow_factory() as uow:
+        session = uow.session
+        event = GatewayEvent(
+            kind="query",
+            merchant_trade_no=trade_no,
+            payment_id=payment_id,
+            fields=result.fields,
+            verified=True,
+        )
+        session.add(event)
+        session.flush()
+        verdict = _apply_query(session, payment_id, result, expires_at, config, now)
+        event.outcome = verdict
+        uow.commit()
+        return verdict
+
+
+def _apply_query(
+    session: Session,
+    payment_id: int,
+    result: TradeQueryResult,
+    expires_at: datetime,
+    config: EcpayConfig,
+    now: datetime,
+) -> Verdict:
+    if result.status == "paid":
+        return apply_evidence(session, PaymentEvidence.of_query(result), config, now=now).verdict
+    offline = result.payment_type.upper().startswith(OFFLINE_METHODS)
+    deadline = expires_at + (OFFLINE_GRACE if offline else timedelta(0))
+    if result.status == "failed" or (result.status == "unpaid" and now >= deadline):
+        why = (
+            "no payment method chosen (TradeStatus 10200095)"
+            if result.status == "failed"
+            else "not paid in time"
+        )
+        r = transition_payment(
+            session,
+            payment_id,
+            PaymentStatus.EXPIRED,
+            cause=f"ECPay query: {why}",
+            actor="system:reconciler",
+            from_={PaymentStatus.PENDING},
+        )
+        return Verdict.EXPIRED if r.applied else Verdict.UNCHANGED
+    return Verdict.NOT_PAID

@@ -1,0 +1,43 @@
+"""Sending outbox rows to dramatiq's Redis broker without importing the actors (the web app uses this too)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from esa_domain import topics
+
+NAMESPACE = "esa"
+
+QUEUE_OF: dict[str, str] = {
+    topics.FULFILL_ITEM: "fulfillment",
+    topics.CHECK_ATTEMPT: "fulfillment",
+    topics.REFUND_PAYMENT: "fulfillment",
+    topics.CHECK_PAYMENT: "reconciliation",
+    topics.SEND_ALERT: "alerts",
+    topics.SYNC_CATALOG: "catalog",
+}
+
+
+def make_broker(redis_url: str) -> RedisBroker:
+    if not redis_url:
+        raise RuntimeError("REDIS_URL is not set: run through `esa up`, or point REDIS_URL at Redis")
+    return RedisBroker(url=redis_url, namespace=NAMESPACE)
+
+
+class DramatiqPublisher:
+    """Implements esa_domain.outbox.Publisher on a dramatiq broker."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+
+    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str, delay_ms: int | None) -> None:
+        queue = QUEUE_OF.get(topic)
+        if queue is None:
+            raise ValueError(f"no queue for outbox topic {topic!r}: add it to workers.publisher.QUEUE_OF")
+        message = dramatiq.Message(
+            queue_name=queue, actor_name=topic, args=(), kwargs=payload, options={"outbox_id": message_id}
+        )
+        self.broker.enqueue(message, delay=delay_ms)
