@@ -320,3 +320,11 @@ def test_spec_codes_have_the_spec_classes() -> None:
 def test_unknown_or_missing_rc_is_unknown() -> None:
     assert outcome_from_data({"rc": "999", "status": 2}, RC_OUTCOMES).outcome is Outcome.UNKNOWN
     assert outcome_from_data({"status": 1}, RC_OUTCOMES).outcome is Outcome.UNKNOWN
+
+
+def test_status_check_refused_for_bad_sign_is_unknown_not_failed(world: IakWorld) -> None:
+    request = world.request()
+    world.adapter.purchase(request)
+    wrong = IakAdapter(username=USERNAME, api_key="not-the-key", prepaid_url=world.base_url)
+    result = wrong.check_status(request).outcome
+    assert (result.outcome, result.supplier_code) == (Outcome.UNKNOWN, "204")
