@@ -3,7 +3,9 @@
 Replies are one line of Indonesian text read by pattern, so every pattern lives in the constants below and
 is one edit to correct once real docs arrive. Additions beyond the spec, marked `ASSUMED+`: the sign of
 /pricelist and /balance (`OtomaX|memberID|pin|password`), GET /balance answering `Saldo <amount>`, and the
-price read from `Harga <amount>` in a reply. A GAGAL reply whose reason names none of the listed words is
+price read from `Harga <amount>` in a reply, and `tidak ditemukan` answering a check of an unknown refID
+(UNKNOWN with supplier_code `not_found`, listed in `NOT_FOUND_CODES` for the engine's grace re-check, as for
+IAK rc 06). A GAGAL reply whose reason names none of the listed words is
 a product failure (definitely not delivered; the next supplier may succeed).
 """
 
@@ -13,7 +15,7 @@ import base64
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -42,6 +44,8 @@ REDACT_KEYS = ("sign", "pin", "password")
 DUPLICATE = re.compile(r"dobel|sudah\s+ada", re.IGNORECASE)
 SUCCESS = re.compile(r"\bSUKSES\b", re.IGNORECASE)
 FAILED = re.compile(r"\bGAGAL\b\.?\s*(?P<reason>.*)", re.IGNORECASE)
+NOT_FOUND = re.compile(r"tidak\s+ditemukan", re.IGNORECASE)  # ASSUMED+, on a check=1 only
+NOT_FOUND_CODES = frozenset({"not_found"})
 PENDING = re.compile(r"\bR#(?P<ref>\S+).*\bakan\s+diproses\b", re.IGNORECASE)
 REFERENCE = re.compile(r"\bR#(?P<ref>[^\s.,]+)")
 SERIAL = re.compile(r"\bSN\s*[:/]\s*")
@@ -129,6 +133,8 @@ def parse_reply(text: str, reference: str, *, is_status_query: bool = False) -> 
         return SupplierOutcome(Outcome.UNKNOWN, message=f"reply is about R#{answered.group('ref')}: {line}")
     if DUPLICATE.search(line):
         return SupplierOutcome(Outcome.UNKNOWN, message=f"duplicate reference, query it: {line}")
+    if is_status_query and NOT_FOUND.search(line) and not FAILED.search(line):
+        return SupplierOutcome(Outcome.UNKNOWN, supplier_code="not_found", message=f"no such refID: {line}")
     if SUCCESS.search(line):
         return SupplierOutcome(Outcome.SUCCESS, artifact=serial_from(line), message=line, price_idr=price)
     failed = FAILED.search(line)
@@ -169,9 +175,9 @@ class PulsaIFConfig:
 
     base_url: str
     member_id: str
-    pin: str
-    password: str
-    callback_secret: str
+    pin: str = field(repr=False)
+    password: str = field(repr=False)
+    callback_secret: str = field(repr=False)
     connect_timeout_s: float = 3.0
     read_timeout_s: float = 15.0
 
@@ -183,6 +189,8 @@ class PulsaIFAdapter:
 
     def __init__(self, config: PulsaIFConfig, transport: httpx.BaseTransport | None = None) -> None:
         """`transport` routes calls elsewhere (tests)."""
+        if not (config.base_url and config.member_id and config.pin and config.password):
+            raise SupplierError("Pulsa IF needs base_url, member_id, pin and password")
         if len(config.callback_secret) < 16:
             raise SupplierError(
                 "Pulsa IF callback_secret must be at least 16 characters: it is the credential"
@@ -215,6 +223,8 @@ class PulsaIFAdapter:
 
     def purchase(self, request: PurchaseRequest) -> CallResult:
         """GET /trx; a lost answer is UNKNOWN, never FAILED."""
+        if request.postpaid:
+            raise SupplierError("Pulsa IF (assumed contract) has no bill payment flow")
         response, exchange = self._get("purchase", TRX_PATH, self._trx_params(request))
         return CallResult(self._outcome(response, request.reference, is_status_query=False), [exchange])
 
@@ -282,6 +292,9 @@ class PulsaIFAdapter:
         return CallbackResult(
             authenticated=True, reference=reference, outcome=result, price_idr=price, redacted=stored
         )
+
+    def __repr__(self) -> str:
+        return f"PulsaIFAdapter(base_url={self._base!r}, member_id={self._config.member_id!r})"
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

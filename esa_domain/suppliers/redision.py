@@ -3,7 +3,8 @@
 Everything the spec only assumes is kept in the constants and small pure functions at the top of this
 module (paths, signature strings, the response-code table) so it is one edit to correct once real docs
 arrive. Additions beyond the spec, also assumed and marked `ASSUMED+`: `4043801` (no transaction with this
-reference, answered by the status query), `4043813` (amount does not match the price), the
+reference, answered by the status query: UNKNOWN with that code, listed in `NOT_FOUND_CODES` so the engine
+can apply its grace re-check as for IAK rc 06), `4043813` (amount does not match the price), the
 `originalResponseCode` field of a FAILED order, `additionalInfo.callbackUrl` on an order, and the
 products/balance shapes.
 """
@@ -18,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -64,8 +65,9 @@ RESPONSE_CODES: dict[str, tuple[Outcome, FailureClass | None, str]] = {
     "5003800": (_U, None, "general error"),
     "5043800": (_U, None, "timeout"),
 }
-NOT_FOUND = "4043801"  # ASSUMED+: the status query knows no transaction with this reference
-TOKEN_REJECTED = frozenset({"4013800", "4013801"})
+# ASSUMED+: the status query knows no transaction with this reference. UNKNOWN, because an in-flight
+# order may still create it; the engine decides after its grace re-check (as for IAK rc 06).
+NOT_FOUND_CODES = frozenset({"4043801"})
 
 
 # ---- signatures (pure) ----------------------------------------------------------------------------------
@@ -185,12 +187,9 @@ def outcome_from_answer(
     if code.startswith("2"):
         return _order_outcome(body, code, message)
     if is_status_query:
-        if code == NOT_FOUND:
+        if code in NOT_FOUND_CODES:
             return SupplierOutcome(
-                _F,
-                FailureClass.PRODUCT,
-                supplier_code=code,
-                message=f"no transaction with this reference: {message}",
+                _U, supplier_code=code, message=f"no transaction with this reference: {message}"
             )
         return SupplierOutcome(_U, supplier_code=code, message=f"status query rejected: {message}")
     outcome, failure_class, meaning = RESPONSE_CODES.get(code, (_U, None, "unmapped response code"))
@@ -211,7 +210,7 @@ class RedisionConfig:
 
     base_url: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     partner_id: str
     connect_timeout_s: float = 3.0
     read_timeout_s: float = 15.0
@@ -241,6 +240,8 @@ class RedisionAdapter:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         """`transport` routes calls elsewhere (tests); `clock` gives the current time for X-TIMESTAMP."""
+        if not (config.base_url and config.client_id and config.client_secret and config.partner_id):
+            raise SupplierError("Redision needs base_url, client_id, client_secret and partner_id")
         self._config = config
         self._clock = clock or (lambda: datetime.now(WIB))
         self._client = build_client(
@@ -331,6 +332,8 @@ class RedisionAdapter:
 
     def purchase(self, request: PurchaseRequest) -> CallResult:
         """POST /v1.0/orders for `request`; a lost answer is UNKNOWN, never FAILED."""
+        if request.postpaid:
+            raise SupplierError("Redision (assumed contract) has no bill payment flow")
         body: dict[str, Any] = {
             "partnerReferenceNo": request.reference,
             "sku": request.sku,
@@ -450,6 +453,9 @@ class RedisionAdapter:
         if sent.tzinfo is None:
             return False
         return abs((self._clock() - sent).total_seconds()) <= self._config.callback_max_skew_s
+
+    def __repr__(self) -> str:
+        return f"RedisionAdapter(base_url={self._base!r}, client_id={self._config.client_id!r})"
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

@@ -226,8 +226,9 @@ def test_product_in_trouble_or_unknown_is_a_product_failure(h: Harness, sku: str
     assert (outcome.outcome, outcome.failure_class) == (Outcome.FAILED, FailureClass.PRODUCT)
 
 
-def test_check_of_an_unknown_reference_is_unknown(h: Harness) -> None:
-    assert h.adapter.check_status(h.request()).outcome.outcome is Outcome.UNKNOWN
+def test_check_of_an_unknown_reference_is_unknown_with_the_not_found_code(h: Harness) -> None:
+    outcome = h.adapter.check_status(h.request()).outcome
+    assert (outcome.outcome, outcome.supplier_code) == (Outcome.UNKNOWN, "not_found")
 
 
 def test_pricelist_and_balance(h: Harness) -> None:

@@ -253,9 +253,9 @@ def test_price_change_is_a_product_failure(h: Harness) -> None:
     )
 
 
-def test_status_of_an_unknown_reference_says_no_transaction(h: Harness) -> None:
+def test_status_of_an_unknown_reference_is_unknown_with_the_not_found_code(h: Harness) -> None:
     outcome = h.adapter.check_status(h.request()).outcome
-    assert (outcome.outcome, outcome.supplier_code) == (Outcome.FAILED, "4043801")
+    assert (outcome.outcome, outcome.supplier_code) == (Outcome.UNKNOWN, "4043801")
 
 
 def test_catalog_lists_idr_prices_and_inactive_products(h: Harness) -> None:

@@ -220,14 +220,24 @@ def test_redision_rejected_status_query_is_unknown_not_failed(code: str) -> None
     assert result.outcome is Outcome.UNKNOWN
 
 
-def test_redision_status_query_not_found_means_no_transaction() -> None:
+def test_redision_status_query_not_found_is_unknown_with_a_not_found_code() -> None:
     body = {"responseCode": "4043801", "responseMessage": "Transaction Not Found", "partnerReferenceNo": "R1"}
     result = redision.outcome_from_answer(body, 404, "R1", is_status_query=True)
-    assert (result.outcome, result.failure_class, result.supplier_code) == (
-        Outcome.FAILED,
-        FailureClass.PRODUCT,
-        "4043801",
-    )
+    assert result.outcome is Outcome.UNKNOWN and result.supplier_code in redision.NOT_FOUND_CODES
+
+
+def test_pulsaif_check_of_unknown_refid_is_unknown_with_a_not_found_code() -> None:
+    result = pulsaif.parse_reply("R#2140669 Transaksi tidak ditemukan", REF, is_status_query=True)
+    assert result.outcome is Outcome.UNKNOWN and result.supplier_code in pulsaif.NOT_FOUND_CODES
+
+
+def test_configs_and_adapters_never_show_secrets_in_repr() -> None:
+    r_config = redision.RedisionConfig("http://x", "id", "topsecret-r", "ESA")
+    p_config = pulsaif.PulsaIFConfig("http://x", "M1", "pin-9876", "pass-word-p", "callback-secret-xyz")
+    text = repr(r_config) + repr(p_config) + repr(redision.RedisionAdapter(r_config))
+    text += repr(pulsaif.PulsaIFAdapter(p_config))
+    for secret in ("topsecret-r", "pin-9876", "pass-word-p", "callback-secret-xyz"):
+        assert secret not in text
 
 
 @pytest.mark.parametrize(
