@@ -1,0 +1,28 @@
+"""Dashboard URLs, framework-free: the dashboard links and the LINE alert links use the same builders."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from esa_domain.links import order_path
+
+LOGIN = "/login"
+OVERVIEW = "/"
+STUCK = "/stuck"
+ORDERS = "/orders"
+ORDER = "/orders/[id]"  # the dynamic route pattern
+SUPPLIERS = "/suppliers"
+FX = "/fx"
+CATALOG = "/catalog"
+ALERTS = "/alerts"
+
+
+def order_url(payment_id: int, base_url: str = "") -> str:
+    """The order page of a payment; `base_url` (e.g. ESA_PUBLIC_URL) makes it absolute for LINE messages."""
+    return base_url.rstrip("/") + order_path(int(payment_id))
+
+
+def orders_url(base_url: str = "", **filters: str | int) -> str:
+    """The orders list, pre-filtered (e.g. status="PAID", q="E2401...")."""
+    query = urlencode({k: v for k, v in filters.items() if v not in ("", None)}, quote_via=quote)
+    return f"{base_url.rstrip('/')}{ORDERS}" + (f"?{query}" if query else "")

@@ -1,0 +1,171 @@
+"""One order's timeline: history, gateway events, supplier attempts and exchanges, alerts, operator acts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from esa_domain.models import (
+    Alert,
+    GatewayEvent,
+    ItemAttempt,
+    Operator,
+    OperatorAction,
+    PaymentHistory,
+    PaymentItem,
+    Supplier,
+    SupplierExchange,
+)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # transition | gateway | attempt | exchange | alert | operator
+    title: str
+    detail: str
+    actor: str
+    request: str = ""  # pretty JSON, already redacted when stored
+    response: str = ""
+    level: str = "info"  # info | ok | warn | error: how the dashboard colours it
+
+
+def _pretty(value: Any) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+_LEVEL = {
+    "SUCCESS": "ok",
+    "PAID": "ok",
+    "REFUNDED": "ok",
+    "FAILED": "error",
+    "NEEDS_REVIEW": "warn",
+    "EXPIRED": "warn",
+    "PARTIAL": "warn",
+    "SUPPLIER_PENDING": "warn",
+    "UNKNOWN": "warn",
+}
+
+
+def order_timeline(session: Session, payment_id: int) -> list[TimelineEntry]:
+    """Everything recorded about one payment, oldest first; each source is read through its payment index."""
+    entries: list[TimelineEntry] = []
+    for h in session.execute(
+        select(PaymentHistory).where(col(PaymentHistory.payment_id) == payment_id).order_by(PaymentHistory.id)
+    ).scalars():
+        who = f"item #{h.item_id}" if h.item_id else "payment"
+        entries.append(
+            TimelineEntry(
+                h.created_at,
+                "transition",
+                f"{who}: {h.from_status or '∅'} → {h.to_status}",
+                h.cause,
+                h.actor,
+                level=_LEVEL.get(h.to_status, "info"),
+            )
+        )
+    for g in session.execute(
+        select(GatewayEvent).where(col(GatewayEvent.payment_id) == payment_id).order_by(GatewayEvent.id)
+    ).scalars():
+        entries.append(
+            TimelineEntry(
+                g.received_at,
+                "gateway",
+                f"ECPay {g.kind} ({'verified' if g.verified else 'NOT verified'})",
+                g.outcome,
+                f"ecpay {g.remote_addr or ''}".strip(),
+                request=_pretty(g.fields),
+                level="error" if g.outcome.startswith("rejected") else "info",
+            )
+        )
+    attempts = session.execute(
+        select(ItemAttempt, Supplier.code)
+        .join(Supplier, col(Supplier.id) == col(ItemAttempt.supplier_id))
+        .join(PaymentItem, col(PaymentItem.id) == col(ItemAttempt.item_id))
+        .where(col(PaymentItem.payment_id) == payment_id)
+        .order_by(ItemAttempt.id)
+    ).all()
+    for a, code in attempts:
+        detail = " · ".join(
+            x
+            for x in (
+                f"ref {a.reference}",
+                a.supplier_code and f"code {a.supplier_code}",
+                a.message,
+                f"{a.latency_ms} ms" if a.latency_ms is not None else None,
+                f"cost IDR {a.cost_idr:,}",
+            )
+            if x
+        )
+        entries.append(
+            TimelineEntry(
+                a.created_at,
+                "attempt",
+                f"item #{a.item_id} attempt at {code}: {a.state}",
+                detail,
+                f"supplier:{code}",
+                _pretty(a.request_json),
+                _pretty(a.response_json),
+                _LEVEL.get(a.state, "info"),
+            )
+        )
+    attempt_ids = [a.id for a, _ in attempts]
+    if attempt_ids:
+        for x, code in session.execute(
+            select(SupplierExchange, Supplier.code)
+            .join(Supplier, col(Supplier.id) == col(SupplierExchange.supplier_id))
+            .where(col(SupplierExchange.attempt_id).in_(attempt_ids))
+            .order_by(SupplierExchange.id)
+        ).all():
+            status = f"HTTP {x.http_status}" if x.http_status else "no answer"
+            entries.append(
+                TimelineEntry(
+                    x.created_at,
+                    "exchange",
+                    f"{code} {x.operation}: {x.method} {x.url}",
+                    f"{status} in {x.latency_ms} ms" + (f" · {x.error}" if x.error else ""),
+                    f"supplier:{code}",
+                    _pretty(x.request_json),
+                    _pretty(x.response_json),
+                    "error" if x.error else "info",
+                )
+            )
+    for al in session.execute(
+        select(Alert).where(col(Alert.payment_id) == payment_id).order_by(Alert.id)
+    ).scalars():
+        entries.append(
+            TimelineEntry(
+                al.created_at,
+                "alert",
+                f"Alert: {al.title}",
+                f"{al.condition} · {al.status}" + (f" · {al.error}" if al.error else ""),
+                "system:alerts",
+                level="warn",
+            )
+        )
+    for act, username in session.execute(
+        select(OperatorAction, Operator.username)
+        .outerjoin(Operator, col(Operator.id) == col(OperatorAction.operator_id))
+        .where(col(OperatorAction.payment_id) == payment_id)
+        .order_by(OperatorAction.id)
+    ).all():
+        entries.append(
+            TimelineEntry(
+                act.created_at,
+                "operator",
+                f"Operator action: {act.action}",
+                act.reason or "",
+                f"operator:{username or '?'}",
+                _pretty(act.detail),
+                level="info",
+            )
+        )
+    entries.sort(key=lambda e: e.at)  # stable: within one source, insertion (id) order is kept
+    return entries
