@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from esa_api import ecpay_routes, health
+from esa_api import callbacks, ecpay_routes, health
 from esa_api.runtime import Runtime
 
 
@@ -21,4 +21,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(health.router)
     app.include_router(ecpay_routes.router)
+    app.include_router(callbacks.router)
     return app

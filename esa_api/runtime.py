@@ -8,6 +8,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 
 from esa_domain.db import UnitOfWork, default_engine
+from esa_domain.fulfillment import FulfillmentContext
 from esa_domain.outbox import Publisher
 from esa_domain.payments import EcpayConfig
 from esa_domain.settings import Settings, get_settings
@@ -32,3 +33,9 @@ class Runtime:
     @cached_property
     def ecpay(self) -> EcpayConfig:
         return EcpayConfig.from_settings(self.settings)
+
+    @cached_property
+    def fulfillment(self) -> FulfillmentContext:
+        from esa_domain.suppliers.registry import build_adapters
+
+        return FulfillmentContext(self.uow, build_adapters(self.settings), self.settings.public_url)

@@ -44,6 +44,30 @@ class Settings(BaseSettings):
     line_api_base_url: str = "https://api.line.me"
     line_alert_to: str = ""  # operators' group or user id for alerts
 
+    # Suppliers. One whose credentials are empty is not registered: its offers are skipped by routing.
+    iak_username: str = ""
+    iak_api_key: SecretStr = SecretStr("")
+    iak_prepaid_url: str = "https://prepaid.iak.dev"
+    iak_postpaid_url: str = "https://testpostpaid.mobilepulsa.net"
+    lapakgaming_secret_key: SecretStr = SecretStr("")
+    lapakgaming_base_url: str = "https://dev.lapakgaming.com"
+    billfazz_api_key: str = ""
+    billfazz_api_secret: SecretStr = SecretStr("")
+    billfazz_base_url: str = "https://secure.billfazz.com/sandbox/api/v1"
+    redision_base_url: str = ""
+    redision_client_id: str = ""
+    redision_client_secret: SecretStr = SecretStr("")
+    redision_partner_id: str = ""
+    pulsaif_base_url: str = ""
+    pulsaif_member_id: str = ""
+    pulsaif_pin: SecretStr = SecretStr("")
+    pulsaif_password: SecretStr = SecretStr("")
+    pulsaif_callback_secret: SecretStr = SecretStr("")  # the last path segment of our report URL
+    supplier_read_timeout_s: float = 15.0
+
+    # FX
+    fx_source_url: str = ""  # JSON {"rate": "0.00198", ...}; empty: rates are set by hand in the dashboard
+
     # Operator sessions
     session_hours: int = Field(default=12, alias="ESA_SESSION_HOURS")
 

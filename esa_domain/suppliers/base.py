@@ -35,10 +35,15 @@ class SupplierOutcome:
     message: str = ""
     supplier_txn_id: str | None = None
     price_idr: int | None = None  # what the supplier says it charged, when it says
+    # a status check answered "no such transaction" (IAK rc 06, an empty BillFazz order list): still UNKNOWN,
+    # because the purchase may be in flight; the engine trusts it only after a grace period, then falls back
+    no_transaction: bool = False
 
     def __post_init__(self) -> None:
         if (self.outcome is Outcome.FAILED) != (self.failure_class is not None):
             raise ValueError("a FAILED outcome needs a failure class, and only a FAILED one has one")
+        if self.no_transaction and self.outcome is not Outcome.UNKNOWN:
+            raise ValueError("'no such transaction' is an UNKNOWN outcome until the grace period has passed")
 
     @property
     def is_final(self) -> bool:

@@ -104,7 +104,12 @@ def outcome_from_response(
                 return SupplierOutcome(outcome, failure, supplier_code=str(status_code), message=message)
         return SupplierOutcome(Outcome.UNKNOWN, supplier_code=str(status_code), message=message)
     if is_status and isinstance(body, dict) and body.get("data") == []:
-        return SupplierOutcome(Outcome.UNKNOWN, supplier_code="not_found", message="no order with this refId")
+        return SupplierOutcome(
+            Outcome.UNKNOWN,
+            supplier_code="not_found",
+            message="no order with this refId",
+            no_transaction=True,
+        )
     order = _order(body)
     if order is None:
         return SupplierOutcome(Outcome.UNKNOWN, supplier_code=str(status_code), message="unparseable body")

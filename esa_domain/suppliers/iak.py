@@ -7,6 +7,7 @@ Every answer maps to one `SupplierOutcome` through `RC_OUTCOMES`; a code not in 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 import hmac
 import json
 from typing import Any
@@ -65,6 +66,8 @@ CHECK_REFUSED_CODES = frozenset({"204", "102", "118", "100"})
 
 
 def _as_status_answer(outcome: SupplierOutcome) -> SupplierOutcome:
+    if outcome.supplier_code in NOT_FOUND_CODES:
+        return replace(outcome, outcome=Outcome.UNKNOWN, failure_class=None, no_transaction=True)
     if outcome.outcome is Outcome.FAILED and outcome.supplier_code in CHECK_REFUSED_CODES:
         return SupplierOutcome(Outcome.UNKNOWN, supplier_code=outcome.supplier_code,
                                message=f"status check refused: {outcome.message}")  # fmt: skip

@@ -134,7 +134,9 @@ def parse_reply(text: str, reference: str, *, is_status_query: bool = False) -> 
     if DUPLICATE.search(line):
         return SupplierOutcome(Outcome.UNKNOWN, message=f"duplicate reference, query it: {line}")
     if is_status_query and NOT_FOUND.search(line) and not FAILED.search(line):
-        return SupplierOutcome(Outcome.UNKNOWN, supplier_code="not_found", message=f"no such refID: {line}")
+        return SupplierOutcome(
+            Outcome.UNKNOWN, supplier_code="not_found", message=f"no such refID: {line}", no_transaction=True
+        )
     if SUCCESS.search(line):
         return SupplierOutcome(Outcome.SUCCESS, artifact=serial_from(line), message=line, price_idr=price)
     failed = FAILED.search(line)

@@ -189,7 +189,10 @@ def outcome_from_answer(
     if is_status_query:
         if code in NOT_FOUND_CODES:
             return SupplierOutcome(
-                _U, supplier_code=code, message=f"no transaction with this reference: {message}"
+                _U,
+                supplier_code=code,
+                message=f"no transaction with this reference: {message}",
+                no_transaction=True,
             )
         return SupplierOutcome(_U, supplier_code=code, message=f"status query rejected: {message}")
     outcome, failure_class, meaning = RESPONSE_CODES.get(code, (_U, None, "unmapped response code"))

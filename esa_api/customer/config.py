@@ -1,0 +1,68 @@
+"""The customer API's knobs, read from the settings with defaults (tests install their own on app.state).
+
+Settings it reads (names the lead may add to esa_domain.settings.Settings):
+customer_token_secret, customer_token_minutes, line_login_channel_id, line_login_base_url, line_login_page_url,
+liff_id, miniapp_origins, rate_limit_customer_per_minute, rate_limit_address_per_minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from esa_domain.orders import OrderPolicy
+from esa_domain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CustomerApiConfig:
+    token_secret: bytes  # signs customer bearer tokens; >= 32 bytes
+    token_ttl: timedelta = timedelta(minutes=30)
+    line_channel_id: str = ""  # our LINE Login channel: the only ID-token audience accepted
+    line_login_base_url: str = "https://api.line.me"  # where POST /oauth2/v2.1/verify lives
+    line_login_page_url: str = ""  # the sandbox sign-in page the demo Mini App uses; "" means LIFF
+    liff_id: str = ""
+    cors_origins: tuple[str, ...] = ()  # Mini App origins allowed to call /api/v1 from a browser
+    customer_per_window: int = 60
+    address_per_window: int = 120
+    window_s: int = 60
+    public_url: str = "http://127.0.0.1:3000"
+    policy: OrderPolicy = field(default_factory=OrderPolicy)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CustomerApiConfig:
+        """Build from `settings`; a missing token secret is refused in production, random per process else."""
+
+        def get(name: str, default: Any) -> Any:
+            return getattr(settings, name, default)
+
+        raw = get("customer_token_secret", "")
+        secret = raw.get_secret_value() if hasattr(raw, "get_secret_value") else str(raw or "")
+        if not secret:
+            if settings.environment == "production":
+                raise RuntimeError("CUSTOMER_TOKEN_SECRET must be set in production (32+ random bytes)")
+            log.warning("no customer_token_secret set: using a random one (tokens die with this process)")
+            secret = secrets.token_urlsafe(48)
+        origins = tuple(o.strip().rstrip("/") for o in str(get("miniapp_origins", "")).split(",") if o.strip())
+        return cls(
+            token_secret=secret.encode(),
+            token_ttl=timedelta(minutes=int(get("customer_token_minutes", 30))),
+            line_channel_id=str(get("line_login_channel_id", "")),
+            line_login_base_url=str(get("line_login_base_url", "") or settings.line_api_base_url),
+            line_login_page_url=str(get("line_login_page_url", "")),
+            liff_id=str(get("liff_id", "")),
+            cors_origins=origins,
+            customer_per_window=int(get("rate_limit_customer_per_minute", 60)),
+            address_per_window=int(get("rate_limit_address_per_minute", 120)),
+            public_url=settings.public_url,
+            policy=OrderPolicy(
+                payment_window=timedelta(minutes=settings.payment_window_minutes),
+                fx_max_age=timedelta(minutes=settings.fx_max_age_minutes),
+                max_items=settings.max_items_per_order,
+            ),
+        )

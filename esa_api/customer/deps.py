@@ -1,0 +1,43 @@
+"""Request-scoped access to the customer API's config, verifier and rate limiter (built once per app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from esa_api.customer.config import CustomerApiConfig
+from esa_api.customer.ratelimit import RateLimiter
+from esa_api.deps import get_runtime
+from esa_domain.liff import LiffVerifier
+
+
+def config_for(app: Any) -> CustomerApiConfig:
+    """The app's config: installed by a test on `app.state.customer_config`, else built from the settings."""
+    state = app.state
+    if getattr(state, "customer_config", None) is None:
+        if getattr(state, "runtime", None) is None:
+            from esa_api.runtime import Runtime
+
+            state.runtime = Runtime.from_settings()
+        state.customer_config = CustomerApiConfig.from_settings(state.runtime.settings)
+    return state.customer_config
+
+
+def get_config(request: Request) -> CustomerApiConfig:
+    return config_for(request.app)
+
+
+def get_verifier(request: Request) -> LiffVerifier:
+    state = request.app.state
+    if getattr(state, "liff_verifier", None) is None:
+        cfg = get_config(request)
+        state.liff_verifier = LiffVerifier(cfg.line_login_base_url, cfg.line_channel_id)
+    return state.liff_verifier
+
+
+def get_limiter(request: Request) -> RateLimiter:
+    state = request.app.state
+    if getattr(state, "rate_limiter", None) is None:
+        state.rate_limiter = RateLimiter(get_runtime(request).settings.redis_url)
+    return state.rate_limiter

@@ -1,0 +1,138 @@
+"""Read models for the customer API: the catalog as sold, and a customer's own orders (never anyone else's)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, exists
+from sqlmodel import Session, col, select
+
+from esa_api.customer.schemas import CatalogOut, CategoryOut, OrderItemOut, OrderOut, ProductOut
+from esa_api.customer.target_hints import TARGET_SPECS
+from esa_domain.models import Payment, PaymentItem, Product, ProductCategory, Supplier, SupplierOffer
+from esa_domain.states import ItemStatus, PaymentStatus
+
+STATUS_TEXT = {
+    PaymentStatus.PENDING: "Waiting for your payment",
+    PaymentStatus.PAID: "Paid: your top-up is being delivered",
+    PaymentStatus.SUCCESS: "Delivered",
+    PaymentStatus.PARTIAL: "Partly delivered: the rest will be refunded",
+    PaymentStatus.FAILED: "Not delivered: it will be refunded",
+    PaymentStatus.EXPIRED: "Not paid in time",
+    PaymentStatus.REFUND_PENDING: "Being refunded",
+    PaymentStatus.REFUNDED: "Refunded",
+    PaymentStatus.NEEDS_REVIEW: "Our team is reviewing your refund",
+}
+
+
+def catalog(engine: Engine) -> CatalogOut:
+    """Active products by category, with prices, what target each needs and whether it can be delivered now."""
+    deliverable = (
+        exists()
+        .where(SupplierOffer.product_id == Product.id, col(SupplierOffer.available))
+        .where(Supplier.id == SupplierOffer.supplier_id, col(Supplier.enabled))
+    )
+    with Session(engine) as s:
+        cats = s.exec(select(ProductCategory).order_by(col(ProductCategory.sort_order), col(ProductCategory.id)))
+        categories = list(cats.all())
+        rows = s.exec(
+            select(Product, deliverable.label("available"))
+            .where(col(Product.active))
+            .order_by(col(Product.price_twd), col(Product.id))
+        ).all()
+    by_cat: dict[int, list[ProductOut]] = {}
+    for product, available in rows:
+        by_cat.setdefault(product.category_id, []).append(
+            ProductOut(
+                code=product.code,
+                name=product.name,
+                price_twd=product.price_twd,
+                nominal_idr=product.nominal_idr,
+                target_kind=product.target_kind,  # type: ignore[arg-type]
+                target=TARGET_SPECS[product.target_kind],
+                available=bool(available),
+            )
+        )
+    return CatalogOut(
+        categories=[
+            CategoryOut(code=c.code, name=c.name, kind=c.kind, products=by_cat[c.id])  # type: ignore[index]
+            for c in categories
+            if by_cat.get(c.id)  # type: ignore[arg-type]
+        ]
+    )
+
+
+def checkout_url(public_url: str, payment: Payment, now: datetime | None = None) -> str | None:
+    """The ECPay hand-off URL while the order can still be paid, else None."""
+    if payment.status != PaymentStatus.PENDING or payment.expires_at <= (now or datetime.now(UTC)):
+        return None
+    return f"{public_url.rstrip('/')}/ecpay/checkout/{payment.merchant_trade_no}"
+
+
+def _views(s: Session, payments: list[Payment], public_url: str) -> list[OrderOut]:
+    if not payments:
+        return []
+    ids = [p.id for p in payments]
+    rows = s.exec(
+        select(PaymentItem, Product.code, Product.name)
+        .join(Product, col(Product.id) == col(PaymentItem.product_id))
+        .where(col(PaymentItem.payment_id).in_(ids))
+        .order_by(col(PaymentItem.id))
+    ).all()
+    items: dict[int, list[OrderItemOut]] = {}
+    for item, code, name in rows:
+        items.setdefault(item.payment_id, []).append(
+            OrderItemOut(
+                id=item.id,  # type: ignore[arg-type]
+                product_code=code,
+                product_name=name,
+                target=item.target,
+                zone=item.zone,
+                status=item.status,
+                price_twd=item.price_twd,
+                delivered_code=item.artifact if item.status == ItemStatus.SUCCESS else None,
+            )
+        )
+    now = datetime.now(UTC)
+    return [
+        OrderOut(
+            id=p.id,  # type: ignore[arg-type]
+            reference=p.merchant_trade_no,
+            status=p.status,
+            status_text=STATUS_TEXT.get(PaymentStatus(p.status), p.status.title()),
+            subtotal_twd=p.subtotal_twd,
+            discount_twd=p.discount_twd,
+            amount_twd=p.amount_twd,
+            created_at=p.created_at,
+            expires_at=p.expires_at,
+            paid_at=p.paid_at,
+            checkout_url=checkout_url(public_url, p, now),
+            items=items.get(p.id, []),  # type: ignore[arg-type]
+        )
+        for p in payments
+    ]
+
+
+def own_payment(s: Session, customer_id: int, order_id: int) -> Payment | None:
+    """The order if it belongs to `customer_id`; None whether it is missing or someone else's."""
+    return s.exec(select(Payment).where(Payment.id == order_id, Payment.customer_id == customer_id)).first()
+
+
+def own_order(engine: Engine, customer_id: int, order_id: int, public_url: str) -> OrderOut | None:
+    with Session(engine) as s:
+        payment = own_payment(s, customer_id, order_id)
+        return _views(s, [payment], public_url)[0] if payment else None
+
+
+def own_orders(
+    engine: Engine, customer_id: int, *, limit: int, before: int | None, public_url: str
+) -> tuple[list[OrderOut], int | None]:
+    """Newest first, keyset-paged by id: (this page, the `before` for the next page or None)."""
+    query = select(Payment).where(Payment.customer_id == customer_id)
+    if before is not None:
+        query = query.where(col(Payment.id) < before)
+    with Session(engine) as s:
+        payments = list(s.exec(query.order_by(col(Payment.id).desc()).limit(limit + 1)).all())
+        more = len(payments) > limit
+        page = _views(s, payments[:limit], public_url)
+    return page, (page[-1].id if more and page else None)

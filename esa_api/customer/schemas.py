@@ -1,0 +1,171 @@
+"""The customer API's request and response bodies (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# Printable, no control characters (PostgreSQL refuses NUL) and bounded: what a person can type.
+ProductCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,60}$")]
+TargetText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")]
+ZoneText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{0,20}$")]
+PromoCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+TargetKind = Literal["phone", "pln_meter", "game_id", "game_id_zone", "customer_no", "email"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TargetSpec(BaseModel):
+    kind: TargetKind
+    label: str
+    hint: str = Field(description="what to type, for a person")
+    pattern: str = Field(description="regular expression the normalised value matches")
+    example: str
+    needs_zone: bool = False
+    zone_label: str | None = None
+    zone_pattern: str | None = None
+    zone_example: str | None = None
+
+
+class ProductOut(BaseModel):
+    code: str
+    name: str
+    price_twd: int = Field(description="what the customer pays, whole New Taiwan dollars")
+    nominal_idr: int | None = Field(description="face value in rupiah, for display")
+    target_kind: TargetKind
+    target: TargetSpec
+    available: bool = Field(description="false while no supplier can deliver it")
+
+
+class CategoryOut(BaseModel):
+    code: str
+    name: str
+    kind: str = Field(description="prepaid (delivered at once) or postpaid (a bill)")
+    products: list[ProductOut]
+
+
+class CatalogOut(BaseModel):
+    categories: list[CategoryOut]
+
+
+class LineIn(_In):
+    product_code: ProductCode
+    target: TargetText = Field(description="phone, meter, game user id or customer number")
+    zone: ZoneText | None = Field(default=None, description="game zone (server) id, for game_id_zone")
+
+
+class QuoteIn(_In):
+    items: list[LineIn] = Field(min_length=1, max_length=10)
+    promo_code: PromoCode | None = None
+
+
+class PromoCheckIn(_In):
+    promo_code: PromoCode
+    items: list[LineIn] = Field(min_length=1, max_length=10)
+
+
+class QuoteLineOut(BaseModel):
+    product_code: str
+    product_name: str
+    target: str = Field(description="normalised as it will be delivered to")
+    zone: str | None
+    price_twd: int
+
+
+class QuoteOut(BaseModel):
+    items: list[QuoteLineOut]
+    subtotal_twd: int
+    discount_twd: int
+    amount_twd: int = Field(description="what ECPay will charge")
+    promo_code: str | None
+
+
+class PromoCheckOut(BaseModel):
+    promo_code: str
+    valid: Literal[True] = True
+    subtotal_twd: int
+    discount_twd: int
+    amount_twd: int
+
+
+class OrderItemOut(BaseModel):
+    id: int
+    product_code: str
+    product_name: str
+    target: str
+    zone: str | None
+    status: str
+    price_twd: int
+    delivered_code: str | None = Field(description="serial, PLN token or voucher code once delivered")
+
+
+class OrderOut(BaseModel):
+    id: int
+    reference: str = Field(description="the payment reference ECPay shows (MerchantTradeNo)")
+    status: str
+    status_text: str = Field(description="the status in words, for the customer")
+    subtotal_twd: int
+    discount_twd: int
+    amount_twd: int
+    created_at: datetime
+    expires_at: datetime
+    paid_at: datetime | None
+    checkout_url: str | None = Field(description="where to pay, while the order waits for payment")
+    items: list[OrderItemOut]
+
+
+class OrderPage(BaseModel):
+    orders: list[OrderOut]
+    next_before: int | None = Field(description="pass as `before` for the next (older) page; null at the end")
+
+
+class CheckoutOut(BaseModel):
+    order_id: int
+    checkout_url: str = Field(description="open in the browser: it hands the payer to ECPay")
+    amount_twd: int
+    expires_at: datetime
+
+
+class LineAuthIn(_In):
+    id_token: str = Field(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9._~+/=-]+$")
+
+
+class CustomerOut(BaseModel):
+    id: int
+    display_name: str
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="seconds until the token must be renewed by signing in again")
+    customer: CustomerOut
+
+
+class AppConfigOut(BaseModel):
+    liff_id: str | None
+    line_login_url: str | None = Field(description="the sandbox sign-in page; null in production (LIFF)")
+    line_channel_id: str | None
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable machine-readable error code")
+    instance: str | None = None
+    field: str | None = Field(default=None, description="the request field at fault, if one is")
+    errors: list[FieldErrorOut] | None = None
+    request_id: str | None = None

@@ -1,0 +1,81 @@
+"""Supplier callbacks: a fast path, never the only one. Polling stays the safety net.
+
+A forged callback changes nothing (it is recorded as rejected). An unsigned supplier's callback, or one whose
+claimed price differs from the attempt's, only triggers a status check. A final answer for a finished attempt is
+ignored and recorded: a late FAILED never moves a SUCCESS backwards.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from esa_domain import outbox, topics
+from esa_domain.fulfillment import FulfillmentContext, Step, _record
+from esa_domain.models import ATTEMPT_LIVE, ItemAttempt, Supplier, SupplierExchange
+from esa_domain.states import ItemStatus
+from esa_domain.suppliers.base import CallbackRequest, CallbackResult, CallResult, FailureClass, Outcome
+from esa_domain.transitions import transition_item
+
+RECHECK_SOON = timedelta(seconds=5)
+
+
+def handle_callback(ctx: FulfillmentContext, supplier_code: str, request: CallbackRequest) -> CallbackResult | None:
+    """Handle one callback; returns the adapter's verdict (with the reply to send), or None for an unknown supplier."""
+    adapter = ctx.adapters.get(supplier_code)
+    if adapter is None:
+        return None
+    result = adapter.parse_callback(request)
+    with ctx.uow() as uow:
+        s = uow.session
+        supplier_id = s.exec(select(Supplier.id).where(Supplier.code == supplier_code)).first()
+        attempt = None
+        if result.reference:
+            attempt = s.exec(select(ItemAttempt).where(ItemAttempt.reference == result.reference)).first()
+        verdict = _verdict(result, attempt)
+        if supplier_id is not None:
+            s.add(SupplierExchange(
+                supplier_id=supplier_id, attempt_id=attempt.id if attempt else None, operation="callback",
+                method=request.method, url=f"/callbacks/{supplier_code}",  # a path may carry a secret segment
+                request_json=result.redacted,
+                response_json={"verdict": verdict, "outcome": str(result.outcome.outcome) if result.outcome else None},
+                http_status=result.reply_status, latency_ms=0,
+                error=None if result.authenticated else (result.reason or "not authenticated")[:300],
+            ))
+        if verdict == "trigger":
+            outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
+        claimed = False
+        if verdict == "apply":
+            claimed = transition_item(
+                s, attempt.item_id, ItemStatus.PROCESSING, from_={ItemStatus.SUPPLIER_PENDING},  # type: ignore[union-attr]
+                cause=f"{supplier_code} callback", actor=f"supplier:{supplier_code}",
+            ).applied
+            if not claimed:  # a purchase call or a check holds the item: look again shortly
+                outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id},  # type: ignore[union-attr]
+                              available_at=ctx.clock() + RECHECK_SOON)
+        uow.commit()
+    if claimed:
+        step = _record(ctx, attempt.item_id, attempt.id, CallResult(result.outcome), operation="callback")  # type: ignore[arg-type,union-attr]
+        if step is Step.NEXT:  # cannot happen (only terminal outcomes are applied), but never strand the item
+            with ctx.uow() as uow:
+                outbox.record(uow.session, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
+                uow.commit()
+    return result
+
+
+def _verdict(result: CallbackResult, attempt: ItemAttempt | None) -> str:
+    if not result.authenticated:
+        return "rejected"
+    if attempt is None:
+        return "unknown reference"
+    if attempt.state not in ATTEMPT_LIVE:
+        return f"ignored: attempt already {attempt.state}"
+    o = result.outcome
+    if o is None or not o.is_final:
+        return "trigger"
+    if result.price_idr is not None and result.price_idr != attempt.cost_idr:
+        return "trigger"  # the signature does not cover the body: believe a status check, not the amount
+    if o.outcome is Outcome.FAILED and o.failure_class is not FailureClass.CUSTOMER:
+        return "trigger"  # a fallback decision is made by a status check in a worker, not in a web request
+    return "apply"
