@@ -1,0 +1,1 @@
+"""Shared dashboard pieces: the layout and small widgets."""

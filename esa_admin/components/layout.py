@@ -1,0 +1,106 @@
+"""The `template()` layout: a sidebar, the logged-in operator, a flash message, and the login guard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+import reflex as rx
+
+from esa_admin import routes
+from esa_admin.auth import AuthState
+
+NAV = [
+    ("Overview", routes.OVERVIEW, "layout-dashboard"),
+    ("Stuck payments", routes.STUCK, "triangle-alert"),
+    ("Orders", routes.ORDERS, "receipt"),
+    ("Suppliers", routes.SUPPLIERS, "truck"),
+    ("FX & margins", routes.FX, "circle-dollar-sign"),
+    ("Catalog", routes.CATALOG, "package"),
+    ("Alerts", routes.ALERTS, "bell"),
+]
+
+
+def _nav_item(label: str, href: str, icon: str) -> rx.Component:
+    active = rx.State.router.page.path == href
+    return rx.link(
+        rx.hstack(rx.icon(icon, size=16), rx.text(label, size="2"), spacing="2", align="center"),
+        href=href,
+        underline="none",
+        color=rx.cond(active, rx.color("accent", 11), rx.color("gray", 12)),
+        background=rx.cond(active, rx.color("accent", 3), "transparent"),
+        padding="6px 10px",
+        border_radius="6px",
+        width="100%",
+    )
+
+
+def sidebar() -> rx.Component:
+    return rx.vstack(
+        rx.heading("ESA operations", size="4", padding_bottom="8px"),
+        *[_nav_item(*n) for n in NAV],
+        rx.spacer(),
+        rx.divider(),
+        rx.text(AuthState.display_name, weight="bold", size="2", id="whoami"),
+        rx.badge(AuthState.role, variant="soft", id="role-badge"),
+        rx.button("Log out", on_click=AuthState.logout, variant="outline", size="1", id="logout"),
+        width="220px",
+        min_width="220px",
+        height="100vh",
+        position="sticky",
+        top="0",
+        padding="16px",
+        border_right=f"1px solid {rx.color('gray', 5)}",
+        background=rx.color("gray", 2),
+        spacing="1",
+    )
+
+
+def flash() -> rx.Component:
+    return rx.cond(
+        AuthState.flash != "",
+        rx.callout(
+            rx.hstack(
+                rx.text(AuthState.flash, id="flash"),
+                rx.spacer(),
+                rx.icon("x", size=14, cursor="pointer", on_click=AuthState.clear_flash),
+                width="100%",
+            ),
+            color_scheme=rx.match(AuthState.flash_kind, ("error", "red"), ("ok", "green"), "blue"),
+            width="100%",
+            margin_bottom="12px",
+        ),
+    )
+
+
+def template(
+    route: str, title: str, on_load: list | None = None
+) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
+    """Register a protected page: the login check runs first on load; content shows only when logged in."""
+
+    def decorator(page: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
+        @rx.page(route=route, title=f"{title} · ESA", on_load=[AuthState.require_login, *(on_load or [])])
+        @wraps(page)
+        def wrapped() -> rx.Component:
+            return rx.cond(
+                AuthState.logged_in,
+                rx.hstack(
+                    sidebar(),
+                    rx.box(
+                        flash(),
+                        rx.heading(title, size="6", margin_bottom="16px"),
+                        page(),
+                        padding="24px",
+                        width="100%",
+                        min_width="0",
+                    ),
+                    spacing="0",
+                    align="start",
+                    width="100%",
+                ),
+                rx.center(rx.spinner(size="3"), height="100vh"),
+            )
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,53 @@
+"""Small shared widgets: stat cards, status badges, tables, the auto-refresh ticker."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+_STATUS_COLOURS = (
+    ("SUCCESS", "green"),
+    ("PAID", "blue"),
+    ("PENDING", "gray"),
+    ("PROCESSING", "blue"),
+    ("SUPPLIER_PENDING", "amber"),
+    ("NEEDS_REVIEW", "orange"),
+    ("PARTIAL", "amber"),
+    ("FAILED", "red"),
+    ("EXPIRED", "gray"),
+    ("REFUND_PENDING", "purple"),
+    ("REFUNDED", "purple"),
+)
+
+
+def status_badge(status) -> rx.Component:
+    return rx.badge(status, color_scheme=rx.match(status, *_STATUS_COLOURS, "gray"), variant="soft")
+
+
+def stat(label: str, value, sub=None, id: str | None = None) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.text(label, size="1", color_scheme="gray"),
+            rx.heading(value, size="6", id=id),
+            rx.cond(sub is not None, rx.text(sub, size="1", color_scheme="gray"))
+            if sub is not None
+            else rx.fragment(),
+            spacing="1",
+        ),
+        min_width="150px",
+    )
+
+
+def table(headers: list[str], rows, render_row, id: str | None = None) -> rx.Component:
+    return rx.table.root(
+        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+        rx.table.body(rx.foreach(rows, render_row)),
+        variant="surface",
+        size="1",
+        width="100%",
+        id=id,
+    )
+
+
+def ticker(handler, every_ms: int = 15000) -> rx.Component:
+    """Calls `handler` every `every_ms` while the page is open (live refresh without a reload)."""
+    return rx.moment(interval=every_ms, on_change=handler, display="none")

@@ -1,0 +1,383 @@
+"""One order: its header, items, and the timeline of everything recorded; operator actions in dialogs."""
+
+from __future__ import annotations
+
+import reflex as rx
+from sqlmodel import Session
+
+from esa_admin import format as fmt
+from esa_admin import routes
+from esa_admin.auth import AuthState
+from esa_admin.components.layout import template
+from esa_admin.components.widgets import status_badge, table
+from esa_admin.deps import unit_of_work
+from esa_domain import operator_actions
+from esa_domain.db import default_engine
+from esa_domain.errors import DomainError
+from esa_domain.views.orders import order_view
+from esa_domain.views.timeline import order_timeline
+
+_ACTIONS = {
+    "retry": "Retry fulfillment of the items that are not moving",
+    "resolve_ok": "Resolve the item as DELIVERED",
+    "resolve_fail": "Resolve the item as NOT delivered",
+    "refund": "Refund this payment",
+}
+
+
+class OrderState(AuthState):
+    found: bool = True
+    order: dict[str, str] = {}
+    items: list[dict[str, str]] = []
+    entries: list[dict[str, str]] = []
+    dialog_open: bool = False
+    dialog_action: str = ""
+    dialog_item: int = 0
+    dialog_error: str = ""
+
+    def _payment_id(self) -> int | None:
+        raw = str(self.router.page.params.get("id", ""))
+        return int(raw) if raw.isdigit() else None
+
+    @rx.event
+    def load(self):
+        if self.authorize("viewer") is None:
+            return self.denied()
+        pid = self._payment_id()
+        with Session(default_engine()) as s:
+            view = order_view(s, pid) if pid is not None else None
+            entries = order_timeline(s, pid) if view is not None else []
+        self.found = view is not None
+        if view is None:
+            self.order, self.items, self.entries = {}, [], []
+            return None
+        self.order = {
+            "id": str(view.id),
+            "trade_no": view.merchant_trade_no,
+            "status": view.status,
+            "amount": fmt.twd(view.amount_twd),
+            "subtotal": fmt.twd(view.subtotal_twd),
+            "discount": fmt.twd(view.discount_twd),
+            "refunded": fmt.twd(view.refunded_twd),
+            "cost": fmt.twd(view.cost_twd),
+            "margin": fmt.twd(view.margin_twd),
+            "fx": f"{view.fx_rate.normalize()}",
+            "method": view.payment_method or "—",
+            "ecpay": view.ecpay_trade_no or "—",
+            "created": fmt.when(view.created_at),
+            "paid": fmt.when(view.paid_at),
+            "expires": fmt.when(view.expires_at),
+            "customer": f"{view.customer_name} ({view.line_user_id})",
+            "retryable": "yes" if view.status == "PAID" else "",
+            "refundable": "yes" if view.status in ("FAILED", "PARTIAL", "NEEDS_REVIEW") else "",
+        }
+        self.items = [
+            {
+                "id": str(i.id),
+                "product": f"{i.product_name} ({i.product_code})",
+                "target": i.target + (f" ({i.zone})" if i.zone else ""),
+                "status": i.status,
+                "price": fmt.twd(i.price_twd),
+                "cost": fmt.idr(i.cost_idr),
+                "artifact": i.artifact or "",
+                "failure": i.failure_reason or "",
+                "review": "yes" if i.status == "NEEDS_REVIEW" else "",
+            }
+            for i in view.items
+        ]
+        self.entries = [
+            {
+                "at": fmt.when(e.at),
+                "kind": e.kind,
+                "title": e.title,
+                "detail": e.detail,
+                "actor": e.actor,
+                "request": e.request,
+                "response": e.response,
+                "level": e.level,
+            }
+            for e in entries
+        ]
+        return None
+
+    @rx.event
+    def ask(self, action: str, item_id: int = 0):
+        """Open the confirmation dialog for an action (the role is checked again on confirm)."""
+        if self.authorize("operator") is None:
+            return self.denied()
+        self.dialog_action, self.dialog_item, self.dialog_error = action, item_id, ""
+        self.dialog_open = True
+        return None
+
+    @rx.event
+    def cancel(self):
+        self.dialog_open = False
+
+    @rx.event
+    def confirm(self, form: dict):
+        operator = self.authorize("operator")
+        if operator is None:
+            self.dialog_open = False
+            return self.denied()
+        pid = self._payment_id()
+        reason = str(form.get("reason", ""))
+        try:
+            with unit_of_work() as uow:
+                if self.dialog_action == "retry":
+                    ids = operator_actions.retry_fulfillment(uow, operator, pid, reason)
+                    done = f"Fulfillment re-dispatched for item(s) {', '.join(map(str, ids))}."
+                elif self.dialog_action in ("resolve_ok", "resolve_fail"):
+                    to = operator_actions.resolve_review(
+                        uow,
+                        operator,
+                        self.dialog_item,
+                        self.dialog_action == "resolve_ok",
+                        reason,
+                        artifact=str(form.get("artifact", "")) or None,
+                    )
+                    done = f"Item #{self.dialog_item} resolved as {to}."
+                elif self.dialog_action == "refund":
+                    amount = str(form.get("amount", "")).strip()
+                    to = operator_actions.refund(
+                        uow, operator, pid, reason, int(amount) if amount.isdigit() else None
+                    )
+                    done = f"Payment is now {to}."
+                else:
+                    raise operator_actions.ActionRefused("unknown action")
+        except (DomainError, PermissionError) as exc:
+            self.dialog_error = str(exc)
+            return None
+        self.dialog_open = False
+        self.say(done, "ok")
+        return OrderState.load
+
+
+def _field(label: str, value) -> rx.Component:
+    return rx.vstack(rx.text(label, size="1", color_scheme="gray"), rx.text(value, size="2"), spacing="0")
+
+
+def _header() -> rx.Component:
+    o = OrderState.order
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading(o["trade_no"], size="5", id="order-trade-no"),
+                status_badge(o["status"]),
+                rx.spacer(),
+                rx.cond(
+                    AuthState.can_operate,
+                    rx.hstack(
+                        rx.cond(
+                            o["retryable"] != "",
+                            rx.button(
+                                "Retry fulfillment", id="action-retry", on_click=OrderState.ask("retry", 0)
+                            ),
+                        ),
+                        rx.cond(
+                            o["refundable"] != "",
+                            rx.button(
+                                "Refund",
+                                color_scheme="red",
+                                id="action-refund",
+                                on_click=OrderState.ask("refund", 0),
+                            ),
+                        ),
+                    ),
+                    rx.text("Read-only (viewer)", size="1", color_scheme="gray", id="read-only"),
+                ),
+                width="100%",
+                align="center",
+            ),
+            rx.grid(
+                _field("Amount charged", o["amount"]),
+                _field("Subtotal", o["subtotal"]),
+                _field("Discount", o["discount"]),
+                _field("Refunded", o["refunded"]),
+                _field("Quoted cost", o["cost"]),
+                _field("Margin", o["margin"]),
+                _field("IDR/TWD rate", o["fx"]),
+                _field("Method", o["method"]),
+                _field("ECPay TradeNo", o["ecpay"]),
+                _field("Created", o["created"]),
+                _field("Paid", o["paid"]),
+                _field("Pay by", o["expires"]),
+                _field("Customer", o["customer"]),
+                columns="4",
+                spacing="3",
+                width="100%",
+            ),
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _item_row(i) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell("#" + i["id"]),
+        rx.table.cell(i["product"]),
+        rx.table.cell(i["target"]),
+        rx.table.cell(status_badge(i["status"])),
+        rx.table.cell(i["price"]),
+        rx.table.cell(i["cost"]),
+        rx.table.cell(rx.text(i["artifact"], " ", i["failure"], size="1")),
+        rx.table.cell(
+            rx.cond(
+                (i["review"] != "") & AuthState.can_operate,
+                rx.hstack(
+                    rx.button(
+                        "Delivered",
+                        size="1",
+                        color_scheme="green",
+                        id="resolve-ok-" + i["id"],
+                        on_click=OrderState.ask("resolve_ok", i["id"].to(int)),
+                    ),
+                    rx.button(
+                        "Not delivered",
+                        size="1",
+                        color_scheme="red",
+                        id="resolve-fail-" + i["id"],
+                        on_click=OrderState.ask("resolve_fail", i["id"].to(int)),
+                    ),
+                ),
+            )
+        ),
+    )
+
+
+def _json(label: str, text) -> rx.Component:
+    return rx.cond(
+        text != "",
+        rx.box(
+            rx.text(label, size="1", weight="bold"),
+            rx.code_block(text, language="json", font_size="11px", wrap_long_lines=True),
+            width="100%",
+        ),
+    )
+
+
+_KIND_COLOUR = (
+    ("transition", "blue"),
+    ("gateway", "cyan"),
+    ("attempt", "violet"),
+    ("exchange", "gray"),
+    ("alert", "orange"),
+    ("operator", "green"),
+)
+
+
+def _entry(e) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.badge(e["kind"], color_scheme=rx.match(e["kind"], *_KIND_COLOUR, "gray")),
+                rx.text(e["title"], weight="bold", size="2"),
+                rx.spacer(),
+                rx.text(e["actor"], size="1", color_scheme="gray"),
+                rx.text(e["at"], size="1", color_scheme="gray"),
+                width="100%",
+                align="center",
+            ),
+            rx.cond(e["detail"] != "", rx.text(e["detail"], size="2")),
+            rx.cond(
+                (e["request"] != "") | (e["response"] != ""),
+                rx.accordion.root(
+                    rx.accordion.item(
+                        header="Request / response JSON",
+                        content=rx.grid(
+                            _json("request", e["request"]),
+                            _json("response", e["response"]),
+                            columns="2",
+                            spacing="2",
+                            width="100%",
+                        ),
+                    ),
+                    collapsible=True,
+                    type="single",
+                    variant="ghost",
+                    width="100%",
+                ),
+            ),
+            spacing="1",
+            width="100%",
+        ),
+        border_left=rx.match(
+            e["level"],
+            ("ok", "4px solid var(--green-9)"),
+            ("warn", "4px solid var(--orange-9)"),
+            ("error", "4px solid var(--red-9)"),
+            "4px solid var(--gray-6)",
+        ),
+        width="100%",
+        class_name="timeline-entry",
+    )
+
+
+def _dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(rx.match(OrderState.dialog_action, *_ACTIONS.items(), "Confirm")),
+            rx.form(
+                rx.vstack(
+                    rx.text("This is recorded in the audit trail with your name and reason.", size="2"),
+                    rx.text_area(
+                        name="reason", placeholder="Reason (required)", id="action-reason", width="100%"
+                    ),
+                    rx.cond(
+                        OrderState.dialog_action == "resolve_ok",
+                        rx.input(name="artifact", placeholder="Serial / token if known", width="100%"),
+                    ),
+                    rx.cond(
+                        (OrderState.dialog_action == "refund")
+                        & (OrderState.order["status"] == "NEEDS_REVIEW"),
+                        rx.input(name="amount", placeholder="Amount refunded by hand (NT$)", width="100%"),
+                    ),
+                    rx.cond(
+                        OrderState.dialog_error != "",
+                        rx.callout(OrderState.dialog_error, color_scheme="red", id="action-error"),
+                    ),
+                    rx.hstack(
+                        rx.alert_dialog.cancel(
+                            rx.button(
+                                "Cancel",
+                                variant="soft",
+                                color_scheme="gray",
+                                type="button",
+                                on_click=OrderState.cancel,
+                            )
+                        ),
+                        rx.button("Confirm", type="submit", id="action-confirm"),
+                        justify="end",
+                        width="100%",
+                    ),
+                    spacing="3",
+                ),
+                on_submit=OrderState.confirm,
+                reset_on_submit=True,
+            ),
+        ),
+        open=OrderState.dialog_open,
+    )
+
+
+@template(routes.ORDER, "Order", on_load=[OrderState.load])
+def order_page() -> rx.Component:
+    return rx.cond(
+        OrderState.found,
+        rx.vstack(
+            _header(),
+            rx.text("Items", weight="bold"),
+            table(
+                ["Item", "Product", "Target", "Status", "Price", "Cost", "Result", ""],
+                OrderState.items,
+                _item_row,
+                id="items-table",
+            ),
+            rx.text("Timeline", weight="bold"),
+            rx.vstack(rx.foreach(OrderState.entries, _entry), width="100%", spacing="2", id="timeline"),
+            _dialog(),
+            width="100%",
+            spacing="3",
+        ),
+        rx.callout("There is no such order.", color_scheme="red"),
+    )

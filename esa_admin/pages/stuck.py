@@ -1,0 +1,71 @@
+"""Stuck payments: what reconciliation would alert on, oldest first, with a link to each order; live."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import reflex as rx
+from sqlmodel import Session
+
+from esa_admin import format as fmt
+from esa_admin import routes
+from esa_admin.auth import AuthState
+from esa_admin.components.layout import template
+from esa_admin.components.widgets import table, ticker
+from esa_domain.db import default_engine
+from esa_domain.views import stuck
+
+
+class StuckState(AuthState):
+    rows: list[dict[str, str]] = []
+    updated: str = ""
+
+    @rx.event
+    def load(self, _: str = ""):
+        if self.authorize("viewer") is None:
+            return self.denied()
+        now = datetime.now(UTC)
+        with Session(default_engine()) as s:
+            found = stuck.stuck_payments(s, now=now)
+        self.rows = [
+            {
+                "payment_id": str(r.payment_id),
+                "trade_no": r.merchant_trade_no,
+                "item": "" if r.item_id is None else f"#{r.item_id}",
+                "condition": r.condition,
+                "reason": r.reason,
+                "since": fmt.when(r.since),
+                "age": fmt.age(r.age_minutes),
+                "link": r.link,
+            }
+            for r in found
+        ]
+        self.updated = fmt.when(now)
+        return None
+
+
+def _row(r) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.link(r["trade_no"], href=r["link"])),
+        rx.table.cell(r["item"]),
+        rx.table.cell(rx.badge(r["condition"], color_scheme="orange", variant="soft")),
+        rx.table.cell(r["reason"]),
+        rx.table.cell(r["since"]),
+        rx.table.cell(rx.text(r["age"], weight="bold")),
+    )
+
+
+@template(routes.STUCK, "Stuck payments", on_load=[StuckState.load])
+def stuck_page() -> rx.Component:
+    return rx.vstack(
+        ticker(StuckState.load, 10000),
+        rx.text("Refreshes every 10 s. Updated ", StuckState.updated, size="1", color_scheme="gray"),
+        rx.cond(
+            StuckState.rows.length() > 0,
+            table(
+                ["Order", "Item", "Condition", "Why", "Since", "Age"], StuckState.rows, _row, id="stuck-table"
+            ),
+            rx.callout("Nothing is stuck.", icon="circle-check", color_scheme="green"),
+        ),
+        width="100%",
+    )
