@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from esa_api import callbacks, ecpay_routes, health
-from esa_api.runtime import Runtime
+from esa_domain.runtime import Runtime
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:

@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from esa_api.deps import get_runtime
-from esa_api.runtime import Runtime
+from esa_domain.runtime import Runtime
 from esa_domain.supplier_callbacks import handle_callback
 from esa_domain.suppliers.base import CallbackRequest
 

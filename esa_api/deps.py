@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 
-from esa_api.runtime import Runtime
+from esa_domain.runtime import Runtime
+
+
+def _default_runtime() -> Runtime:
+    from esa_domain.settings import get_settings
+    from workers.publisher import DramatiqPublisher, make_broker
+
+    return Runtime.from_settings(DramatiqPublisher(make_broker(get_settings().redis_url)))
+
+
+def runtime_for(app: Any) -> Runtime:
+    """The app's runtime: installed by a test on `app.state.runtime`, else built from the settings once."""
+    state = app.state
+    if getattr(state, "runtime", None) is None:
+        state.runtime = _default_runtime()
+    return state.runtime
 
 
 def get_runtime(request: Request) -> Runtime:
-    state = request.app.state
-    if getattr(state, "runtime", None) is None:
-        state.runtime = Runtime.from_settings()
-    return state.runtime
+    return runtime_for(request.app)

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, func, select
 from sqlmodel import Session
 
 from esa_api import create_app
-from esa_api.runtime import Runtime
+from esa_domain.runtime import Runtime
 from esa_domain.db import UnitOfWork
 from esa_domain.ecpay import check_mac_value
 from esa_domain.models import Alert, GatewayEvent, OutboxMessage, Payment, PaymentHistory

@@ -1,4 +1,4 @@
-"""What the API needs at run time: the engine, the publisher, the settings. Tests build their own."""
+"""What every entry point (API, dashboard, workers, CLI) needs at run time, built once per process."""
 
 from __future__ import annotations
 
@@ -21,11 +21,8 @@ class Runtime:
     publisher: Publisher | None
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Runtime:
-        from workers.publisher import DramatiqPublisher, make_broker
-
-        settings = settings or get_settings()
-        return cls(settings, default_engine(), DramatiqPublisher(make_broker(settings.redis_url)))
+    def from_settings(cls, publisher: Publisher | None, settings: Settings | None = None) -> Runtime:
+        return cls(settings or get_settings(), default_engine(), publisher)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine, self.publisher)
