@@ -1,0 +1,121 @@
+"""Pushing operator alerts to LINE (line-bot-sdk v3 Messaging API): a flex bubble with an "Open order" button.
+
+The base URL is configurable: production uses https://api.line.me, the demo and the tests the LINE sandbox.
+The channel access token is never logged nor put in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import urllib3
+from linebot.v3.messaging import (
+    ApiClient,
+    Configuration,
+    FlexBox,
+    FlexBubble,
+    FlexButton,
+    FlexMessage,
+    FlexText,
+    MessagingApi,
+    PushMessageRequest,
+    URIAction,
+)
+from linebot.v3.messaging.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+LINE_API_BASE_URL = "https://api.line.me"
+_ALT_TEXT_MAX = 400  # LINE's limit on a flex message's altText
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    title: str
+    body: str
+    link: str | None  # the order's page in the dashboard; no button without it
+
+
+class PushOutcome(StrEnum):
+    SENT = "sent"  # LINE accepted it now
+    ALREADY_ACCEPTED = "already accepted"  # 409 for a reused retry key: an earlier try got through
+
+
+class PushUnavailable(Exception):
+    """A transient failure (network, 5xx, 429): the message may be retried with the same retry key."""
+
+
+class PushRejected(Exception):
+    """LINE refused the message for good (bad token, bad body, unknown recipient): retrying will not help."""
+
+
+class AlertPusher(Protocol):
+    def push(self, to: str, message: AlertMessage, *, retry_key: str) -> PushOutcome: ...
+
+
+def alert_flex(message: AlertMessage) -> FlexMessage:
+    """The bubble: the title in bold, the body, and an "Open order" button when there is a link."""
+    body = FlexBox(
+        layout="vertical",
+        spacing="md",
+        contents=[
+            FlexText(text=message.title, weight="bold", size="md", wrap=True),
+            FlexText(text=message.body, size="sm", wrap=True),
+        ],
+    )
+    footer = None
+    if message.link:
+        button = FlexButton(style="primary", action=URIAction(label="Open order", uri=message.link))
+        footer = FlexBox(layout="vertical", contents=[button])
+    alt = f"{message.title}: {message.body}"[:_ALT_TEXT_MAX]
+    return FlexMessage(alt_text=alt, contents=FlexBubble(body=body, footer=footer))
+
+
+def _line_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or b"{}").get("message", ""))[:200]
+    except (ValueError, AttributeError):
+        return ""
+
+
+class LinePusher:
+    """Sends pushes through the Messaging API.
+
+    `access_token`: the channel access token (a secret). `base_url`: LINE's API host, or the sandbox's URL.
+    `timeout`: seconds for the whole request.
+    """
+
+    def __init__(self, access_token: str, base_url: str = LINE_API_BASE_URL, timeout: float = 10.0) -> None:
+        self._config = Configuration(host=base_url.rstrip("/"), access_token=access_token)
+        self._config.retries = 0  # retries are the actor's, each with the same retry key
+        self.base_url = base_url
+        self._timeout = timeout
+
+    def __repr__(self) -> str:  # the token stays out of reprs and tracebacks
+        return f"LinePusher(base_url={self.base_url!r})"
+
+    def push(self, to: str, message: AlertMessage, *, retry_key: str) -> PushOutcome:
+        """Push `message` to `to` (a user, group or room id). `retry_key`: a UUID, the same on every retry.
+
+        Raises PushUnavailable (retry later) or PushRejected (will not succeed).
+        """
+        request = PushMessageRequest(to=to, messages=[alert_flex(message)])
+        try:
+            with ApiClient(self._config) as client:
+                MessagingApi(client).push_message(
+                    request, x_line_retry_key=retry_key, _request_timeout=self._timeout
+                )
+        except ApiException as exc:
+            if exc.status == 409:  # LINE already accepted a request with this retry key
+                return PushOutcome.ALREADY_ACCEPTED
+            why = f"LINE answered HTTP {exc.status}: {_line_message(exc) or exc.reason}"
+            if exc.status == 429 or (exc.status or 0) >= 500:
+                raise PushUnavailable(why) from None
+            raise PushRejected(why) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise PushUnavailable(f"LINE could not be reached: {type(exc).__name__}") from None
+        return PushOutcome.SENT
