@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from esa_api import callbacks, ecpay_routes, health
+from esa_api import callbacks, customer, ecpay_routes, health, miniapp
 from esa_domain.runtime import Runtime
 
 
@@ -21,5 +21,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(health.router)
     app.include_router(ecpay_routes.router)
+    customer.install(app)
+    miniapp.mount(app)
     app.include_router(callbacks.router)
     return app

@@ -42,7 +42,7 @@ async def current_customer(
         raise Problem(
             401,
             "unauthenticated",
-            "sign in with LINE first (POST /api/v1/auth/line) and send the token as 'Authorization: Bearer …'",
+            "sign in with LINE first (POST /api/v1/auth/line), then send 'Authorization: Bearer <token>'",
             headers=_CHALLENGE,
         )
     try:

@@ -1,8 +1,8 @@
 """The customer API's knobs, read from the settings with defaults (tests install their own on app.state).
 
 Settings it reads (names the lead may add to esa_domain.settings.Settings):
-customer_token_secret, customer_token_minutes, line_login_channel_id, line_login_base_url, line_login_page_url,
-liff_id, miniapp_origins, rate_limit_customer_per_minute, rate_limit_address_per_minute.
+customer_token_secret, customer_token_minutes, line_login_channel_id, line_login_base_url,
+line_login_page_url, liff_id, miniapp_origins, rate_limit_customer_per_minute, rate_limit_address_per_minute.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ class CustomerApiConfig:
                 raise RuntimeError("CUSTOMER_TOKEN_SECRET must be set in production (32+ random bytes)")
             log.warning("no customer_token_secret set: using a random one (tokens die with this process)")
             secret = secrets.token_urlsafe(48)
-        origins = tuple(o.strip().rstrip("/") for o in str(get("miniapp_origins", "")).split(",") if o.strip())
+        origins = tuple(
+            o.strip().rstrip("/") for o in str(get("miniapp_origins", "")).split(",") if o.strip()
+        )
         return cls(
             token_secret=secret.encode(),
             token_ttl=timedelta(minutes=int(get("customer_token_minutes", 30))),

@@ -8,7 +8,7 @@ from fastapi import Request
 
 from esa_api.customer.config import CustomerApiConfig
 from esa_api.customer.ratelimit import RateLimiter
-from esa_api.deps import get_runtime
+from esa_api.deps import get_runtime, runtime_for
 from esa_domain.liff import LiffVerifier
 
 
@@ -16,11 +16,7 @@ def config_for(app: Any) -> CustomerApiConfig:
     """The app's config: installed by a test on `app.state.customer_config`, else built from the settings."""
     state = app.state
     if getattr(state, "customer_config", None) is None:
-        if getattr(state, "runtime", None) is None:
-            from esa_api.runtime import Runtime
-
-            state.runtime = Runtime.from_settings()
-        state.customer_config = CustomerApiConfig.from_settings(state.runtime.settings)
+        state.customer_config = CustomerApiConfig.from_settings(runtime_for(app).settings)
     return state.customer_config
 
 

@@ -4,13 +4,13 @@ the request field at fault, so the Mini App can point at the box to fix."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from esa_api.customer.problems import Problem
 from esa_api.customer.schemas import LineIn, QuoteLineOut, QuoteOut
-from esa_api.runtime import Runtime
 from esa_domain.errors import (
     DomainError,
     IdempotencyConflict,
@@ -21,6 +21,7 @@ from esa_domain.errors import (
 )
 from esa_domain.models import Product, PromoUsage
 from esa_domain.orders import OrderLine, OrderPolicy, OrderRequest, PlacedOrder, Quote, place_order, quote
+from esa_domain.runtime import Runtime
 from esa_domain.targets import validate_target
 
 QUOTE_KEY = "quote"  # quotes write nothing; the domain's shape check still wants a key
@@ -96,8 +97,6 @@ def price(
         check_targets(s, items)
         request = OrderRequest(customer_id, QUOTE_KEY, _lines(items), promo_code)
         try:
-            from datetime import UTC, datetime
-
             q = quote(s, request, now=datetime.now(UTC), policy=policy)
             if q.promo is not None:
                 used = s.exec(
@@ -113,7 +112,12 @@ def price(
 
 
 def place(
-    rt: Runtime, customer_id: int, key: str, items: Sequence[LineIn], promo_code: str | None, policy: OrderPolicy
+    rt: Runtime,
+    customer_id: int,
+    key: str,
+    items: Sequence[LineIn],
+    promo_code: str | None,
+    policy: OrderPolicy,
 ) -> PlacedOrder:
     """Place the order in one unit of work (its outbox rows are dispatched after the commit)."""
     with Session(rt.engine) as s:

@@ -1,4 +1,4 @@
-"""Read models for the customer API: the catalog as sold, and a customer's own orders (never anyone else's)."""
+"""Read models for the customer API: the catalog as sold, and a customer's own orders (never others')."""
 
 from __future__ import annotations
 
@@ -26,14 +26,16 @@ STATUS_TEXT = {
 
 
 def catalog(engine: Engine) -> CatalogOut:
-    """Active products by category, with prices, what target each needs and whether it can be delivered now."""
+    """Active products by category, with prices, the target each needs and whether it can be delivered."""
     deliverable = (
         exists()
         .where(SupplierOffer.product_id == Product.id, col(SupplierOffer.available))
         .where(Supplier.id == SupplierOffer.supplier_id, col(Supplier.enabled))
     )
     with Session(engine) as s:
-        cats = s.exec(select(ProductCategory).order_by(col(ProductCategory.sort_order), col(ProductCategory.id)))
+        cats = s.exec(
+            select(ProductCategory).order_by(col(ProductCategory.sort_order), col(ProductCategory.id))
+        )
         categories = list(cats.all())
         rows = s.exec(
             select(Product, deliverable.label("available"))

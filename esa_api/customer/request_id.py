@@ -96,6 +96,10 @@ async def _send_500(scope: Scope, send: Send, rid: str) -> None:
         media = b"application/problem+json"
     else:
         body, media = b"Internal Server Error", b"text/plain; charset=utf-8"
-    headers = [(b"content-type", media), (b"content-length", str(len(body)).encode()), (b"x-request-id", rid.encode())]
+    headers = [
+        (b"content-type", media),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", rid.encode()),
+    ]
     await send({"type": "http.response.start", "status": 500, "headers": headers})
     await send({"type": "http.response.body", "body": body})
