@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import reflex as rx
 
-from esa_admin.pages import login, order, orders, overview, stuck  # noqa: F401  (importing registers pages)
+from esa_admin.pages import (  # noqa: F401  (importing a page module registers its pages)
+    alerts,
+    catalog,
+    fx,
+    login,
+    order,
+    orders,
+    overview,
+    stuck,
+    suppliers,
+)
 from esa_api import create_app
 
 app = rx.App(

@@ -1,0 +1,102 @@
+"""Alerts: every operator alert raised (newest first), its delivery status, and a link to the order."""
+
+from __future__ import annotations
+
+import reflex as rx
+from sqlmodel import Session
+
+from esa_admin import format as fmt
+from esa_admin import routes
+from esa_admin.auth import AuthState
+from esa_admin.components.layout import template
+from esa_admin.components.widgets import table
+from esa_domain.db import default_engine
+from esa_domain.views import alerts
+
+
+class AlertsState(AuthState):
+    rows: list[dict[str, str]] = []
+    pages: list[int] = []  # before_id of each page visited; 0 = newest
+    next_before: int = 0
+
+    def _fetch(self, before: int) -> None:
+        with Session(default_engine()) as s:
+            page, nxt = alerts.alerts(s, before_id=before or None)
+        self.rows = [
+            {
+                "id": str(a.id),
+                "condition": a.condition,
+                "title": a.title,
+                "body": a.body,
+                "status": a.status,
+                "created": fmt.when(a.created_at),
+                "sent": fmt.when(a.sent_at),
+                "error": a.error or "",
+                "link": routes.order_url(a.payment_id) if a.payment_id else "",
+            }
+            for a in page
+        ]
+        self.next_before = nxt or 0
+
+    @rx.event
+    def load(self):
+        if self.authorize("viewer") is None:
+            return self.denied()
+        self.pages = [0]
+        self._fetch(0)
+        return None
+
+    @rx.event
+    def older(self):
+        if self.authorize("viewer") is None:
+            return self.denied()
+        if self.next_before:
+            self.pages = [*self.pages, self.next_before]
+            self._fetch(self.next_before)
+        return None
+
+    @rx.event
+    def newer(self):
+        if self.authorize("viewer") is None:
+            return self.denied()
+        if len(self.pages) > 1:
+            self.pages = self.pages[:-1]
+            self._fetch(self.pages[-1])
+        return None
+
+
+def _row(r) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(r["created"]),
+        rx.table.cell(rx.badge(r["condition"], color_scheme="orange", variant="soft")),
+        rx.table.cell(rx.text(r["title"], weight="bold"), rx.text(r["body"], size="1")),
+        rx.table.cell(
+            rx.badge(
+                r["status"], color_scheme=rx.match(r["status"], ("sent", "green"), ("failed", "red"), "gray")
+            ),
+            rx.text(r["error"], size="1", color_scheme="red"),
+        ),
+        rx.table.cell(r["sent"]),
+        rx.table.cell(rx.cond(r["link"] != "", rx.link("order", href=r["link"]))),
+    )
+
+
+@template(routes.ALERTS, "Alerts", on_load=[AlertsState.load])
+def alerts_page() -> rx.Component:
+    return rx.vstack(
+        table(
+            ["Raised", "Condition", "Alert", "Status", "Sent", ""], AlertsState.rows, _row, id="alerts-table"
+        ),
+        rx.hstack(
+            rx.button(
+                "← Newer",
+                on_click=AlertsState.newer,
+                disabled=AlertsState.pages.length() <= 1,
+                variant="soft",
+            ),
+            rx.button(
+                "Older →", on_click=AlertsState.older, disabled=AlertsState.next_before == 0, variant="soft"
+            ),
+        ),
+        width="100%",
+    )
