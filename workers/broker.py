@@ -1,0 +1,15 @@
+"""The dramatiq broker on Redis, with periodiq's middleware for the schedules. Imported first by every worker."""
+
+from __future__ import annotations
+
+import dramatiq
+from periodiq import PeriodiqMiddleware
+
+from esa_domain.settings import get_settings
+from workers.publisher import make_broker
+
+broker = make_broker(get_settings().redis_url)
+broker.add_middleware(
+    PeriodiqMiddleware(skip_delay=120)
+)  # a tick older than 2 minutes is skipped, not piled up
+dramatiq.set_broker(broker)

@@ -1,0 +1,26 @@
+"""The worker process's runtime: built once per process, after the fork (engines must not cross a fork)."""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+from esa_domain.ecpay import EcpayClient
+from esa_domain.runtime import Runtime
+from workers.broker import broker
+from workers.publisher import DramatiqPublisher
+
+_local = threading.local()
+
+
+@lru_cache(maxsize=1)
+def runtime() -> Runtime:
+    return Runtime.from_settings(DramatiqPublisher(broker))
+
+
+def ecpay_client() -> EcpayClient:
+    """One ECPay client per worker thread; its 403 back-off is also persisted on the payment."""
+    client = getattr(_local, "ecpay", None)
+    if client is None:
+        client = _local.ecpay = runtime().ecpay.client()
+    return client

@@ -1,0 +1,49 @@
+"""The periodiq schedule. Exactly one `esa scheduler` (periodiq) runs it; any worker executes the ticks."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import dramatiq
+from periodiq import cron
+
+from esa_domain import outbox
+from esa_domain.reconciliation import reconcile
+from workers.actors import sync_catalog
+from workers.broker import broker  # noqa: F401
+from workers.context import ecpay_client, runtime
+
+log = logging.getLogger(__name__)
+
+
+@dramatiq.actor(queue_name="reconciliation", periodic=cron("*/10 * * * *"), time_limit=540_000, max_retries=0)
+def reconcile_payments() -> None:
+    rt = runtime()
+    log.info("reconciliation: %s", reconcile(rt.uow, rt.ecpay, ecpay_client()))
+
+
+@dramatiq.actor(queue_name="reconciliation", periodic=cron("* * * * *"), time_limit=50_000, max_retries=0)
+def sweep_outbox() -> None:
+    rt = runtime()
+    sent = outbox.sweep(rt.engine, rt.publisher, older_than=timedelta(seconds=30))  # type: ignore[arg-type]
+    if sent:
+        log.warning("outbox sweeper re-sent %d rows left behind", sent)
+
+
+@dramatiq.actor(queue_name="catalog", periodic=cron("0 */12 * * *"), max_retries=0)
+def sync_all_catalogs() -> None:
+    """One message per supplier: one supplier's failure cannot block the others."""
+    for code in runtime().fulfillment.adapters:
+        sync_catalog.send(code)
+
+
+@dramatiq.actor(queue_name="catalog", periodic=cron("5 * * * *"), time_limit=60_000, max_retries=2)
+def refresh_fx() -> None:
+    rt = runtime()
+    if not rt.settings.fx_source_url:
+        return
+    from esa_domain.fx_refresh import HttpFxSource, refresh_rate
+
+    rate = refresh_rate(rt.uow, HttpFxSource(rt.settings.fx_source_url))
+    log.info("FX IDR/TWD now %s", rate.rate)
