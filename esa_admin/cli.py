@@ -140,7 +140,8 @@ def _worker_cmd(processes: int, threads: int) -> list[str]:
 
 
 def _scheduler_cmd() -> list[str]:
-    return [sys.executable, "-m", "periodiq", "workers.broker", "workers.schedules"]
+    periodiq = shutil.which("periodiq", path=str(Path(sys.executable).parent)) or "periodiq"
+    return [periodiq, "workers.broker", "workers.schedules"]
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

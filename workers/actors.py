@@ -55,7 +55,7 @@ def send_alert(alert_id: int) -> None:
 
     rt = runtime()
     s = rt.settings
-    pusher = LinePusher(s.line_api_base_url, s.line_channel_access_token.get_secret_value())
+    pusher = LinePusher(s.line_channel_access_token.get_secret_value(), base_url=s.line_api_base_url)
     log.info("alert %s: %s", alert_id, deliver(rt.uow, alert_id, pusher, s.line_alert_to))
 
 
