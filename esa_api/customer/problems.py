@@ -112,10 +112,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if not request.url.path.startswith(_API_PREFIX):
             return await http_exception_handler(request, exc)
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(
+        code = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )
         detail = exc.detail if isinstance(exc.detail, str) else title_of(code)
+        if exc.status_code == 400 and "parsing the body" in detail:
+            detail = (
+                "the request body is not readable JSON: send UTF-8 JSON with Content-Type application/json"
+            )
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"there is nothing at {request.url.path}; see /api/docs for the API"
         headers = dict(exc.headers or {})

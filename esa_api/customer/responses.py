@@ -21,7 +21,7 @@ _TEXT = {
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each status answered with problem JSON."""
     out: dict[int | str, dict[str, Any]] = {}
-    for status in (*statuses, 422, 429):
+    for status in sorted({*statuses, 400, 422, 429}):
         out[status] = {
             "model": ProblemOut,
             "description": _TEXT[status],
