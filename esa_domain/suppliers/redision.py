@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from urllib.parse import urlsplit
 import hmac
 import json
 import threading
@@ -313,8 +314,13 @@ class RedisionAdapter:
                 "X-PARTNER-ID": self._config.partner_id,
                 "X-EXTERNAL-ID": external_id(),
                 "X-TIMESTAMP": ts,
-                "X-SIGNATURE": request_signature(
-                    self._config.client_secret, method, path, token, payload, ts
+                "X-SIGNATURE": request_signature(  # over the full path the server sees, base prefix included
+                    self._config.client_secret,
+                    method,
+                    urlsplit(self._base).path.rstrip("/") + path,
+                    token,
+                    payload,
+                    ts,
                 ),
             }
             response, exchange = timed_request(
