@@ -164,15 +164,25 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 def _sandbox_env(sandbox_port: int) -> dict[str, str]:
     from esa_domain.settings import get_settings
-    from sandbox.app import demo_env, new_callback_secret
+    from sandbox.app import demo_env
 
-    secret_file = get_settings().ensure_data_dir() / "pulsaif-callback-secret"
-    if not secret_file.exists():
-        secret_file.write_text(new_callback_secret())
-        secret_file.chmod(0o600)
-    return demo_env(
-        f"http://127.0.0.1:{sandbox_port}", pulsaif_callback_secret=secret_file.read_text().strip()
+    data = get_settings().ensure_data_dir()
+    env = demo_env(
+        f"http://127.0.0.1:{sandbox_port}",
+        pulsaif_callback_secret=_secret_file(data / "pulsaif-callback-secret"),
     )
+    env["CUSTOMER_TOKEN_SECRET"] = _secret_file(data / "customer-token-secret")
+    return env
+
+
+def _secret_file(path: Path) -> str:
+    """A random secret made once per data folder: it survives restarts and every process shares it."""
+    from sandbox.app import new_callback_secret
+
+    if not path.exists():
+        path.write_text(new_callback_secret())
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float, what: str) -> bool:  # type: ignore[type-arg]

@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     # FX
     fx_source_url: str = ""  # JSON {"rate": "0.00198", ...}; empty: rates are set by hand in the dashboard
 
+    # Customer API (LINE Mini App)
+    customer_token_secret: SecretStr = SecretStr("")  # signs customer bearer tokens; 32+ random bytes
+    customer_token_minutes: int = 30
+    line_login_channel_id: str = ""  # our LINE Login channel: the only ID-token audience accepted
+    line_login_base_url: str = ""  # where /oauth2/v2.1/verify lives; empty: line_api_base_url
+    line_login_page_url: str = ""  # the sandbox sign-in page of the demo; empty means real LIFF
+    liff_id: str = ""
+    miniapp_origins: str = ""  # comma-separated origins allowed by CORS
+    rate_limit_customer_per_minute: int = 60
+    rate_limit_address_per_minute: int = 120
+
     # Operator sessions
     session_hours: int = Field(default=12, alias="ESA_SESSION_HOURS")
 

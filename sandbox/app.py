@@ -79,4 +79,7 @@ def demo_env(sandbox_url: str, *, pulsaif_callback_secret: str) -> dict[str, str
         "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
         "LINE_ALERT_TO": "Cdemo-operators",
         "FX_SOURCE_URL": f"{s}/fx/rates/IDR-TWD",
+        "LINE_LOGIN_CHANNEL_ID": "2000000001",
+        "LINE_LOGIN_BASE_URL": f"{s}/line",
+        "LINE_LOGIN_PAGE_URL": f"{s}/line/_sandbox/login",
     }
