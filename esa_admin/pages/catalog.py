@@ -95,7 +95,9 @@ def _row(r) -> rx.Component:
             rx.cond(
                 r["active"] != "",
                 rx.badge("on sale", color_scheme="green"),
-                rx.badge("off: " + r["reason"], color_scheme="gray"),
+                rx.badge(
+                    rx.cond(r["reason"] != "", "off sale: " + r["reason"], "off sale"), color_scheme="gray"
+                ),
             )
         ),
         rx.table.cell(r["offers"]),

@@ -281,20 +281,17 @@ def _entry(e) -> rx.Component:
             rx.cond(e["detail"] != "", rx.text(e["detail"], size="2")),
             rx.cond(
                 (e["request"] != "") | (e["response"] != ""),
-                rx.accordion.root(
-                    rx.accordion.item(
-                        header="Request / response JSON",
-                        content=rx.grid(
-                            _json("request", e["request"]),
-                            _json("response", e["response"]),
-                            columns="2",
-                            spacing="2",
-                            width="100%",
-                        ),
+                rx.el.details(
+                    rx.el.summary(
+                        rx.text("JSON recorded (secrets redacted)", size="1", as_="span"), cursor="pointer"
                     ),
-                    collapsible=True,
-                    type="single",
-                    variant="ghost",
+                    rx.grid(
+                        _json("request / fields", e["request"]),
+                        _json("response", e["response"]),
+                        columns="2",
+                        spacing="2",
+                        width="100%",
+                    ),
                     width="100%",
                 ),
             ),
