@@ -23,7 +23,9 @@ from esa_domain.routing import BreakerPolicy
 from esa_domain.runtime import Runtime
 from esa_domain.settings import Settings
 from esa_domain.suppliers.registry import build_adapters
-from sandbox import billfazz, iak, lapakgaming, pulsaif, redision
+from sandbox import billfazz, iak, lapakgaming, line, pulsaif, redision
+from sandbox.ecpay import SandboxConfig as EcpaySandboxConfig
+from sandbox.ecpay import create_ecpay_sandbox
 from sandbox._common import SimulatorConfig
 from sandbox.app import BILLFAZZ, IAK, LAPAK, PULSAIF, REDISION, demo_env
 from tests.servers import Servers
@@ -52,6 +54,9 @@ class World:
     sims: dict[str, str]
     settings: Settings
     servers: Servers = field(repr=False)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # what a worker process needs
+    ecpay_url: str = ""
+    line_url: str = ""
 
     def context(self, engine: Engine, policy: FulfillmentPolicy | None = None) -> FulfillmentContext:
         runtime = Runtime(self.settings, engine, None)
@@ -79,29 +84,33 @@ FAST = FulfillmentPolicy(
 )
 
 
-def start_world(engine: Engine) -> World:
+def start_world(engine: Engine, **sim_config: float) -> World:
     servers = Servers()
     app = create_app()
     api_url = servers.start(app)
-    cfg = SimulatorConfig(**SIM_CONFIG)
+    knobs = {**SIM_CONFIG, **sim_config}
+    cfg = SimulatorConfig(**knobs)
     sims = {
         "iak": servers.start(iak.create_app(**IAK, callback_url=f"{api_url}/callbacks/iak", config=cfg)),
-        "lapakgaming": servers.start(lapakgaming.create_app(**LAPAK, config=SimulatorConfig(**SIM_CONFIG))),
-        "billfazz": servers.start(billfazz.create_app(**BILLFAZZ, config=SimulatorConfig(**SIM_CONFIG))),
+        "lapakgaming": servers.start(lapakgaming.create_app(**LAPAK, config=SimulatorConfig(**knobs))),
+        "billfazz": servers.start(billfazz.create_app(**BILLFAZZ, config=SimulatorConfig(**knobs))),
         "redision": servers.start(
             redision.create_app(
-                **REDISION, callback_url=f"{api_url}/callbacks/redision", config=SimulatorConfig(**SIM_CONFIG)
+                **REDISION, callback_url=f"{api_url}/callbacks/redision", config=SimulatorConfig(**knobs)
             )
         ),
         "pulsaif": servers.start(
             pulsaif.create_app(
                 **PULSAIF,
                 report_url=f"{api_url}/callbacks/pulsaif/{SECRET}",
-                config=SimulatorConfig(**SIM_CONFIG),
+                config=SimulatorConfig(**knobs),
             )
         ),
     }
-    env = demo_env("http://unused", pulsaif_callback_secret=SECRET)
+    ecpay_url = servers.start(create_ecpay_sandbox(config=EcpaySandboxConfig(retry_intervals=(0.2,))))
+    line_url = servers.start(line.create_app())
+    env = demo_env(ecpay_url, pulsaif_callback_secret=SECRET)
+    env["LINE_API_BASE_URL"] = line_url
     env.update(
         {
             "IAK_PREPAID_URL": sims["iak"],
@@ -121,7 +130,7 @@ def start_world(engine: Engine) -> World:
         redis_url="unused",
     )
     app.state.runtime = Runtime(settings, engine, None)
-    return World(api_url, sims, settings, servers)
+    return World(api_url, sims, settings, servers, env, ecpay_url, line_url)
 
 
 def catalog(engine: Engine, offers: dict | None = None) -> None:
