@@ -19,8 +19,7 @@ import httpx
 from esa_domain.db import UnitOfWork
 from esa_domain.errors import DomainError
 from esa_domain.fx import PAIR
-from esa_domain.models import FxRate, JobRun, Operator
-from esa_domain.operators import record_action, require_role
+from esa_domain.models import FxRate, JobRun
 
 log = logging.getLogger(__name__)
 
@@ -134,39 +133,5 @@ def refresh_rate(uow_factory: UowFactory, source: FxSource, *, now: datetime | N
         assert done is not None
         done.status, done.finished_at = "ok", datetime.now(UTC)
         done.summary = {"pair": PAIR, "rate": str(rate), "source": quote.source, "fx_rate_id": row.id}
-        uow.commit()
-        return row
-
-
-def set_manual_rate(uow_factory: UowFactory, rate: Decimal, operator_id: int, reason: str) -> FxRate:
-    """Set the IDR/TWD rate by hand (source "manual"), audited; the operator must be an admin.
-
-    `rate`: TWD per 1 IDR, e.g. Decimal("0.00198"). `reason`: why, kept in the audit trail.
-    Raises FxSourceError for an implausible rate or a missing reason, NotAllowed for a non-admin.
-    """
-    value = checked_rate(rate)
-    why = (reason or "").strip()
-    if len(why) < 3:
-        raise FxSourceError("say why the rate is set by hand: the reason is kept in the audit trail")
-    with uow_factory() as uow:
-        s = uow.session
-        require_role(s.get(Operator, operator_id), "admin")
-        row = FxRate(
-            pair=PAIR,
-            rate=value,
-            source="manual",
-            fetched_at=datetime.now(UTC),
-            set_by_operator_id=operator_id,
-        )
-        s.add(row)
-        s.flush()
-        record_action(
-            s,
-            operator_id,
-            "set_fx_rate",
-            subject=f"fx:{PAIR}",
-            reason=why,
-            detail={"rate": str(value), "fx_rate_id": row.id},
-        )
         uow.commit()
         return row

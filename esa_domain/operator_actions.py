@@ -8,7 +8,6 @@ does not apply to the record's current state; the message says why and what to d
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 
 from sqlmodel import col, select
 
@@ -16,9 +15,11 @@ from esa_domain import outbox, topics
 from esa_domain.db import UnitOfWork
 from esa_domain.errors import DomainError
 from esa_domain.fx import PAIR
+from esa_domain.fx_refresh import FxSourceError, checked_rate
 from esa_domain.models import FxRate, Operator, Payment, PaymentItem, Product
 from esa_domain.operators import record_action, require_role
-from esa_domain.states import ItemStatus, PaymentStatus, payment_status_from_items
+from esa_domain.settlement import finish_payment_if_done
+from esa_domain.states import ItemStatus, PaymentStatus
 from esa_domain.transitions import transition_item, transition_payment
 
 
@@ -85,7 +86,7 @@ def resolve_review(
     """Settle a NEEDS_REVIEW item as delivered (SUCCESS, with the serial/token if known) or not (FAILED).
 
     When it was the last open item, the payment takes the status its items imply; a FAILED or PARTIAL payment
-    then goes to REFUND_PENDING with a refund_payment message. Returns the item's new status.
+    gets a refund_payment message (the refund actor claims it). Returns the item's new status.
     """
     require_role(operator, "operator")
     why = _reason(reason)
@@ -108,7 +109,8 @@ def resolve_review(
     )
     if not result.applied:
         raise ActionRefused(f"item {item_id} is {result.current}, not NEEDS_REVIEW: nothing to resolve")
-    _finish_payment(uow, operator, item.payment_id)
+    # the same settlement as the engine's (payment row locked): FAILED/PARTIAL queue the refund
+    finish_payment_if_done(s, item.payment_id)
     record_action(
         s,
         operator.id,
@@ -120,24 +122,6 @@ def resolve_review(
     )
     uow.commit()
     return str(to)
-
-
-def _finish_payment(uow: UnitOfWork, operator: Operator, payment_id: int) -> None:
-    s = uow.session
-    statuses = s.exec(select(PaymentItem.status).where(PaymentItem.payment_id == payment_id)).all()
-    final = payment_status_from_items([ItemStatus(x) for x in statuses])
-    if final is None:
-        return
-    done = transition_payment(
-        s,
-        payment_id,
-        final,
-        cause="last item resolved by an operator",
-        actor=_actor(operator),
-        from_={PaymentStatus.PAID},
-    )
-    if done.applied and final in (PaymentStatus.FAILED, PaymentStatus.PARTIAL):
-        _start_refund(uow, operator, payment_id, "undelivered items after review")
 
 
 def _start_refund(uow: UnitOfWork, operator: Operator, payment_id: int, why: str) -> None:
@@ -210,12 +194,9 @@ def set_fx_rate(uow: UnitOfWork, operator: Operator, rate: str, reason: str) -> 
     require_role(operator, "admin")
     why = _reason(reason)
     try:
-        value = Decimal(str(rate).strip())
-    except InvalidOperation:
-        raise ActionRefused(f"'{rate}' is not a number; give TWD per 1 IDR, e.g. 0.00198") from None
-    # IDR/TWD has sat around 0.002 for decades: anything far off is a typo (e.g. the inverse rate)
-    if not Decimal("0.0005") <= value <= Decimal("0.01"):
-        raise ActionRefused(f"{value} TWD per IDR is implausible (expected about 0.002); check the direction")
+        value = checked_rate(str(rate).strip())  # one plausibility rule for every rate source
+    except FxSourceError as exc:
+        raise ActionRefused(f"{exc}; give TWD per 1 IDR, e.g. 0.00198") from None
     row = FxRate(
         pair=PAIR, rate=value, source="manual", fetched_at=datetime.now(UTC), set_by_operator_id=operator.id
     )

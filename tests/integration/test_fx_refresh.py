@@ -12,8 +12,9 @@ from sqlmodel import Session, select
 from esa_domain.db import UnitOfWork
 from esa_domain.errors import StaleRate
 from esa_domain.fx import usable_rate
-from esa_domain.fx_refresh import FxSourceError, HttpFxSource, refresh_rate, set_manual_rate
+from esa_domain.fx_refresh import FxSourceError, HttpFxSource, refresh_rate
 from esa_domain.models import FxRate, JobRun, OperatorAction
+from esa_domain.operator_actions import ActionRefused, set_fx_rate
 from esa_domain.operators import NotAllowed, create_operator
 from sandbox.fx import create_fx_sandbox
 from tests import factories
@@ -109,12 +110,13 @@ def test_manual_rate_is_audited_and_needs_an_admin(db):
         admin = create_operator(uow.session, "ada", "correct horse battery", role="admin")
         viewer = create_operator(uow.session, "vic", "correct horse battery", role="viewer")
         uow.commit()
-    row = set_manual_rate(_uow(db), Decimal("0.00199"), admin.id, "source down, rate from the bank")
+    with UnitOfWork(db) as uow:
+        row = set_fx_rate(uow, admin, "0.00199", "source down, rate from the bank")
     assert (row.source, row.set_by_operator_id, row.rate) == ("manual", admin.id, Decimal("0.00199"))
     with Session(db) as s:
         action = s.exec(select(OperatorAction)).one()
     assert (action.action, action.subject, action.detail["rate"]) == ("set_fx_rate", "fx:IDR/TWD", "0.00199")
-    with pytest.raises(NotAllowed):
-        set_manual_rate(_uow(db), Decimal("0.00199"), viewer.id, "trying")
-    with pytest.raises(FxSourceError, match="implausible"):
-        set_manual_rate(_uow(db), Decimal("505"), admin.id, "inverted by mistake")
+    with UnitOfWork(db) as uow, pytest.raises(NotAllowed):
+        set_fx_rate(uow, viewer, "0.00199", "trying")
+    with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="implausible"):
+        set_fx_rate(uow, admin, "505", "inverted by mistake")

@@ -162,7 +162,7 @@ def test_resolving_the_last_review_item_as_failed_finishes_the_payment_and_start
             == "FAILED"
         )
     with Session(db) as s:
-        assert s.get(Payment, demo["review"]).status == "REFUND_PENDING"
+        assert s.get(Payment, demo["review"]).status == "FAILED"  # the refund actor claims it from here
         assert s.get(PaymentItem, demo["review_item"]).failure_reason == "operator: supplier confirmed fail"
     assert _outbox(db, topics.REFUND_PAYMENT) == [{"payment_id": demo["review"]}]
     assert [a.action for a in _actions(db, demo["review"])] == ["resolve_review"]
