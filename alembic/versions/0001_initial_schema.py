@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 20:15:36.942234
+Create Date: 2026-11-23 20:42:24.654408
 """
 
 from collections.abc import Sequence
@@ -369,6 +369,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(
+        "ix_items_needs_review",
+        "payment_items",
+        ["updated_at"],
+        unique=False,
+        postgresql_where=sa.text("status = 'NEEDS_REVIEW'"),
+    )
+    op.create_index(
         "ix_items_open",
         "payment_items",
         ["status", "updated_at"],
@@ -437,6 +444,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("item_id", "supplier_id", name="uq_attempt_item_supplier"),
         sa.UniqueConstraint("reference"),
     )
+    op.create_index("ix_attempts_created", "item_attempts", ["created_at"], unique=False)
     op.create_index(
         "ix_attempts_live_check",
         "item_attempts",
@@ -522,6 +530,7 @@ def downgrade() -> None:
         table_name="item_attempts",
         postgresql_where=sa.text("state IN ('SENDING', 'PENDING', 'UNKNOWN')"),
     )
+    op.drop_index("ix_attempts_created", table_name="item_attempts")
     op.drop_table("item_attempts")
     op.drop_index(op.f("ix_promo_usages_payment_id"), table_name="promo_usages")
     op.drop_index(op.f("ix_promo_usages_customer_id"), table_name="promo_usages")
@@ -532,6 +541,11 @@ def downgrade() -> None:
         "ix_items_open",
         table_name="payment_items",
         postgresql_where=sa.text("status IN ('PENDING', 'PROCESSING', 'SUPPLIER_PENDING')"),
+    )
+    op.drop_index(
+        "ix_items_needs_review",
+        table_name="payment_items",
+        postgresql_where=sa.text("status = 'NEEDS_REVIEW'"),
     )
     op.drop_table("payment_items")
     op.drop_index("ix_operator_actions_payment", table_name="operator_actions")

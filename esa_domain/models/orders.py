@@ -108,6 +108,8 @@ class PaymentItem(SQLModel, table=True):
         CheckConstraint(f"status IN {_in(ItemStatus)}", name="ck_item_status"),
         Index("ix_items_open", "status", "updated_at", postgresql_where=text(f"status IN {_in(ITEM_OPEN)}")),
         Index("ix_items_target", "target"),
+        # the stuck list: items waiting for an operator (ix_items_open does not cover them)
+        Index("ix_items_needs_review", "updated_at", postgresql_where=text("status = 'NEEDS_REVIEW'")),
     )
     id: int | None = pk()
     payment_id: int = fk("payments.id")
@@ -142,6 +144,7 @@ class ItemAttempt(SQLModel, table=True):
             "uq_attempt_one_live", "item_id", unique=True, postgresql_where=text(f"state IN {ATTEMPT_LIVE!r}")
         ),
         Index("ix_attempts_live_check", "next_check_at", postgresql_where=text(f"state IN {ATTEMPT_LIVE!r}")),
+        Index("ix_attempts_created", "created_at"),  # supplier health over a time window
     )
     id: int | None = pk()
     item_id: int = fk("payment_items.id")
