@@ -1,0 +1,38 @@
+"""The five supplier simulators in one process with zero delays and a bottomless balance (uvicorn --factory)."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from sandbox import billfazz, iak, lapakgaming, pulsaif, redision
+from sandbox._common import SimulatorConfig
+from sandbox.app import BILLFAZZ, IAK, LAPAK, PULSAIF, REDISION
+
+
+def _config() -> SimulatorConfig:
+    # answer at once, call back at once, never run out of money during a long run
+    return SimulatorConfig(balance=10**15, slow_seconds=0.0, slow_answer_seconds=0.0, callback_delay=0.0)
+
+
+def app() -> Starlette:
+    """The simulators; callbacks go to ESA at ESA_PUBLIC_URL."""
+    base = os.environ["ESA_PUBLIC_URL"].rstrip("/")
+    secret = os.environ["PULSAIF_CALLBACK_SECRET"]
+    return Starlette(
+        routes=[
+            Mount("/iak", iak.create_app(**IAK, callback_url=f"{base}/callbacks/iak", config=_config())),
+            Mount("/lapakgaming", lapakgaming.create_app(**LAPAK, config=_config())),
+            Mount("/billfazz", billfazz.create_app(**BILLFAZZ, config=_config())),
+            Mount(
+                "/redision",
+                redision.create_app(**REDISION, callback_url=f"{base}/callbacks/redision", config=_config()),
+            ),
+            Mount(
+                "/pulsaif",
+                pulsaif.create_app(**PULSAIF, report_url=f"{base}/callbacks/pulsaif/{secret}", config=_config()),
+            ),
+        ]
+    )
