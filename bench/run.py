@@ -123,6 +123,13 @@ def run(profile: Profile, markdown_path: Path | None) -> None:
         monitor = dbstats.Monitor(st.socket_dir)
         monitor.start_sampling()
         web_rss = stk.RssSampler(web.pid).__enter__()
+        cpu = stk.CpuMeter()
+        cpu.add("web", web.pid)
+        cpu.add("postgres", stk.postmaster_pid(st))
+        cpu.add("redis", stk.redis_pid(st))
+        cpu.add("simulators", [p for n, p in st.children if n == "simulators"][0].pid)
+        cpu.add("load generator", os.getpid())
+        cpu_rows: list[tuple[str, int, float, dict[str, float]]] = []
 
         # 1. create-order
         say("create-order: warming up …")
@@ -130,8 +137,10 @@ def run(profile: Profile, markdown_path: Path | None) -> None:
         x0 = monitor.xacts()
         say(f"create-order: max rate, {profile.concurrency} concurrent clients for {profile.max_rate_seconds:.0f} s …")
         n_max = int(profile.max_rate_seconds * 1500)
+        c0 = cpu.snapshot()
         co_max = load.closed_loop(st.web_url, _order_requests(customers, n_max), profile.concurrency,
                                   profile.max_rate_seconds, _created)
+        cpu_rows.append(("create-order (max rate)", co_max.ok, co_max.seconds, cpu.delta(c0, cpu.snapshot())))
         say(f"create-order: {co_max.rate:.0f}/s; now {FIXED_RATE:.0f}/s open loop for {profile.fixed_rate_seconds:.0f} s …")
         co_fix = load.open_loop(st.web_url, _order_requests(customers, int(FIXED_RATE * profile.fixed_rate_seconds)),
                                 FIXED_RATE, _created, say)
@@ -151,7 +160,9 @@ def run(profile: Profile, markdown_path: Path | None) -> None:
         fixed_reqs, max_reqs = pool_reqs[100:100 + n_fixed], pool_reqs[100 + n_fixed:]
         x2 = monitor.xacts()
         say(f"notification: max rate, {profile.concurrency} concurrent for {profile.max_rate_seconds:.0f} s …")
+        c0 = cpu.snapshot()
         nt_max = load.closed_loop(st.web_url, max_reqs, profile.concurrency, profile.max_rate_seconds, _acked)
+        cpu_rows.append(("notification (max rate)", nt_max.ok, nt_max.seconds, cpu.delta(c0, cpu.snapshot())))
         say(f"notification: {nt_max.rate:.0f}/s; now {FIXED_RATE:.0f}/s open loop …")
         nt_fix = load.open_loop(st.web_url, fixed_reqs, FIXED_RATE, _acked, say)
         x3 = monitor.xacts()
@@ -173,10 +184,12 @@ def run(profile: Profile, markdown_path: Path | None) -> None:
         while time.monotonic() < deadline and (not log.exists() or log.read_text().count("ready for action") < 2):
             time.sleep(0.5)
         worker_rss = stk.RssSampler(worker.proc.pid).__enter__()  # type: ignore[union-attr]
+        cpu.add("workers", worker.proc.pid)  # type: ignore[union-attr]
         x4 = monitor.xacts()
         ids = [o[0] for o in e2e_orders]
         say(f"end to end: paying {len(ids):,} orders through /ecpay/return, waiting for SUCCESS …")
         t0 = time.monotonic()
+        c0 = cpu.snapshot()
         e2e_notify = load.closed_loop(st.web_url, _notification_requests(e2e_orders), profile.concurrency, 600, _acked)
         from sqlalchemy import text
 
@@ -196,6 +209,7 @@ def run(profile: Profile, markdown_path: Path | None) -> None:
             time.sleep(0.25)
         e2e_seconds = time.monotonic() - t0
         e2e_rate = done / e2e_seconds
+        cpu_rows.append(("end to end (notification + fulfilment)", done, e2e_seconds, cpu.delta(c0, cpu.snapshot())))
         x5 = monitor.xacts()
         worker_rss.__exit__()
         e2e_total = (x5.commit - x4.commit) / max(len(ids), 1)
@@ -279,6 +293,17 @@ def run(profile: Profile, markdown_path: Path | None) -> None:
         page.add(label, len(xs), f"{scans.median(xs):.2f} ms", f"{scans.p(xs, 99):.2f} ms")
     sections.append(page)
 
+    names = ["web", "postgres", "workers", "simulators", "redis", "load generator"]
+    cpu_s = Section("Where the time goes: CPU milliseconds per order, by process (2 cores = 2,000 CPU ms/s)",
+                    ["phase", *names, "total", "busy cores", "rate if CPU-bound"])
+    for phase, n, secs, d in cpu_rows:
+        per = {k: 1000 * d.get(k, 0.0) / max(n, 1) for k in names}
+        total_ms = sum(per.values())
+        busy = sum(d.values()) / secs if secs else float("nan")
+        cpu_s.add(phase, *(f"{per[k]:.1f}" for k in names), f"{total_ms:.1f}", f"{busy:.2f}",
+                  f"{2000 / total_ms:.0f}/s" if total_ms else "-")
+    sections.insert(1, cpu_s)
+
     for s in sections:
         report.show(s)
     header = (f"Run {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {machine()}; "
@@ -293,6 +318,10 @@ def run(profile: Profile, markdown_path: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     import logging
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a kill still stops the servers and removes the folder
 
     logging.getLogger("esa_domain").setLevel(logging.ERROR)  # reconcile's expected ECPay warnings, 300 of them
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)

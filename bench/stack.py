@@ -198,3 +198,41 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+class CpuMeter:
+    """CPU seconds (user + system) used by named process trees, to say where a phase's time went."""
+
+    def __init__(self) -> None:
+        self.roots: dict[str, int] = {}
+
+    def add(self, name: str, pid: int) -> None:
+        self.roots[name] = pid
+
+    def snapshot(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, pid in self.roots.items():
+            total = 0.0
+            try:
+                root = psutil.Process(pid)
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                procs = []
+            for p in procs:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+            out[name] = total
+        return out
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+
+
+def postmaster_pid(stack: Stack) -> int:
+    return int((stack.folder / "postgres" / "postmaster.pid").read_text().split()[0])
+
+
+def redis_pid(stack: Stack) -> int:
+    return stack._redis.pid if stack._redis is not None else 0
