@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 
 PGBENCH = Path(__import__("pgserver").__file__).parent / "pginstall" / "bin" / "pgbench"
+_ACTIVE = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'"
 STATS_SETTLE_S = 11.5  # an idle backend flushes its pending statistics within 10 s (PostgreSQL 15+)
 
 
@@ -44,16 +45,18 @@ class Monitor:
 
     def connections(self) -> int:
         with psycopg.connect(self.conninfo, autocommit=True) as c:
-            return int(c.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'",
-                (self.database,),
-            ).fetchone()[0])  # type: ignore[index]
+            return int(
+                c.execute(
+                    _ACTIVE,
+                    (self.database,),
+                ).fetchone()[0]
+            )  # type: ignore[index]
 
     def _run(self) -> None:
         with psycopg.connect(self.conninfo, autocommit=True) as c:
             while not self._stop.is_set():
                 n = c.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'",
+                    _ACTIVE,
                     (self.database,),
                 ).fetchone()[0]  # type: ignore[index]
                 self.peak_connections = max(self.peak_connections, int(n))
@@ -79,7 +82,10 @@ def pgbench(socket_dir: str, database: str, clients: int, seconds: int, say) -> 
     say(f"pgbench: TPC-B-like run, {clients} clients, {threads} threads, {seconds} s …")
     out = subprocess.run(
         [*base, "-c", str(clients), "-j", str(threads), "-T", str(seconds), "-P", "5", database],
-        check=True, capture_output=True, text=True, timeout=seconds + 120,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
     ).stdout
     m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
     lat = re.search(r"latency average = ([\d.]+) ms", out)

@@ -1,5 +1,5 @@
-"""Load generators over real HTTP: an open-loop one (requests leave on a fixed schedule and latency is measured
-from the scheduled time, so a slow server cannot slow the arrivals down) and a closed-loop one for max rate."""
+"""Load generators over real HTTP: an open-loop one (requests leave on a fixed schedule and latency counts
+from the scheduled time, so a slow server cannot slow arrivals) and a closed-loop one for the max rate."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class Result:
         if not self.latencies_ms:
             return float("nan")
         xs = sorted(self.latencies_ms)
-        return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+        return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -41,8 +41,9 @@ def _client(base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0)
 
 
-async def _one(client: httpx.AsyncClient, req: Request, ok: Callable[[httpx.Response], bool], res: Result,
-               t0: float) -> None:
+async def _one(
+    client: httpx.AsyncClient, req: Request, ok: Callable[[httpx.Response], bool], res: Result, t0: float
+) -> None:
     method, path, kw = req
     try:
         r = await client.request(method, path, **kw)
@@ -75,7 +76,9 @@ async def _open_loop(base_url: str, requests: list[Request], rate: float, ok, pr
     return res
 
 
-async def _closed_loop(base_url: str, requests: list[Request], concurrency: int, seconds: float, ok) -> Result:  # type: ignore[no-untyped-def]
+async def _closed_loop(
+    base_url: str, requests: list[Request], concurrency: int, seconds: float, ok
+) -> Result:  # type: ignore[no-untyped-def]
     res = Result()
     it = iter(requests)
     async with _client(base_url) as client:

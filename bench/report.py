@@ -31,7 +31,9 @@ def verdict(measured: float, target: float, *, below: bool) -> str:
 def show(section: Section) -> None:
     table = Table(title=section.title, title_justify="left")
     for c in section.columns:
-        table.add_column(c, justify="right" if c in ("measured", "target", "median", "max", "p50", "p99", "n") else "left")
+        table.add_column(
+            c, justify="right" if c in ("measured", "target", "median", "max", "p50", "p99", "n") else "left"
+        )
     for row in section.rows:
         style = "bold red" if "MISSES" in row else None
         table.add_row(*row, style=style)

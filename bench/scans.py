@@ -39,7 +39,7 @@ def statement_timer(engine: Engine):  # type: ignore[no-untyped-def]
 
 
 def _label(sql: str) -> str:
-    """`SELECT <first column> FROM <tables> WHERE <first condition>`, shortened: enough to tell scans apart."""
+    """`SELECT <first column> FROM <tables> WHERE <first condition>`, shortened: tells scans apart."""
     s = " ".join(sql.split())
     m = re.match(r"SELECT (.*?) FROM (.*?)( WHERE (.*?))?( ORDER BY| LIMIT| GROUP BY| FOR UPDATE|$)", s)
     if not m:
@@ -50,8 +50,10 @@ def _label(sql: str) -> str:
     return f"{cols} FROM {tables}" + (f" WHERE {where}" if where else "")[:110]
 
 
-def time_reconcile(engine: Engine, public_url: str, runs: int = 3) -> tuple[list[float], dict[str, list[float]], list[dict]]:
-    """Run reconcile() `runs` times; returns each run's wall ms, the SELECTs' ms by label, and the summaries."""
+def time_reconcile(
+    engine: Engine, public_url: str, runs: int = 3
+) -> tuple[list[float], dict[str, list[float]], list[dict]]:
+    """Run reconcile() `runs` times; returns each run's wall ms, SELECT ms by label, and the summaries."""
     from esa_domain.db import UnitOfWork
     from esa_domain.payments import EcpayConfig
     from esa_domain.reconciliation import reconcile
@@ -68,7 +70,9 @@ def time_reconcile(engine: Engine, public_url: str, runs: int = 3) -> tuple[list
     return walls, dict(times), summaries
 
 
-def time_order_page(engine: Engine, max_id: int, samples: int = 300) -> tuple[list[float], dict[str, list[float]]]:
+def time_order_page(
+    engine: Engine, max_id: int, samples: int = 300
+) -> tuple[list[float], dict[str, list[float]]]:
     """The dashboard's /orders/<id> page reads (order_view + order_timeline) for random historical orders."""
     from esa_domain.views.orders import order_view
     from esa_domain.views.timeline import order_timeline
@@ -97,7 +101,7 @@ def p(xs: list[float], q: float) -> float:
     if not xs:
         return float("nan")
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def median(xs: list[float]) -> float:

@@ -36,13 +36,18 @@ def customers(engine: Engine, count: int, secret: str) -> list[tuple[int, str]]:
     from esa_domain.customers import issue_token
 
     with engine.begin() as conn:
-        ids = conn.execute(
-            text(
-                "INSERT INTO customers (line_user_id, display_name, created_at) "
-                "SELECT 'Uload' || g, 'Load ' || g, now() FROM generate_series(1, CAST(:n AS bigint)) g RETURNING id"
-            ),
-            {"n": count},
-        ).scalars().all()
+        ids = (
+            conn.execute(
+                text(
+                    "INSERT INTO customers (line_user_id, display_name, created_at) "
+                    "SELECT 'Uload' || g, 'Load ' || g, now() "
+                    "FROM generate_series(1, CAST(:n AS bigint)) g RETURNING id"
+                ),
+                {"n": count},
+            )
+            .scalars()
+            .all()
+        )
     return [(cid, issue_token(cid, secret.encode())[0]) for cid in ids]
 
 
@@ -66,7 +71,8 @@ CROSS JOIN LATERAL (SELECT
          ELSE 'SUCCESS' END AS status,
     CASE WHEN g % 10 = 5 AND g <= :n - 400 THEN 50 ELSE 25 END AS amount,
     CASE WHEN g % 10 = 5 AND g <= :n - 400 THEN 20300 ELSE 10150 END AS cost,
-    CASE WHEN g <= :n - 400 THEN now() - interval '1 hour' - (:n - 400 - g) * (interval '365 days' / CAST(:n AS float8))
+    CASE WHEN g <= :n - 400
+         THEN now() - interval '1 hour' - (:n - 400 - g) * (interval '365 days' / CAST(:n AS float8))
          ELSE now() - (:n - g) * interval '9 seconds' END AS at
 ) s
 CROSS JOIN LATERAL (SELECT s.status IN ('PAID', 'SUCCESS', 'REFUNDED') AS paid) q
@@ -96,7 +102,7 @@ CROSS JOIN LATERAL (SELECT CASE
 WHERE p.id BETWEEN :lo AND :hi AND (NOT x.second OR (p.id % 10 = 5 AND p.id <= :n - 400))
 """
 
-# the transitions each payment and item went through, as place_order, the notification and the worker write them
+# the transitions of each payment and item, as place_order, the notification and the worker write them
 _HISTORY = """
 INSERT INTO payment_history (payment_id, item_id, from_status, to_status, cause, actor, created_at)
 SELECT p.id, NULL, NULL, 'PENDING', 'order placed', 'system:orders', p.created_at
@@ -105,17 +111,20 @@ UNION ALL
 SELECT i.payment_id, i.id, NULL, 'PENDING', 'order placed', 'system:orders', i.created_at
   FROM payment_items i WHERE i.payment_id BETWEEN :lo AND :hi
 UNION ALL
-SELECT p.id, NULL, 'PENDING', 'PAID', 'ECPay notification: paid NT$' || p.amount_twd || ' (Credit_CreditCard)',
+SELECT p.id, NULL, 'PENDING', 'PAID',
+       'ECPay notification: paid NT$' || p.amount_twd || ' (Credit_CreditCard)',
        'ecpay', p.paid_at
   FROM payments p WHERE p.id BETWEEN :lo AND :hi AND p.paid_at IS NOT NULL
 UNION ALL
 SELECT p.id, NULL, 'PENDING', 'EXPIRED', 'ECPay query: not paid in time', 'system:reconciler', p.updated_at
   FROM payments p WHERE p.id BETWEEN :lo AND :hi AND p.status = 'EXPIRED'
 UNION ALL
-SELECT i.payment_id, i.id, 'PENDING', 'PROCESSING', 'paid: fulfil', 'system:fulfillment', i.created_at + interval '61 seconds'
+SELECT i.payment_id, i.id, 'PENDING', 'PROCESSING', 'paid: fulfil', 'system:fulfillment',
+       i.created_at + interval '61 seconds'
   FROM payment_items i WHERE i.payment_id BETWEEN :lo AND :hi AND i.status NOT IN ('PENDING')
 UNION ALL
-SELECT i.payment_id, i.id, 'PROCESSING', i.status, 'pulsaif purchase: ' || i.status, 'supplier:pulsaif', i.updated_at
+SELECT i.payment_id, i.id, 'PROCESSING', i.status, 'pulsaif purchase: ' || i.status, 'supplier:pulsaif',
+       i.updated_at
   FROM payment_items i WHERE i.payment_id BETWEEN :lo AND :hi
    AND i.status IN ('SUCCESS', 'FAILED', 'SUPPLIER_PENDING', 'NEEDS_REVIEW')
 UNION ALL
@@ -130,7 +139,8 @@ SELECT p.id, NULL, v.f, v.t, v.cause, 'system:refunds', p.updated_at
 """
 
 _ATTEMPTS = """
-INSERT INTO item_attempts (item_id, supplier_id, reference, state, failure_class, supplier_code, supplier_txn_id,
+INSERT INTO item_attempts (item_id, supplier_id, reference, state, failure_class, supplier_code,
+    supplier_txn_id,
     message, cost_idr, cost_twd, request_json, response_json, latency_ms, checks, next_check_at, created_at,
     finished_at)
 SELECT i.id, :sup, 'ESA' || i.id || 'S' || :sup,
@@ -157,7 +167,8 @@ INSERT INTO gateway_events (payment_id, merchant_trade_no, kind, fields, verifie
     received_at)
 SELECT p.id, p.merchant_trade_no, 'notification',
     jsonb_build_object('MerchantID', '3002607', 'MerchantTradeNo', p.merchant_trade_no, 'RtnCode', '1',
-                       'TradeAmt', p.amount_twd::text, 'TradeNo', p.ecpay_trade_no, 'CheckMacValue', '[redacted]'),
+                       'TradeAmt', p.amount_twd::text, 'TradeNo', p.ecpay_trade_no,
+                       'CheckMacValue', '[redacted]'),
     true, 'accepted', '175.99.72.1', p.paid_at
 FROM payments p WHERE p.id BETWEEN :lo AND :hi AND p.paid_at IS NOT NULL
 """
@@ -170,15 +181,32 @@ def history(engine: Engine, n: int, progress: Callable[[str], None]) -> Loaded:
         nc = conn.execute(text("SELECT count(*) FROM customers")).scalar_one()
         c0 = conn.execute(text("SELECT min(id) FROM customers")).scalar_one()
         fx, rate = conn.execute(text("SELECT id, rate FROM fx_rates ORDER BY id DESC LIMIT 1")).one()
-        p1, p2 = conn.execute(
-            text("SELECT id FROM products WHERE target_kind = 'phone' ORDER BY (code = 'TSEL10') DESC, id LIMIT 2")
-        ).scalars().all()
+        p1, p2 = (
+            conn.execute(
+                text(
+                    "SELECT id FROM products WHERE target_kind = 'phone' "
+                    "ORDER BY (code = 'TSEL10') DESC, id LIMIT 2"
+                )
+            )
+            .scalars()
+            .all()
+        )
         sup = conn.execute(text("SELECT id FROM suppliers WHERE code = 'pulsaif'")).scalar_one()
     done = 0
     for lo in range(1, n + 1, CHUNK):
         hi = min(n, lo + CHUNK - 1)
-        params = {"lo": lo, "hi": hi, "n": n, "c0": c0, "nc": nc, "fx": fx, "rate": rate, "p1": p1, "p2": p2,
-                  "sup": sup}
+        params = {
+            "lo": lo,
+            "hi": hi,
+            "n": n,
+            "c0": c0,
+            "nc": nc,
+            "fx": fx,
+            "rate": rate,
+            "p1": p1,
+            "p2": p2,
+            "sup": sup,
+        }
         with engine.begin() as conn:
             conn.execute(text("SET LOCAL synchronous_commit = off"))
             after = conn.execute(text("SELECT coalesce(max(id), 0) FROM item_attempts")).scalar_one()
@@ -191,7 +219,9 @@ def history(engine: Engine, n: int, progress: Callable[[str], None]) -> Loaded:
         progress(f"seeding {n:,} payments: {100 * done // n}% ({done:,}, {rate_s:,.0f} payments/s)")
     with engine.begin() as conn:
         for table in ("payments", "payment_items"):
-            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+            conn.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+            )
         counts = conn.execute(
             text(
                 "SELECT (SELECT count(*) FROM payments), (SELECT count(*) FROM payment_items), "
@@ -225,7 +255,8 @@ WITH p AS (
     UNION ALL SELECT i.payment_id, i.id, 'PENDING', 'order placed', 'system:orders', now() FROM i
 ), o AS (
     INSERT INTO outbox (topic, payload, created_at, available_at, dispatched_at, dispatch_attempts)
-    SELECT 'check_payment', jsonb_build_object('payment_id', p.id), now(), now() + interval '31 minutes', now(), 1
+    SELECT 'check_payment', jsonb_build_object('payment_id', p.id), now(), now() + interval '31 minutes',
+        now(), 1
     FROM p
 )
 SELECT id, merchant_trade_no, amount_twd FROM p ORDER BY id
@@ -233,7 +264,8 @@ SELECT id, merchant_trade_no, amount_twd FROM p ORDER BY id
 
 
 def pending_orders(engine: Engine, count: int, base: int = 0) -> list[tuple[int, str, int]]:
-    """`count` fresh PENDING one-item orders written as place_order writes them (payment, item, history, outbox),
+    """`count` fresh PENDING one-item orders, written as place_order writes them (payment, item, history,
+    outbox),
     for the notification phase; returns (payment id, MerchantTradeNo, amount)."""
     with engine.begin() as conn:
         nc = conn.execute(text("SELECT count(*) FROM customers")).scalar_one()
@@ -241,6 +273,7 @@ def pending_orders(engine: Engine, count: int, base: int = 0) -> list[tuple[int,
         fx, rate = conn.execute(text("SELECT id, rate FROM fx_rates ORDER BY id DESC LIMIT 1")).one()
         p1 = conn.execute(text("SELECT id FROM products WHERE code = 'TSEL10'")).scalar_one()
         rows = conn.execute(
-            text(_PENDING), {"count": count, "base": base, "c0": c0, "nc": nc, "fx": fx, "rate": rate, "p1": p1}
+            text(_PENDING),
+            {"count": count, "base": base, "c0": c0, "nc": nc, "fx": fx, "rate": rate, "p1": p1},
         ).all()
     return [(r[0], r[1], r[2]) for r in rows]

@@ -1,4 +1,4 @@
-"""The five supplier simulators in one process with zero delays and a bottomless balance (uvicorn --factory)."""
+"""The five supplier simulators in one process, zero delays, a bottomless balance (uvicorn --factory)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ def app() -> Starlette:
             ),
             Mount(
                 "/pulsaif",
-                pulsaif.create_app(**PULSAIF, report_url=f"{base}/callbacks/pulsaif/{secret}", config=_config()),
+                pulsaif.create_app(
+                    **PULSAIF, report_url=f"{base}/callbacks/pulsaif/{secret}", config=_config()
+                ),
             ),
         ]
     )

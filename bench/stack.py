@@ -98,8 +98,9 @@ def start_servers(say) -> Stack:  # type: ignore[no-untyped-def]
 
 
 def migrate(url: str) -> None:
-    from alembic import command
     from alembic.config import Config
+
+    from alembic import command
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("sqlalchemy.url", psycopg_url(url).replace("%", "%%"))
@@ -145,8 +146,20 @@ def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 60)
 
 def _uvicorn(factory: str, url: str) -> list[str]:
     port = url.rsplit(":", 1)[1]
-    return [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", port,
-            "--log-level", "warning", "--no-access-log"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
 
 
 def start_web(stack: Stack) -> subprocess.Popen:  # type: ignore[type-arg]
