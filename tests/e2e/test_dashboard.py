@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlmodel import Session
 
-from esa_domain.models import OperatorAction, Payment, PaymentItem
+from esa_domain.models import OperatorAction, OutboxMessage, Payment, PaymentItem
 from tests.e2e import builders
 from tests.e2e.conftest import ARTIFACTS
 
@@ -72,7 +72,9 @@ def test_operator_finds_an_order_opens_its_timeline_and_resolves_it_with_audit(
 
     with Session(db) as s:
         assert s.get(PaymentItem, demo["review_item"]).status == "FAILED"
-        assert s.get(Payment, demo["review"]).status == "REFUND_PENDING"
+        assert s.get(Payment, demo["review"]).status == "FAILED"  # with a refund_payment message queued
+        refund = s.exec(select(OutboxMessage).where(OutboxMessage.topic == "refund_payment")).scalars().all()
+    assert [m.payload for m in refund] == [{"payment_id": demo["review"]}]
     assert ("resolve_review", demo["review"]) in _actions(db)
 
 
