@@ -1,4 +1,4 @@
-"""The engine, sessions, and the unit of work that commits once and publishes outbox rows only after commit."""
+"""The engine, sessions, and the unit of work that publishes outbox rows only after its commit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlmodel import Session
 
 if TYPE_CHECKING:
@@ -54,22 +54,29 @@ def default_engine() -> Engine:
 class UnitOfWork:
     """One transaction. `commit()` commits once, then hands the outbox rows written in it to the publisher.
 
-    A crash between the commit and the publish loses nothing: the sweeper re-sends undispatched rows.
+    It holds one connection for its whole life: the transaction, the dispatch after commit and any read after
+    it share it (one pool checkout, not three). A crash between the commit and the publish loses nothing: the
+    sweeper re-sends undispatched rows.
     """
 
     def __init__(self, engine: Engine, publisher: Publisher | None = None) -> None:
         self.engine = engine
         self.publisher = publisher
         self.session: Session
+        self.connection: Connection
 
     def __enter__(self) -> UnitOfWork:
-        self.session = Session(self.engine, expire_on_commit=False)
+        self.connection = self.engine.connect()
+        self.session = Session(bind=self.connection, expire_on_commit=False)
         self.session.info[OUTBOX_IDS] = []
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.session.rollback()
-        self.session.close()
+        try:
+            self.session.rollback()
+            self.session.close()
+        finally:
+            self.connection.close()
 
     def commit(self) -> None:
         ids = list(self.session.info.get(OUTBOX_IDS, []))
@@ -78,7 +85,7 @@ class UnitOfWork:
         if ids and self.publisher is not None:
             from esa_domain.outbox import dispatch
 
-            dispatch(self.engine, self.publisher, ids)
+            dispatch(self.connection, self.publisher, ids)
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -11,7 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlmodel import Session
 
 from esa_domain.db import OUTBOX_IDS
@@ -53,17 +53,25 @@ _MARK = text(
 _COUNT_FAILURE = text("UPDATE outbox SET dispatch_attempts = dispatch_attempts + 1 WHERE id = :id")
 
 
-def dispatch(engine: Engine, publisher: Publisher, ids: list[int]) -> int:
+def dispatch(bind: Engine | Connection, publisher: Publisher, ids: list[int]) -> int:
     """Send the given undispatched rows and mark them; returns how many were sent.
 
+    `bind`: an engine, or an idle connection to reuse (the unit of work's, right after its commit).
     Rows are locked while sent (SKIP LOCKED: a concurrent sweeper leaves them alone); a row that fails to
     send stays undispatched for the sweeper.
     """
     if not ids:
         return 0
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return _dispatch(conn, publisher, ids)
+    return _dispatch(bind, publisher, ids)
+
+
+def _dispatch(conn: Connection, publisher: Publisher, ids: list[int]) -> int:
     now = datetime.now(UTC)
     sent: list[int] = []
-    with engine.connect() as conn, conn.begin():
+    with conn.begin():
         for row in conn.execute(_CLAIM, {"ids": ids}).mappings():
             delay = None
             if row["available_at"] is not None and row["available_at"] > now:

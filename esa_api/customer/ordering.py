@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from esa_api.customer import reads
 from esa_api.customer.problems import Problem
-from esa_api.customer.schemas import LineIn, QuoteLineOut, QuoteOut
+from esa_api.customer.schemas import LineIn, OrderOut, QuoteLineOut, QuoteOut
 from esa_domain.errors import (
     DomainError,
     IdempotencyConflict,
@@ -118,13 +119,15 @@ def place(
     items: Sequence[LineIn],
     promo_code: str | None,
     policy: OrderPolicy,
-) -> PlacedOrder:
-    """Place the order in one unit of work (its outbox rows are dispatched after the commit)."""
-    with Session(rt.engine) as s:
-        check_targets(s, items)
+    public_url: str,
+) -> tuple[PlacedOrder, OrderOut | None]:
+    """Place the order in one unit of work (outbox rows dispatched after the commit); return it and the
+    customer's view of it, read on the same connection."""
     request = OrderRequest(customer_id, key, _lines(items), promo_code)
     try:
         with rt.uow() as uow:
-            return place_order(uow, request, policy=policy)
+            check_targets(uow.session, items)
+            placed = place_order(uow, request, policy=policy)
+            return placed, reads.order_view(uow.session, customer_id, placed.payment_id, public_url)
     except DomainError as exc:
         raise Problem.of(exc, field=_field_for(exc, items)) from None

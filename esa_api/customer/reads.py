@@ -122,8 +122,13 @@ def own_payment(s: Session, customer_id: int, order_id: int) -> Payment | None:
 
 def own_order(engine: Engine, customer_id: int, order_id: int, public_url: str) -> OrderOut | None:
     with Session(engine) as s:
-        payment = own_payment(s, customer_id, order_id)
-        return _views(s, [payment], public_url)[0] if payment else None
+        return order_view(s, customer_id, order_id, public_url)
+
+
+def order_view(s: Session, customer_id: int, order_id: int, public_url: str) -> OrderOut | None:
+    """One of the customer's orders, or None when it is not theirs (or does not exist)."""
+    payment = own_payment(s, customer_id, order_id)
+    return _views(s, [payment], public_url)[0] if payment else None
 
 
 def own_orders(

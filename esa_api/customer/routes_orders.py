@@ -55,10 +55,9 @@ async def place_order(
 ) -> OrderOut:
     """Place an order; it waits for payment through `checkout_url`. The same key and body returns the same
     order (200, `Idempotent-Replayed: true`); the same key with another body is a 409."""
-    placed = await run_in_threadpool(
-        ordering.place, rt, me.id, idempotency_key, body.items, body.promo_code, cfg.policy
+    placed, order = await run_in_threadpool(
+        ordering.place, rt, me.id, idempotency_key, body.items, body.promo_code, cfg.policy, cfg.public_url
     )
-    order = await run_in_threadpool(reads.own_order, rt.engine, me.id, placed.payment_id, cfg.public_url)
     if order is None:  # placed for this customer a moment ago: cannot be missing
         raise _not_found(placed.payment_id)
     if placed.replayed:
