@@ -109,19 +109,16 @@ class PaymentEvidence:
         )
 
 
-def _store_received(
-    uow_factory: UowFactory, kind: str, fields: Mapping[str, str], remote_addr: str | None
-) -> int:
-    with uow_factory() as uow:
-        event = GatewayEvent(
-            kind=kind,
-            merchant_trade_no=(fields.get("MerchantTradeNo") or None),
-            fields=redact(fields),
-            remote_addr=remote_addr,
-        )
-        uow.session.add(event)
-        uow.commit()
-        return event.id  # type: ignore[return-value]
+def _store_received(session: Session, kind: str, fields: Mapping[str, str], remote_addr: str | None) -> int:
+    event = GatewayEvent(
+        kind=kind,
+        merchant_trade_no=(fields.get("MerchantTradeNo") or None),
+        fields=redact(fields),
+        remote_addr=remote_addr,
+    )
+    session.add(event)
+    session.flush()
+    return event.id  # type: ignore[return-value]
 
 
 def _settle_event(
@@ -145,11 +142,13 @@ def handle_notification(
     `uow_factory()` returns a fresh UnitOfWork (with the publisher that dispatches after commit).
     """
     now = now or datetime.now(UTC)
-    event_id = _store_received(uow_factory, "notification", fields, remote_addr)
-    parsed = parse_notification(
-        fields, merchant_id=config.merchant_id, hash_key=config.hash_key, hash_iv=config.hash_iv
-    )
     with uow_factory() as uow:
+        # on record first, in its own commit: a rejected or crashing notification is still kept
+        event_id = _store_received(uow.session, "notification", fields, remote_addr)
+        uow.commit()
+        parsed = parse_notification(
+            fields, merchant_id=config.merchant_id, hash_key=config.hash_key, hash_iv=config.hash_iv
+        )
         if isinstance(parsed, Rejection):
             _settle_event(uow.session, event_id, f"rejected: {parsed.reason}", False, None)
             uow.commit()
