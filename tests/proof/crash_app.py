@@ -1,7 +1,8 @@
 """The API as a web process told to die at a chosen point (a test-side hook; production code has none).
 
 `uvicorn --factory tests.proof.crash_app:make_app` with ESA_PROOF_CRASH=after_paid_commit: the process
-SIGKILLs itself right after the first commit that wrote `fulfill_item` outbox rows (the PAID commit), before dispatch.
+SIGKILLs itself right after the first commit that wrote `fulfill_item` outbox rows (the PAID commit),
+before dispatching them.
 """
 
 from __future__ import annotations

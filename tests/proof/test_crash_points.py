@@ -1,7 +1,7 @@
 """Crash points: orders flow while the web and worker processes are SIGKILLed at chosen points.
 
-After each crash a new worker, reconciliation ticks with a short stall policy and the outbox sweeper run, and the
-invariants are checked from the database and the simulators' ledgers (see harness.assert_invariants).
+After each crash a new worker, reconciliation ticks with a short stall policy and the outbox sweeper run, and
+the invariants are checked from the database and the simulators' ledgers (see harness.assert_invariants).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _pay_in_background(api_url: str, orders: list[Order]) -> threading.Thread:
 
 
 def _kill_when(rt, worker: WorkerProcess, predicate, env, log: Path, timeout: float = 45) -> WorkerProcess:
-    """Wait for `predicate` (ticking reconciliation: lost messages come back), SIGKILL the worker, restart it."""
+    """Wait for `predicate` (reconciliation ticks bring lost messages back), SIGKILL the worker, restart."""
     deadline = time.monotonic() + timeout
     last_tick = time.monotonic()
     with rt.ecpay.client() as client:
