@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import esa_domain.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from alembic import context
 from esa_domain.settings import get_settings
 
 config = context.config
@@ -19,7 +19,9 @@ def _url() -> str:
         return url
     url = get_settings().sqlalchemy_url
     if not url:
-        raise SystemExit("DATABASE_URL is not set: use `esa db upgrade`, which also knows the embedded database")
+        raise SystemExit(
+            "DATABASE_URL is not set: use `esa db upgrade`, which also knows the embedded database"
+        )
     return url
 
 
@@ -30,7 +32,9 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    connectable = engine_from_config({"sqlalchemy.url": _url()}, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    connectable = engine_from_config(
+        {"sqlalchemy.url": _url()}, prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
         with context.begin_transaction():

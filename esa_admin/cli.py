@@ -47,9 +47,9 @@ def _ensure_servers(*, need_redis: bool = True):  # type: ignore[no-untyped-def]
 
 
 def _upgrade() -> None:
-    from alembic import command
     from alembic.config import Config
 
+    from alembic import command
     from esa_domain.settings import get_settings
 
     say("applying database migrations …")

@@ -29,7 +29,9 @@ async def _handle(supplier: str, request: Request, rt: Runtime) -> Response:
     try:
         result = await run_in_threadpool(handle_callback, rt.fulfillment, supplier, callback)
     except Exception:
-        log.exception("callback from %s not handled; the supplier may re-send, polling will catch up", supplier)
+        log.exception(
+            "callback from %s not handled; the supplier may re-send, polling will catch up", supplier
+        )
         return PlainTextResponse("temporary error", status_code=500)
     if result is None:
         return PlainTextResponse(f"unknown supplier {supplier!r}", status_code=404)

@@ -13,10 +13,10 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from esa_api.deps import get_runtime
-from esa_domain.runtime import Runtime
 from esa_domain.ecpay import build_checkout_fields, checkout_url, render_autosubmit_form
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory
 from esa_domain.payments import handle_notification
+from esa_domain.runtime import Runtime
 from esa_domain.states import PaymentStatus
 
 log = logging.getLogger(__name__)

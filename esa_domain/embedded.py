@@ -38,8 +38,10 @@ def start_postgres(data_dir: Path, *, database: str = "esa") -> tuple[str, objec
     """Start (or reuse) PostgreSQL with its data under data_dir/postgres; return a URL and the server handle."""
     import pgserver  # imported here: it costs start-up time and is only needed for the embedded default
 
+    if not database.isidentifier():
+        raise ValueError(f"database name {database!r} must be a plain identifier")
     server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608 (identifier checked)
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {database};")
     return server.get_uri(database), server

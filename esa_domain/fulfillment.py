@@ -25,9 +25,22 @@ from esa_domain import outbox, topics
 from esa_domain.alerts import raise_alert
 from esa_domain.db import UnitOfWork
 from esa_domain.fx import latest_rate
-from esa_domain.models import ATTEMPT_LIVE, ItemAttempt, Payment, PaymentItem, Product, ProductCategory, Supplier
-from esa_domain.models import SupplierExchange
-from esa_domain.routing import BreakerPolicy, rank_candidates, record_supplier_failure, record_supplier_success
+from esa_domain.models import (
+    ATTEMPT_LIVE,
+    ItemAttempt,
+    Payment,
+    PaymentItem,
+    Product,
+    ProductCategory,
+    Supplier,
+    SupplierExchange,
+)
+from esa_domain.routing import (
+    BreakerPolicy,
+    rank_candidates,
+    record_supplier_failure,
+    record_supplier_success,
+)
 from esa_domain.settlement import finish_payment_if_done
 from esa_domain.states import ItemStatus, PaymentStatus
 from esa_domain.suppliers.base import (
@@ -43,7 +56,7 @@ from esa_domain.transitions import transition_item
 
 log = logging.getLogger(__name__)
 ACTOR = "system:fulfillment"
-I = ItemStatus
+It = ItemStatus
 
 
 @dataclass(frozen=True)
@@ -92,10 +105,16 @@ def advance_item(ctx: FulfillmentContext, item_id: int, *, cause: str = "fulfill
         payment_status = s.exec(select(Payment.status).where(Payment.id == item.payment_id)).one()
         if payment_status != PaymentStatus.PAID:
             return item.status  # only paid orders are fulfilled
-        claim = transition_item(s, item_id, I.PROCESSING, from_={I.PENDING, I.SUPPLIER_PENDING}, cause=cause, actor=ACTOR)
+        claim = transition_item(
+            s, item_id, It.PROCESSING, from_={It.PENDING, It.SUPPLIER_PENDING}, cause=cause, actor=ACTOR
+        )
         if not claim.applied:
             return claim.current
-        live = s.exec(select(ItemAttempt).where(ItemAttempt.item_id == item_id, col(ItemAttempt.state).in_(ATTEMPT_LIVE))).first()
+        live = s.exec(
+            select(ItemAttempt).where(
+                ItemAttempt.item_id == item_id, col(ItemAttempt.state).in_(ATTEMPT_LIVE)
+            )
+        ).first()
         uow.commit()
     if live is not None:
         return _check_status(ctx, item_id, live.id)  # type: ignore[arg-type]
@@ -108,26 +127,43 @@ def _purchase_loop(ctx: FulfillmentContext, item_id: int) -> str:
         with ctx.uow() as uow:
             s = uow.session
             item = _lock_item(s, item_id)
-            if item.status != I.PROCESSING:
+            if item.status != It.PROCESSING:
                 return item.status
             payment = s.get(Payment, item.payment_id)
             rate = latest_rate(s)
-            candidates = rank_candidates(s, item_id, item.product_id, rate.rate if rate else payment.fx_rate, now)  # type: ignore[union-attr]
+            candidates = rank_candidates(
+                s, item_id, item.product_id, rate.rate if rate else payment.fx_rate, now
+            )  # type: ignore[union-attr]
             if not candidates:
                 tried = s.exec(select(ItemAttempt.state).where(ItemAttempt.item_id == item_id)).all()
-                reason = f"no supplier could deliver ({len(tried)} tried)" if tried else "no supplier offers it"
-                transition_item(s, item_id, I.FAILED, from_={I.PROCESSING}, cause=reason, actor=ACTOR,
-                                values={"failure_reason": reason})
+                reason = (
+                    f"no supplier could deliver ({len(tried)} tried)" if tried else "no supplier offers it"
+                )
+                transition_item(
+                    s,
+                    item_id,
+                    It.FAILED,
+                    from_={It.PROCESSING},
+                    cause=reason,
+                    actor=ACTOR,
+                    values={"failure_reason": reason},
+                )
                 finish_payment_if_done(s, item.payment_id, public_url=ctx.public_url)
                 uow.commit()
-                return I.FAILED
+                return It.FAILED
             best = candidates[0]
             attempt = ItemAttempt(
-                item_id=item_id, supplier_id=best.supplier_id, reference=reference_for(item_id, best.supplier_id),
-                state="SENDING", cost_idr=best.cost_idr, cost_twd=best.cost_twd,
+                item_id=item_id,
+                supplier_id=best.supplier_id,
+                reference=reference_for(item_id, best.supplier_id),
+                state="SENDING",
+                cost_idr=best.cost_idr,
+                cost_twd=best.cost_twd,
             )
             s.add(attempt)
-            request = _purchase_request(s, item, best.sku, best.cost_idr, attempt.reference, ctx.callback_url(best.supplier_code))
+            request = _purchase_request(
+                s, item, best.sku, best.cost_idr, attempt.reference, ctx.callback_url(best.supplier_code)
+            )
             try:
                 uow.commit()  # the attempt exists before the request leaves
             except IntegrityError:
@@ -149,7 +185,9 @@ def _check_status(ctx: FulfillmentContext, item_id: int, attempt_id: int) -> str
             text("SELECT supplier_sku FROM supplier_offers WHERE supplier_id = :s AND product_id = :p"),
             {"s": supplier.id, "p": item.product_id},  # type: ignore[union-attr]
         ).scalar_one_or_none()
-        request = _purchase_request(s, item, offer_sku or "", attempt.cost_idr, attempt.reference, ctx.callback_url(supplier.code))  # type: ignore[union-attr,arg-type]
+        request = _purchase_request(
+            s, item, offer_sku or "", attempt.cost_idr, attempt.reference, ctx.callback_url(supplier.code)
+        )  # type: ignore[union-attr,arg-type]
         code = supplier.code  # type: ignore[union-attr]
     result = _call(ctx.adapters.get(code), "check_status", request)
     step = _record(ctx, item_id, attempt_id, result, operation="status")
@@ -160,7 +198,9 @@ def _check_status(ctx: FulfillmentContext, item_id: int, attempt_id: int) -> str
 
 def _call(adapter: SupplierAdapter | None, operation: str, request: PurchaseRequest) -> CallResult:
     if adapter is None:
-        return CallResult(SupplierOutcome(Outcome.FAILED, FailureClass.CONFIG, message="no adapter is configured"))
+        return CallResult(
+            SupplierOutcome(Outcome.FAILED, FailureClass.CONFIG, message="no adapter is configured")
+        )
     try:
         return getattr(adapter, operation)(request)
     except Exception as exc:  # an adapter bug is an unknown outcome, never a reason to buy elsewhere
@@ -168,7 +208,9 @@ def _call(adapter: SupplierAdapter | None, operation: str, request: PurchaseRequ
         return CallResult(SupplierOutcome(Outcome.UNKNOWN, message=f"adapter error: {type(exc).__name__}"))
 
 
-def _record(ctx: FulfillmentContext, item_id: int, attempt_id: int, result: CallResult, *, operation: str) -> Step:
+def _record(
+    ctx: FulfillmentContext, item_id: int, attempt_id: int, result: CallResult, *, operation: str
+) -> Step:
     """Apply one supplier answer, holding the item's row lock; everything or nothing."""
     now = ctx.clock()
     o = result.outcome
@@ -178,7 +220,7 @@ def _record(ctx: FulfillmentContext, item_id: int, attempt_id: int, result: Call
         _store_exchanges(s, attempt.supplier_id, attempt_id, result.exchanges)  # type: ignore[union-attr]
         item = _lock_item(s, item_id)
         s.refresh(attempt)
-        if item.status != I.PROCESSING or attempt.state not in ATTEMPT_LIVE:  # type: ignore[union-attr]
+        if item.status != It.PROCESSING or attempt.state not in ATTEMPT_LIVE:  # type: ignore[union-attr]
             uow.commit()  # keep the exchanges for the record; the owner of the item decides
             return Step.LOST
         if (
@@ -189,18 +231,32 @@ def _record(ctx: FulfillmentContext, item_id: int, attempt_id: int, result: Call
             and now - attempt.created_at < ctx.policy.not_found_grace  # type: ignore[union-attr]
         ):
             o = SupplierOutcome(Outcome.UNKNOWN, message=f"not trusted yet within grace: {o.message}")
-        elif o.no_transaction and operation == "status" and now - attempt.created_at >= ctx.policy.not_found_grace:  # type: ignore[union-attr]
+        elif (
+            o.no_transaction
+            and operation == "status"
+            and now - attempt.created_at >= ctx.policy.not_found_grace
+        ):  # type: ignore[union-attr]
             # proven absent after the grace period: nothing was bought, so the next supplier is safe
-            o = SupplierOutcome(Outcome.FAILED, FailureClass.PRODUCT, supplier_code=o.supplier_code,
-                                message=f"supplier has no such transaction: {o.message}")
+            o = SupplierOutcome(
+                Outcome.FAILED,
+                FailureClass.PRODUCT,
+                supplier_code=o.supplier_code,
+                message=f"supplier has no such transaction: {o.message}",
+            )
         step = _apply_outcome(ctx, s, item, attempt, o, now, operation, result.exchanges)  # type: ignore[arg-type]
         uow.commit()
         return step
 
 
 def _apply_outcome(
-    ctx: FulfillmentContext, s: Session, item: PaymentItem, attempt: ItemAttempt, o: SupplierOutcome,
-    now: datetime, operation: str, exchanges: list[Exchange],
+    ctx: FulfillmentContext,
+    s: Session,
+    item: PaymentItem,
+    attempt: ItemAttempt,
+    o: SupplierOutcome,
+    now: datetime,
+    operation: str,
+    exchanges: list[Exchange],
 ) -> Step:
     supplier_code = s.get(Supplier, attempt.supplier_id).code  # type: ignore[union-attr]
     attempt.supplier_code = o.supplier_code or attempt.supplier_code
@@ -216,22 +272,39 @@ def _apply_outcome(
     if o.outcome is Outcome.SUCCESS:
         attempt.state, attempt.finished_at, attempt.next_check_at = "SUCCESS", now, None
         record_supplier_success(s, attempt.supplier_id)
-        transition_item(s, item.id, I.SUCCESS, from_={I.PROCESSING}, cause=cause, actor=f"supplier:{supplier_code}",  # type: ignore[arg-type]
-                        values={"artifact": o.artifact, "next_check_at": None})
+        transition_item(
+            s,
+            item.id,
+            It.SUCCESS,
+            from_={It.PROCESSING},
+            cause=cause,
+            actor=f"supplier:{supplier_code}",  # type: ignore[arg-type]
+            values={"artifact": o.artifact, "next_check_at": None},
+        )
         finish_payment_if_done(s, item.payment_id, public_url=ctx.public_url)
         return Step.DONE
     if o.outcome is Outcome.FAILED:
         attempt.state, attempt.failure_class, attempt.finished_at = "FAILED", str(o.failure_class), now
         attempt.next_check_at = None
         if o.failure_class is FailureClass.CUSTOMER:
-            transition_item(s, item.id, I.FAILED, from_={I.PROCESSING}, cause=cause, actor=f"supplier:{supplier_code}",  # type: ignore[arg-type]
-                            values={"failure_reason": (o.message or "rejected by supplier")[:300]})
+            transition_item(
+                s,
+                item.id,
+                It.FAILED,
+                from_={It.PROCESSING},
+                cause=cause,
+                actor=f"supplier:{supplier_code}",  # type: ignore[arg-type]
+                values={"failure_reason": (o.message or "rejected by supplier")[:300]},
+            )
             finish_payment_if_done(s, item.payment_id, public_url=ctx.public_url)
             return Step.DONE
         record_supplier_failure(s, attempt.supplier_id, ctx.policy.breaker)
         if o.failure_class is FailureClass.CONFIG:
             raise_alert(
-                s, condition="supplier_config", public_url=ctx.public_url, payment_id=item.payment_id,
+                s,
+                condition="supplier_config",
+                public_url=ctx.public_url,
+                payment_id=item.payment_id,
                 dedupe_key=f"supplier_config:{supplier_code}:{now:%Y%m%d%H}",
                 title=f"{supplier_code}: configuration problem",
                 body=f"{supplier_code} refused a purchase for a configuration reason ({o.supplier_code}: "
@@ -244,13 +317,29 @@ def _apply_outcome(
     backoff = ctx.policy.check_backoff[min(attempt.checks, len(ctx.policy.check_backoff) - 1)]
     attempt.state, attempt.next_check_at = str(o.outcome), now + backoff
     deadline = item.deadline_at or now + ctx.policy.deadline
-    transition_item(s, item.id, I.SUPPLIER_PENDING, from_={I.PROCESSING}, cause=cause, actor=f"supplier:{supplier_code}",  # type: ignore[arg-type]
-                    values={"deadline_at": deadline, "next_check_at": attempt.next_check_at})
+    transition_item(
+        s,
+        item.id,
+        It.SUPPLIER_PENDING,
+        from_={It.PROCESSING},
+        cause=cause,
+        actor=f"supplier:{supplier_code}",  # type: ignore[arg-type]
+        values={"deadline_at": deadline, "next_check_at": attempt.next_check_at},
+    )
     if now >= deadline:
-        transition_item(s, item.id, I.NEEDS_REVIEW, from_={I.SUPPLIER_PENDING}, actor=ACTOR,  # type: ignore[arg-type]
-                        cause=f"{supplier_code} outcome still unknown past the deadline ({attempt.reference})")
+        transition_item(
+            s,
+            item.id,
+            It.NEEDS_REVIEW,
+            from_={It.SUPPLIER_PENDING},
+            actor=ACTOR,  # type: ignore[arg-type]
+            cause=f"{supplier_code} outcome still unknown past the deadline ({attempt.reference})",
+        )
         raise_alert(
-            s, condition="item_needs_review", payment_id=item.payment_id, public_url=ctx.public_url,
+            s,
+            condition="item_needs_review",
+            payment_id=item.payment_id,
+            public_url=ctx.public_url,
             title=f"Order {item.payment_id}: supplier outcome unknown",
             body=f"{supplier_code} has not confirmed reference {attempt.reference} since "
             f"{attempt.created_at:%Y-%m-%d %H:%M} UTC. Check with the supplier, then resolve the item.",
@@ -272,15 +361,22 @@ def _status_of(ctx: FulfillmentContext, item_id: int) -> str:
         return uow.session.exec(select(PaymentItem.status).where(PaymentItem.id == item_id)).one()
 
 
-def _purchase_request(s: Session, item: PaymentItem, sku: str, cost_idr: int, reference: str, callback_url: str) -> PurchaseRequest:
+def _purchase_request(
+    s: Session, item: PaymentItem, sku: str, cost_idr: int, reference: str, callback_url: str
+) -> PurchaseRequest:
     kind = s.exec(
         select(ProductCategory.kind)
         .join(Product, col(Product.category_id) == col(ProductCategory.id))
         .where(Product.id == item.product_id)
     ).one()
     return PurchaseRequest(
-        reference=reference, sku=sku, target=item.target, zone=item.zone, expected_cost_idr=cost_idr,
-        callback_url=callback_url, postpaid=kind == "postpaid",
+        reference=reference,
+        sku=sku,
+        target=item.target,
+        zone=item.zone,
+        expected_cost_idr=cost_idr,
+        callback_url=callback_url,
+        postpaid=kind == "postpaid",
     )
 
 
@@ -292,11 +388,20 @@ def _as_json(value: object) -> dict | None:
 
 def _store_exchanges(s: Session, supplier_id: int, attempt_id: int | None, exchanges: list[Exchange]) -> None:
     for ex in exchanges:
-        s.add(SupplierExchange(
-            supplier_id=supplier_id, attempt_id=attempt_id, operation=ex.operation, method=ex.method,
-            url=ex.url[:500], request_json=ex.request, response_json=ex.response, http_status=ex.http_status,
-            latency_ms=ex.latency_ms, error=(ex.error or None) and ex.error[:300],
-        ))
+        s.add(
+            SupplierExchange(
+                supplier_id=supplier_id,
+                attempt_id=attempt_id,
+                operation=ex.operation,
+                method=ex.method,
+                url=ex.url[:500],
+                request_json=ex.request,
+                response_json=ex.response,
+                http_status=ex.http_status,
+                latency_ms=ex.latency_ms,
+                error=(ex.error or None) and ex.error[:300],
+            )
+        )
 
 
 def check_attempt(ctx: FulfillmentContext, attempt_id: int) -> str:

@@ -162,10 +162,7 @@ def _promo_discount(session: Session, code: str, subtotal: int, now: datetime) -
         raise PromoExhausted(f"promo code '{code}' has been used up")
     if subtotal < promo.min_order_twd:
         raise PromoMinimumNotMet(f"promo code '{code}' needs an order of at least NT${promo.min_order_twd}")
-    if promo.kind == "percent":
-        discount = subtotal * promo.value // 100
-    else:
-        discount = promo.value
+    discount = subtotal * promo.value // 100 if promo.kind == "percent" else promo.value
     if promo.max_discount_twd is not None:
         discount = min(discount, promo.max_discount_twd)
     return promo, min(discount, subtotal - 1)  # ECPay charges at least NT$1

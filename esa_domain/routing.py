@@ -32,7 +32,9 @@ class BreakerPolicy:
     cooldown: timedelta = timedelta(minutes=5)  # then one probe is let through
 
 
-def rank_candidates(session: Session, item_id: int, product_id: int, rate: Decimal, now: datetime) -> list[Candidate]:
+def rank_candidates(
+    session: Session, item_id: int, product_id: int, rate: Decimal, now: datetime
+) -> list[Candidate]:
     tried = select(ItemAttempt.supplier_id).where(ItemAttempt.item_id == item_id)
     rows = session.exec(
         select(SupplierOffer, Supplier)

@@ -27,7 +27,7 @@ from esa_domain.models import (
     SupplierOffer,
 )
 from esa_domain.operators import create_operator
-from esa_domain.orders import OrderLine, OrderRequest, OrderPolicy, place_order
+from esa_domain.orders import OrderLine, OrderPolicy, OrderRequest, place_order
 from esa_domain.settlement import finish_payment_if_done
 from esa_domain.states import ItemStatus, PaymentStatus
 from esa_domain.transitions import transition_item, transition_payment

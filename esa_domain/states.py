@@ -29,7 +29,7 @@ class ItemStatus(StrEnum):
     NEEDS_REVIEW = "NEEDS_REVIEW"  # still unknown past its deadline: an operator decides
 
 
-P, I = PaymentStatus, ItemStatus
+P, It = PaymentStatus, ItemStatus
 
 PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     P.PENDING: frozenset({P.PAID, P.EXPIRED}),
@@ -46,19 +46,19 @@ PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 }
 
 ITEM_TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
-    I.PENDING: frozenset({I.PROCESSING}),
-    I.PROCESSING: frozenset({I.SUCCESS, I.FAILED, I.SUPPLIER_PENDING}),
-    I.SUPPLIER_PENDING: frozenset({I.PROCESSING, I.NEEDS_REVIEW}),
+    It.PENDING: frozenset({It.PROCESSING}),
+    It.PROCESSING: frozenset({It.SUCCESS, It.FAILED, It.SUPPLIER_PENDING}),
+    It.SUPPLIER_PENDING: frozenset({It.PROCESSING, It.NEEDS_REVIEW}),
     # an operator resolves a review with a reason
-    I.NEEDS_REVIEW: frozenset({I.SUCCESS, I.FAILED}),
-    I.SUCCESS: frozenset(),
-    I.FAILED: frozenset(),
+    It.NEEDS_REVIEW: frozenset({It.SUCCESS, It.FAILED}),
+    It.SUCCESS: frozenset(),
+    It.FAILED: frozenset(),
 }
 
 PAYMENT_FINAL = frozenset({P.SUCCESS, P.REFUNDED, P.EXPIRED})
 PAYMENT_OPEN = frozenset(set(PaymentStatus) - PAYMENT_FINAL)  # what the reconciler and the stuck list scan
-ITEM_FINAL = frozenset({I.SUCCESS, I.FAILED})
-ITEM_OPEN = frozenset({I.PENDING, I.PROCESSING, I.SUPPLIER_PENDING})
+ITEM_FINAL = frozenset({It.SUCCESS, It.FAILED})
+ITEM_OPEN = frozenset({It.PENDING, It.PROCESSING, It.SUPPLIER_PENDING})
 
 
 def sources_of(table: dict, to: StrEnum) -> frozenset:
@@ -70,7 +70,7 @@ def payment_status_from_items(items: list[ItemStatus]) -> PaymentStatus | None:
     """The payment status its items imply once all are final; None while any is still moving."""
     if not items or any(s not in ITEM_FINAL for s in items):
         return None
-    delivered = sum(s is I.SUCCESS for s in items)
+    delivered = sum(s is It.SUCCESS for s in items)
     if delivered == len(items):
         return P.SUCCESS
     return P.PARTIAL if delivered else P.FAILED

@@ -21,7 +21,9 @@ from esa_domain.transitions import transition_item
 RECHECK_SOON = timedelta(seconds=5)
 
 
-def handle_callback(ctx: FulfillmentContext, supplier_code: str, request: CallbackRequest) -> CallbackResult | None:
+def handle_callback(
+    ctx: FulfillmentContext, supplier_code: str, request: CallbackRequest
+) -> CallbackResult | None:
     """Handle one callback; returns the adapter's verdict (with the reply to send), or None for an unknown supplier."""
     adapter = ctx.adapters.get(supplier_code)
     if adapter is None:
@@ -35,25 +37,42 @@ def handle_callback(ctx: FulfillmentContext, supplier_code: str, request: Callba
             attempt = s.exec(select(ItemAttempt).where(ItemAttempt.reference == result.reference)).first()
         verdict = _verdict(result, attempt)
         if supplier_id is not None:
-            s.add(SupplierExchange(
-                supplier_id=supplier_id, attempt_id=attempt.id if attempt else None, operation="callback",
-                method=request.method, url=f"/callbacks/{supplier_code}",  # a path may carry a secret segment
-                request_json=result.redacted,
-                response_json={"verdict": verdict, "outcome": str(result.outcome.outcome) if result.outcome else None},
-                http_status=result.reply_status, latency_ms=0,
-                error=None if result.authenticated else (result.reason or "not authenticated")[:300],
-            ))
+            s.add(
+                SupplierExchange(
+                    supplier_id=supplier_id,
+                    attempt_id=attempt.id if attempt else None,
+                    operation="callback",
+                    method=request.method,
+                    url=f"/callbacks/{supplier_code}",  # a path may carry a secret segment
+                    request_json=result.redacted,
+                    response_json={
+                        "verdict": verdict,
+                        "outcome": str(result.outcome.outcome) if result.outcome else None,
+                    },
+                    http_status=result.reply_status,
+                    latency_ms=0,
+                    error=None if result.authenticated else (result.reason or "not authenticated")[:300],
+                )
+            )
         if verdict == "trigger":
             outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
         claimed = False
         if verdict == "apply":
             claimed = transition_item(
-                s, attempt.item_id, ItemStatus.PROCESSING, from_={ItemStatus.SUPPLIER_PENDING},  # type: ignore[union-attr]
-                cause=f"{supplier_code} callback", actor=f"supplier:{supplier_code}",
+                s,
+                attempt.item_id,
+                ItemStatus.PROCESSING,
+                from_={ItemStatus.SUPPLIER_PENDING},  # type: ignore[union-attr]
+                cause=f"{supplier_code} callback",
+                actor=f"supplier:{supplier_code}",
             ).applied
             if not claimed:  # a purchase call or a check holds the item: look again shortly
-                outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id},  # type: ignore[union-attr]
-                              available_at=ctx.clock() + RECHECK_SOON)
+                outbox.record(
+                    s,
+                    topics.CHECK_ATTEMPT,
+                    {"attempt_id": attempt.id},  # type: ignore[union-attr]
+                    available_at=ctx.clock() + RECHECK_SOON,
+                )
         uow.commit()
     if claimed:
         step = _record(ctx, attempt.item_id, attempt.id, CallResult(result.outcome), operation="callback")  # type: ignore[arg-type,union-attr]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import secrets
 
@@ -43,10 +44,8 @@ def create_sandbox_app(public_url: str, *, pulsaif_callback_secret: str) -> Star
         ),
     ]
     for prefix, module in (("/line", "sandbox.line"), ("/fx", "sandbox.fx")):
-        try:
+        with contextlib.suppress(ImportError, AttributeError):  # absent: its adapter stays unconfigured
             mounts.append(Mount(prefix, importlib.import_module(module).create_app()))
-        except (ImportError, AttributeError):
-            pass  # that simulator is not there: its adapter stays unconfigured
     mounts.append(Mount("/", create_ecpay_sandbox(merchant_id="3002607")))
     return Starlette(routes=mounts)
 

@@ -19,7 +19,9 @@ class Behaviour(StrEnum):
     SERVER_ERROR_CREATED = "server_error_created"  # HTTP 5xx, yet the transaction exists (and succeeds)
     NO_CALLBACK = "no_callback"  # pending; succeeds but never calls back: polling only
     DUPLICATE_CALLBACK = "duplicate_callback"  # pending, success callback sent twice
-    OUT_OF_ORDER_CALLBACKS = "out_of_order_callbacks"  # success callback, then a stale "processing"/failure one
+    OUT_OF_ORDER_CALLBACKS = (
+        "out_of_order_callbacks"  # success callback, then a stale "processing"/failure one
+    )
     SLOW = "slow"  # answers correctly, but slowly (within a sane client timeout)
     CONFIG_FAILURE = "config_failure"  # definite: e.g. insufficient balance / not allowed
 

@@ -24,10 +24,10 @@ from esa_domain.runtime import Runtime
 from esa_domain.settings import Settings
 from esa_domain.suppliers.registry import build_adapters
 from sandbox import billfazz, iak, lapakgaming, line, pulsaif, redision
-from sandbox.ecpay import SandboxConfig as EcpaySandboxConfig
-from sandbox.ecpay import create_ecpay_sandbox
 from sandbox._common import SimulatorConfig
 from sandbox.app import BILLFAZZ, IAK, LAPAK, PULSAIF, REDISION, demo_env
+from sandbox.ecpay import SandboxConfig as EcpaySandboxConfig
+from sandbox.ecpay import create_ecpay_sandbox
 from tests.servers import Servers
 
 SECRET = "pulsaif-callback-secret-for-tests"

@@ -7,9 +7,9 @@ Every answer maps to one `SupplierOutcome` through `RC_OUTCOMES`; a code not in 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 import hmac
 import json
+from dataclasses import replace
 from typing import Any
 
 import httpx

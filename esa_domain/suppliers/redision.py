@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from urllib.parse import urlsplit
 import hmac
 import json
 import threading
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 

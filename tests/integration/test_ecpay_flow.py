@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 import re
-import time
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -16,12 +16,12 @@ from sqlalchemy import create_engine, func, select
 from sqlmodel import Session
 
 from esa_api import create_app
-from esa_domain.runtime import Runtime
 from esa_domain.db import UnitOfWork
 from esa_domain.ecpay import check_mac_value
 from esa_domain.models import Alert, GatewayEvent, OutboxMessage, Payment, PaymentHistory
 from esa_domain.orders import OrderLine, OrderRequest, place_order
-from esa_domain.payments import EcpayConfig, Verdict, check_payment
+from esa_domain.payments import Verdict, check_payment
+from esa_domain.runtime import Runtime
 from esa_domain.settings import Settings
 from sandbox.ecpay import SandboxConfig, create_ecpay_sandbox
 from tests import factories
@@ -281,5 +281,5 @@ def test_checkout_form_is_signed_and_never_offers_cvs_for_games(db, stack):
     placed = _order(db, lines=(OrderLine("ML86", "12345678", zone="2001"),))
     page = httpx.get(f"{stack['api']}/ecpay/checkout/{placed.merchant_trade_no}").text
     assert 'name="IgnorePayment" value="CVS"' in page
-    assert 'name="CustomField1" value="%d"' % placed.payment_id in page
+    assert f'name="CustomField1" value="{placed.payment_id}"' in page
     assert f'name="ReturnURL" value="{stack["api"]}/ecpay/return"' in page

@@ -71,7 +71,7 @@ def test_fault_matrix(db, world, cheapest, behaviour):
     world.reset()
     product, offers = _offers_with_cheapest(cheapest)
     catalog(db, offers)
-    payment_id, item_id = _order(db, product, target_for(behaviour))
+    _, item_id = _order(db, product, target_for(behaviour))
     ctx = world.context(db)
 
     status = drain(ctx, db, item_id)

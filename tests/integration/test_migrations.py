@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
+
+from alembic import command
 
 
 def test_alembic_check_finds_no_drift_after_upgrade_head(database_url, engine):
