@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (hypothesis strategies read better unwrapped)
 """Hypothesis over HTTP against the API: ECPay's ReturnURL and every supplier callback endpoint.
 
 Whatever arrives (fields, bodies, headers, methods, signed-then-tampered copies), nothing that is not correctly

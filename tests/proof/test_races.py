@@ -49,11 +49,14 @@ def test_notifications_racing_queries_accept_the_payment_once(db, world, quiet_r
         order = place(db, [B.SUCCESS, B.SUCCESS])
         open_paid_trade(world, order)  # ECPay knows it paid: the query path can accept it too
 
-        def query() -> str:
+        def query(order=order) -> str:
             with rt.ecpay.client() as client:
                 return str(check_payment(rt.uow, order.payment_id, rt.ecpay, client))
 
-        answers = _together(*[lambda: notify(world.api_url, order).text] * notices, *[query] * queries)
+        def notice(order=order) -> str:
+            return notify(world.api_url, order).text
+
+        answers = _together(*[notice] * notices, *[query] * queries)
         assert answers[:notices] == ["1|OK"] * notices
         assert set(answers[notices:]) <= {"accepted", "unchanged", "duplicate"}
         assert scalar(
@@ -75,7 +78,7 @@ def test_two_threads_advancing_one_item_buy_once(db, world, quiet_rt, behaviour)
         order = place(db, [behaviour])
         pay(db, order.payment_id)
         item_id = order.item_ids[0]
-        _together(*[lambda: advance_item(ctx, item_id)] * 2)
+        _together(*[lambda i=item_id: advance_item(ctx, i)] * 2)
         assert drain(ctx, db, item_id) == "SUCCESS"
         assert scalar(db, "SELECT count(*) FROM item_attempts WHERE item_id = :i", i=item_id) == 1
         orders.append(order)
@@ -132,13 +135,14 @@ def test_supplier_callback_racing_a_status_check_settles_once_and_never_backward
         pay(db, order.payment_id)
         item_id = order.item_ids[0]
         assert advance_item(ctx, item_id) == "SUPPLIER_PENDING"
-        assert wait_until(lambda: bool(delivered_per_item(world).get(item_id)), timeout=10)
+        assert wait_until(lambda i=item_id: bool(delivered_per_item(world).get(i)), timeout=10)
         attempt_id, reference = (
             scalar(db, "SELECT id FROM item_attempts WHERE item_id = :i", i=item_id),
             scalar(db, "SELECT reference FROM item_attempts WHERE item_id = :i", i=item_id),
         )
         results = _together(
-            lambda: _report(world, reference, "20").status_code, lambda: check_attempt(ctx, attempt_id)
+            lambda r=reference: _report(world, r, "20").status_code,
+            lambda a=attempt_id: check_attempt(ctx, a),
         )
         assert results[0] == 200
         assert drain(ctx, db, item_id) == "SUCCESS"
