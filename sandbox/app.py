@@ -5,15 +5,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import secrets
 
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from sandbox import billfazz, iak, lapakgaming, pulsaif, redision
+from sandbox import billfazz, iak, lapakgaming, line, pulsaif, redision
 from sandbox.ecpay import create_ecpay_sandbox
+from sandbox.fx import create_fx_sandbox
 
 PULSAIF_CALLBACK_SECRET_DEFAULT = "demo-" + "0" * 27  # replaced per data folder by `esa up`
 
@@ -43,9 +42,7 @@ def create_sandbox_app(public_url: str, *, pulsaif_callback_secret: str) -> Star
             pulsaif.create_app(**PULSAIF, report_url=f"{base}/callbacks/pulsaif/{pulsaif_callback_secret}"),
         ),
     ]
-    for prefix, module in (("/line", "sandbox.line"), ("/fx", "sandbox.fx")):
-        with contextlib.suppress(ImportError, AttributeError):  # absent: its adapter stays unconfigured
-            mounts.append(Mount(prefix, importlib.import_module(module).create_app()))
+    mounts += [Mount("/line", line.create_app()), Mount("/fx", create_fx_sandbox())]
     mounts.append(Mount("/", create_ecpay_sandbox(merchant_id="3002607")))
     return Starlette(routes=mounts)
 
