@@ -203,6 +203,7 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float, what: str) -> b
 def cmd_up(args: argparse.Namespace) -> int:
     from esa_domain.settings import get_settings
 
+    _stop_on_signals()
     port = args.port or get_settings().web_port
     os.environ.setdefault("ESA_PUBLIC_URL", f"http://127.0.0.1:{port}")
     servers = _ensure_servers()
@@ -268,6 +269,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         if servers:
             servers.stop()
         say("stopped. Data is kept in " + str(get_settings().data_dir))
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop everything cleanly (even when started in the background, where the shell
+    leaves SIGINT ignored)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _web_cmd(port: int) -> list[str]:
