@@ -183,8 +183,8 @@ def test_two_queries_for_one_payment_do_not_deadlock(db, world, quiet_rt):
     with db.connect() as other:
         tx = other.begin()
         other.execute(
-            text("INSERT INTO gateway_events (kind, merchant_trade_no, payment_id, fields, verified, received_at) "
-                 "VALUES ('query', :m, :p, '{}', true, now())"),
+            text("INSERT INTO gateway_events (kind, merchant_trade_no, payment_id, fields, verified, outcome, received_at) "
+                 "VALUES ('query', :m, :p, '{}', true, 'received', now())"),
             {"m": order.merchant_trade_no, "p": order.payment_id},
         )  # fmt: skip
         thread = threading.Thread(target=query)
