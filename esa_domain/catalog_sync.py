@@ -64,7 +64,7 @@ def _apply_offers(
         select(SupplierOffer)
         .where(SupplierOffer.supplier_id == supplier_id)
         .order_by(col(SupplierOffer.id))
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).all()
     for offer in offers:
         entry = entries.get(offer.supplier_sku)
@@ -103,7 +103,10 @@ def _reevaluate_products(session: Session, supplier_id: int, now: datetime) -> d
     product_ids = select(SupplierOffer.product_id).where(SupplierOffer.supplier_id == supplier_id)
     # locked in id order: two suppliers' syncs judging one product take turns, so neither misses the other
     products = session.exec(
-        select(Product).where(col(Product.id).in_(product_ids)).order_by(col(Product.id)).with_for_update()
+        select(Product)
+        .where(col(Product.id).in_(product_ids))
+        .order_by(col(Product.id))
+        .with_for_update(key_share=True)
     ).all()
     offered = set(
         session.exec(

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from esa_domain import outbox, topics
 from esa_domain.alerts import raise_alert
 from esa_domain.db import UnitOfWork
+from esa_domain.evidence import storable
 from esa_domain.fx import latest_rate
 from esa_domain.models import (
     ATTEMPT_LIVE,
@@ -350,7 +351,7 @@ def _apply_outcome(
 
 
 def _lock_item(s: Session, item_id: int) -> PaymentItem:
-    s.execute(text("SELECT 1 FROM payment_items WHERE id = :id FOR UPDATE"), {"id": item_id})
+    s.execute(text("SELECT 1 FROM payment_items WHERE id = :id FOR NO KEY UPDATE"), {"id": item_id})
     item = s.get(PaymentItem, item_id, populate_existing=True)
     assert item is not None
     return item
@@ -395,8 +396,8 @@ def _store_exchanges(s: Session, supplier_id: int, attempt_id: int | None, excha
                 operation=ex.operation,
                 method=ex.method,
                 url=ex.url[:500],
-                request_json=ex.request,
-                response_json=ex.response,
+                request_json=storable(ex.request),
+                response_json=storable(ex.response),
                 http_status=ex.http_status,
                 latency_ms=ex.latency_ms,
                 error=(ex.error or None) and ex.error[:300],

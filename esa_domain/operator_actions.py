@@ -49,7 +49,7 @@ def retry_fulfillment(uow: UnitOfWork, operator: Operator, payment_id: int, reas
     require_role(operator, "operator")
     why = _reason(reason)
     s = uow.session
-    payment = s.get(Payment, payment_id, with_for_update=True)
+    payment = s.get(Payment, payment_id, with_for_update={"key_share": True})
     if payment is None:
         raise ActionRefused(f"payment {payment_id} does not exist")
     if payment.status != PaymentStatus.PAID:
@@ -149,7 +149,7 @@ def refund(
     require_role(operator, "operator")
     why = _reason(reason)
     s = uow.session
-    payment = s.get(Payment, payment_id, with_for_update=True)
+    payment = s.get(Payment, payment_id, with_for_update={"key_share": True})
     if payment is None:
         raise ActionRefused(f"payment {payment_id} does not exist")
     if payment.status in (PaymentStatus.FAILED, PaymentStatus.PARTIAL):
@@ -227,7 +227,7 @@ def update_product(
     require_role(operator, "admin")
     why = _reason(reason)
     s = uow.session
-    product = s.get(Product, product_id, with_for_update=True)
+    product = s.get(Product, product_id, with_for_update={"key_share": True})
     if product is None:
         raise ActionRefused(f"product {product_id} does not exist")
     before = {"price_twd": product.price_twd, "active": product.active}

@@ -30,6 +30,7 @@ from esa_domain.ecpay import (
     parse_notification,
     redact,
 )
+from esa_domain.evidence import storable
 from esa_domain.models import GatewayEvent, Payment, PaymentItem
 from esa_domain.states import PaymentStatus
 from esa_domain.transitions import Applied, transition_payment
@@ -112,8 +113,8 @@ class PaymentEvidence:
 def _store_received(session: Session, kind: str, fields: Mapping[str, str], remote_addr: str | None) -> int:
     event = GatewayEvent(
         kind=kind,
-        merchant_trade_no=(fields.get("MerchantTradeNo") or None),
-        fields=redact(fields),
+        merchant_trade_no=storable(fields.get("MerchantTradeNo") or None),
+        fields=storable(redact(fields)),
         remote_addr=remote_addr,
     )
     session.add(event)

@@ -107,7 +107,7 @@ def _review(
 def _claim(session: Session, payment_id: int, config: EcpayConfig) -> _Claim | str:
     """Take the refund; returns the claim, or the payment's status when there is nothing (more) to do."""
     # duplicates queue on this lock, then see the claim
-    payment = session.get(Payment, payment_id, with_for_update=True)
+    payment = session.get(Payment, payment_id, with_for_update={"key_share": True})
     if payment is None:
         raise NotFound(f"payment {payment_id} does not exist")
     amount = refund_amount(payment, _failed_price(session, payment_id))

@@ -18,7 +18,7 @@ def finish_payment_if_done(
 
     The payment row is locked first, so two items finishing at once in two transactions cannot both miss it.
     """
-    session.execute(text("SELECT 1 FROM payments WHERE id = :id FOR UPDATE"), {"id": payment_id})
+    session.execute(text("SELECT 1 FROM payments WHERE id = :id FOR NO KEY UPDATE"), {"id": payment_id})
     statuses = [
         ItemStatus(s)
         for s in session.exec(select(PaymentItem.status).where(PaymentItem.payment_id == payment_id)).all()

@@ -7,11 +7,13 @@ ignored and recorded: a late FAILED never moves a SUCCESS backwards.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from sqlmodel import select
 
 from esa_domain import outbox, topics
+from esa_domain.evidence import NUL, storable
 from esa_domain.fulfillment import FulfillmentContext, Step, _record
 from esa_domain.models import ATTEMPT_LIVE, ItemAttempt, Supplier, SupplierExchange
 from esa_domain.states import ItemStatus
@@ -19,6 +21,7 @@ from esa_domain.suppliers.base import CallbackRequest, CallbackResult, CallResul
 from esa_domain.transitions import transition_item
 
 RECHECK_SOON = timedelta(seconds=5)
+log = logging.getLogger(__name__)
 
 
 def handle_callback(
@@ -28,12 +31,12 @@ def handle_callback(
     adapter = ctx.adapters.get(supplier_code)
     if adapter is None:
         return None
-    result = adapter.parse_callback(request)
+    result = _parse(adapter, supplier_code, request)
     with ctx.uow() as uow:
         s = uow.session
         supplier_id = s.exec(select(Supplier.id).where(Supplier.code == supplier_code)).first()
         attempt = None
-        if result.reference:
+        if result.reference and NUL not in result.reference:  # a NUL can be in no reference of ours
             attempt = s.exec(select(ItemAttempt).where(ItemAttempt.reference == result.reference)).first()
         verdict = _verdict(result, attempt)
         if supplier_id is not None:
@@ -44,14 +47,16 @@ def handle_callback(
                     operation="callback",
                     method=request.method,
                     url=f"/callbacks/{supplier_code}",  # a path may carry a secret segment
-                    request_json=result.redacted,
+                    request_json=storable(result.redacted),
                     response_json={
                         "verdict": verdict,
                         "outcome": str(result.outcome.outcome) if result.outcome else None,
                     },
                     http_status=result.reply_status,
                     latency_ms=0,
-                    error=None if result.authenticated else (result.reason or "not authenticated")[:300],
+                    error=None
+                    if result.authenticated
+                    else storable(result.reason or "not authenticated")[:300],
                 )
             )
         if verdict == "trigger":
@@ -81,6 +86,22 @@ def handle_callback(
                 outbox.record(uow.session, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
                 uow.commit()
     return result
+
+
+def _parse(adapter, supplier_code: str, request: CallbackRequest) -> CallbackResult:  # type: ignore[no-untyped-def]
+    """The adapter's reading of the callback; anything it cannot read is malformed: rejected, never a 5xx."""
+    try:
+        return adapter.parse_callback(request)
+    except Exception as exc:  # deeply nested JSON, odd bytes in a signature header, ...
+        log.warning("malformed %s callback rejected: %s", supplier_code, type(exc).__name__)
+        return CallbackResult(
+            authenticated=False,
+            reference=None,
+            outcome=None,
+            reply_status=400,
+            reply_body="malformed callback",
+            reason=f"malformed: {type(exc).__name__}",
+        )
 
 
 def _verdict(result: CallbackResult, attempt: ItemAttempt | None) -> str:

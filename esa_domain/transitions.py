@@ -65,7 +65,7 @@ def _cas(
     old = (
         select(table.c.id, table.c.status)
         .where(table.c.id == row_id, table.c.status.in_(sources))
-        .with_for_update()
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: serialises writers, not FK checks
         .cte("old")
     )
     payment_col = table.c.payment_id if "payment_id" in table.c else table.c.id

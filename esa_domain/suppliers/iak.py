@@ -310,7 +310,7 @@ class IakAdapter:
         reference = str(data["ref_id"])
         stored = redact({"data": data}, REDACT_KEYS)
         expected = self._sign(reference)
-        if not hmac.compare_digest(str(data.get("sign", "")), expected):
+        if not hmac.compare_digest(str(data.get("sign", "")).encode(), expected.encode()):
             return CallbackResult(
                 False,
                 reference,

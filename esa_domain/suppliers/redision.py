@@ -427,7 +427,9 @@ class RedisionAdapter:
             problem = "missing X-TIMESTAMP or X-SIGNATURE"
         else:
             expected = callback_signature(self._config.client_secret, request.path, request.body, timestamp)
-            if request.method.upper() != "POST" or not hmac.compare_digest(expected, signature.lower()):
+            if request.method.upper() != "POST" or not hmac.compare_digest(
+                expected.encode(), signature.lower().encode()
+            ):
                 problem = "signature does not match"
             elif not self._fresh(timestamp):
                 problem = f"X-TIMESTAMP {timestamp!r} is outside the accepted window"

@@ -246,7 +246,7 @@ def test_supplier_callbacks_not_correctly_signed_change_nothing_and_never_5xx(db
 
 # ---- inputs found to answer 5xx (bugs in production code; see the reasons) ------------------------------------
 
-KNOWN_5XX = {
+ONCE_5XX = {
     "iak sign with a non-ASCII character": (
         "POST", "/callbacks/iak", {}, json.dumps({"data": {"ref_id": "ESA1S1", "sign": "é"}}).encode(),
         "esa_domain/suppliers/iak.py IakAdapter.parse_callback: hmac.compare_digest(str, str) raises TypeError "
@@ -283,10 +283,10 @@ KNOWN_5XX = {
 }  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="production code answers these inputs with a 5xx; see KNOWN_5XX")
-@pytest.mark.parametrize("case", list(KNOWN_5XX))
+# Each of these answered 5xx when this test was written (the why is kept beside it); all are fixed now.
+@pytest.mark.parametrize("case", list(ONCE_5XX))
 def test_known_5xx_inputs_are_answered_without_an_error(db, world, targets, case):
-    method, path, headers, body, _why = KNOWN_5XX[case]
+    method, path, headers, body, _why = ONCE_5XX[case]
     before = _snapshot(db)
     r = httpx.request(
         method, f"{world.api_url}{path}", headers=list(headers.items()), content=body, timeout=30

@@ -157,14 +157,8 @@ def test_supplier_callback_racing_a_status_check_settles_once_and_never_backward
     assert_invariants(db, world, orders)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG esa_domain/payments.py check_payment: its transaction inserts a gateway_events row with "
-    "payment_id (an FK: FOR KEY SHARE on the payment) and only then transition_payment's SELECT ... FOR UPDATE; "
-    "two concurrent check_payment calls for one payment each hold the key-share lock the other's FOR UPDATE "
-    "waits for: DeadlockDetected escapes check_payment (and aborts a whole reconcile run). Fix: lock the "
-    "payment (FOR UPDATE) before inserting the event, or insert the event after apply_evidence.",
-)
+# Found by this test: the FK check of the gateway_events insert takes FOR KEY SHARE on the payment, which a
+# FOR UPDATE waits for, so two queries deadlocked. Our row locks are FOR NO KEY UPDATE now (transitions.py).
 def test_two_queries_for_one_payment_do_not_deadlock(db, world, quiet_rt):
     catalog(db)
     rt = Runtime(world.settings, db, None)
@@ -189,8 +183,12 @@ def test_two_queries_for_one_payment_do_not_deadlock(db, world, quiet_rt):
         )  # fmt: skip
         thread = threading.Thread(target=query)
         thread.start()
+        # the query either waits on our lock or (FOR NO KEY UPDATE vs KEY SHARE) does not need to wait at all
         assert wait_until(
-            lambda: scalar(db, "SELECT count(*) FROM pg_locks WHERE NOT granted") > 0, timeout=10
+            lambda: (
+                not thread.is_alive() or scalar(db, "SELECT count(*) FROM pg_locks WHERE NOT granted") > 0
+            ),
+            timeout=10,
         )
         other.execute(text("SELECT 1 FROM payments WHERE id = :p FOR UPDATE"), {"p": order.payment_id})
         tx.rollback()
