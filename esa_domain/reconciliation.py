@@ -42,6 +42,7 @@ class ReconcilePolicy:
     alert_pending_after: timedelta = timedelta(hours=1)  # past its window and ECPay still unreachable
     alert_refund_after: timedelta = timedelta(hours=1)
     batch: int = 500
+    abandon_after: timedelta = timedelta(minutes=15)  # the actor's time limit is 9 minutes
 
 
 def reconcile(
@@ -55,6 +56,15 @@ def reconcile(
     now = now or datetime.now(UTC)
     policy = policy or ReconcilePolicy()
     with uow() as u:
+        # a run whose worker was killed never finishes: say so instead of leaving it "running" forever
+        u.session.execute(
+            text(
+                "UPDATE job_runs SET status = 'abandoned', finished_at = now(), "
+                "error = 'the worker running it stopped before it finished' "
+                "WHERE kind = 'reconcile' AND status = 'running' AND started_at < :cutoff"
+            ),
+            {"cutoff": now - policy.abandon_after},
+        )
         run = JobRun(kind="reconcile", started_at=now)
         u.session.add(run)
         u.commit()

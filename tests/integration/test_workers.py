@@ -237,3 +237,14 @@ def test_killing_a_worker_mid_purchase_still_delivers_exactly_once(db, world, rt
     with Session(db) as s:
         attempts = s.exec(select(ItemAttempt).where(ItemAttempt.item_id == item_id)).all()
     assert [a.state for a in attempts] == ["SUCCESS"]  # one attempt, same reference: never bought twice
+
+
+def test_a_reconcile_run_left_running_by_a_dead_worker_is_marked_abandoned(db, world, rt):
+    with Session(db) as s:
+        s.add(JobRun(kind="reconcile", started_at=datetime.now(UTC) - timedelta(hours=1)))
+        s.commit()
+    with rt.ecpay.client() as client:
+        reconcile(rt.uow, rt.ecpay, client)
+    with Session(db) as s:
+        runs = sorted((r.started_at, r.status) for r in s.exec(select(JobRun)).all())
+    assert [status for _, status in runs] == ["abandoned", "ok"]
