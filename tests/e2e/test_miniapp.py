@@ -1,14 +1,15 @@
 """The demo Mini App in a real browser (Debian's chromium): LINE sign-in, catalog, a rejected target, an
-order, ECPay's sandbox page through the hand-off, and the order turning PAID while the app watches it.
-
-Stops at PAID: fulfilment runs in worker processes, which this test does not start.
+order, ECPay's sandbox page through the hand-off, and the order turning PAID, then delivered by a real worker
+process buying from the IAK simulator, while the app watches it.
 Set ESA_SCREENSHOT_DIR to keep screenshots of each step.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,18 @@ from sqlmodel import Session
 
 from esa_api import create_app
 from esa_api.customer.config import CustomerApiConfig
-from esa_domain.models import Payment
+from esa_domain.models import Payment, PaymentItem
 from esa_domain.runtime import Runtime
 from esa_domain.settings import Settings
+from sandbox import iak
+from sandbox._common import SimulatorConfig
+from sandbox.app import IAK
 from sandbox.ecpay import SandboxConfig, create_ecpay_sandbox
 from sandbox.line import LineSandboxConfig, create_line_sandbox
 from tests import factories
+from tests.servers import free_port
 from workers.publisher import DramatiqPublisher
+from workers.testing import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium")
@@ -40,14 +46,40 @@ ARGS = [
 
 
 @pytest.fixture
-def stack(db, redis_url, redis_client, run_asgi) -> dict[str, str]:
+def stack(db, database_url, redis_url, redis_client, run_asgi, tmp_path) -> Iterator[dict[str, str]]:
     factories.catalog(db)
     line_cfg = LineSandboxConfig()
     line_url = run_asgi(create_line_sandbox(line_cfg))
     ecpay_url = run_asgi(create_ecpay_sandbox(config=SandboxConfig(retry_intervals=(0.5,))))
     app = create_app()
-    base = run_asgi(app)
-    settings = Settings(database_url="x", redis_url=redis_url, ESA_PUBLIC_URL=base, ecpay_base_url=ecpay_url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # the cheapest supplier of the test catalog's pulsa, calling back to the API
+    iak_url = run_asgi(
+        iak.create_app(
+            **IAK, callback_url=f"{base}/callbacks/iak", config=SimulatorConfig(callback_delay=0.3)
+        )
+    )
+    run_asgi(app, port=port)
+    supplier_env = {
+        "IAK_USERNAME": IAK["username"],
+        "IAK_API_KEY": IAK["api_key"],
+        "IAK_PREPAID_URL": iak_url,
+        "IAK_POSTPAID_URL": iak_url,
+        "ECPAY_BASE_URL": ecpay_url,
+    }
+    settings = Settings(
+        database_url="x",
+        redis_url=redis_url,
+        ESA_PUBLIC_URL=base,
+        **{k.lower(): v for k, v in supplier_env.items()},
+    )
+    worker_env = {
+        **supplier_env,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "ESA_PUBLIC_URL": base,
+    }
     app.state.runtime = Runtime(settings, db, DramatiqPublisher(RedisBroker(url=redis_url, namespace="esa")))
     app.state.customer_config = CustomerApiConfig(
         token_secret=b"e" * 32,
@@ -56,7 +88,8 @@ def stack(db, redis_url, redis_client, run_asgi) -> dict[str, str]:
         line_login_page_url=f"{line_url}/_sandbox/login",
         public_url=base,
     )
-    return {"api": base, "line": line_url, "ecpay": ecpay_url}
+    with WorkerProcess(worker_env, log_path=tmp_path / "worker.log"):
+        yield {"api": base, "line": line_url, "ecpay": ecpay_url}
 
 
 @pytest.fixture
@@ -83,7 +116,7 @@ def _payments(db) -> int:
         return s.exec(select(func.count()).select_from(Payment)).scalar_one()
 
 
-def test_customer_signs_in_orders_pays_on_ecpay_and_sees_the_order_paid(db, stack, browser):
+def test_customer_signs_in_orders_pays_on_ecpay_and_sees_the_order_delivered(db, stack, browser):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
@@ -120,9 +153,13 @@ def test_customer_signs_in_orders_pays_on_ecpay_and_sees_the_order_paid(db, stac
     ecpay.get_by_role("button", name="Pay").click()
     ecpay.wait_for_url("**/ecpay/result/**")
 
-    # The Mini App, still open, sees the order turn PAID by polling
-    expect(page.locator("#order-status")).to_have_text("PAID", timeout=15_000)
+    # The Mini App, still open, sees the order paid, then delivered by the worker, by polling
+    expect(page.locator("#order-status")).to_have_text(re.compile("PAID|SUCCESS"), timeout=15_000)
     expect(page.locator("#pay")).to_be_hidden()
     _shot(page, "5-paid")
+    expect(page.locator("#order-status")).to_have_text("SUCCESS", timeout=30_000)
+    _shot(page, "6-delivered")
     with Session(db) as s:
-        assert s.exec(select(Payment.status)).scalar_one() == "PAID"
+        assert s.exec(select(Payment.status)).scalar_one() == "SUCCESS"
+        item = s.exec(select(PaymentItem)).scalars().one()
+    assert item.status == "SUCCESS" and item.artifact  # IAK's serial number
