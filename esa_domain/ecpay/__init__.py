@@ -6,8 +6,6 @@ Framework-free; see shared/specs/ecpay.md for the protocol facts every function 
 from esa_domain.ecpay.checkout import (
     build_checkout_fields,
     checkout_url,
-    new_merchant_trade_no,
-    payment_id_from_trade_no,
     render_autosubmit_form,
 )
 from esa_domain.ecpay.client import (
@@ -49,10 +47,8 @@ __all__ = [
     "check_mac_value",
     "checkout_url",
     "nack",
-    "new_merchant_trade_no",
     "parse_notification",
     "parse_query_response",
-    "payment_id_from_trade_no",
     "redact",
     "render_autosubmit_form",
     "verify_check_mac_value",

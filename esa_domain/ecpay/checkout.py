@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import re
-import secrets
 import string
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -23,40 +22,6 @@ _TRADE_NO = re.compile(r"[A-Za-z0-9]{1,20}")
 _BASE36 = string.digits + string.ascii_uppercase
 _RANDOM_CHARS = 5
 _TIME_CHARS = 6
-
-
-def _base36(number: int) -> str:
-    digits = ""
-    while True:
-        number, rest = divmod(number, 36)
-        digits = _BASE36[rest] + digits
-        if number == 0:
-            return digits
-
-
-def new_merchant_trade_no(payment_id: int, now: datetime) -> str:
-    """A fresh MerchantTradeNo for one checkout attempt of a payment.
-
-    `payment_id`: our payment's id (positive); it is readable back from the number (`ESA<id36><time><rand>`).
-    `now`: the current time; with 5 random characters it keeps retries of one payment distinct.
-    The fixed-width suffix makes numbers of different payments differ in their id part, so they never collide.
-    """
-    if payment_id <= 0:
-        raise ValueError(f"payment_id must be positive, got {payment_id}")
-    stamp = _base36(int(now.timestamp())).rjust(_TIME_CHARS, "0")[-_TIME_CHARS:]
-    suffix = "".join(secrets.choice(_BASE36) for _ in range(_RANDOM_CHARS))
-    trade_no = f"ESA{_base36(payment_id)}{stamp}{suffix}"
-    if len(trade_no) > MAX_TRADE_NO:
-        raise ValueError(f"payment_id {payment_id} is too large for a 20-character MerchantTradeNo")
-    return trade_no
-
-
-def payment_id_from_trade_no(merchant_trade_no: str) -> int | None:
-    """The payment id encoded by `new_merchant_trade_no`, or None for a number we did not make."""
-    middle = merchant_trade_no[3 : -(_TIME_CHARS + _RANDOM_CHARS)]
-    if not merchant_trade_no.startswith("ESA") or not re.fullmatch(r"[0-9A-Z]+", middle):
-        return None
-    return int(middle, 36)
 
 
 def _item_name(item_names: list[str]) -> str:
@@ -86,7 +51,7 @@ def build_checkout_fields(
 ) -> dict[str, str]:
     """The signed AioCheckOut/V5 form fields for one payment, CheckMacValue included.
 
-    `merchant_trade_no`: 1..20 letters/digits, never reused (see `new_merchant_trade_no`).
+    `merchant_trade_no`: 1..20 letters/digits, never reused (esa_domain.orders.new_merchant_trade_no).
     `trade_date`: when the order was placed, timezone-aware; sent in Taiwan time.
     `total_amount`: whole TWD, positive.
     `item_names`: shown on ECPay's page, joined with '#' and cut to 400 characters.

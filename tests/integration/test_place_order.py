@@ -216,3 +216,12 @@ def test_product_without_available_offer_is_refused(db):
         s.commit()
     with pytest.raises(errors.ProductUnavailable, match="cannot be delivered right now"):
         _place(db, OrderRequest(cust.id, "k", (OrderLine("ML86", "12345678", zone="1"),)))
+
+
+def test_merchant_trade_numbers_are_unique_twenty_character_alphanumerics():
+    from esa_domain.orders import new_merchant_trade_no
+
+    now = datetime.now(UTC)
+    numbers = {new_merchant_trade_no(now) for _ in range(1000)}
+    assert len(numbers) == 1000
+    assert all(len(n) == 20 and n.isalnum() and n.isupper() for n in numbers)

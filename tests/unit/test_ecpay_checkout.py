@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,8 +9,6 @@ import pytest
 
 from esa_domain.ecpay import (
     build_checkout_fields,
-    new_merchant_trade_no,
-    payment_id_from_trade_no,
     render_autosubmit_form,
     verify_check_mac_value,
 )
@@ -113,25 +110,3 @@ def test_autosubmit_form_escapes_every_value_and_has_a_no_js_button():
     assert 'value="A &amp; B &#x27;x&#x27;"' in page
     assert 'action="https://payment-stage.ecpay.com.tw/Cashier/AioCheckOut/V5?a=1&amp;b=2"' in page
     assert "Continue to payment</button>" in page and ".submit()" in page
-
-
-def test_merchant_trade_no_is_short_alphanumeric_and_unique_per_attempt():
-    # Given many checkout attempts of one payment within the same second (36**5 random suffixes)
-    numbers = {new_merchant_trade_no(123456, NOW) for _ in range(300)}
-    assert len(numbers) == 300
-    assert all(re.fullmatch(r"[A-Z0-9]{1,20}", n) for n in numbers)
-
-
-def test_merchant_trade_no_encodes_the_payment_id():
-    for payment_id in (1, 35, 36, 99_999_999, 36**6 - 1):
-        trade_no = new_merchant_trade_no(payment_id, NOW)
-        assert len(trade_no) <= 20
-        assert payment_id_from_trade_no(trade_no) == payment_id
-    assert payment_id_from_trade_no("ecpay20230312153023") is None
-
-
-def test_merchant_trade_no_refuses_ids_that_do_not_fit():
-    with pytest.raises(ValueError):
-        new_merchant_trade_no(36**6, NOW)
-    with pytest.raises(ValueError):
-        new_merchant_trade_no(0, NOW)
