@@ -171,7 +171,7 @@ def _purchase_loop(ctx: FulfillmentContext, item_id: int) -> str:
                 uow.rollback()  # another worker holds a live attempt for this item
                 return Step.LOST
         result = _call(ctx.adapters.get(best.supplier_code), "purchase", request)
-        step = _record(ctx, item_id, attempt.id, result, operation="purchase")  # type: ignore[arg-type]
+        step = record_outcome(ctx, item_id, attempt.id, result, operation="purchase")  # type: ignore[arg-type]
         if step is not Step.NEXT:
             return _status_of(ctx, item_id)
 
@@ -191,7 +191,7 @@ def _check_status(ctx: FulfillmentContext, item_id: int, attempt_id: int) -> str
         )  # type: ignore[union-attr,arg-type]
         code = supplier.code  # type: ignore[union-attr]
     result = _call(ctx.adapters.get(code), "check_status", request)
-    step = _record(ctx, item_id, attempt_id, result, operation="status")
+    step = record_outcome(ctx, item_id, attempt_id, result, operation="status")
     if step is Step.NEXT:
         return _purchase_loop(ctx, item_id)
     return _status_of(ctx, item_id)
@@ -209,7 +209,7 @@ def _call(adapter: SupplierAdapter | None, operation: str, request: PurchaseRequ
         return CallResult(SupplierOutcome(Outcome.UNKNOWN, message=f"adapter error: {type(exc).__name__}"))
 
 
-def _record(
+def record_outcome(
     ctx: FulfillmentContext, item_id: int, attempt_id: int, result: CallResult, *, operation: str
 ) -> Step:
     """Apply one supplier answer, holding the item's row lock; everything or nothing."""

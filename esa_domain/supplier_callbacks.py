@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from esa_domain import outbox, topics
 from esa_domain.evidence import NUL, storable
-from esa_domain.fulfillment import FulfillmentContext, Step, _record
+from esa_domain.fulfillment import FulfillmentContext, Step, record_outcome
 from esa_domain.models import ATTEMPT_LIVE, ItemAttempt, Supplier, SupplierExchange
 from esa_domain.states import ItemStatus
 from esa_domain.suppliers.base import CallbackRequest, CallbackResult, CallResult, FailureClass, Outcome
@@ -80,7 +80,7 @@ def handle_callback(
                 )
         uow.commit()
     if claimed:
-        step = _record(ctx, attempt.item_id, attempt.id, CallResult(result.outcome), operation="callback")  # type: ignore[arg-type,union-attr]
+        step = record_outcome(ctx, attempt.item_id, attempt.id, CallResult(result.outcome), operation="callback")  # type: ignore[arg-type,union-attr]
         if step is Step.NEXT:  # cannot happen (only terminal outcomes are applied), but never strand the item
             with ctx.uow() as uow:
                 outbox.record(uow.session, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]

@@ -6,12 +6,23 @@ import re
 
 from esa_domain.errors import InvalidTarget
 
-_MOBILE = re.compile(r"^08[1-9]\d{7,10}$")  # Indonesian mobile: 08xx, 10 to 13 digits
-_PLN_METER = re.compile(r"^\d{11}$")
-_CUSTOMER_NO = re.compile(r"^\d{6,20}$")
-_GAME_ID = re.compile(r"^[A-Za-z0-9]{3,20}$")
-_ZONE = re.compile(r"^\d{1,6}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# What a normalised target must match, by target kind; the API shows the same patterns to guide the form.
+PATTERNS: dict[str, str] = {
+    "phone": r"^08[1-9]\d{7,10}$",  # Indonesian mobile: 08xx, 10 to 13 digits
+    "pln_meter": r"^\d{11}$",
+    "customer_no": r"^\d{6,20}$",
+    "game_id": r"^[A-Za-z0-9]{3,20}$",
+    "game_id_zone": r"^[A-Za-z0-9]{3,20}$",
+    "email": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+}
+ZONE_PATTERN = r"^\d{1,6}$"
+
+_MOBILE = re.compile(PATTERNS["phone"])
+_PLN_METER = re.compile(PATTERNS["pln_meter"])
+_CUSTOMER_NO = re.compile(PATTERNS["customer_no"])
+_GAME_ID = re.compile(PATTERNS["game_id"])
+_ZONE = re.compile(ZONE_PATTERN)
+_EMAIL = re.compile(PATTERNS["email"])
 
 
 def normalise_phone(raw: str) -> str:

@@ -1,48 +1,13 @@
-"""Fixtures for contract tests: run a simulator's ASGI app with uvicorn on a free 127.0.0.1 port."""
+"""Fixtures for contract tests. `run_asgi` (start an ASGI app on a free port) comes from tests/conftest.py."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import uvicorn
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def run_asgi() -> Iterator[Callable[[Any], str]]:
-    """Start `app` under uvicorn in a background thread; returns its base URL. Stopped after the test."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start(app: Any) -> str:
-        port = _free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        # A simulator may be sleeping in a TIMEOUT_BUT_SUCCEEDS answer: don't wait for it to finish.
-        server.force_exit = True
-        thread.join(timeout=5)
 
 
 class CallbackSink:
