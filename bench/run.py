@@ -149,7 +149,7 @@ def run(profile: Profile, markdown_path: Path | None) -> None:
         cpu.add("postgres", stk.postmaster_pid(st))
         cpu.add("redis", stk.redis_pid(st))
         cpu.add("simulators", next(p for n, p in st.children if n == "simulators").pid)
-        cpu.add("load generator", os.getpid())
+        cpu.add("load generator", os.getpid(), tree=False)  # its children are the stack
         cpu_rows: list[tuple[str, int, float, dict[str, float]]] = []
 
         # 1. create-order

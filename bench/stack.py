@@ -217,18 +217,19 @@ class CpuMeter:
     """CPU seconds (user + system) used by named process trees, to say where a phase's time went."""
 
     def __init__(self) -> None:
-        self.roots: dict[str, int] = {}
+        self.roots: dict[str, tuple[int, bool]] = {}
 
-    def add(self, name: str, pid: int) -> None:
-        self.roots[name] = pid
+    def add(self, name: str, pid: int, *, tree: bool = True) -> None:
+        """`tree=False` counts the process alone (the load generator, whose children are the stack itself)."""
+        self.roots[name] = (pid, tree)
 
     def snapshot(self) -> dict[str, float]:
         out: dict[str, float] = {}
-        for name, pid in self.roots.items():
+        for name, (pid, tree) in self.roots.items():
             total = 0.0
             try:
                 root = psutil.Process(pid)
-                procs = [root, *root.children(recursive=True)]
+                procs = [root, *root.children(recursive=True)] if tree else [root]
             except psutil.NoSuchProcess:
                 procs = []
             for p in procs:
