@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OUTBOX_IDS = "esa_outbox_ids"  # key in Session.info: outbox rows written in this transaction
+OUTBOX_IDS = "esa_outbox_ids"  # key in Session.info: ids of the outbox rows written in this transaction
+OUTBOX_ROWS = "esa_outbox_rows"  # key in Session.info: those rows (outbox.Pending), for dispatch
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
@@ -68,7 +69,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.connection = self.engine.connect()
         self.session = Session(bind=self.connection, expire_on_commit=False)
-        self.session.info[OUTBOX_IDS] = []
+        self._forget_outbox()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -78,18 +79,22 @@ class UnitOfWork:
         finally:
             self.connection.close()
 
-    def commit(self) -> None:
-        ids = list(self.session.info.get(OUTBOX_IDS, []))
-        self.session.commit()
+    def _forget_outbox(self) -> None:
         self.session.info[OUTBOX_IDS] = []
-        if ids and self.publisher is not None:
-            from esa_domain.outbox import dispatch
+        self.session.info[OUTBOX_ROWS] = []
 
-            dispatch(self.connection, self.publisher, ids)
+    def commit(self) -> None:
+        rows = list(self.session.info.get(OUTBOX_ROWS, []))
+        self.session.commit()
+        self._forget_outbox()
+        if rows and self.publisher is not None:
+            from esa_domain.outbox import dispatch_committed
+
+            dispatch_committed(self.connection, self.publisher, rows)
 
     def rollback(self) -> None:
         self.session.rollback()
-        self.session.info[OUTBOX_IDS] = []
+        self._forget_outbox()
 
 
 @contextmanager

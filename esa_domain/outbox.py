@@ -8,14 +8,15 @@ every actor is idempotent by state, and each message carries its outbox id.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
-from esa_domain.db import OUTBOX_IDS
-from esa_domain.models import OutboxMessage
+from esa_domain.db import OUTBOX_IDS, OUTBOX_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +29,39 @@ class Publisher(Protocol):
     ) -> None: ...
 
 
+_INSERT = text(
+    "INSERT INTO outbox (topic, payload, available_at, dispatch_attempts) "
+    "VALUES (:topic, :payload, :available_at, 0) RETURNING id"
+).bindparams(bindparam("payload", type_=JSONB))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An outbox row written in this transaction, kept in memory so dispatch needs no read back."""
+
+    id: int
+    topic: str
+    payload: dict[str, Any]
+    available_at: datetime | None
+
+
 def record(
     session: Session, topic: str, payload: dict[str, Any], *, available_at: datetime | None = None
-) -> OutboxMessage:
+) -> int:
     """Write an outbox row in the current transaction; it is dispatched only if the transaction commits."""
-    row = OutboxMessage(topic=topic, payload=payload, available_at=available_at)
-    session.add(row)
-    session.flush()
-    session.info.setdefault(OUTBOX_IDS, []).append(row.id)
-    return row
+    row_id = int(
+        session.execute(_INSERT, {"topic": topic, "payload": payload, "available_at": available_at}).scalar_one()
+    )
+    remember(session, row_id, topic, payload, available_at)
+    return row_id
+
+
+def remember(
+    session: Session, row_id: int, topic: str, payload: dict[str, Any], available_at: datetime | None
+) -> None:
+    """Note a row the caller inserted itself (in a larger statement) so the commit dispatches it."""
+    session.info.setdefault(OUTBOX_IDS, []).append(row_id)
+    session.info.setdefault(OUTBOX_ROWS, []).append(Pending(row_id, topic, payload, available_at))
 
 
 _CLAIM = text(
@@ -48,17 +73,47 @@ _CLAIM = text(
     """
 )
 _MARK = text(
-    "UPDATE outbox SET dispatched_at = now(), dispatch_attempts = dispatch_attempts + 1 WHERE id = ANY(:ids)"
+    "UPDATE outbox SET dispatched_at = now(), dispatch_attempts = dispatch_attempts + 1 "
+    "WHERE id = ANY(:ids) AND dispatched_at IS NULL"
 )
 _COUNT_FAILURE = text("UPDATE outbox SET dispatch_attempts = dispatch_attempts + 1 WHERE id = :id")
 
 
-def dispatch(bind: Engine | Connection, publisher: Publisher, ids: list[int]) -> int:
-    """Send the given undispatched rows and mark them; returns how many were sent.
+def _publish(publisher: Publisher, row: Pending, now: datetime) -> bool:
+    delay = None
+    if row.available_at is not None and row.available_at > now:
+        delay = int((row.available_at - now) / timedelta(milliseconds=1))
+    try:
+        publisher.publish(row.topic, row.payload, message_id=f"outbox-{row.id}", delay_ms=delay)
+    except Exception:  # the broker is down or refused: leave it for the sweeper
+        log.warning("outbox row %s (%s) not sent; the sweeper will retry", row.id, row.topic)
+        return False
+    return True
 
-    `bind`: an engine, or an idle connection to reuse (the unit of work's, right after its commit).
-    Rows are locked while sent (SKIP LOCKED: a concurrent sweeper leaves them alone); a row that fails to
-    send stays undispatched for the sweeper.
+
+def dispatch_committed(conn: Connection, publisher: Publisher, rows: list[Pending]) -> int:
+    """Send rows the caller's transaction has just committed, then mark them in one autocommitted UPDATE.
+
+    No read back and no lock: the rows are known, and the sweeper only takes rows older than its threshold
+    (30 s). If this process stalls past that, both may send a row; every actor is idempotent by state.
+    """
+    now = datetime.now(UTC)
+    sent, failed = [], []
+    for row in rows:
+        (sent if _publish(publisher, row, now) else failed).append(row.id)
+    with conn.begin():
+        if sent:
+            conn.execute(_MARK, {"ids": sent})
+        for row_id in failed:
+            conn.execute(_COUNT_FAILURE, {"id": row_id})
+    return len(sent)
+
+
+def dispatch(bind: Engine | Connection, publisher: Publisher, ids: list[int]) -> int:
+    """Send the given undispatched rows (read back and locked) and mark them; returns how many were sent.
+
+    `bind`: an engine, or an idle connection. Rows are locked while sent (SKIP LOCKED: a concurrent sweeper
+    leaves them alone); a row that fails to send stays undispatched for the sweeper.
     """
     if not ids:
         return 0
@@ -72,19 +127,12 @@ def _dispatch(conn: Connection, publisher: Publisher, ids: list[int]) -> int:
     now = datetime.now(UTC)
     sent: list[int] = []
     with conn.begin():
-        for row in conn.execute(_CLAIM, {"ids": ids}).mappings():
-            delay = None
-            if row["available_at"] is not None and row["available_at"] > now:
-                delay = int((row["available_at"] - now) / timedelta(milliseconds=1))
-            try:
-                publisher.publish(
-                    row["topic"], row["payload"], message_id=f"outbox-{row['id']}", delay_ms=delay
-                )
-            except Exception:  # the broker is down or refused: leave it for the sweeper
-                log.warning("outbox row %s (%s) not sent; the sweeper will retry", row["id"], row["topic"])
-                conn.execute(_COUNT_FAILURE, {"id": row["id"]})
-                continue
-            sent.append(row["id"])
+        for r in conn.execute(_CLAIM, {"ids": ids}).mappings():
+            row = Pending(r["id"], r["topic"], r["payload"], r["available_at"])
+            if _publish(publisher, row, now):
+                sent.append(row.id)
+            else:
+                conn.execute(_COUNT_FAILURE, {"id": row.id})
         if sent:
             conn.execute(_MARK, {"ids": sent})
     return len(sent)

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from esa_api.customer import reads
 from esa_api.customer.problems import Problem
-from esa_api.customer.schemas import LineIn, OrderOut, QuoteLineOut, QuoteOut
+from esa_api.customer.schemas import LineIn, OrderItemOut, OrderOut, QuoteLineOut, QuoteOut
 from esa_domain.errors import (
     DomainError,
     IdempotencyConflict,
@@ -20,9 +20,19 @@ from esa_domain.errors import (
     PromoError,
     UnknownProduct,
 )
-from esa_domain.models import Product, PromoUsage
-from esa_domain.orders import OrderLine, OrderPolicy, OrderRequest, PlacedOrder, Quote, place_order, quote
+from esa_domain.models import PromoUsage
+from esa_domain.orders import (
+    OrderLine,
+    OrderPolicy,
+    OrderRequest,
+    PlacedOrder,
+    Quote,
+    load_catalog,
+    place_order,
+    quote,
+)
 from esa_domain.runtime import Runtime
+from esa_domain.states import ItemStatus, PaymentStatus
 from esa_domain.targets import validate_target
 
 QUOTE_KEY = "quote"  # quotes write nothing; the domain's shape check still wants a key
@@ -32,12 +42,10 @@ def _lines(items: Sequence[LineIn]) -> tuple[OrderLine, ...]:
     return tuple(OrderLine(i.product_code, i.target, i.zone or None) for i in items)
 
 
-def check_targets(session: Session, items: Sequence[LineIn]) -> None:
-    """Problem 422 naming `items[i].target` / `.zone` / `.product_code` for the first line that is wrong."""
-    codes = {i.product_code for i in items}
-    kinds = dict(
-        session.exec(select(Product.code, Product.target_kind).where(col(Product.code).in_(codes))).all()
-    )
+def check_targets(kinds: dict[str, str], items: Sequence[LineIn]) -> None:
+    """Problem 422 naming `items[i].target` / `.zone` / `.product_code` for the first line that is wrong.
+
+    `kinds`: product code -> target kind, for the codes asked for (`QuoteCatalog.kinds()`)."""
     for n, item in enumerate(items):
         kind = kinds.get(item.product_code)
         if kind is None:
@@ -95,10 +103,11 @@ def price(
 ) -> QuoteOut:
     """Price a basket for this customer without writing anything; a promo they already used is refused."""
     with Session(engine) as s:
-        check_targets(s, items)
+        catalog = load_catalog(s, {i.product_code for i in items})
+        check_targets(catalog.kinds(), items)
         request = OrderRequest(customer_id, QUOTE_KEY, _lines(items), promo_code)
         try:
-            q = quote(s, request, now=datetime.now(UTC), policy=policy)
+            q = quote(s, request, now=datetime.now(UTC), policy=policy, catalog=catalog)
             if q.promo is not None:
                 used = s.exec(
                     select(PromoUsage.id).where(
@@ -122,12 +131,45 @@ def place(
     public_url: str,
 ) -> tuple[PlacedOrder, OrderOut | None]:
     """Place the order in one unit of work (outbox rows dispatched after the commit); return it and the
-    customer's view of it, read on the same connection."""
+    customer's view of it: built from what was written, or read back for a replay."""
     request = OrderRequest(customer_id, key, _lines(items), promo_code)
     try:
         with rt.uow() as uow:
-            check_targets(uow.session, items)
-            placed = place_order(uow, request, policy=policy)
+            catalog = load_catalog(uow.session, {i.product_code for i in items})
+            check_targets(catalog.kinds(), items)
+            placed = place_order(uow, request, policy=policy, catalog=catalog)
+            if placed.quote is not None:
+                return placed, _written_view(placed, placed.quote, public_url)
             return placed, reads.order_view(uow.session, customer_id, placed.payment_id, public_url)
     except DomainError as exc:
         raise Problem.of(exc, field=_field_for(exc, items)) from None
+
+
+def _written_view(placed: PlacedOrder, q: Quote, public_url: str) -> OrderOut:
+    """The customer's view of an order this request has just written (what `reads.order_view` would read)."""
+    return OrderOut(
+        id=placed.payment_id,
+        reference=placed.merchant_trade_no,
+        status=placed.status,
+        status_text=reads.STATUS_TEXT[PaymentStatus.PENDING],
+        subtotal_twd=q.subtotal_twd,
+        discount_twd=q.discount_twd,
+        amount_twd=q.amount_twd,
+        created_at=placed.created_at or datetime.now(UTC),
+        expires_at=placed.expires_at,
+        paid_at=None,
+        checkout_url=reads.checkout_link(public_url, placed.merchant_trade_no),
+        items=[
+            OrderItemOut(
+                id=item_id,
+                product_code=line.product.code,
+                product_name=line.product.name,
+                target=line.target,
+                zone=line.zone,
+                status=ItemStatus.PENDING,
+                price_twd=line.product.price_twd,
+                delivered_code=None,
+            )
+            for item_id, line in zip(placed.item_ids, q.lines, strict=True)
+        ],
+    )

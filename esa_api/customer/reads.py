@@ -68,7 +68,11 @@ def checkout_url(public_url: str, payment: Payment, now: datetime | None = None)
     """The ECPay hand-off URL while the order can still be paid, else None."""
     if payment.status != PaymentStatus.PENDING or payment.expires_at <= (now or datetime.now(UTC)):
         return None
-    return f"{public_url.rstrip('/')}/ecpay/checkout/{payment.merchant_trade_no}"
+    return checkout_link(public_url, payment.merchant_trade_no)
+
+
+def checkout_link(public_url: str, merchant_trade_no: str) -> str:
+    return f"{public_url.rstrip('/')}/ecpay/checkout/{merchant_trade_no}"
 
 
 def _views(s: Session, payments: list[Payment], public_url: str) -> list[OrderOut]:
