@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlmodel import Session, select
+from sqlalchemy import Row, bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Session
 
 from esa_domain import outbox, topics
 from esa_domain.alerts import raise_alert
@@ -31,7 +33,7 @@ from esa_domain.ecpay import (
     redact,
 )
 from esa_domain.evidence import storable
-from esa_domain.models import GatewayEvent, Payment, PaymentItem
+from esa_domain.models import GatewayEvent, Payment
 from esa_domain.states import PaymentStatus
 from esa_domain.transitions import Applied, transition_payment
 
@@ -110,24 +112,37 @@ class PaymentEvidence:
         )
 
 
-def _store_received(session: Session, kind: str, fields: Mapping[str, str], remote_addr: str | None) -> int:
-    event = GatewayEvent(
-        kind=kind,
-        merchant_trade_no=storable(fields.get("MerchantTradeNo") or None),
-        fields=storable(redact(fields)),
-        remote_addr=remote_addr,
-    )
-    session.add(event)
-    session.flush()
-    return event.id  # type: ignore[return-value]
+_STORE_EVENT = text(
+    "INSERT INTO gateway_events (kind, merchant_trade_no, fields, verified, outcome, remote_addr, payment_id) "
+    "VALUES (:kind, :trade_no, :fields, false, 'received', :remote_addr, :payment_id) RETURNING id"
+).bindparams(bindparam("fields", type_=JSONB))
+_SETTLE_EVENT = text(
+    "UPDATE gateway_events SET outcome = :outcome, verified = :verified, payment_id = :payment_id WHERE id = :id"
+)
+
+
+def _store_received(
+    session: Session,
+    kind: str,
+    fields: Mapping[str, str],
+    remote_addr: str | None,
+    payment_id: int | None = None,
+) -> int:
+    params = {
+        "kind": kind,
+        "trade_no": storable(fields.get("MerchantTradeNo") or None),
+        "fields": storable(redact(fields)),
+        "remote_addr": remote_addr,
+        "payment_id": payment_id,
+    }
+    return int(session.execute(_STORE_EVENT, params).scalar_one())
 
 
 def _settle_event(
     session: Session, event_id: int, outcome: str, verified: bool, payment_id: int | None
 ) -> None:
-    event = session.get(GatewayEvent, event_id)
-    assert event is not None
-    event.outcome, event.verified, event.payment_id = outcome[:200], verified, payment_id
+    params = {"id": event_id, "outcome": outcome[:200], "verified": verified, "payment_id": payment_id}
+    session.execute(_SETTLE_EVENT, params)
 
 
 def handle_notification(
@@ -166,7 +181,7 @@ def apply_evidence(
     session: Session, ev: PaymentEvidence, config: EcpayConfig, *, now: datetime
 ) -> GatewayReply:
     """Apply verified evidence about a trade inside the caller's transaction (notification and query alike)."""
-    payment = session.exec(select(Payment).where(Payment.merchant_trade_no == ev.merchant_trade_no)).first()
+    payment = session.execute(_PAYMENT_BY_TRADE_NO, {"trade_no": ev.merchant_trade_no}).first()
     if payment is None:
         reason = f"unknown MerchantTradeNo {ev.merchant_trade_no}"
         return GatewayReply(Verdict.REJECTED, nack(reason), 400, None, reason)
@@ -199,7 +214,16 @@ def apply_evidence(
     return _accept(session, payment, ev, now)
 
 
-def _accept(session: Session, payment: Payment, ev: PaymentEvidence, now: datetime) -> GatewayReply:
+_PAYMENT_BY_TRADE_NO = text("SELECT id, amount_twd FROM payments WHERE merchant_trade_no = :trade_no")
+# one fulfill_item outbox row per item of the payment, in item order
+_FULFIL_ITEMS = text(
+    "INSERT INTO outbox (topic, payload, dispatch_attempts) "
+    "SELECT :topic, jsonb_build_object('item_id', id), 0 FROM payment_items WHERE payment_id = :payment_id "
+    "ORDER BY id RETURNING id, payload"
+)
+
+
+def _accept(session: Session, payment: Row, ev: PaymentEvidence, now: datetime) -> GatewayReply:
     result = transition_payment(
         session,
         payment.id,
@@ -214,9 +238,9 @@ def _accept(session: Session, payment: Payment, ev: PaymentEvidence, now: dateti
         },
     )
     if result.result is Applied.APPLIED:
-        item_ids = session.exec(select(PaymentItem.id).where(PaymentItem.payment_id == payment.id)).all()
-        for item_id in item_ids:
-            outbox.record(session, topics.FULFILL_ITEM, {"item_id": item_id})
+        rows = session.execute(_FULFIL_ITEMS, {"topic": topics.FULFILL_ITEM, "payment_id": payment.id})
+        for row_id, payload in rows:
+            outbox.remember(session, row_id, topics.FULFILL_ITEM, payload, None)
         return GatewayReply(Verdict.ACCEPTED, ACK, 200, payment.id)
     # someone else accepted it (a duplicate notice, or the query path): nothing more to do
     return GatewayReply(Verdict.DUPLICATE, ACK, 200, payment.id, f"already {result.current}")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, TextClause, select, text
 from sqlmodel import Session
 
-from esa_domain.models import Payment, PaymentHistory, PaymentItem
+from esa_domain.models import Payment, PaymentItem
 from esa_domain.states import ITEM_TRANSITIONS, PAYMENT_TRANSITIONS, ItemStatus, PaymentStatus, sources_of
 
 
@@ -56,26 +57,52 @@ def _sources(table: dict, to: StrEnum, from_: frozenset | set | None) -> list[st
     return sorted(from_)
 
 
+@lru_cache(maxsize=256)
+def _cas_sql(table_name: str, value_columns: tuple[str, ...]) -> TextClause:
+    """The compare-and-set and its history row as one statement, for a table and the extra columns set."""
+    is_item = table_name == PaymentItem.__tablename__
+    sets = "".join(f", {c} = :v_{c}" for c in value_columns)
+    payment_col = "t.payment_id" if is_item else "t.id"
+    return text(
+        f"""
+        WITH old AS (
+            SELECT id, status FROM {table_name}
+            WHERE id = :row_id AND status = ANY(:sources)
+            FOR NO KEY UPDATE
+        ), upd AS (
+            UPDATE {table_name} AS t SET status = :to, updated_at = now(){sets}
+            FROM old WHERE t.id = old.id
+            RETURNING old.status AS from_status, {payment_col} AS payment_id
+        ), history AS (
+            INSERT INTO payment_history (payment_id, item_id, from_status, to_status, cause, actor, created_at)
+            SELECT payment_id, {":row_id" if is_item else "NULL"}, from_status, :to, :cause, :actor,
+                   clock_timestamp()
+            FROM upd
+        )
+        SELECT from_status, payment_id FROM upd
+        """  # noqa: S608  (names from the table's metadata; every value is a bound parameter)
+    )
+
+
 def _cas(
-    session: Session, table: Table, row_id: int, to: str, sources: list[str], values: dict[str, Any]
+    session: Session,
+    table: Table,
+    row_id: int,
+    to: str,
+    sources: list[str],
+    values: dict[str, Any],
+    cause: str,
+    actor: str,
 ) -> tuple[str, int] | None:
+    """One round trip: lock the row if it is in `sources` (FOR NO KEY UPDATE: serialises writers, not FK
+    checks), move it, and write the history row; None when it was not in `sources`."""
     unknown = set(values) - set(table.c.keys())
     if unknown:
         raise ValueError(f"unknown columns {sorted(unknown)} for {table.name}")
-    old = (
-        select(table.c.id, table.c.status)
-        .where(table.c.id == row_id, table.c.status.in_(sources))
-        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: serialises writers, not FK checks
-        .cte("old")
-    )
-    payment_col = table.c.payment_id if "payment_id" in table.c else table.c.id
-    stmt = (
-        update(table)
-        .where(table.c.id == old.c.id)
-        .values(status=to, updated_at=func.now(), **values)
-        .returning(old.c.status, payment_col)
-    )
-    row = session.execute(stmt).first()
+    columns = tuple(sorted(values))
+    params = {f"v_{c}": values[c] for c in columns}
+    params.update(row_id=row_id, sources=sources, to=to, cause=cause[:300], actor=actor[:80])
+    row = session.execute(_cas_sql(table.name, columns), params).first()
     return (row[0], row[1]) if row else None
 
 
@@ -133,21 +160,8 @@ def _transition(
     values: dict[str, Any] | None,
 ) -> TransitionResult:
     sources = _sources(rules, to, from_)
-    hit = _cas(session, table, row_id, str(to), sources, values or {})
+    hit = _cas(session, table, row_id, str(to), sources, values or {}, cause, actor)
     if hit is None:
         current = _current(session, table, row_id)
         return TransitionResult(Applied.ALREADY if current == to else Applied.SUPERSEDED, None, current)
-    from_status, payment_id = hit
-    is_item = table.name == PaymentItem.__tablename__
-    session.add(
-        PaymentHistory(
-            payment_id=payment_id,
-            item_id=row_id if is_item else None,
-            from_status=from_status,
-            to_status=str(to),
-            cause=cause[:300],
-            actor=actor[:80],
-        )
-    )
-    session.flush()
-    return TransitionResult(Applied.APPLIED, from_status, str(to))
+    return TransitionResult(Applied.APPLIED, hit[0], str(to))
