@@ -162,9 +162,13 @@ def _uvicorn(factory: str, url: str) -> list[str]:
     ]
 
 
-def start_web(stack: Stack) -> subprocess.Popen:  # type: ignore[type-arg]
-    """The customer API, ECPay routes and callbacks (esa_api.create_app) in one uvicorn process."""
-    proc = stack.spawn("web", _uvicorn("esa_api:create_app", stack.web_url), stack.folder / "web.log")
+def start_web(stack: Stack, workers: int = 1) -> subprocess.Popen:  # type: ignore[type-arg]
+    """The customer API, ECPay routes and callbacks (esa_api.create_app) under uvicorn, in `workers` worker
+    processes sharing one socket (one process each when workers > 1, plus uvicorn's supervisor)."""
+    args = _uvicorn("esa_api:create_app", stack.web_url)
+    if workers > 1:
+        args += ["--workers", str(workers)]
+    proc = stack.spawn("web", args, stack.folder / "web.log")
     _wait_http(f"{stack.web_url}/api/health", proc, "the web process")
     return proc
 
