@@ -7,43 +7,40 @@
   deadline it goes to NEEDS_REVIEW with an alert. A partial unique index forbids two live attempts per item.
 - Recording an outcome locks the item row first and applies only if the item is still PROCESSING and the
   attempt still live, so a slow worker, a callback and a status check can race without double effects.
+
+This is the hottest path of the system, so it speaks SQL: the claim, its history row and the first attempt
+share one transaction; recording an answer is one statement that stores the exchanges and takes the locks,
+then one that moves attempt and item (compare-and-set, history row in the same statement).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from esa_domain import outbox, topics
 from esa_domain.alerts import raise_alert
 from esa_domain.db import UnitOfWork
 from esa_domain.evidence import storable
-from esa_domain.fx import latest_rate
-from esa_domain.models import (
-    ATTEMPT_LIVE,
-    ItemAttempt,
-    Payment,
-    PaymentItem,
-    Product,
-    ProductCategory,
-    Supplier,
-    SupplierExchange,
-)
+from esa_domain.models import ATTEMPT_LIVE
 from esa_domain.routing import (
     BreakerPolicy,
+    Candidate,
     rank_candidates,
     record_supplier_failure,
-    record_supplier_success,
 )
-from esa_domain.settlement import finish_payment_if_done
-from esa_domain.states import ItemStatus, PaymentStatus
+from esa_domain.settlement import settle_payment
+from esa_domain.states import ITEM_TRANSITIONS, ItemStatus, sources_of
 from esa_domain.suppliers.base import (
     CallResult,
     Exchange,
@@ -53,7 +50,7 @@ from esa_domain.suppliers.base import (
     SupplierAdapter,
     SupplierOutcome,
 )
-from esa_domain.transitions import transition_item
+from esa_domain.transitions import IllegalTransition, transition_item
 
 log = logging.getLogger(__name__)
 ACTOR = "system:fulfillment"
@@ -93,108 +90,290 @@ def reference_for(item_id: int, supplier_id: int) -> str:
     return f"ESA{item_id}S{supplier_id}"
 
 
+# ---- the statements ------------------------------------------------------------------------------------
+
+
+def _legal(to: ItemStatus, *from_: ItemStatus) -> str:
+    """`to`, checked against the transition table for every source the SQL below moves it from."""
+    bad = set(from_) - sources_of(ITEM_TRANSITIONS, to)
+    if bad:
+        raise IllegalTransition(f"{', '.join(sorted(bad))} -> {to} is not an allowed transition")
+    return str(to)
+
+
+def _sql_in(values: tuple[str, ...] | list[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+_LIVE = _sql_in(ATTEMPT_LIVE)
+_CLAIMABLE = (It.PENDING, It.SUPPLIER_PENDING)
+_HISTORY = (
+    "INSERT INTO payment_history (payment_id, item_id, from_status, to_status, cause, actor, created_at)"
+)
+_ITEM_FACTS = """
+    JOIN payments p ON p.id = i.payment_id
+    JOIN products pr ON pr.id = i.product_id
+    JOIN product_categories k ON k.id = pr.category_id"""
+
+# claim the item (CAS, history row) for a paid order; answers what a purchase needs and any live attempt
+_CLAIM = text(
+    f"""
+    WITH cur AS (
+        SELECT i.id, i.status FROM payment_items i
+        WHERE i.id = :item AND i.status IN {_sql_in(_CLAIMABLE)}
+          AND EXISTS (SELECT 1 FROM payments p WHERE p.id = i.payment_id AND p.status = 'PAID')
+        FOR NO KEY UPDATE
+    ), claimed AS (
+        UPDATE payment_items i SET status = '{_legal(It.PROCESSING, *_CLAIMABLE)}', updated_at = now()
+        FROM cur WHERE i.id = cur.id
+        RETURNING i.id, i.payment_id, i.product_id, i.target, i.zone, cur.status AS from_status
+    ), history AS (
+        {_HISTORY}
+        SELECT payment_id, id, from_status, 'PROCESSING', :cause, :actor, clock_timestamp() FROM claimed
+    )
+    SELECT 'PROCESSING' AS status, i.payment_id, i.product_id, i.target, i.zone, k.kind, p.fx_rate,
+        (SELECT a.id FROM item_attempts a WHERE a.item_id = i.id AND a.state IN {_LIVE} LIMIT 1) AS live_id
+    FROM claimed i {_ITEM_FACTS}
+    """  # noqa: S608 (constants only)
+)
+# the item again, locked, for the next candidate after a definite failure
+_LOCK_ITEM = text(
+    f"""
+    SELECT i.status, i.payment_id, i.product_id, i.target, i.zone, k.kind, p.fx_rate, NULL AS live_id
+    FROM payment_items i {_ITEM_FACTS}
+    WHERE i.id = :item
+    FOR NO KEY UPDATE OF i
+    """  # noqa: S608 (constants only)
+)
+_STATUS = text("SELECT status FROM payment_items WHERE id = :item")
+_NEW_ATTEMPT = text(
+    """
+    INSERT INTO item_attempts (item_id, supplier_id, reference, state, cost_idr, cost_twd, checks, created_at)
+    VALUES (:item, :supplier, :reference, 'SENDING', :cost_idr, :cost_twd, 0, clock_timestamp())
+    RETURNING id
+    """
+)
+# store the exchanges, then lock item, attempt and payment (in that order: everyone locks item before payment)
+_LOCK_FOR_OUTCOME = text(
+    """
+    WITH ex AS (
+        INSERT INTO supplier_exchanges (supplier_id, attempt_id, operation, method, url, request_json,
+            response_json, http_status, latency_ms, error, created_at)
+        SELECT a.supplier_id, a.id, x.operation, x.method, x.url, x.request_json, x.response_json,
+            x.http_status, x.latency_ms, x.error, clock_timestamp()
+        FROM item_attempts a
+        CROSS JOIN jsonb_to_recordset(CAST(:exchanges AS jsonb)) AS x(operation text, method text, url text,
+            request_json jsonb, response_json jsonb, http_status int, latency_ms int, error text)
+        WHERE a.id = :attempt
+    )
+    SELECT i.status, i.payment_id, i.deadline_at, a.state, a.checks, a.created_at, a.supplier_id,
+        a.reference, s.code AS supplier
+    FROM payment_items i
+    JOIN item_attempts a ON a.id = :attempt
+    JOIN payments p ON p.id = i.payment_id
+    JOIN suppliers s ON s.id = a.supplier_id
+    WHERE i.id = :item
+    FOR NO KEY UPDATE OF i, a, p
+    """
+)
+_ITEM_COLUMNS = {
+    It.SUCCESS: "artifact = :artifact, next_check_at = NULL",
+    It.FAILED: "failure_reason = :failure_reason",
+    It.SUPPLIER_PENDING: "deadline_at = :deadline_at, next_check_at = :next_check_at",
+}
+
+
+def _outcome_sql(to: ItemStatus) -> Any:
+    """Attempt update, breaker reset, item CAS PROCESSING -> `to` with its history row; answers the statuses
+    of the payment's items as they stand after it (the payment is locked: no sibling can move meanwhile)."""
+    return text(
+        f"""
+        WITH att AS (
+            UPDATE item_attempts SET state = :state,
+                failure_class = COALESCE(:failure_class, failure_class),
+                supplier_code = COALESCE(:supplier_code, supplier_code),
+                supplier_txn_id = COALESCE(:supplier_txn_id, supplier_txn_id),
+                message = COALESCE(:message, message),
+                request_json = CASE WHEN :purchase THEN CAST(:request_json AS jsonb) ELSE request_json END,
+                response_json = CASE WHEN :purchase THEN CAST(:response_json AS jsonb) ELSE response_json END,
+                latency_ms = CASE WHEN :purchase THEN :latency_ms ELSE latency_ms END,
+                checks = checks + :checks_added,
+                finished_at = COALESCE(:finished_at, finished_at),
+                next_check_at = :next_check_at
+            WHERE id = :attempt
+        ), breaker AS (
+            UPDATE suppliers SET consecutive_failures = 0, circuit_open_until = NULL
+            WHERE :healthy AND id = :supplier AND (consecutive_failures <> 0 OR circuit_open_until IS NOT NULL)
+        ), moved AS (
+            UPDATE payment_items SET status = '{_legal(to, It.PROCESSING)}', updated_at = now(),
+                {_ITEM_COLUMNS[to]}
+            WHERE id = :item AND status = 'PROCESSING'
+            RETURNING id, payment_id
+        ), history AS (
+            {_HISTORY}
+            SELECT payment_id, id, 'PROCESSING', '{to}', :cause, :actor, clock_timestamp() FROM moved
+        )
+        SELECT (SELECT count(*) FROM moved) AS moved,
+            ARRAY(SELECT CASE WHEN i.id = :item THEN '{to}' ELSE i.status END
+                  FROM payment_items i WHERE i.payment_id = :payment) AS statuses
+        """  # noqa: S608 (constants only)
+    )
+
+
+_OUTCOME = {to: _outcome_sql(to) for to in _ITEM_COLUMNS}
+
+
+@dataclass(frozen=True)
+class _Item:
+    status: str
+    payment_id: int
+    product_id: int
+    target: str
+    zone: str | None
+    postpaid: bool
+    fx_rate: Decimal
+    live_attempt_id: int | None
+
+    @classmethod
+    def of(cls, row: Row) -> _Item:
+        return cls(
+            row.status,
+            row.payment_id,
+            row.product_id,
+            row.target,
+            row.zone,
+            row.kind == "postpaid",
+            row.fx_rate,
+            row.live_id,
+        )
+
+
+# ---- the engine ----------------------------------------------------------------------------------------
+
+
 def advance_item(ctx: FulfillmentContext, item_id: int, *, cause: str = "fulfillment") -> str:
     """Claim the item and move it on: check its live attempt if it has one, else buy from the next candidate.
 
     Idempotent by state: a message for an item someone else holds, or that is finished, changes nothing.
     """
     with ctx.uow() as uow:
-        s = uow.session
-        item = s.get(PaymentItem, item_id)
-        if item is None:
-            return "missing"
-        payment_status = s.exec(select(Payment.status).where(Payment.id == item.payment_id)).one()
-        if payment_status != PaymentStatus.PAID:
-            return item.status  # only paid orders are fulfilled
-        claim = transition_item(
-            s, item_id, It.PROCESSING, from_={It.PENDING, It.SUPPLIER_PENDING}, cause=cause, actor=ACTOR
-        )
-        if not claim.applied:
-            return claim.current
-        live = s.exec(
-            select(ItemAttempt).where(
-                ItemAttempt.item_id == item_id, col(ItemAttempt.state).in_(ATTEMPT_LIVE)
-            )
-        ).first()
-        uow.commit()
-    if live is not None:
-        return _check_status(ctx, item_id, live.id)  # type: ignore[arg-type]
-    return _purchase_loop(ctx, item_id)
+        conn = uow.session.connection()
+        row = conn.execute(_CLAIM, {"item": item_id, "cause": cause[:300], "actor": ACTOR}).first()
+        if row is None:  # not paid, someone else holds it, or it is finished
+            return conn.execute(_STATUS, {"item": item_id}).scalar_one_or_none() or "missing"
+        item = _Item.of(row)
+        if item.live_attempt_id is not None:
+            uow.commit()
+            return _check_status(ctx, item_id, item.live_attempt_id)
+        planned = _plan_purchase(ctx, uow, item_id, item)  # commits the claim with the attempt
+    return planned if isinstance(planned, str) else _buy(ctx, item_id, *planned)
 
 
 def _purchase_loop(ctx: FulfillmentContext, item_id: int) -> str:
-    while True:
-        now = ctx.clock()
-        with ctx.uow() as uow:
-            s = uow.session
-            item = _lock_item(s, item_id)
-            if item.status != It.PROCESSING:
-                return item.status
-            payment = s.get(Payment, item.payment_id)
-            rate = latest_rate(s)
-            candidates = rank_candidates(
-                s, item_id, item.product_id, rate.rate if rate else payment.fx_rate, now
-            )  # type: ignore[union-attr]
-            if not candidates:
-                tried = s.exec(select(ItemAttempt.state).where(ItemAttempt.item_id == item_id)).all()
-                reason = (
-                    f"no supplier could deliver ({len(tried)} tried)" if tried else "no supplier offers it"
-                )
-                transition_item(
-                    s,
-                    item_id,
-                    It.FAILED,
-                    from_={It.PROCESSING},
-                    cause=reason,
-                    actor=ACTOR,
-                    values={"failure_reason": reason},
-                )
-                finish_payment_if_done(s, item.payment_id, public_url=ctx.public_url)
-                uow.commit()
-                return It.FAILED
-            best = candidates[0]
-            attempt = ItemAttempt(
-                item_id=item_id,
-                supplier_id=best.supplier_id,
-                reference=reference_for(item_id, best.supplier_id),
-                state="SENDING",
-                cost_idr=best.cost_idr,
-                cost_twd=best.cost_twd,
-            )
-            s.add(attempt)
-            request = _purchase_request(
-                s, item, best.sku, best.cost_idr, attempt.reference, ctx.callback_url(best.supplier_code)
-            )
-            try:
-                uow.commit()  # the attempt exists before the request leaves
-            except IntegrityError:
-                uow.rollback()  # another worker holds a live attempt for this item
-                return Step.LOST
-        result = _call(ctx.adapters.get(best.supplier_code), "purchase", request)
-        step = record_outcome(ctx, item_id, attempt.id, result, operation="purchase")  # type: ignore[arg-type]
-        if step is not Step.NEXT:
-            return _status_of(ctx, item_id)
+    with ctx.uow() as uow:
+        row = uow.session.connection().execute(_LOCK_ITEM, {"item": item_id}).one()
+        if row.status != It.PROCESSING:
+            return row.status
+        planned = _plan_purchase(ctx, uow, item_id, _Item.of(row))
+    return planned if isinstance(planned, str) else _buy(ctx, item_id, *planned)
+
+
+def _plan_purchase(
+    ctx: FulfillmentContext, uow: UnitOfWork, item_id: int, item: _Item
+) -> str | tuple[int, Candidate, PurchaseRequest]:
+    """With the item PROCESSING and locked: commit an attempt at the best candidate, or fail the item."""
+    s = uow.session
+    conn = s.connection()
+    candidates = rank_candidates(s, item_id, item.product_id, ctx.clock(), fallback_rate=item.fx_rate)
+    if not candidates:
+        tried = conn.execute(
+            text("SELECT count(*) FROM item_attempts WHERE item_id = :item"), {"item": item_id}
+        ).scalar_one()
+        reason = f"no supplier could deliver ({tried} tried)" if tried else "no supplier offers it"
+        transition_item(
+            s,
+            item_id,
+            It.FAILED,
+            from_={It.PROCESSING},
+            cause=reason,
+            actor=ACTOR,
+            values={"failure_reason": reason},
+        )
+        _settle(s, item.payment_id, ctx)
+        uow.commit()
+        return It.FAILED
+    best = candidates[0]
+    reference = reference_for(item_id, best.supplier_id)
+    try:
+        attempt_id = conn.execute(
+            _NEW_ATTEMPT,
+            {
+                "item": item_id,
+                "supplier": best.supplier_id,
+                "reference": reference,
+                "cost_idr": best.cost_idr,
+                "cost_twd": best.cost_twd,
+            },
+        ).scalar_one()
+        uow.commit()  # the attempt exists before the request leaves
+    except IntegrityError:
+        uow.rollback()  # another worker holds a live attempt for this item
+        return Step.LOST
+    request = PurchaseRequest(
+        reference=reference,
+        sku=best.sku,
+        target=item.target,
+        zone=item.zone,
+        expected_cost_idr=best.cost_idr,
+        callback_url=ctx.callback_url(best.supplier_code),
+        postpaid=item.postpaid,
+    )
+    return attempt_id, best, request
+
+
+def _buy(
+    ctx: FulfillmentContext, item_id: int, attempt_id: int, best: Candidate, request: PurchaseRequest
+) -> str:
+    result = _call(ctx.adapters.get(best.supplier_code), "purchase", request)
+    step, status = _record(ctx, item_id, attempt_id, result, operation="purchase")
+    if step is Step.NEXT:
+        return _purchase_loop(ctx, item_id)
+    return status
 
 
 def _check_status(ctx: FulfillmentContext, item_id: int, attempt_id: int) -> str:
     with ctx.uow() as uow:
-        s = uow.session
-        attempt = s.get(ItemAttempt, attempt_id)
-        item = s.get(PaymentItem, item_id)
-        supplier = s.get(Supplier, attempt.supplier_id)  # type: ignore[union-attr]
-        offer_sku = s.execute(
-            text("SELECT supplier_sku FROM supplier_offers WHERE supplier_id = :s AND product_id = :p"),
-            {"s": supplier.id, "p": item.product_id},  # type: ignore[union-attr]
-        ).scalar_one_or_none()
-        request = _purchase_request(
-            s, item, offer_sku or "", attempt.cost_idr, attempt.reference, ctx.callback_url(supplier.code)
-        )  # type: ignore[union-attr,arg-type]
-        code = supplier.code  # type: ignore[union-attr]
-    result = _call(ctx.adapters.get(code), "check_status", request)
-    step = record_outcome(ctx, item_id, attempt_id, result, operation="status")
+        row = (
+            uow.session.connection()
+            .execute(
+                text(
+                    f"""
+                    SELECT a.reference, a.cost_idr, s.code, o.supplier_sku, i.target, i.zone, k.kind
+                    FROM item_attempts a
+                    JOIN suppliers s ON s.id = a.supplier_id
+                    JOIN payment_items i ON i.id = a.item_id {_ITEM_FACTS}
+                    LEFT JOIN supplier_offers o ON o.supplier_id = a.supplier_id AND o.product_id = i.product_id
+                    WHERE a.id = :attempt
+                    """  # noqa: S608 (constants only)
+                ),
+                {"attempt": attempt_id},
+            )
+            .one()
+        )
+    request = PurchaseRequest(
+        reference=row.reference,
+        sku=row.supplier_sku or "",
+        target=row.target,
+        zone=row.zone,
+        expected_cost_idr=row.cost_idr,
+        callback_url=ctx.callback_url(row.code),
+        postpaid=row.kind == "postpaid",
+    )
+    result = _call(ctx.adapters.get(row.code), "check_status", request)
+    step, status = _record(ctx, item_id, attempt_id, result, operation="status")
     if step is Step.NEXT:
         return _purchase_loop(ctx, item_id)
-    return _status_of(ctx, item_id)
+    return status
 
 
 def _call(adapter: SupplierAdapter | None, operation: str, request: PurchaseRequest) -> CallResult:
@@ -213,30 +392,39 @@ def record_outcome(
     ctx: FulfillmentContext, item_id: int, attempt_id: int, result: CallResult, *, operation: str
 ) -> Step:
     """Apply one supplier answer, holding the item's row lock; everything or nothing."""
+    return _record(ctx, item_id, attempt_id, result, operation=operation)[0]
+
+
+def _record(
+    ctx: FulfillmentContext, item_id: int, attempt_id: int, result: CallResult, *, operation: str
+) -> tuple[Step, str]:
+    """`record_outcome`, also answering the item's status afterwards."""
     now = ctx.clock()
     o = result.outcome
     with ctx.uow() as uow:
         s = uow.session
-        attempt = s.get(ItemAttempt, attempt_id)
-        _store_exchanges(s, attempt.supplier_id, attempt_id, result.exchanges)  # type: ignore[union-attr]
-        item = _lock_item(s, item_id)
-        s.refresh(attempt)
-        if item.status != It.PROCESSING or attempt.state not in ATTEMPT_LIVE:  # type: ignore[union-attr]
+        row = (
+            s.connection()
+            .execute(
+                _LOCK_FOR_OUTCOME,
+                {"item": item_id, "attempt": attempt_id, "exchanges": _exchanges_json(result.exchanges)},
+            )
+            .one()
+        )
+        if row.status != It.PROCESSING or row.state not in ATTEMPT_LIVE:
             uow.commit()  # keep the exchanges for the record; the owner of the item decides
-            return Step.LOST
+            return Step.LOST, row.status
         if (
             o.outcome is Outcome.FAILED
             and o.failure_class is not FailureClass.CUSTOMER
             and operation == "status"
-            and attempt.state == "UNKNOWN"  # type: ignore[union-attr]
-            and now - attempt.created_at < ctx.policy.not_found_grace  # type: ignore[union-attr]
+            and row.state == "UNKNOWN"
+            and now - row.created_at < ctx.policy.not_found_grace
         ):
             o = SupplierOutcome(Outcome.UNKNOWN, message=f"not trusted yet within grace: {o.message}")
         elif (
-            o.no_transaction
-            and operation == "status"
-            and now - attempt.created_at >= ctx.policy.not_found_grace
-        ):  # type: ignore[union-attr]
+            o.no_transaction and operation == "status" and now - row.created_at >= ctx.policy.not_found_grace
+        ):
             # proven absent after the grace period: nothing was bought, so the next supplier is safe
             o = SupplierOutcome(
                 Outcome.FAILED,
@@ -244,141 +432,123 @@ def record_outcome(
                 supplier_code=o.supplier_code,
                 message=f"supplier has no such transaction: {o.message}",
             )
-        step = _apply_outcome(ctx, s, item, attempt, o, now, operation, result.exchanges)  # type: ignore[arg-type]
+        outcome = _apply_outcome(ctx, s, item_id, attempt_id, row, o, now, operation, result.exchanges)
         uow.commit()
-        return step
+        return outcome
 
 
 def _apply_outcome(
     ctx: FulfillmentContext,
     s: Session,
-    item: PaymentItem,
-    attempt: ItemAttempt,
+    item_id: int,
+    attempt_id: int,
+    row: Row,
     o: SupplierOutcome,
     now: datetime,
     operation: str,
     exchanges: list[Exchange],
-) -> Step:
-    supplier_code = s.get(Supplier, attempt.supplier_id).code  # type: ignore[union-attr]
-    attempt.supplier_code = o.supplier_code or attempt.supplier_code
-    attempt.supplier_txn_id = o.supplier_txn_id or attempt.supplier_txn_id
-    attempt.message = (o.message or "")[:300] or attempt.message
-    if operation == "purchase" and exchanges:
-        attempt.request_json, attempt.response_json = exchanges[-1].request, _as_json(exchanges[-1].response)
-        attempt.latency_ms = exchanges[-1].latency_ms
-    if operation == "status":
-        attempt.checks += 1
+) -> tuple[Step, str]:
+    supplier_code = row.supplier
+    actor = f"supplier:{supplier_code}"
     cause = f"{supplier_code} {operation}: {o.outcome}" + (f" ({o.failure_class})" if o.failure_class else "")
     cause += f" {o.supplier_code or ''} {o.message}".rstrip()
+    purchase = operation == "purchase" and bool(exchanges)
+    params: dict[str, Any] = {
+        "item": item_id,
+        "attempt": attempt_id,
+        "payment": row.payment_id,
+        "supplier": row.supplier_id,
+        "failure_class": None,
+        "supplier_code": o.supplier_code or None,
+        "supplier_txn_id": o.supplier_txn_id or None,
+        "message": (o.message or "")[:300] or None,
+        "purchase": purchase,
+        "request_json": json.dumps(storable(exchanges[-1].request)) if purchase else None,
+        "response_json": json.dumps(storable(_as_json(exchanges[-1].response))) if purchase else None,
+        "latency_ms": exchanges[-1].latency_ms if purchase else None,
+        "checks_added": 1 if operation == "status" else 0,
+        "finished_at": None,
+        "next_check_at": None,
+        "healthy": False,
+        "cause": cause[:300],
+        "actor": actor[:80],
+    }
+    conn = s.connection()
     if o.outcome is Outcome.SUCCESS:
-        attempt.state, attempt.finished_at, attempt.next_check_at = "SUCCESS", now, None
-        record_supplier_success(s, attempt.supplier_id)
-        transition_item(
-            s,
-            item.id,
-            It.SUCCESS,
-            from_={It.PROCESSING},
-            cause=cause,
-            actor=f"supplier:{supplier_code}",  # type: ignore[arg-type]
-            values={"artifact": o.artifact, "next_check_at": None},
-        )
-        finish_payment_if_done(s, item.payment_id, public_url=ctx.public_url)
-        return Step.DONE
+        params |= {"state": "SUCCESS", "finished_at": now, "healthy": True, "artifact": o.artifact}
+        statuses = conn.execute(_OUTCOME[It.SUCCESS], params).one().statuses
+        _settle(s, row.payment_id, ctx, statuses)
+        return Step.DONE, It.SUCCESS
     if o.outcome is Outcome.FAILED:
-        attempt.state, attempt.failure_class, attempt.finished_at = "FAILED", str(o.failure_class), now
-        attempt.next_check_at = None
+        params |= {"state": "FAILED", "failure_class": str(o.failure_class), "finished_at": now}
         if o.failure_class is FailureClass.CUSTOMER:
-            transition_item(
-                s,
-                item.id,
-                It.FAILED,
-                from_={It.PROCESSING},
-                cause=cause,
-                actor=f"supplier:{supplier_code}",  # type: ignore[arg-type]
-                values={"failure_reason": (o.message or "rejected by supplier")[:300]},
-            )
-            finish_payment_if_done(s, item.payment_id, public_url=ctx.public_url)
-            return Step.DONE
-        record_supplier_failure(s, attempt.supplier_id, ctx.policy.breaker)
+            params["failure_reason"] = (o.message or "rejected by supplier")[:300]
+            statuses = conn.execute(_OUTCOME[It.FAILED], params).one().statuses
+            _settle(s, row.payment_id, ctx, statuses)
+            return Step.DONE, It.FAILED
+        conn.execute(_ATTEMPT_ONLY, params)  # the item stays PROCESSING for the next candidate
+        record_supplier_failure(s, row.supplier_id, ctx.policy.breaker)
         if o.failure_class is FailureClass.CONFIG:
             raise_alert(
                 s,
                 condition="supplier_config",
                 public_url=ctx.public_url,
-                payment_id=item.payment_id,
+                payment_id=row.payment_id,
                 dedupe_key=f"supplier_config:{supplier_code}:{now:%Y%m%d%H}",
                 title=f"{supplier_code}: configuration problem",
                 body=f"{supplier_code} refused a purchase for a configuration reason ({o.supplier_code}: "
                 f"{o.message}). Check balance, credentials and IP whitelist. Orders fall back meanwhile.",
             )
-        return Step.NEXT
+        return Step.NEXT, It.PROCESSING
     # PENDING or UNKNOWN: wait for a callback or a status check; never fall back on a maybe
     if o.outcome is Outcome.UNKNOWN and operation == "purchase":
-        record_supplier_failure(s, attempt.supplier_id, ctx.policy.breaker)
-    backoff = ctx.policy.check_backoff[min(attempt.checks, len(ctx.policy.check_backoff) - 1)]
-    attempt.state, attempt.next_check_at = str(o.outcome), now + backoff
-    deadline = item.deadline_at or now + ctx.policy.deadline
-    transition_item(
-        s,
-        item.id,
-        It.SUPPLIER_PENDING,
-        from_={It.PROCESSING},
-        cause=cause,
-        actor=f"supplier:{supplier_code}",  # type: ignore[arg-type]
-        values={"deadline_at": deadline, "next_check_at": attempt.next_check_at},
-    )
+        record_supplier_failure(s, row.supplier_id, ctx.policy.breaker)
+    checks = row.checks + params["checks_added"]
+    next_check_at = now + ctx.policy.check_backoff[min(checks, len(ctx.policy.check_backoff) - 1)]
+    deadline = row.deadline_at or now + ctx.policy.deadline
+    params |= {"state": str(o.outcome), "next_check_at": next_check_at, "deadline_at": deadline}
+    conn.execute(_OUTCOME[It.SUPPLIER_PENDING], params)
     if now >= deadline:
         transition_item(
             s,
-            item.id,
+            item_id,
             It.NEEDS_REVIEW,
             from_={It.SUPPLIER_PENDING},
-            actor=ACTOR,  # type: ignore[arg-type]
-            cause=f"{supplier_code} outcome still unknown past the deadline ({attempt.reference})",
+            actor=ACTOR,
+            cause=f"{supplier_code} outcome still unknown past the deadline ({row.reference})",
         )
         raise_alert(
             s,
             condition="item_needs_review",
-            payment_id=item.payment_id,
+            payment_id=row.payment_id,
             public_url=ctx.public_url,
-            title=f"Order {item.payment_id}: supplier outcome unknown",
-            body=f"{supplier_code} has not confirmed reference {attempt.reference} since "
-            f"{attempt.created_at:%Y-%m-%d %H:%M} UTC. Check with the supplier, then resolve the item.",
+            title=f"Order {row.payment_id}: supplier outcome unknown",
+            body=f"{supplier_code} has not confirmed reference {row.reference} since "
+            f"{row.created_at:%Y-%m-%d %H:%M} UTC. Check with the supplier, then resolve the item.",
         )
-        return Step.DONE
-    outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id}, available_at=attempt.next_check_at)
-    return Step.DONE
+        return Step.DONE, It.NEEDS_REVIEW
+    outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt_id}, available_at=next_check_at)
+    return Step.DONE, It.SUPPLIER_PENDING
 
 
-def _lock_item(s: Session, item_id: int) -> PaymentItem:
-    s.execute(text("SELECT 1 FROM payment_items WHERE id = :id FOR NO KEY UPDATE"), {"id": item_id})
-    item = s.get(PaymentItem, item_id, populate_existing=True)
-    assert item is not None
-    return item
+# a definite product/config failure: the attempt is finished, the item stays with this worker
+_ATTEMPT_ONLY = text(
+    """
+    UPDATE item_attempts SET state = :state, failure_class = :failure_class,
+        supplier_code = COALESCE(:supplier_code, supplier_code),
+        supplier_txn_id = COALESCE(:supplier_txn_id, supplier_txn_id),
+        message = COALESCE(:message, message),
+        request_json = CASE WHEN :purchase THEN CAST(:request_json AS jsonb) ELSE request_json END,
+        response_json = CASE WHEN :purchase THEN CAST(:response_json AS jsonb) ELSE response_json END,
+        latency_ms = CASE WHEN :purchase THEN :latency_ms ELSE latency_ms END,
+        checks = checks + :checks_added, finished_at = :finished_at, next_check_at = NULL
+    WHERE id = :attempt
+    """
+)
 
 
-def _status_of(ctx: FulfillmentContext, item_id: int) -> str:
-    with ctx.uow() as uow:
-        return uow.session.exec(select(PaymentItem.status).where(PaymentItem.id == item_id)).one()
-
-
-def _purchase_request(
-    s: Session, item: PaymentItem, sku: str, cost_idr: int, reference: str, callback_url: str
-) -> PurchaseRequest:
-    kind = s.exec(
-        select(ProductCategory.kind)
-        .join(Product, col(Product.category_id) == col(ProductCategory.id))
-        .where(Product.id == item.product_id)
-    ).one()
-    return PurchaseRequest(
-        reference=reference,
-        sku=sku,
-        target=item.target,
-        zone=item.zone,
-        expected_cost_idr=cost_idr,
-        callback_url=callback_url,
-        postpaid=kind == "postpaid",
-    )
+def _settle(s: Session, payment_id: int, ctx: FulfillmentContext, statuses: list[str] | None = None) -> None:
+    settle_payment(s, payment_id, statuses, public_url=ctx.public_url)
 
 
 def _as_json(value: object) -> dict | None:
@@ -387,29 +557,33 @@ def _as_json(value: object) -> dict | None:
     return {"body": str(value)[:4000]}
 
 
-def _store_exchanges(s: Session, supplier_id: int, attempt_id: int | None, exchanges: list[Exchange]) -> None:
-    for ex in exchanges:
-        s.add(
-            SupplierExchange(
-                supplier_id=supplier_id,
-                attempt_id=attempt_id,
-                operation=ex.operation,
-                method=ex.method,
-                url=ex.url[:500],
-                request_json=storable(ex.request),
-                response_json=storable(ex.response),
-                http_status=ex.http_status,
-                latency_ms=ex.latency_ms,
-                error=(ex.error or None) and ex.error[:300],
-            )
-        )
+def _exchanges_json(exchanges: list[Exchange]) -> str:
+    """The exchanges as one JSON array for the statement that stores them (secrets already redacted)."""
+    return json.dumps(
+        [
+            {
+                "operation": ex.operation,
+                "method": ex.method,
+                "url": storable(ex.url[:500]),
+                "request_json": storable(ex.request),
+                "response_json": storable(ex.response),
+                "http_status": ex.http_status,
+                "latency_ms": ex.latency_ms,
+                "error": (ex.error or None) and storable(ex.error[:300]),
+            }
+            for ex in exchanges
+        ]
+    )
 
 
 def check_attempt(ctx: FulfillmentContext, attempt_id: int) -> str:
     """The `check_attempt` message: advance the attempt's item (a status check if the attempt is still live)."""
     with ctx.uow() as uow:
-        attempt = uow.session.get(ItemAttempt, attempt_id)
-        if attempt is None:
+        item_id = (
+            uow.session.connection()
+            .execute(text("SELECT item_id FROM item_attempts WHERE id = :a"), {"a": attempt_id})
+            .scalar_one_or_none()
+        )
+        if item_id is None:
             return "missing"
-        item_id = attempt.item_id
     return advance_item(ctx, item_id, cause=f"status check of attempt {attempt_id}")

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_, text
-from sqlmodel import Session, col, select
+from sqlalchemy import text
+from sqlmodel import Session
 
-from esa_domain.fx import effective_cost_twd
-from esa_domain.models import ItemAttempt, Supplier, SupplierOffer
+from esa_domain.fx import PAIR, effective_cost_twd
 
 
 @dataclass(frozen=True)
@@ -32,30 +31,37 @@ class BreakerPolicy:
     cooldown: timedelta = timedelta(minutes=5)  # then one probe is let through
 
 
+# the offers that may still serve the item, with today's rate (the order's own rate if none is stored)
+_CANDIDATES = text(
+    """
+    SELECT s.id, s.code, o.supplier_sku, o.cost_idr, s.fee_idr, s.fee_twd,
+        COALESCE((SELECT r.rate FROM fx_rates r WHERE r.pair = :pair
+                  ORDER BY r.fetched_at DESC, r.id DESC LIMIT 1), :fallback_rate) AS rate
+    FROM supplier_offers o JOIN suppliers s ON s.id = o.supplier_id
+    WHERE o.product_id = :product AND o.available AND s.enabled
+      AND (s.circuit_open_until IS NULL OR s.circuit_open_until <= :now)
+      AND s.id NOT IN (SELECT a.supplier_id FROM item_attempts a WHERE a.item_id = :item)
+    """
+)
+
+
 def rank_candidates(
-    session: Session, item_id: int, product_id: int, rate: Decimal, now: datetime
+    session: Session, item_id: int, product_id: int, now: datetime, *, fallback_rate: Decimal
 ) -> list[Candidate]:
-    tried = select(ItemAttempt.supplier_id).where(ItemAttempt.item_id == item_id)
-    rows = session.exec(
-        select(SupplierOffer, Supplier)
-        .join(Supplier, col(Supplier.id) == col(SupplierOffer.supplier_id))
-        .where(
-            SupplierOffer.product_id == product_id,
-            col(SupplierOffer.available),
-            col(Supplier.enabled),
-            or_(col(Supplier.circuit_open_until).is_(None), col(Supplier.circuit_open_until) <= now),
-            col(Supplier.id).not_in(tried),
-        )
-    ).all()
+    """The item's candidates, cheapest first, priced at the latest stored rate (else `fallback_rate`)."""
+    rows = session.connection().execute(
+        _CANDIDATES,
+        {"pair": PAIR, "fallback_rate": fallback_rate, "product": product_id, "now": now, "item": item_id},
+    )
     ranked = [
         Candidate(
-            supplier.id,  # type: ignore[arg-type]
-            supplier.code,
-            offer.supplier_sku,
-            offer.cost_idr,
-            effective_cost_twd(offer.cost_idr, rate, fee_idr=supplier.fee_idr, fee_twd=supplier.fee_twd),
+            r.id,
+            r.code,
+            r.supplier_sku,
+            r.cost_idr,
+            effective_cost_twd(r.cost_idr, Decimal(r.rate), fee_idr=r.fee_idr, fee_twd=r.fee_twd),
         )
-        for offer, supplier in rows
+        for r in rows
     ]
     return sorted(ranked, key=lambda c: (c.cost_twd, c.supplier_code))
 

@@ -163,6 +163,8 @@ class SimulatorState:
         self.notify: Callable[[Txn, str | None], None] = lambda txn, status: None
         self.callbacks_sent: list[dict[str, Any]] = []  # what was sent, for tests and the demo
         self._lock = threading.Lock()
+        # one pooled client: a new one per callback costs a TLS context and a connection each time
+        self._client = httpx.Client(timeout=config.callback_timeout)
 
     def send_callback(
         self,
@@ -179,9 +181,7 @@ class SimulatorState:
         if not url:
             return
         try:
-            httpx.request(
-                method, url, json=json, params=params, headers=headers, timeout=self.config.callback_timeout
-            )
+            self._client.request(method, url, json=json, params=params, headers=headers)
         except httpx.HTTPError as exc:
             log.warning("sandbox callback to %s failed: %s", url, exc)
 
