@@ -142,7 +142,9 @@ def load_catalog(session: Session, codes: set[str] | frozenset[str], pair: str =
         fx_id, fx_rate, fx_at = r.fx_id, r.fx_rate, r.fx_fetched_at
         if r.id is None:
             continue
-        products.setdefault(r.code, CatalogProduct(r.id, r.code, r.name, r.price_twd, r.active, r.target_kind))
+        products.setdefault(
+            r.code, CatalogProduct(r.id, r.code, r.name, r.price_twd, r.active, r.target_kind)
+        )
         if r.cost_idr is not None:
             offers.setdefault(r.id, []).append(Offer(r.cost_idr, r.fee_idr, r.fee_twd))
     return QuoteCatalog(products, offers, fx_id, fx_rate, fx_at)
@@ -201,7 +203,8 @@ def _cheapest_offer(catalog: QuoteCatalog, product: CatalogProduct, rate: Decima
             product=product.code,
         )
     costs = [
-        (o.cost_idr, effective_cost_twd(o.cost_idr, rate, fee_idr=o.fee_idr, fee_twd=o.fee_twd)) for o in offers
+        (o.cost_idr, effective_cost_twd(o.cost_idr, rate, fee_idr=o.fee_idr, fee_twd=o.fee_twd))
+        for o in offers
     ]
     return min(costs, key=lambda c: c[1])
 
@@ -405,7 +408,9 @@ def _write(
 ) -> PlacedOrder | None:
     """Write the order; None when the idempotency key is already taken (nothing was written)."""
     expires_at = now + policy.payment_window
-    check_at = expires_at + timedelta(minutes=1)  # ask ECPay, then heal or expire (the reconciler backs it up)
+    check_at = expires_at + timedelta(
+        minutes=1
+    )  # ask ECPay, then heal or expire (the reconciler backs it up)
     trade_no = new_merchant_trade_no(now)
     row = session.execute(
         _WRITE,

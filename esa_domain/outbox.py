@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
-from esa_domain.db import OUTBOX_IDS, OUTBOX_ROWS
+from esa_domain.db import OUTBOX_IDS, OUTBOX_ROWS, autocommitted
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ def record(
 ) -> int:
     """Write an outbox row in the current transaction; it is dispatched only if the transaction commits."""
     row_id = int(
-        session.execute(_INSERT, {"topic": topic, "payload": payload, "available_at": available_at}).scalar_one()
+        session.execute(
+            _INSERT, {"topic": topic, "payload": payload, "available_at": available_at}
+        ).scalar_one()
     )
     remember(session, row_id, topic, payload, available_at)
     return row_id
@@ -91,21 +93,24 @@ def _publish(publisher: Publisher, row: Pending, now: datetime) -> bool:
     return True
 
 
+_MARK_RAW = (
+    "UPDATE outbox SET dispatch_attempts = dispatch_attempts + 1, "
+    "dispatched_at = CASE WHEN id = ANY(%(sent)s) THEN now() END "
+    "WHERE id = ANY(%(ids)s) AND dispatched_at IS NULL"
+)
+
+
 def dispatch_committed(conn: Connection, publisher: Publisher, rows: list[Pending]) -> int:
-    """Send rows the caller's transaction has just committed, then mark them in one autocommitted UPDATE.
+    """Send rows the caller's transaction has just committed, then mark them in one autocommitted UPDATE
+    (sent: dispatched now; not sent: one more attempt counted, left for the sweeper).
 
     No read back and no lock: the rows are known, and the sweeper only takes rows older than its threshold
     (30 s). If this process stalls past that, both may send a row; every actor is idempotent by state.
     """
     now = datetime.now(UTC)
-    sent, failed = [], []
-    for row in rows:
-        (sent if _publish(publisher, row, now) else failed).append(row.id)
-    with conn.begin():
-        if sent:
-            conn.execute(_MARK, {"ids": sent})
-        for row_id in failed:
-            conn.execute(_COUNT_FAILURE, {"id": row_id})
+    sent = [row.id for row in rows if _publish(publisher, row, now)]
+    with autocommitted(conn) as raw:
+        raw.execute(_MARK_RAW, {"sent": sent, "ids": [row.id for row in rows]})
     return len(sent)
 
 

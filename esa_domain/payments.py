@@ -12,14 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Row, bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
+from psycopg.rows import namedtuple_row
+from psycopg.types.json import Jsonb
 from sqlmodel import Session
 
 from esa_domain import outbox, topics
 from esa_domain.alerts import raise_alert
-from esa_domain.db import UnitOfWork
+from esa_domain.db import UnitOfWork, autocommitted, driver
 from esa_domain.ecpay import (
     ACK,
     EcpayClient,
@@ -112,37 +113,36 @@ class PaymentEvidence:
         )
 
 
-_STORE_EVENT = text(
-    "INSERT INTO gateway_events (kind, merchant_trade_no, fields, verified, outcome, remote_addr, payment_id) "
-    "VALUES (:kind, :trade_no, :fields, false, 'received', :remote_addr, :payment_id) RETURNING id"
-).bindparams(bindparam("fields", type_=JSONB))
-_SETTLE_EVENT = text(
-    "UPDATE gateway_events SET outcome = :outcome, verified = :verified, payment_id = :payment_id WHERE id = :id"
+_STORE_EVENT = (
+    "INSERT INTO gateway_events (kind, merchant_trade_no, fields, verified, outcome, remote_addr) "
+    "VALUES (%(kind)s, %(trade_no)s, %(fields)s, false, 'received', %(remote_addr)s) RETURNING id"
+)
+_SETTLE_EVENT = (
+    "UPDATE gateway_events SET outcome = %(outcome)s, verified = %(verified)s, payment_id = %(payment_id)s "
+    "WHERE id = %(id)s"
 )
 
 
-def _store_received(
-    session: Session,
-    kind: str,
-    fields: Mapping[str, str],
-    remote_addr: str | None,
-    payment_id: int | None = None,
-) -> int:
+def _store_received(uow: UnitOfWork, kind: str, fields: Mapping[str, str], remote_addr: str | None) -> int:
+    """On record first, committed on its own (one autocommitted INSERT): a rejected or crashing notification
+    is still kept."""
     params = {
         "kind": kind,
         "trade_no": storable(fields.get("MerchantTradeNo") or None),
-        "fields": storable(redact(fields)),
+        "fields": Jsonb(storable(redact(fields))),
         "remote_addr": remote_addr,
-        "payment_id": payment_id,
     }
-    return int(session.execute(_STORE_EVENT, params).scalar_one())
+    with autocommitted(uow.connection) as raw:
+        row = raw.execute(_STORE_EVENT, params).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _settle_event(
     session: Session, event_id: int, outcome: str, verified: bool, payment_id: int | None
 ) -> None:
     params = {"id": event_id, "outcome": outcome[:200], "verified": verified, "payment_id": payment_id}
-    session.execute(_SETTLE_EVENT, params)
+    driver(session).execute(_SETTLE_EVENT, params)
 
 
 def handle_notification(
@@ -159,9 +159,7 @@ def handle_notification(
     """
     now = now or datetime.now(UTC)
     with uow_factory() as uow:
-        # on record first, in its own commit: a rejected or crashing notification is still kept
-        event_id = _store_received(uow.session, "notification", fields, remote_addr)
-        uow.commit()
+        event_id = _store_received(uow, "notification", fields, remote_addr)
         parsed = parse_notification(
             fields, merchant_id=config.merchant_id, hash_key=config.hash_key, hash_iv=config.hash_iv
         )
@@ -181,7 +179,12 @@ def apply_evidence(
     session: Session, ev: PaymentEvidence, config: EcpayConfig, *, now: datetime
 ) -> GatewayReply:
     """Apply verified evidence about a trade inside the caller's transaction (notification and query alike)."""
-    payment = session.execute(_PAYMENT_BY_TRADE_NO, {"trade_no": ev.merchant_trade_no}).first()
+    payment = (
+        driver(session)
+        .cursor(row_factory=namedtuple_row)
+        .execute(_PAYMENT_BY_TRADE_NO, {"trade_no": ev.merchant_trade_no})
+        .fetchone()
+    )
     if payment is None:
         reason = f"unknown MerchantTradeNo {ev.merchant_trade_no}"
         return GatewayReply(Verdict.REJECTED, nack(reason), 400, None, reason)
@@ -214,16 +217,16 @@ def apply_evidence(
     return _accept(session, payment, ev, now)
 
 
-_PAYMENT_BY_TRADE_NO = text("SELECT id, amount_twd FROM payments WHERE merchant_trade_no = :trade_no")
+_PAYMENT_BY_TRADE_NO = "SELECT id, amount_twd FROM payments WHERE merchant_trade_no = %(trade_no)s"
 # one fulfill_item outbox row per item of the payment, in item order
-_FULFIL_ITEMS = text(
+_FULFIL_ITEMS = (
     "INSERT INTO outbox (topic, payload, dispatch_attempts) "
-    "SELECT :topic, jsonb_build_object('item_id', id), 0 FROM payment_items WHERE payment_id = :payment_id "
-    "ORDER BY id RETURNING id, payload"
+    "SELECT %(topic)s, jsonb_build_object('item_id', id), 0 FROM payment_items "
+    "WHERE payment_id = %(payment_id)s ORDER BY id RETURNING id, payload"
 )
 
 
-def _accept(session: Session, payment: Row, ev: PaymentEvidence, now: datetime) -> GatewayReply:
+def _accept(session: Session, payment: Any, ev: PaymentEvidence, now: datetime) -> GatewayReply:
     result = transition_payment(
         session,
         payment.id,
@@ -238,8 +241,10 @@ def _accept(session: Session, payment: Row, ev: PaymentEvidence, now: datetime) 
         },
     )
     if result.result is Applied.APPLIED:
-        rows = session.execute(_FULFIL_ITEMS, {"topic": topics.FULFILL_ITEM, "payment_id": payment.id})
-        for row_id, payload in rows:
+        rows = driver(session).execute(
+            _FULFIL_ITEMS, {"topic": topics.FULFILL_ITEM, "payment_id": payment.id}
+        )
+        for row_id, payload in rows.fetchall():
             outbox.remember(session, row_id, topics.FULFILL_ITEM, payload, None)
         return GatewayReply(Verdict.ACCEPTED, ACK, 200, payment.id)
     # someone else accepted it (a duplicate notice, or the query path): nothing more to do
