@@ -33,9 +33,10 @@ class Profile:
     pgbench_seconds: int
 
 
-QUICK = Profile(50_000, 6, 8, 16, 400, 8)
+QUICK = Profile(50_000, 8, 8, 16, 1000, 8)
 FULL = Profile(1_000_000, 20, 20, 16, 3000, 20)
 FIXED_RATE = 100.0
+WEB_WORKERS = os.cpu_count() or 1  # uvicorn worker processes: one per core, as a deployment would run
 
 
 def say(message: str) -> None:
@@ -138,9 +139,9 @@ def run(profile: Profile, markdown_path: Path | None) -> None:
         page_walls, page_selects = scans.time_order_page(engine, profile.payments)
 
         stk.configure(st)
-        say("starting the simulators and the web process (uvicorn esa_api:create_app) …")
+        say(f"starting the simulators and the web processes (uvicorn esa_api:create_app, {WEB_WORKERS} workers) …")
         stk.start_sims(st)
-        web = stk.start_web(st)
+        web = stk.start_web(st, WEB_WORKERS)
         monitor = dbstats.Monitor(st.socket_dir)
         monitor.start_sampling()
         web_rss = stk.RssSampler(web.pid).__enter__()

@@ -73,20 +73,21 @@ def _ping_idle_connections(engine: Engine) -> None:
 
 
 @lru_cache
-def engine_for(url: str) -> Engine:
+def engine_for(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine:
     """One engine (and pool) per URL per process."""
-    return make_engine(url)
+    return make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def default_engine() -> Engine:
     from esa_domain.settings import get_settings
 
-    url = get_settings().sqlalchemy_url
+    settings = get_settings()
+    url = settings.sqlalchemy_url
     if not url:
         raise RuntimeError(
             "DATABASE_URL is not set: run through `esa up`, or point DATABASE_URL at PostgreSQL"
         )
-    return engine_for(url)
+    return engine_for(url, settings.db_pool_size, settings.db_pool_overflow)
 
 
 class UnitOfWork:

@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     data_dir: Path = Field(default=Path(".esa"), alias="ESA_DATA_DIR")
+    # Connections each process keeps open. Requests beyond them borrow overflow connections, which are closed
+    # on return: a new PostgreSQL backend per borrow (a fork and a login, milliseconds of CPU on both sides),
+    # so size the pool for the process's real concurrency (web: the thread pool; worker: its threads).
+    db_pool_size: int = Field(default=20, ge=1, alias="ESA_DB_POOL_SIZE")
+    db_pool_overflow: int = Field(default=10, ge=0, alias="ESA_DB_POOL_OVERFLOW")
 
     # Where people and gateways reach us.
     public_url: str = Field(default="http://127.0.0.1:3000", alias="ESA_PUBLIC_URL")
