@@ -13,8 +13,11 @@ from sandbox.app import BILLFAZZ, IAK, LAPAK, PULSAIF, REDISION
 
 
 def _config() -> SimulatorConfig:
-    # answer at once, call back at once, never run out of money during a long run
-    return SimulatorConfig(balance=10**15, slow_seconds=0.0, slow_answer_seconds=0.0, callback_delay=0.0)
+    # answer at once, call back at once (several callbacks in flight, as a busy supplier sends them), never
+    # run out of money during a long run
+    return SimulatorConfig(
+        balance=10**15, slow_seconds=0.0, slow_answer_seconds=0.0, callback_delay=0.0, scheduler_threads=8
+    )
 
 
 def app() -> Starlette:

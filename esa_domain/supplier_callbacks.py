@@ -7,21 +7,40 @@ ignored and recorded: a late FAILED never moves a SUCCESS backwards.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
-from sqlmodel import select
+from sqlalchemy import Row, text
 
 from esa_domain import outbox, topics
 from esa_domain.evidence import NUL, storable
 from esa_domain.fulfillment import FulfillmentContext, Step, record_outcome
-from esa_domain.models import ATTEMPT_LIVE, ItemAttempt, Supplier, SupplierExchange
+from esa_domain.models import ATTEMPT_LIVE
 from esa_domain.states import ItemStatus
 from esa_domain.suppliers.base import CallbackRequest, CallbackResult, CallResult, FailureClass, Outcome
 from esa_domain.transitions import transition_item
 
 RECHECK_SOON = timedelta(seconds=5)
 log = logging.getLogger(__name__)
+
+# the supplier's id and the attempt the callback names (if any), in one round trip
+_LOOKUP = text(
+    """
+    SELECT (SELECT id FROM suppliers WHERE code = :code) AS supplier_id,
+        a.id, a.item_id, a.state, a.cost_idr
+    FROM (SELECT 1) AS one LEFT JOIN item_attempts a ON a.reference = :reference
+    """
+)
+# every callback is kept as received (redacted), with what we made of it
+_RECORD = text(
+    """
+    INSERT INTO supplier_exchanges (supplier_id, attempt_id, operation, method, url, request_json,
+        response_json, http_status, latency_ms, error, created_at)
+    VALUES (:supplier, :attempt, 'callback', :method, :url, CAST(:request AS jsonb), CAST(:response AS jsonb),
+        :status, 0, :error, clock_timestamp())
+    """
+)
 
 
 def handle_callback(
@@ -34,30 +53,31 @@ def handle_callback(
     result = _parse(adapter, supplier_code, request)
     with ctx.uow() as uow:
         s = uow.session
-        supplier_id = s.exec(select(Supplier.id).where(Supplier.code == supplier_code)).first()
-        attempt = None
-        if result.reference and NUL not in result.reference:  # a NUL can be in no reference of ours
-            attempt = s.exec(select(ItemAttempt).where(ItemAttempt.reference == result.reference)).first()
+        conn = s.connection()
+        reference = result.reference if result.reference and NUL not in result.reference else None
+        found = conn.execute(_LOOKUP, {"code": supplier_code, "reference": reference}).one()
+        attempt = found if found.id is not None else None  # a NUL can be in no reference of ours
         verdict = _verdict(result, attempt)
-        if supplier_id is not None:
-            s.add(
-                SupplierExchange(
-                    supplier_id=supplier_id,
-                    attempt_id=attempt.id if attempt else None,
-                    operation="callback",
-                    method=request.method,
-                    url=f"/callbacks/{supplier_code}",  # a path may carry a secret segment
-                    request_json=storable(result.redacted),
-                    response_json={
-                        "verdict": verdict,
-                        "outcome": str(result.outcome.outcome) if result.outcome else None,
-                    },
-                    http_status=result.reply_status,
-                    latency_ms=0,
-                    error=None
+        if found.supplier_id is not None:
+            conn.execute(
+                _RECORD,
+                {
+                    "supplier": found.supplier_id,
+                    "attempt": attempt.id if attempt else None,
+                    "method": request.method,
+                    "url": f"/callbacks/{supplier_code}",  # a path may carry a secret segment
+                    "request": json.dumps(storable(result.redacted)),
+                    "response": json.dumps(
+                        {
+                            "verdict": verdict,
+                            "outcome": str(result.outcome.outcome) if result.outcome else None,
+                        }
+                    ),
+                    "status": result.reply_status,
+                    "error": None
                     if result.authenticated
                     else storable(result.reason or "not authenticated")[:300],
-                )
+                },
             )
         if verdict == "trigger":
             outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
@@ -80,7 +100,9 @@ def handle_callback(
                 )
         uow.commit()
     if claimed:
-        step = record_outcome(ctx, attempt.item_id, attempt.id, CallResult(result.outcome), operation="callback")  # type: ignore[arg-type,union-attr]
+        step = record_outcome(
+            ctx, attempt.item_id, attempt.id, CallResult(result.outcome), operation="callback"
+        )  # type: ignore[arg-type,union-attr]
         if step is Step.NEXT:  # cannot happen (only terminal outcomes are applied), but never strand the item
             with ctx.uow() as uow:
                 outbox.record(uow.session, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
@@ -104,7 +126,7 @@ def _parse(adapter, supplier_code: str, request: CallbackRequest) -> CallbackRes
         )
 
 
-def _verdict(result: CallbackResult, attempt: ItemAttempt | None) -> str:
+def _verdict(result: CallbackResult, attempt: Row | None) -> str:
     if not result.authenticated:
         return "rejected"
     if attempt is None:

@@ -105,18 +105,23 @@ class Ledger:
 
 
 class Scheduler:
-    """Runs jobs after a delay on one daemon thread; `clear()` drops everything not yet run."""
+    """Runs jobs after a delay on `threads` daemon threads (one by default: jobs due at the same moment then
+    run in the order given); `clear()` drops everything not yet run."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
         self._heap: list[tuple[float, int, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._generation = 0
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="sandbox-scheduler", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"sandbox-scheduler-{n}", daemon=True)
+            for n in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def later(self, delay_s: float, job: Callable[[], None]) -> None:
-        """Run `job` in `delay_s` seconds; jobs due at the same moment run in the order given."""
+        """Run `job` in `delay_s` seconds."""
         with self._cond:
             heapq.heappush(self._heap, (time.monotonic() + delay_s, next(self._seq), self._generation, job))
             self._cond.notify()
@@ -150,6 +155,9 @@ class SimulatorConfig:
     slow_answer_seconds: float = 2.0  # SLOW answers after this long: within a sane client timeout
     callback_delay: float = 1.0  # PENDING_* settle and call back after this long
     callback_timeout: float = 5.0
+    # threads that run settlements and callbacks; more than one lets callbacks overlap (a load test), at
+    # the price of the order between two transactions' callbacks
+    scheduler_threads: int = 1
 
 
 class SimulatorState:
@@ -158,7 +166,7 @@ class SimulatorState:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.ledger = Ledger(config.balance)
-        self.scheduler = Scheduler()
+        self.scheduler = Scheduler(config.scheduler_threads)
         # Set by each simulator: sends the callback for a transaction; `status` overrides the txn's own.
         self.notify: Callable[[Txn, str | None], None] = lambda txn, status: None
         self.callbacks_sent: list[dict[str, Any]] = []  # what was sent, for tests and the demo
