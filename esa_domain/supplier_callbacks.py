@@ -2,7 +2,9 @@
 
 A forged callback changes nothing (it is recorded as rejected). An unsigned supplier's callback, or one whose
 claimed price differs from the attempt's, only triggers a status check. A final answer for a finished attempt is
-ignored and recorded: a late FAILED never moves a SUCCESS backwards.
+ignored and recorded: a late FAILED never moves a SUCCESS backwards. A final answer that arrives while a purchase
+call or a status check holds the item is recorded at once, under the item's lock; the call's own answer then
+changes nothing (fulfillment.record_outcome applies only while the attempt is live).
 """
 
 from __future__ import annotations
@@ -83,15 +85,18 @@ def handle_callback(
             outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
         claimed = False
         if verdict == "apply":
-            claimed = transition_item(
+            claim = transition_item(
                 s,
                 attempt.item_id,
                 ItemStatus.PROCESSING,
                 from_={ItemStatus.SUPPLIER_PENDING},  # type: ignore[union-attr]
                 cause=f"{supplier_code} callback",
                 actor=f"supplier:{supplier_code}",
-            ).applied
-            if not claimed:  # a purchase call or a check holds the item: look again shortly
+            )
+            # a purchase call or a check in flight holds the item: record the answer now, under the item's
+            # lock (it applies only while the attempt is live; the call's own answer then changes nothing)
+            claimed = claim.applied or claim.current == ItemStatus.PROCESSING
+            if not claimed:  # an unexpected state: let a status check look again shortly
                 outbox.record(
                     s,
                     topics.CHECK_ATTEMPT,
