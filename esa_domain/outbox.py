@@ -7,7 +7,11 @@ every actor is idempotent by state, and each message carries its outbox id.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -16,7 +20,7 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
-from esa_domain.db import OUTBOX_IDS, OUTBOX_ROWS, autocommitted
+from esa_domain.db import OUTBOX_IDS, OUTBOX_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -93,25 +97,100 @@ def _publish(publisher: Publisher, row: Pending, now: datetime) -> bool:
     return True
 
 
-_MARK_RAW = (
+def dispatch_committed(conn: Connection, publisher: Publisher, rows: list[Pending]) -> int:
+    """Send rows the caller's transaction has just committed; their marks are written in the background.
+
+    No read back and no lock: the rows are known. Marking them is bookkeeping for the sweeper, so it leaves
+    the request path: `marks_for(engine)` batches the marks of every request in the process into one UPDATE
+    a few times a second. The sweeper only takes rows older than its threshold (30 s); if a process dies
+    before its marks are written, the sweeper sends those rows again, and every actor is idempotent by state.
+    """
+    now = datetime.now(UTC)
+    sent, failed = [], []
+    for row in rows:
+        (sent if _publish(publisher, row, now) else failed).append(row.id)
+    marks_for(conn.engine).add(sent, failed)
+    return len(sent)
+
+
+_MARK_BATCH = (
     "UPDATE outbox SET dispatch_attempts = dispatch_attempts + 1, "
     "dispatched_at = CASE WHEN id = ANY(%(sent)s) THEN now() END "
     "WHERE id = ANY(%(ids)s) AND dispatched_at IS NULL"
 )
 
 
-def dispatch_committed(conn: Connection, publisher: Publisher, rows: list[Pending]) -> int:
-    """Send rows the caller's transaction has just committed, then mark them in one autocommitted UPDATE
-    (sent: dispatched now; not sent: one more attempt counted, left for the sweeper).
+class Marks:
+    """Outbox rows sent (or failed to send) by this process, marked in batches by one daemon thread.
 
-    No read back and no lock: the rows are known, and the sweeper only takes rows older than its threshold
-    (30 s). If this process stalls past that, both may send a row; every actor is idempotent by state.
+    One UPDATE per batch, in a transaction with `synchronous_commit = off`: losing a mark in a database crash
+    costs one duplicate send from the sweeper, never a lost message. `flush()` writes what is waiting now (at
+    exit, and for tests that read the marks).
     """
-    now = datetime.now(UTC)
-    sent = [row.id for row in rows if _publish(publisher, row, now)]
-    with autocommitted(conn) as raw:
-        raw.execute(_MARK_RAW, {"sent": sent, "ids": [row.id for row in rows]})
-    return len(sent)
+
+    INTERVAL_S = 0.1
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._sent: list[int] = []
+        self._failed: list[int] = []
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def add(self, sent: list[int], failed: list[int]) -> None:
+        with self._lock:
+            self._sent.extend(sent)
+            self._failed.extend(failed)
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                # first use, or first use after a fork (a forked child inherits no running thread)
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="esa-outbox-marks", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.INTERVAL_S)
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            sent, failed = self._sent, self._failed
+            self._sent, self._failed = [], []
+        if not sent and not failed:
+            return
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                raw = conn.connection.driver_connection
+                raw.execute("SET LOCAL synchronous_commit = off")  # type: ignore[union-attr]
+                raw.execute(_MARK_BATCH, {"sent": sent, "ids": sent + failed})  # type: ignore[union-attr]
+        except Exception:  # the database is away: keep them for the next round
+            log.warning("could not mark %d outbox rows; retrying", len(sent) + len(failed), exc_info=True)
+            with self._lock:
+                self._sent[:0], self._failed[:0] = sent, failed
+
+
+_marks: dict[int, Marks] = {}
+_marks_lock = threading.Lock()
+
+
+def marks_for(engine: Engine) -> Marks:
+    with _marks_lock:
+        marks = _marks.get(id(engine))
+        if marks is None or marks.engine is not engine:
+            marks = _marks[id(engine)] = Marks(engine)
+        return marks
+
+
+def flush_marks() -> None:
+    """Write every waiting mark now (called at exit)."""
+    with _marks_lock:
+        pending = list(_marks.values())
+    for marks in pending:
+        marks.flush()
+
+
+atexit.register(flush_marks)
 
 
 def dispatch(bind: Engine | Connection, publisher: Publisher, ids: list[int]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -40,13 +41,28 @@ def _order(db, publisher):
         return place_order(uow, OrderRequest(cust.id, "k", (OrderLine("TSEL10", "081234567890"),)))
 
 
+def _row(db) -> OutboxMessage:
+    with Session(db) as s:
+        return s.exec(select(OutboxMessage)).scalars().one()
+
+
+def _wait_marked(db, seconds: float = 5.0) -> OutboxMessage:
+    deadline = time.monotonic() + seconds
+    while (row := _row(db)).dispatch_attempts == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return row
+
+
 def test_outbox_row_is_dispatched_right_after_commit(db, redis_client):
     placed = _order(db, RedisListPublisher(redis_client))
+    # the message is on the broker when place_order returns...
     assert _queued(redis_client) == [
         {"topic": "check_payment", "payload": {"payment_id": placed.payment_id}, "id": "outbox-1"}
     ]
-    with Session(db) as s:
-        assert s.exec(select(OutboxMessage)).scalars().one().dispatched_at is not None
+    # ...and the row is marked dispatched by the process's background marker moments later
+    row = _wait_marked(db)
+    assert row.dispatched_at is not None and row.dispatch_attempts == 1
+    assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0)) == 0
 
 
 def test_crash_between_commit_and_dispatch_loses_no_row(db, redis_client):
@@ -63,8 +79,7 @@ def test_crash_between_commit_and_dispatch_loses_no_row(db, redis_client):
 
 def test_broker_down_at_commit_leaves_the_row_for_the_sweeper(db, redis_client):
     _order(db, RedisListPublisher(redis_client, fail=True))
-    with Session(db) as s:
-        row = s.exec(select(OutboxMessage)).scalars().one()
+    row = _wait_marked(db)
     assert row.dispatched_at is None and row.dispatch_attempts == 1
     assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0)) == 1
     assert len(_queued(redis_client)) == 1
