@@ -22,32 +22,51 @@ class CurrentCustomer:
     id: int
 
 
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 async def limit_address(
     request: Request,
     cfg: CustomerApiConfig = Depends(get_config),
     limiter: RateLimiter = Depends(get_limiter),
 ) -> None:
-    """Every /api/v1 call counts against the client address's limit."""
-    address = request.client.host if request.client else "unknown"
-    await limiter.hit("address", address, limit=cfg.address_per_window, window_s=cfg.window_s)
+    """The client address's limit, for the /api/v1 calls made without signing in (a signed-in call counts
+    against it in `current_customer`)."""
+    await limiter.hit("address", _address(request), limit=cfg.address_per_window, window_s=cfg.window_s)
 
 
 async def current_customer(
+    request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
     cfg: CustomerApiConfig = Depends(get_config),
     limiter: RateLimiter = Depends(get_limiter),
 ) -> CurrentCustomer:
-    """The signed-in customer; 401 problem JSON without a valid token."""
-    if credentials is None:
-        raise Problem(
-            401,
-            "unauthenticated",
-            "sign in with LINE first (POST /api/v1/auth/line), then send 'Authorization: Bearer <token>'",
-            headers=_CHALLENGE,
-        )
+    """The signed-in customer; 401 problem JSON without a valid token.
+
+    Every call counts against the client address's limit, and a signed-in one against the customer's too,
+    both in one round trip to Redis."""
+    address = _address(request)
     try:
-        customer_id = read_token(credentials.credentials, cfg.token_secret)
-    except InvalidCustomerToken as exc:
-        raise Problem(401, exc.code, exc.message, headers=_CHALLENGE) from None
-    await limiter.hit("customer", str(customer_id), limit=cfg.customer_per_window, window_s=cfg.window_s)
+        if credentials is None:
+            raise Problem(
+                401,
+                "unauthenticated",
+                "sign in with LINE first (POST /api/v1/auth/line), then send 'Authorization: Bearer <token>'",
+                headers=_CHALLENGE,
+            )
+        try:
+            customer_id = read_token(credentials.credentials, cfg.token_secret)
+        except InvalidCustomerToken as exc:
+            raise Problem(401, exc.code, exc.message, headers=_CHALLENGE) from None
+    except Problem:
+        await limiter.hit("address", address, limit=cfg.address_per_window, window_s=cfg.window_s)
+        raise
+    await limiter.hit_all(
+        [
+            ("address", address, cfg.address_per_window),
+            ("customer", str(customer_id), cfg.customer_per_window),
+        ],
+        window_s=cfg.window_s,
+    )
     return CurrentCustomer(customer_id)

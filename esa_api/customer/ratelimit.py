@@ -33,25 +33,33 @@ class RateLimiter:
 
         `scope`: what is limited ("customer", "address"); `identity`: who (customer id, client address).
         """
-        if self._client is None or limit <= 0:
+        await self.hit_all([(scope, identity, limit)], window_s=window_s)
+
+    async def hit_all(self, hits: list[tuple[str, str, int]], *, window_s: int) -> None:
+        """Count one request against several limits, (scope, identity, limit) each, in one round trip to
+        Redis; Problem 429 for the first one exceeded."""
+        hits = [h for h in hits if h[2] > 0]
+        if self._client is None or not hits:
             return
         now = time.time()
         window = int(now // window_s)
-        key = f"{_PREFIX}:{scope}:{identity}:{window}"
+        keys = [f"{_PREFIX}:{scope}:{identity}:{window}" for scope, identity, _ in hits]
         try:
             async with self._client.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, window_s + 1)
-                count, _ = await pipe.execute()
+                for key in keys:
+                    pipe.incr(key)
+                    pipe.expire(key, window_s + 1)
+                replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("rate limiter unavailable (%s): request let through", type(exc).__name__)
             return
-        if int(count) > limit:
-            retry_after = max(1, math.ceil((window + 1) * window_s - now))
-            who = "you have" if scope == "customer" else "this network address has"
-            raise Problem(
-                429,
-                "rate_limited",
-                f"{who} made more than {limit} requests in {window_s} s; try again in {retry_after} s",
-                headers={"Retry-After": str(retry_after)},
-            )
+        for (scope, _, limit), count in zip(hits, replies[::2], strict=True):
+            if int(count) > limit:
+                retry_after = max(1, math.ceil((window + 1) * window_s - now))
+                who = "you have" if scope == "customer" else "this network address has"
+                raise Problem(
+                    429,
+                    "rate_limited",
+                    f"{who} made more than {limit} requests in {window_s} s; try again in {retry_after} s",
+                    headers={"Retry-After": str(retry_after)},
+                )

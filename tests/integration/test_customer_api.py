@@ -323,6 +323,17 @@ def test_an_address_over_the_limit_gets_429_even_without_signing_in(db, redis_ur
     assert redis_client.keys("esa:ratelimit:address:127.0.0.1:*")
 
 
+def test_signed_in_and_refused_calls_alike_count_against_the_address(db, redis_url, redis_client, run_asgi):
+    factories.catalog(db)
+    api = build_api(db, redis_url, run_asgi, address_per_window=4, customer_per_window=1000)
+    alice = api.sign_in("U-alice")  # 1: the sign-in itself
+    unsigned = [httpx.get(f"{api.base}/api/v1/orders").status_code for _ in range(2)]  # 2, 3
+    signed = [httpx.get(f"{api.base}/api/v1/orders", headers=alice).status_code for _ in range(2)]  # 4, 5
+    assert unsigned == [401, 401]
+    assert signed == [200, 429]
+    assert redis_client.get(next(iter(redis_client.keys("esa:ratelimit:customer:*")))) == b"2"
+
+
 def test_cors_allows_the_mini_app_origin_and_no_other(api):
     preflight = {
         "Access-Control-Request-Method": "POST",
