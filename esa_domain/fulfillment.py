@@ -32,11 +32,13 @@ from esa_domain import outbox, topics
 from esa_domain.alerts import raise_alert
 from esa_domain.db import UnitOfWork
 from esa_domain.evidence import storable
+from esa_domain.fx import PAIR
 from esa_domain.models import ATTEMPT_LIVE
 from esa_domain.routing import (
     BreakerPolicy,
     Candidate,
     rank_candidates,
+    ranked_offers_sql,
     record_supplier_failure,
 )
 from esa_domain.settlement import settle_payment
@@ -115,7 +117,8 @@ _ITEM_FACTS = """
     JOIN products pr ON pr.id = i.product_id
     JOIN product_categories k ON k.id = pr.category_id"""
 
-# claim the item (CAS, history row) for a paid order; answers what a purchase needs and any live attempt
+# Claim the item (CAS, history row) for a paid order and, unless it has a live attempt, insert the attempt
+# at the cheapest candidate: one statement. Answers what the purchase needs; no attempt if no candidate.
 _CLAIM = text(
     f"""
     WITH cur AS (
@@ -130,10 +133,25 @@ _CLAIM = text(
     ), history AS (
         {_HISTORY}
         SELECT payment_id, id, from_status, 'PROCESSING', :cause, :actor, clock_timestamp() FROM claimed
+    ), facts AS (
+        SELECT 'PROCESSING' AS status, i.id, i.payment_id, i.product_id, i.target, i.zone, k.kind, p.fx_rate,
+            (SELECT a.id FROM item_attempts a WHERE a.item_id = i.id AND a.state IN {_LIVE} LIMIT 1) AS live_id
+        FROM claimed i {_ITEM_FACTS}
+    ), best AS (
+        SELECT b.* FROM facts f
+        CROSS JOIN LATERAL ({ranked_offers_sql("f.id", "f.product_id", "f.fx_rate")} LIMIT 1) b
+        WHERE f.live_id IS NULL
+    ), attempt AS (
+        INSERT INTO item_attempts (item_id, supplier_id, reference, state, cost_idr, cost_twd, checks,
+            created_at)
+        SELECT f.id, b.supplier_id, 'ESA' || f.id || 'S' || b.supplier_id, 'SENDING', b.cost_idr, b.cost_twd,
+            0, clock_timestamp()
+        FROM facts f CROSS JOIN best b
+        RETURNING id, reference
     )
-    SELECT 'PROCESSING' AS status, i.payment_id, i.product_id, i.target, i.zone, k.kind, p.fx_rate,
-        (SELECT a.id FROM item_attempts a WHERE a.item_id = i.id AND a.state IN {_LIVE} LIMIT 1) AS live_id
-    FROM claimed i {_ITEM_FACTS}
+    SELECT f.*, b.supplier_id, b.supplier_code, b.sku, b.cost_idr, b.cost_twd,
+        a.id AS attempt_id, a.reference
+    FROM facts f LEFT JOIN best b ON true LEFT JOIN attempt a ON true
     """  # noqa: S608 (constants only)
 )
 # the item again, locked, for the next candidate after a definite failure
@@ -258,15 +276,25 @@ def advance_item(ctx: FulfillmentContext, item_id: int, *, cause: str = "fulfill
     """
     with ctx.uow() as uow:
         conn = uow.session.connection()
-        row = conn.execute(_CLAIM, {"item": item_id, "cause": cause[:300], "actor": ACTOR}).first()
+        params = {"item": item_id, "cause": cause[:300], "actor": ACTOR, "pair": PAIR, "now": ctx.clock()}
+        try:
+            row = conn.execute(_CLAIM, params).first()
+        except IntegrityError:
+            uow.rollback()  # another worker holds a live attempt for this item
+            return Step.LOST
         if row is None:  # not paid, someone else holds it, or it is finished
             return conn.execute(_STATUS, {"item": item_id}).scalar_one_or_none() or "missing"
         item = _Item.of(row)
         if item.live_attempt_id is not None:
             uow.commit()
             return _check_status(ctx, item_id, item.live_attempt_id)
-        planned = _plan_purchase(ctx, uow, item_id, item)  # commits the claim with the attempt
-    return planned if isinstance(planned, str) else _buy(ctx, item_id, *planned)
+        if row.attempt_id is None:  # no candidate: the claim and the item's failure commit together
+            return _fail_item(ctx, uow, item_id, item)
+        if row.reference != reference_for(item_id, row.supplier_id):
+            raise AssertionError(f"attempt reference {row.reference} is not reference_for's")  # one format
+        uow.commit()  # the attempt exists before the request leaves
+    best = Candidate(row.supplier_id, row.supplier_code, row.sku, row.cost_idr, row.cost_twd)
+    return _buy(ctx, item_id, row.attempt_id, best, _request(ctx, item, best, row.reference))
 
 
 def _purchase_loop(ctx: FulfillmentContext, item_id: int) -> str:
@@ -283,43 +311,58 @@ def _plan_purchase(
 ) -> str | tuple[int, Candidate, PurchaseRequest]:
     """With the item PROCESSING and locked: commit an attempt at the best candidate, or fail the item."""
     s = uow.session
-    conn = s.connection()
     candidates = rank_candidates(s, item_id, item.product_id, ctx.clock(), fallback_rate=item.fx_rate)
     if not candidates:
-        tried = conn.execute(
-            text("SELECT count(*) FROM item_attempts WHERE item_id = :item"), {"item": item_id}
-        ).scalar_one()
-        reason = f"no supplier could deliver ({tried} tried)" if tried else "no supplier offers it"
-        transition_item(
-            s,
-            item_id,
-            It.FAILED,
-            from_={It.PROCESSING},
-            cause=reason,
-            actor=ACTOR,
-            values={"failure_reason": reason},
-        )
-        _settle(s, item.payment_id, ctx)
-        uow.commit()
-        return It.FAILED
+        return _fail_item(ctx, uow, item_id, item)
     best = candidates[0]
     reference = reference_for(item_id, best.supplier_id)
     try:
-        attempt_id = conn.execute(
-            _NEW_ATTEMPT,
-            {
-                "item": item_id,
-                "supplier": best.supplier_id,
-                "reference": reference,
-                "cost_idr": best.cost_idr,
-                "cost_twd": best.cost_twd,
-            },
-        ).scalar_one()
+        attempt_id = (
+            s.connection()
+            .execute(
+                _NEW_ATTEMPT,
+                {
+                    "item": item_id,
+                    "supplier": best.supplier_id,
+                    "reference": reference,
+                    "cost_idr": best.cost_idr,
+                    "cost_twd": best.cost_twd,
+                },
+            )
+            .scalar_one()
+        )
         uow.commit()  # the attempt exists before the request leaves
     except IntegrityError:
         uow.rollback()  # another worker holds a live attempt for this item
         return Step.LOST
-    request = PurchaseRequest(
+    return attempt_id, best, _request(ctx, item, best, reference)
+
+
+def _fail_item(ctx: FulfillmentContext, uow: UnitOfWork, item_id: int, item: _Item) -> str:
+    """No candidate is left: the item fails (and the payment settles if it was the last one)."""
+    s = uow.session
+    tried = (
+        s.connection()
+        .execute(text("SELECT count(*) FROM item_attempts WHERE item_id = :item"), {"item": item_id})
+        .scalar_one()
+    )
+    reason = f"no supplier could deliver ({tried} tried)" if tried else "no supplier offers it"
+    transition_item(
+        s,
+        item_id,
+        It.FAILED,
+        from_={It.PROCESSING},
+        cause=reason,
+        actor=ACTOR,
+        values={"failure_reason": reason},
+    )
+    _settle(s, item.payment_id, ctx)
+    uow.commit()
+    return It.FAILED
+
+
+def _request(ctx: FulfillmentContext, item: _Item, best: Candidate, reference: str) -> PurchaseRequest:
+    return PurchaseRequest(
         reference=reference,
         sku=best.sku,
         target=item.target,
@@ -328,7 +371,6 @@ def _plan_purchase(
         callback_url=ctx.callback_url(best.supplier_code),
         postpaid=item.postpaid,
     )
-    return attempt_id, best, request
 
 
 def _buy(

@@ -1,6 +1,6 @@
 """Which suppliers may fulfil an item, cheapest first, and the per-supplier circuit breaker.
 
-Effective cost in TWD = (IDR cost + IDR fee) x the stored IDR/TWD rate + TWD fee. Disabled suppliers,
+Effective cost in TWD = (IDR cost + IDR fee) x the stored IDR/TWD rate + TWD fee, computed in the query. Disabled suppliers,
 unavailable offers, open circuits and suppliers already tried for this item are skipped.
 """
 
@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlmodel import Session
 
-from esa_domain.fx import PAIR, effective_cost_twd
+from esa_domain.fx import PAIR
 
 
 @dataclass(frozen=True)
@@ -31,18 +31,30 @@ class BreakerPolicy:
     cooldown: timedelta = timedelta(minutes=5)  # then one probe is let through
 
 
-# the offers that may still serve the item, with today's rate (the order's own rate if none is stored)
-_CANDIDATES = text(
+def ranked_offers_sql(item: str, product: str, fallback_rate: str) -> str:
+    """A SELECT of the offers that may still serve the item, cheapest first: (supplier_id, supplier_code, sku,
+    cost_idr, cost_twd). `item`, `product` and `fallback_rate` are SQL expressions (bind names or columns);
+    it also binds :pair and :now.
+
+    cost_twd is fx.effective_cost_twd in SQL: round() on numeric rounds half away from zero, which is
+    ROUND_HALF_UP for these positive amounts; ties go to the supplier code in byte order, as Python sorts it.
+    The rate is the latest stored one, else the order's own (`fallback_rate`).
     """
-    SELECT s.id, s.code, o.supplier_sku, o.cost_idr, s.fee_idr, s.fee_twd,
-        COALESCE((SELECT r.rate FROM fx_rates r WHERE r.pair = :pair
-                  ORDER BY r.fetched_at DESC, r.id DESC LIMIT 1), :fallback_rate) AS rate
-    FROM supplier_offers o JOIN suppliers s ON s.id = o.supplier_id
-    WHERE o.product_id = :product AND o.available AND s.enabled
+    return f"""
+    SELECT s.id AS supplier_id, s.code AS supplier_code, o.supplier_sku AS sku, o.cost_idr,
+        round((o.cost_idr + s.fee_idr) * r.rate, 4) + s.fee_twd AS cost_twd
+    FROM supplier_offers o
+    JOIN suppliers s ON s.id = o.supplier_id
+    CROSS JOIN (SELECT COALESCE((SELECT x.rate FROM fx_rates x WHERE x.pair = :pair
+                                 ORDER BY x.fetched_at DESC, x.id DESC LIMIT 1), {fallback_rate}) AS rate) r
+    WHERE o.product_id = {product} AND o.available AND s.enabled
       AND (s.circuit_open_until IS NULL OR s.circuit_open_until <= :now)
-      AND s.id NOT IN (SELECT a.supplier_id FROM item_attempts a WHERE a.item_id = :item)
-    """
-)
+      AND s.id NOT IN (SELECT a.supplier_id FROM item_attempts a WHERE a.item_id = {item})
+    ORDER BY cost_twd, s.code COLLATE "C"
+    """  # noqa: S608 (expressions from this package only)
+
+
+_CANDIDATES = text(ranked_offers_sql(":item", ":product", "CAST(:fallback_rate AS numeric)"))
 
 
 def rank_candidates(
@@ -53,17 +65,7 @@ def rank_candidates(
         _CANDIDATES,
         {"pair": PAIR, "fallback_rate": fallback_rate, "product": product_id, "now": now, "item": item_id},
     )
-    ranked = [
-        Candidate(
-            r.id,
-            r.code,
-            r.supplier_sku,
-            r.cost_idr,
-            effective_cost_twd(r.cost_idr, Decimal(r.rate), fee_idr=r.fee_idr, fee_twd=r.fee_twd),
-        )
-        for r in rows
-    ]
-    return sorted(ranked, key=lambda c: (c.cost_twd, c.supplier_code))
+    return [Candidate(r.supplier_id, r.supplier_code, r.sku, r.cost_idr, r.cost_twd) for r in rows]
 
 
 def record_supplier_failure(session: Session, supplier_id: int, policy: BreakerPolicy) -> bool:
