@@ -35,7 +35,7 @@ from esa_domain.ecpay import (
 )
 from esa_domain.evidence import storable
 from esa_domain.models import GatewayEvent, Payment
-from esa_domain.states import PaymentStatus
+from esa_domain.states import PAYMENT_TRANSITIONS, PaymentStatus, sources_of
 from esa_domain.transitions import Applied, transition_payment
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,12 @@ def handle_notification(
             uow.commit()
             log.warning("ECPay notification rejected: %s", parsed.reason)
             return GatewayReply(Verdict.REJECTED, nack(parsed.reason), 400, reason=parsed.reason)
-        reply = apply_evidence(uow.session, PaymentEvidence.of_notification(parsed), config, now=now)
+        evidence = PaymentEvidence.of_notification(parsed)
+        reply = _accept_at_once(uow.session, evidence, config, event_id, now)
+        if reply is not None:  # the common case, settled in one statement
+            uow.commit()
+            return reply
+        reply = apply_evidence(uow.session, evidence, config, now=now)
         outcome = f"{reply.verdict}: {reply.reason}" if reply.reason else str(reply.verdict)
         _settle_event(uow.session, event_id, outcome, True, reply.payment_id)  # the MAC verified
         uow.commit()
@@ -226,19 +231,84 @@ _FULFIL_ITEMS = (
 )
 
 
+def _paid_cause(ev: PaymentEvidence) -> str:
+    method = ev.payment_type or "unknown method"
+    return f"ECPay {ev.source}: paid NT${ev.amount_twd} ({method}), TradeNo {ev.trade_no}"
+
+
+def _paid_values(ev: PaymentEvidence, now: datetime) -> dict[str, Any]:
+    return {
+        "paid_at": now,
+        "paid_amount_twd": ev.amount_twd,
+        "ecpay_trade_no": ev.trade_no or None,
+        "payment_method": ev.payment_type or None,
+    }
+
+
+# The common case in one statement: the payment is waiting, for this amount. The same compare-and-set and
+# history row as transition_payment(.., PAID), the fulfill_item outbox rows, and the event's outcome. When it
+# matches nothing (an unknown trade, another amount, already paid), nothing is written and apply_evidence
+# works out which, as it always did.
+_ACCEPT_AT_ONCE = """
+WITH old AS (
+    SELECT id, status FROM payments
+    WHERE merchant_trade_no = %(trade_no)s AND amount_twd = %(amount)s AND status = ANY(%(sources)s)
+    FOR NO KEY UPDATE
+), upd AS (
+    UPDATE payments AS t SET status = 'PAID', updated_at = now(), paid_at = %(paid_at)s,
+        paid_amount_twd = %(paid_amount_twd)s, ecpay_trade_no = %(ecpay_trade_no)s,
+        payment_method = %(payment_method)s
+    FROM old WHERE t.id = old.id
+    RETURNING t.id, old.status AS from_status
+), history AS (
+    INSERT INTO payment_history (payment_id, item_id, from_status, to_status, cause, actor, created_at)
+    SELECT id, NULL, from_status, 'PAID', %(cause)s, 'ecpay', clock_timestamp() FROM upd
+), event AS (
+    UPDATE gateway_events SET outcome = %(outcome)s, verified = true, payment_id = upd.id
+    FROM upd WHERE gateway_events.id = %(event_id)s
+), fulfil AS (
+    INSERT INTO outbox (topic, payload, dispatch_attempts)
+    SELECT %(topic)s, jsonb_build_object('item_id', i.id), 0
+    FROM payment_items AS i JOIN upd ON i.payment_id = upd.id ORDER BY i.id
+    RETURNING id, payload
+)
+SELECT upd.id AS payment_id, fulfil.id, fulfil.payload FROM upd, fulfil ORDER BY fulfil.id
+"""
+_PAID_SOURCES = sorted(sources_of(PAYMENT_TRANSITIONS, PaymentStatus.PAID))
+
+
+def _accept_at_once(
+    session: Session, ev: PaymentEvidence, config: EcpayConfig, event_id: int, now: datetime
+) -> GatewayReply | None:
+    """Accept a payment in one statement when it is the plain case; None when it is not (nothing written)."""
+    if not ev.paid or (ev.simulated and not config.allow_simulated_paid):
+        return None
+    params = {
+        "trade_no": ev.merchant_trade_no,
+        "amount": ev.amount_twd,
+        "sources": _PAID_SOURCES,
+        "cause": _paid_cause(ev)[:300],
+        "event_id": event_id,
+        "topic": topics.FULFILL_ITEM,
+        "outcome": str(Verdict.ACCEPTED),
+        **_paid_values(ev, now),
+    }
+    rows = driver(session).execute(_ACCEPT_AT_ONCE, params).fetchall()
+    if not rows:
+        return None
+    for _, row_id, payload in rows:
+        outbox.remember(session, row_id, topics.FULFILL_ITEM, payload, None)
+    return GatewayReply(Verdict.ACCEPTED, ACK, 200, rows[0][0])
+
+
 def _accept(session: Session, payment: Any, ev: PaymentEvidence, now: datetime) -> GatewayReply:
     result = transition_payment(
         session,
         payment.id,
         PaymentStatus.PAID,  # type: ignore[arg-type]
-        cause=f"ECPay {ev.source}: paid NT${ev.amount_twd} ({ev.payment_type or 'unknown method'}), TradeNo {ev.trade_no}",
+        cause=_paid_cause(ev),
         actor="ecpay",
-        values={
-            "paid_at": now,
-            "paid_amount_twd": ev.amount_twd,
-            "ecpay_trade_no": ev.trade_no or None,
-            "payment_method": ev.payment_type or None,
-        },
+        values=_paid_values(ev, now),
     )
     if result.result is Applied.APPLIED:
         rows = driver(session).execute(
