@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
+from psycopg.rows import namedtuple_row
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from esa_domain import outbox
-from esa_domain.db import UnitOfWork
+from esa_domain.db import UnitOfWork, driver
 from esa_domain.errors import (
     DomainError,
     IdempotencyConflict,
@@ -113,24 +115,22 @@ class QuoteCatalog:
         return {code: p.target_kind for code, p in self.products.items()}
 
 
-_CATALOG = text(
-    """
+_CATALOG = """
     SELECT fx.id AS fx_id, fx.rate AS fx_rate, fx.fetched_at AS fx_fetched_at,
            p.id, p.code, p.name, p.price_twd, p.active, p.target_kind,
            o.cost_idr, o.fee_idr, o.fee_twd
     FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (
-        SELECT id, rate, fetched_at FROM fx_rates WHERE pair = :pair
+        SELECT id, rate, fetched_at FROM fx_rates WHERE pair = %(pair)s
         ORDER BY fetched_at DESC, id DESC LIMIT 1
     ) AS fx ON true
-    LEFT JOIN products AS p ON p.code = ANY(:codes)
+    LEFT JOIN products AS p ON p.code = ANY(%(codes)s)
     LEFT JOIN LATERAL (
         SELECT so.cost_idr, su.fee_idr, su.fee_twd
         FROM supplier_offers AS so JOIN suppliers AS su ON su.id = so.supplier_id
         WHERE so.product_id = p.id AND so.available AND su.enabled
     ) AS o ON true
     """
-)
 
 
 def load_catalog(session: Session, codes: set[str] | frozenset[str], pair: str = PAIR) -> QuoteCatalog:
@@ -138,7 +138,8 @@ def load_catalog(session: Session, codes: set[str] | frozenset[str], pair: str =
     products: dict[str, CatalogProduct] = {}
     offers: dict[int, list[Offer]] = {}
     fx_id = fx_rate = fx_at = None
-    for r in session.execute(_CATALOG, {"pair": pair, "codes": sorted(codes)}):
+    cursor = driver(session).cursor(row_factory=namedtuple_row)
+    for r in cursor.execute(_CATALOG, {"pair": pair, "codes": sorted(codes)}).fetchall():
         fx_id, fx_rate, fx_at = r.fx_id, r.fx_rate, r.fx_fetched_at
         if r.id is None:
             continue
@@ -352,9 +353,10 @@ def place_order(
             return replay
         uow.commit()
         return placed
-    except IntegrityError as exc:
+    except (IntegrityError, psycopg.IntegrityError) as exc:
         uow.rollback()
-        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
+        diag = getattr(getattr(exc, "orig", exc), "diag", None)  # SQLAlchemy wraps; psycopg's own does not
+        constraint = getattr(diag, "constraint_name", None) or ""
         if constraint == "ck_promo_usage_limit":
             raise PromoExhausted(f"promo code '{request.promo_code}' has been used up") from None
         if constraint == "uq_promo_usage_customer":
@@ -367,40 +369,38 @@ def place_order(
 # The whole order in one statement: the payment (the idempotency index decides: a taken key inserts nothing,
 # and then nothing else is written), its history row, the items and their history rows, and the outbox row
 # that asks ECPay about the payment at the end of its window.
-_WRITE = text(
-    """
+_WRITE = """
     WITH p AS (
         INSERT INTO payments (merchant_trade_no, customer_id, status, subtotal_twd, discount_twd, amount_twd,
             promo_id, fx_rate_id, fx_rate, cost_idr, cost_twd, idempotency_key, request_hash, expires_at,
             refunded_twd, created_at)
-        VALUES (:trade_no, :customer_id, 'PENDING', :subtotal, :discount, :amount, :promo_id, :fx_rate_id,
-            :fx_rate, :cost_idr, :cost_twd, :key, :digest, :expires_at, 0, :now)
+        VALUES (%(trade_no)s, %(customer_id)s, 'PENDING', %(subtotal)s, %(discount)s, %(amount)s, %(promo_id)s, %(fx_rate_id)s,
+            %(fx_rate)s, %(cost_idr)s, %(cost_twd)s, %(key)s, %(digest)s, %(expires_at)s, 0, %(now)s)
         ON CONFLICT (customer_id, idempotency_key) DO NOTHING
         RETURNING id
     ), ph AS (
         INSERT INTO payment_history (payment_id, to_status, cause, actor)
-        SELECT id, 'PENDING', 'order placed', :actor FROM p
+        SELECT id, 'PENDING', 'order placed', %(actor)s FROM p
     ), i AS (
         INSERT INTO payment_items (payment_id, product_id, target, zone, status, price_twd, cost_idr, created_at)
-        SELECT p.id, l.product_id, l.target, l.zone, 'PENDING', l.price_twd, l.cost_idr, :now
-        FROM p, unnest(CAST(:product_ids AS bigint[]), CAST(:targets AS text[]), CAST(:zones AS text[]),
-                       CAST(:prices AS bigint[]), CAST(:costs AS bigint[]))
+        SELECT p.id, l.product_id, l.target, l.zone, 'PENDING', l.price_twd, l.cost_idr, %(now)s
+        FROM p, unnest(CAST(%(product_ids)s AS bigint[]), CAST(%(targets)s AS text[]), CAST(%(zones)s AS text[]),
+                       CAST(%(prices)s AS bigint[]), CAST(%(costs)s AS bigint[]))
                 WITH ORDINALITY AS l(product_id, target, zone, price_twd, cost_idr, n)
         ORDER BY l.n
         RETURNING id, payment_id
     ), ih AS (
         INSERT INTO payment_history (payment_id, item_id, to_status, cause, actor)
-        SELECT payment_id, id, 'PENDING', 'order placed', :actor FROM i
+        SELECT payment_id, id, 'PENDING', 'order placed', %(actor)s FROM i
     ), o AS (
         INSERT INTO outbox (topic, payload, available_at, dispatch_attempts)
-        SELECT 'check_payment', jsonb_build_object('payment_id', id), :check_at, 0 FROM p
+        SELECT 'check_payment', jsonb_build_object('payment_id', id), %(check_at)s, 0 FROM p
         RETURNING id, payload
     )
     SELECT p.id, o.id AS outbox_id, o.payload AS outbox_payload,
            (SELECT array_agg(id ORDER BY id) FROM i) AS item_ids
     FROM p, o
     """
-)
 
 
 def _write(
@@ -412,32 +412,37 @@ def _write(
         minutes=1
     )  # ask ECPay, then heal or expire (the reconciler backs it up)
     trade_no = new_merchant_trade_no(now)
-    row = session.execute(
-        _WRITE,
-        {
-            "trade_no": trade_no,
-            "customer_id": request.customer_id,
-            "subtotal": q.subtotal_twd,
-            "discount": q.discount_twd,
-            "amount": q.amount_twd,
-            "promo_id": q.promo.id if q.promo else None,
-            "fx_rate_id": q.fx_rate_id,
-            "fx_rate": q.fx_rate,
-            "cost_idr": q.cost_idr,
-            "cost_twd": q.cost_twd,
-            "key": request.idempotency_key,
-            "digest": digest,
-            "expires_at": expires_at,
-            "now": now,
-            "actor": ACTOR,
-            "product_ids": [line.product.id for line in q.lines],
-            "targets": [line.target for line in q.lines],
-            "zones": [line.zone for line in q.lines],
-            "prices": [line.product.price_twd for line in q.lines],
-            "costs": [line.cost_idr for line in q.lines],
-            "check_at": check_at,
-        },
-    ).first()
+    row = (
+        driver(session)
+        .cursor(row_factory=namedtuple_row)
+        .execute(
+            _WRITE,
+            {
+                "trade_no": trade_no,
+                "customer_id": request.customer_id,
+                "subtotal": q.subtotal_twd,
+                "discount": q.discount_twd,
+                "amount": q.amount_twd,
+                "promo_id": q.promo.id if q.promo else None,
+                "fx_rate_id": q.fx_rate_id,
+                "fx_rate": q.fx_rate,
+                "cost_idr": q.cost_idr,
+                "cost_twd": q.cost_twd,
+                "key": request.idempotency_key,
+                "digest": digest,
+                "expires_at": expires_at,
+                "now": now,
+                "actor": ACTOR,
+                "product_ids": [line.product.id for line in q.lines],
+                "targets": [line.target for line in q.lines],
+                "zones": [line.zone for line in q.lines],
+                "prices": [line.product.price_twd for line in q.lines],
+                "costs": [line.cost_idr for line in q.lines],
+                "check_at": check_at,
+            },
+        )
+        .fetchone()
+    )
     if row is None:
         return None
     outbox.remember(session, row.outbox_id, "check_payment", row.outbox_payload, check_at)
