@@ -97,6 +97,12 @@ def _publish(publisher: Publisher, row: Pending, now: datetime) -> bool:
     return True
 
 
+# A row due further ahead than this waits in the outbox and the sweeper sends it when it comes due, instead of
+# sitting in the broker's delay queue: the ECPay check at the end of every payment window, the late supplier
+# status checks. Nearer rows leave at once, with their delay.
+PARK_BEYOND = timedelta(minutes=5)
+
+
 def dispatch_committed(conn: Connection, publisher: Publisher, rows: list[Pending]) -> int:
     """Send rows the caller's transaction has just committed; their marks are written in the background.
 
@@ -104,12 +110,16 @@ def dispatch_committed(conn: Connection, publisher: Publisher, rows: list[Pendin
     the request path: `marks_for(engine)` batches the marks of every request in the process into one UPDATE
     a few times a second. The sweeper only takes rows older than its threshold (30 s); if a process dies
     before its marks are written, the sweeper sends those rows again, and every actor is idempotent by state.
+    Rows due beyond PARK_BEYOND stay for the sweeper.
     """
     now = datetime.now(UTC)
     sent, failed = [], []
     for row in rows:
+        if row.available_at is not None and row.available_at - now > PARK_BEYOND:
+            continue
         (sent if _publish(publisher, row, now) else failed).append(row.id)
-    marks_for(conn.engine).add(sent, failed)
+    if sent or failed:
+        marks_for(conn.engine).add(sent, failed)
     return len(sent)
 
 
@@ -222,18 +232,28 @@ def _dispatch(conn: Connection, publisher: Publisher, ids: list[int]) -> int:
     return len(sent)
 
 
+SWEEP_LEAD = timedelta(seconds=70)  # the sweeper runs every minute: send what comes due before the next run
+
+_SWEEP = text(
+    """
+    (SELECT id FROM outbox
+     WHERE dispatched_at IS NULL AND available_at IS NULL AND created_at < now() - :age
+     ORDER BY created_at LIMIT :limit)
+    UNION ALL
+    (SELECT id FROM outbox
+     WHERE dispatched_at IS NULL AND available_at < now() + :lead AND created_at < now() - :age
+     ORDER BY available_at LIMIT :limit)
+    """
+)
+
+
 def sweep(
     engine: Engine, publisher: Publisher, *, older_than: timedelta = timedelta(seconds=30), limit: int = 500
 ) -> int:
-    """Re-send rows left undispatched longer than `older_than` (a crash between commit and dispatch)."""
+    """Send rows left undispatched longer than `older_than` (a crash between commit and dispatch, a broker
+    outage) and parked delayed rows coming due within SWEEP_LEAD (sent with their remaining delay)."""
     with engine.connect() as conn:
         ids = list(
-            conn.execute(
-                text(
-                    "SELECT id FROM outbox WHERE dispatched_at IS NULL AND created_at < now() - :age "
-                    "ORDER BY id LIMIT :limit"
-                ),
-                {"age": older_than, "limit": limit},
-            ).scalars()
+            conn.execute(_SWEEP, {"age": older_than, "limit": limit, "lead": SWEEP_LEAD}).scalars()
         )
-    return dispatch(engine, publisher, ids)
+    return dispatch(engine, publisher, sorted(set(ids)))

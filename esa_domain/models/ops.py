@@ -34,7 +34,9 @@ class OutboxMessage(SQLModel, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_undispatched", "created_at", postgresql_where=text("dispatched_at IS NULL")),
+        # the sweeper's two scans: rows left behind (available_at NULL, by created_at), and parked delayed
+        # rows coming due (by available_at)
+        Index("ix_outbox_due", "available_at", "created_at", postgresql_where=text("dispatched_at IS NULL")),
     )
     id: int | None = pk()
     topic: str = Field(max_length=60)  # the actor that carries it out

@@ -6,7 +6,7 @@ import json
 import time
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session
 
 from esa_domain import outbox
@@ -41,6 +41,15 @@ def _order(db, publisher):
         return place_order(uow, OrderRequest(cust.id, "k", (OrderLine("TSEL10", "081234567890"),)))
 
 
+def _side_effect(db, publisher, payload=None) -> dict:
+    """Commit one immediate side effect (as the PAID transition commits its fulfill_item rows)."""
+    payload = payload or {"item_id": 7}
+    with UnitOfWork(db, publisher) as uow:
+        outbox.record(uow.session, "fulfill_item", payload)
+        uow.commit()
+    return payload
+
+
 def _row(db) -> OutboxMessage:
     with Session(db) as s:
         return s.exec(select(OutboxMessage)).scalars().one()
@@ -54,11 +63,9 @@ def _wait_marked(db, seconds: float = 5.0) -> OutboxMessage:
 
 
 def test_outbox_row_is_dispatched_right_after_commit(db, redis_client):
-    placed = _order(db, RedisListPublisher(redis_client))
-    # the message is on the broker when place_order returns...
-    assert _queued(redis_client) == [
-        {"topic": "check_payment", "payload": {"payment_id": placed.payment_id}, "id": "outbox-1"}
-    ]
+    payload = _side_effect(db, RedisListPublisher(redis_client))
+    # the message is on the broker when the unit of work's commit returns...
+    assert _queued(redis_client) == [{"topic": "fulfill_item", "payload": payload, "id": "outbox-1"}]
     # ...and the row is marked dispatched by the process's background marker moments later
     row = _wait_marked(db)
     assert row.dispatched_at is not None and row.dispatch_attempts == 1
@@ -66,19 +73,19 @@ def test_outbox_row_is_dispatched_right_after_commit(db, redis_client):
 
 
 def test_crash_between_commit_and_dispatch_loses_no_row(db, redis_client):
-    # Given an order committed by a process that died before dispatching (no publisher ran)
-    placed = _order(db, publisher=None)
+    # Given a side effect committed by a process that died before dispatching (no publisher ran)
+    payload = _side_effect(db, publisher=None)
     assert _queued(redis_client) == []
     # When the sweeper runs in another process
     sent = outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0))
     # Then the side effect leaves exactly once, and a second sweep sends nothing more
     assert sent == 1
     assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0)) == 0
-    assert [m["payload"] for m in _queued(redis_client)] == [{"payment_id": placed.payment_id}]
+    assert [m["payload"] for m in _queued(redis_client)] == [payload]
 
 
 def test_broker_down_at_commit_leaves_the_row_for_the_sweeper(db, redis_client):
-    _order(db, RedisListPublisher(redis_client, fail=True))
+    _side_effect(db, RedisListPublisher(redis_client, fail=True))
     row = _wait_marked(db)
     assert row.dispatched_at is None and row.dispatch_attempts == 1
     assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0)) == 1
@@ -86,5 +93,21 @@ def test_broker_down_at_commit_leaves_the_row_for_the_sweeper(db, redis_client):
 
 
 def test_sweeper_leaves_fresh_rows_to_the_committing_process(db, redis_client):
-    _order(db, publisher=None)
+    _side_effect(db, publisher=None)
     assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(minutes=5)) == 0
+
+
+def test_a_check_due_at_the_end_of_the_payment_window_waits_in_the_outbox_until_it_comes_due(db, redis_client):
+    # the order's ECPay check is due in 31 minutes: it is not handed to the broker's delay queue at once
+    placed = _order(db, RedisListPublisher(redis_client))
+    assert _queued(redis_client) == []
+    assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0)) == 0
+    # a minute before it is due, the sweeper sends it, with the rest of its delay; once
+    with db.begin() as conn:
+        conn.execute(text("UPDATE outbox SET available_at = now() + interval '50 seconds'"))
+    assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0)) == 1
+    assert outbox.sweep(db, RedisListPublisher(redis_client), older_than=timedelta(0)) == 0
+    assert _queued(redis_client) == [
+        {"topic": "check_payment", "payload": {"payment_id": placed.payment_id}, "id": "outbox-1"}
+    ]
+    assert _row(db).dispatched_at is not None
