@@ -41,8 +41,8 @@ from esa_domain.routing import (
     ranked_offers_sql,
     record_supplier_failure,
 )
-from esa_domain.settlement import settle_payment
-from esa_domain.states import ITEM_TRANSITIONS, ItemStatus, sources_of
+from esa_domain.settlement import after_settled, settle_ctes, settle_payment
+from esa_domain.states import ITEM_FINAL, ITEM_TRANSITIONS, ItemStatus, sources_of
 from esa_domain.suppliers.base import (
     CallResult,
     Exchange,
@@ -201,9 +201,17 @@ _ITEM_COLUMNS = {
 }
 
 
+_SETTLED = "(SELECT status FROM settled) AS settled"
+
+
+def _settles(to: ItemStatus) -> str:
+    """When `to` is final, the payment settles in the same statement (its lock is held since the lock step)."""
+    return f", {settle_ctes(':item', repr(str(to)))}" if to in ITEM_FINAL else ""
+
+
 def _outcome_sql(to: ItemStatus) -> Any:
-    """Attempt update, breaker reset, item CAS PROCESSING -> `to` with its history row; answers the statuses
-    of the payment's items as they stand after it (the payment is locked: no sibling can move meanwhile)."""
+    """Attempt update, breaker reset, item CAS PROCESSING -> `to` with its history row and, once every item of
+    the payment is final, the payment's settlement; answers how the payment settled (`settled`, or NULL)."""
     return text(
         f"""
         WITH att AS (
@@ -230,10 +238,8 @@ def _outcome_sql(to: ItemStatus) -> Any:
         ), history AS (
             {_HISTORY}
             SELECT payment_id, id, 'PROCESSING', '{to}', :cause, :actor, clock_timestamp() FROM moved
-        )
-        SELECT (SELECT count(*) FROM moved) AS moved,
-            ARRAY(SELECT CASE WHEN i.id = :item THEN '{to}' ELSE i.status END
-                  FROM payment_items i WHERE i.payment_id = :payment) AS statuses
+        ){_settles(to)}
+        SELECT (SELECT count(*) FROM moved) AS moved, {_SETTLED if to in ITEM_FINAL else "NULL AS settled"}
         """  # noqa: S608 (constants only)
     )
 
@@ -356,7 +362,7 @@ def _fail_item(ctx: FulfillmentContext, uow: UnitOfWork, item_id: int, item: _It
         actor=ACTOR,
         values={"failure_reason": reason},
     )
-    _settle(s, item.payment_id, ctx)
+    settle_payment(s, item.payment_id, public_url=ctx.public_url)
     uow.commit()
     return It.FAILED
 
@@ -437,46 +443,68 @@ def record_outcome(
     return _record(ctx, item_id, attempt_id, result, operation=operation)[0]
 
 
+def record_outcome_in(
+    ctx: FulfillmentContext,
+    uow: UnitOfWork,
+    item_id: int,
+    attempt_id: int,
+    result: CallResult,
+    *,
+    operation: str,
+) -> Step:
+    """`record_outcome` inside the caller's transaction (the caller commits)."""
+    return _record_in(ctx, uow, item_id, attempt_id, result, operation=operation)[0]
+
+
 def _record(
     ctx: FulfillmentContext, item_id: int, attempt_id: int, result: CallResult, *, operation: str
 ) -> tuple[Step, str]:
     """`record_outcome`, also answering the item's status afterwards."""
-    now = ctx.clock()
-    o = result.outcome
     with ctx.uow() as uow:
-        s = uow.session
-        row = (
-            s.connection()
-            .execute(
-                _LOCK_FOR_OUTCOME,
-                {"item": item_id, "attempt": attempt_id, "exchanges": _exchanges_json(result.exchanges)},
-            )
-            .one()
-        )
-        if row.status != It.PROCESSING or row.state not in ATTEMPT_LIVE:
-            uow.commit()  # keep the exchanges for the record; the owner of the item decides
-            return Step.LOST, row.status
-        if (
-            o.outcome is Outcome.FAILED
-            and o.failure_class is not FailureClass.CUSTOMER
-            and operation == "status"
-            and row.state == "UNKNOWN"
-            and now - row.created_at < ctx.policy.not_found_grace
-        ):
-            o = SupplierOutcome(Outcome.UNKNOWN, message=f"not trusted yet within grace: {o.message}")
-        elif (
-            o.no_transaction and operation == "status" and now - row.created_at >= ctx.policy.not_found_grace
-        ):
-            # proven absent after the grace period: nothing was bought, so the next supplier is safe
-            o = SupplierOutcome(
-                Outcome.FAILED,
-                FailureClass.PRODUCT,
-                supplier_code=o.supplier_code,
-                message=f"supplier has no such transaction: {o.message}",
-            )
-        outcome = _apply_outcome(ctx, s, item_id, attempt_id, row, o, now, operation, result.exchanges)
+        outcome = _record_in(ctx, uow, item_id, attempt_id, result, operation=operation)
         uow.commit()
         return outcome
+
+
+def _record_in(
+    ctx: FulfillmentContext,
+    uow: UnitOfWork,
+    item_id: int,
+    attempt_id: int,
+    result: CallResult,
+    *,
+    operation: str,
+) -> tuple[Step, str]:
+    now = ctx.clock()
+    o = result.outcome
+    s = uow.session
+    row = (
+        s.connection()
+        .execute(
+            _LOCK_FOR_OUTCOME,
+            {"item": item_id, "attempt": attempt_id, "exchanges": _exchanges_json(result.exchanges)},
+        )
+        .one()
+    )
+    if row.status != It.PROCESSING or row.state not in ATTEMPT_LIVE:
+        return Step.LOST, row.status  # the exchanges stay on record; the owner of the item decides
+    if (
+        o.outcome is Outcome.FAILED
+        and o.failure_class is not FailureClass.CUSTOMER
+        and operation == "status"
+        and row.state == "UNKNOWN"
+        and now - row.created_at < ctx.policy.not_found_grace
+    ):
+        o = SupplierOutcome(Outcome.UNKNOWN, message=f"not trusted yet within grace: {o.message}")
+    elif o.no_transaction and operation == "status" and now - row.created_at >= ctx.policy.not_found_grace:
+        # proven absent after the grace period: nothing was bought, so the next supplier is safe
+        o = SupplierOutcome(
+            Outcome.FAILED,
+            FailureClass.PRODUCT,
+            supplier_code=o.supplier_code,
+            message=f"supplier has no such transaction: {o.message}",
+        )
+    return _apply_outcome(ctx, s, item_id, attempt_id, row, o, now, operation, result.exchanges)
 
 
 def _apply_outcome(
@@ -518,15 +546,13 @@ def _apply_outcome(
     conn = s.connection()
     if o.outcome is Outcome.SUCCESS:
         params |= {"state": "SUCCESS", "finished_at": now, "healthy": True, "artifact": o.artifact}
-        statuses = conn.execute(_OUTCOME[It.SUCCESS], params).one().statuses
-        _settle(s, row.payment_id, ctx, statuses)
+        _settled(s, row.payment_id, conn.execute(_OUTCOME[It.SUCCESS], params).one())
         return Step.DONE, It.SUCCESS
     if o.outcome is Outcome.FAILED:
         params |= {"state": "FAILED", "failure_class": str(o.failure_class), "finished_at": now}
         if o.failure_class is FailureClass.CUSTOMER:
             params["failure_reason"] = (o.message or "rejected by supplier")[:300]
-            statuses = conn.execute(_OUTCOME[It.FAILED], params).one().statuses
-            _settle(s, row.payment_id, ctx, statuses)
+            _settled(s, row.payment_id, conn.execute(_OUTCOME[It.FAILED], params).one())
             return Step.DONE, It.FAILED
         conn.execute(_ATTEMPT_ONLY, params)  # the item stays PROCESSING for the next candidate
         record_supplier_failure(s, row.supplier_id, ctx.policy.breaker)
@@ -589,8 +615,9 @@ _ATTEMPT_ONLY = text(
 )
 
 
-def _settle(s: Session, payment_id: int, ctx: FulfillmentContext, statuses: list[str] | None = None) -> None:
-    settle_payment(s, payment_id, statuses, public_url=ctx.public_url)
+def _settled(s: Session, payment_id: int, outcome: Row) -> None:
+    if outcome.settled is not None:
+        after_settled(s, payment_id, outcome.settled)
 
 
 def _as_json(value: object) -> dict | None:

@@ -1,4 +1,8 @@
-"""A payment's outcome derives from its items once the last one finishes; failures enter the refund path."""
+"""A payment's outcome derives from its items once the last one finishes; failures enter the refund path.
+
+The rule (states.payment_status_from_items: every item final; all delivered SUCCESS, none FAILED, else PARTIAL)
+runs in SQL here, so the statement that finishes the last item can settle its payment too.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +10,51 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from esa_domain import outbox, topics
-from esa_domain.states import (
-    PAYMENT_TRANSITIONS,
-    ItemStatus,
-    PaymentStatus,
-    payment_status_from_items,
-    sources_of,
-)
-from esa_domain.transitions import Applied, TransitionResult
+from esa_domain.states import ITEM_FINAL, PAYMENT_TRANSITIONS, ItemStatus, PaymentStatus
+from esa_domain.transitions import Applied, IllegalTransition, TransitionResult
 
 ACTOR = "system:fulfillment"
+P = PaymentStatus
+if not {P.SUCCESS, P.PARTIAL, P.FAILED} <= PAYMENT_TRANSITIONS[P.PAID]:  # what settle_ctes moves PAID to
+    raise IllegalTransition("PAID must be allowed to move to SUCCESS, PARTIAL and FAILED")
+_FINAL = "(" + ", ".join(f"'{s}'" for s in sorted(ITEM_FINAL)) + ")"
 _LOCK = text("SELECT 1 FROM payments WHERE id = :payment FOR NO KEY UPDATE")
-_STATUSES = text("SELECT status FROM payment_items WHERE payment_id = :payment")
-_CURRENT = text("SELECT status FROM payments WHERE id = :payment")
-assert all(
-    PaymentStatus.PAID in sources_of(PAYMENT_TRANSITIONS, to)
-    for to in PaymentStatus
-    if to in (PaymentStatus.SUCCESS, PaymentStatus.PARTIAL, PaymentStatus.FAILED)
-)
-# compare-and-set PAID -> :to with its history row, in one statement (the caller holds the payment's lock)
-_FINISH = text(
-    """
-    WITH moved AS (
-        UPDATE payments SET status = :to, updated_at = now() WHERE id = :payment AND status = 'PAID'
-        RETURNING id
-    ), history AS (
+
+
+def settle_ctes(item: str = "NULL", item_status: str = "NULL") -> str:
+    """CTEs (to follow a WITH) that move payment :payment PAID -> SUCCESS | PARTIAL | FAILED with its history
+    row once every item is final: `target` (what its items imply, no row while one is open) and `settled` (the
+    row moved, if it moved). Item `item` counts as `item_status` (SQL expressions), for a statement that also
+    moves that item. The caller holds the payment's lock, taken by an earlier statement, so every sibling's
+    committed status is visible and none can change meanwhile."""
+    return f"""
+    siblings AS (
+        SELECT count(*) AS n, count(*) FILTER (WHERE x.status = '{ItemStatus.SUCCESS}') AS ok,
+            bool_and(x.status IN {_FINAL}) AS final
+        FROM (SELECT CASE WHEN i.id = {item} THEN {item_status} ELSE i.status END AS status
+              FROM payment_items i WHERE i.payment_id = :payment) x
+    ), target AS (
+        SELECT CASE WHEN ok = n THEN '{P.SUCCESS}' WHEN ok > 0 THEN '{P.PARTIAL}' ELSE '{P.FAILED}' END AS status,
+            n, ok
+        FROM siblings WHERE final AND n > 0
+    ), settled AS (
+        UPDATE payments p SET status = t.status, updated_at = now()
+        FROM target t WHERE p.id = :payment AND p.status = '{P.PAID}'
+        RETURNING p.id, t.status, t.n, t.ok
+    ), settled_history AS (
         INSERT INTO payment_history (payment_id, item_id, from_status, to_status, cause, actor, created_at)
-        SELECT id, NULL, 'PAID', :to, :cause, :actor, clock_timestamp() FROM moved
-    )
-    SELECT count(*) FROM moved
-    """
+        SELECT id, NULL, '{P.PAID}', status, ok || ' of ' || n || ' items delivered', '{ACTOR}',
+            clock_timestamp()
+        FROM settled
+    )"""  # noqa: S608 (constants only)
+
+
+_SETTLE = text(
+    f"""
+    WITH {settle_ctes()}
+    SELECT (SELECT status FROM target) AS target, (SELECT count(*) FROM settled) AS settled,
+        (SELECT status FROM payments WHERE id = :payment) AS current
+    """  # noqa: S608 (constants only)
 )
 
 
@@ -46,35 +65,25 @@ def finish_payment_if_done(
 
     The payment row is locked first, so two items finishing at once in two transactions cannot both miss it.
     """
-    return settle_payment(session, payment_id, None, public_url=public_url)
+    return settle_payment(session, payment_id, public_url=public_url)
 
 
-def settle_payment(
-    session: Session, payment_id: int, statuses: list[str] | None, *, public_url: str = ""
-) -> TransitionResult | None:
-    """`finish_payment_if_done`; `statuses` are the items' statuses when the caller already read them while
-    holding the payment's lock (then no lock is taken here)."""
+def settle_payment(session: Session, payment_id: int, *, public_url: str = "") -> TransitionResult | None:
+    """`finish_payment_if_done`: lock the payment, then settle it in one statement."""
     conn = session.connection()
-    if statuses is None:
-        conn.execute(_LOCK, {"payment": payment_id})
-        statuses = list(conn.execute(_STATUSES, {"payment": payment_id}).scalars())
-    items = [ItemStatus(s) for s in statuses]
-    target = payment_status_from_items(items)
-    if target is None:
+    conn.execute(_LOCK, {"payment": payment_id})
+    row = conn.execute(_SETTLE, {"payment": payment_id}).one()
+    if row.target is None:
         return None
-    delivered = sum(s is ItemStatus.SUCCESS for s in items)
-    moved = conn.execute(
-        _FINISH,
-        {
-            "payment": payment_id,
-            "to": str(target),
-            "cause": f"{delivered} of {len(items)} items delivered",
-            "actor": ACTOR,
-        },
-    ).scalar_one()
-    if not moved:
-        current = conn.execute(_CURRENT, {"payment": payment_id}).scalar_one()
-        return TransitionResult(Applied.ALREADY if current == target else Applied.SUPERSEDED, None, current)
-    if target in (PaymentStatus.FAILED, PaymentStatus.PARTIAL):
+    if not row.settled:
+        return TransitionResult(
+            Applied.ALREADY if row.current == row.target else Applied.SUPERSEDED, None, row.current
+        )
+    after_settled(session, payment_id, row.target)
+    return TransitionResult(Applied.APPLIED, P.PAID, row.target)
+
+
+def after_settled(session: Session, payment_id: int, status: str) -> None:
+    """What follows a payment's settlement in the same transaction: a refund when not everything was delivered."""
+    if status in (P.FAILED, P.PARTIAL):
         outbox.record(session, topics.REFUND_PAYMENT, {"payment_id": payment_id})
-    return TransitionResult(Applied.APPLIED, PaymentStatus.PAID, str(target))

@@ -10,15 +10,17 @@ and POST /_sandbox/reset on the simulator's FastAPI app.
 from __future__ import annotations
 
 import heapq
+import http.client
 import itertools
+import json as jsonlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-import httpx
 from fastapi import FastAPI, HTTPException, Query
 
 from sandbox.behaviours import Behaviour
@@ -146,6 +148,58 @@ class Scheduler:
                 log.exception("sandbox job failed")
 
 
+class CallbackSender:
+    """Sends callbacks over kept-alive connections, one per thread and host: a simulator under load sends as
+    many callbacks as it answers purchases, and a new client or connection per callback would cost more than
+    the simulated supplier itself. JSON bodies are encoded as httpx encodes them (signatures cover them)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> int:
+        """Send one request and read the whole answer; returns its status. Raises OSError/HTTPException."""
+        parts = urlsplit(url)
+        query = "&".join(q for q in (parts.query, urlencode(params) if params else "") if q)
+        target = (parts.path or "/") + (f"?{query}" if query else "")
+        sent_headers = dict(headers or {})
+        body = None
+        if json is not None:
+            body = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            sent_headers["Content-Type"] = "application/json"
+        conns: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault(
+            "conns", {}
+        )
+        key = (parts.scheme, parts.netloc)
+        while True:
+            conn = conns.get(key)
+            reused = conn is not None
+            if conn is None:
+                cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+                conn = conns[key] = cls(parts.netloc, timeout=self.timeout)
+            try:
+                conn.request(method, target, body=body, headers=sent_headers)
+                response = conn.getresponse()
+                response.read()
+                if response.will_close:
+                    conn.close()
+                    del conns[key]
+                return response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conns.pop(key, None)
+                if not reused:  # a kept-alive connection the server closed meanwhile gets one fresh try
+                    raise
+
+
 @dataclass
 class SimulatorConfig:
     """Knobs shared by every simulator; tests shrink the delays."""
@@ -171,8 +225,7 @@ class SimulatorState:
         self.notify: Callable[[Txn, str | None], None] = lambda txn, status: None
         self.callbacks_sent: list[dict[str, Any]] = []  # what was sent, for tests and the demo
         self._lock = threading.Lock()
-        # one pooled client: a new one per callback costs a TLS context and a connection each time
-        self._client = httpx.Client(timeout=config.callback_timeout)
+        self._sender = CallbackSender(config.callback_timeout)
 
     def send_callback(
         self,
@@ -189,8 +242,8 @@ class SimulatorState:
         if not url:
             return
         try:
-            self._client.request(method, url, json=json, params=params, headers=headers)
-        except httpx.HTTPError as exc:
+            self._sender.send(method, url, json=json, params=params, headers=headers)
+        except (OSError, http.client.HTTPException) as exc:
             log.warning("sandbox callback to %s failed: %s", url, exc)
 
     def settle_and_notify(self, reference: str, status: str, serial: str = "", times: int = 1) -> None:
