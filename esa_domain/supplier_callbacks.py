@@ -17,7 +17,7 @@ from sqlalchemy import Row, text
 
 from esa_domain import outbox, topics
 from esa_domain.evidence import NUL, storable
-from esa_domain.fulfillment import FulfillmentContext, Step, record_outcome
+from esa_domain.fulfillment import FulfillmentContext, Step, record_outcome_in
 from esa_domain.models import ATTEMPT_LIVE
 from esa_domain.states import ItemStatus
 from esa_domain.suppliers.base import CallbackRequest, CallbackResult, CallResult, FailureClass, Outcome
@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 _LOOKUP = text(
     """
     SELECT (SELECT id FROM suppliers WHERE code = :code) AS supplier_id,
-        a.id, a.item_id, a.state, a.cost_idr
-    FROM (SELECT 1) AS one LEFT JOIN item_attempts a ON a.reference = :reference
+        a.id, a.item_id, a.state, a.cost_idr, i.status AS item_status
+    FROM (SELECT 1) AS one
+    LEFT JOIN item_attempts a ON a.reference = :reference
+    LEFT JOIN payment_items i ON i.id = a.item_id
     """
 )
 # every callback is kept as received (redacted), with what we made of it
@@ -83,19 +85,20 @@ def handle_callback(
             )
         if verdict == "trigger":
             outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
-        claimed = False
         if verdict == "apply":
-            claim = transition_item(
-                s,
-                attempt.item_id,
-                ItemStatus.PROCESSING,
-                from_={ItemStatus.SUPPLIER_PENDING},  # type: ignore[union-attr]
-                cause=f"{supplier_code} callback",
-                actor=f"supplier:{supplier_code}",
-            )
-            # a purchase call or a check in flight holds the item: record the answer now, under the item's
-            # lock (it applies only while the attempt is live; the call's own answer then changes nothing)
-            claimed = claim.applied or claim.current == ItemStatus.PROCESSING
+            # a purchase call or a check in flight holds the item: record the answer now, under the item's lock
+            # (it applies only while the attempt is live; the call's own answer then changes nothing)
+            claimed = attempt.item_status == ItemStatus.PROCESSING  # type: ignore[union-attr]
+            if not claimed:
+                claim = transition_item(
+                    s,
+                    attempt.item_id,  # type: ignore[union-attr]
+                    ItemStatus.PROCESSING,
+                    from_={ItemStatus.SUPPLIER_PENDING},
+                    cause=f"{supplier_code} callback",
+                    actor=f"supplier:{supplier_code}",
+                )
+                claimed = claim.applied or claim.current == ItemStatus.PROCESSING
             if not claimed:  # an unexpected state: let a status check look again shortly
                 outbox.record(
                     s,
@@ -103,15 +106,13 @@ def handle_callback(
                     {"attempt_id": attempt.id},  # type: ignore[union-attr]
                     available_at=ctx.clock() + RECHECK_SOON,
                 )
+            else:  # in this same transaction
+                step = record_outcome_in(
+                    ctx, uow, attempt.item_id, attempt.id, CallResult(result.outcome), operation="callback"
+                )  # type: ignore[arg-type,union-attr]
+                if step is Step.NEXT:  # cannot happen (only terminal outcomes are applied); never strand it
+                    outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
         uow.commit()
-    if claimed:
-        step = record_outcome(
-            ctx, attempt.item_id, attempt.id, CallResult(result.outcome), operation="callback"
-        )  # type: ignore[arg-type,union-attr]
-        if step is Step.NEXT:  # cannot happen (only terminal outcomes are applied), but never strand the item
-            with ctx.uow() as uow:
-                outbox.record(uow.session, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
-                uow.commit()
     return result
 
 
