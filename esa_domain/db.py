@@ -107,7 +107,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.connection = self.engine.connect()
         self.session = Session(bind=self.connection, expire_on_commit=False)
-        self._forget_outbox()
+        self.forget_outbox()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -117,14 +117,15 @@ class UnitOfWork:
         finally:
             self.connection.close()
 
-    def _forget_outbox(self) -> None:
+    def forget_outbox(self) -> None:
+        """Drop the outbox rows noted for dispatch (after rolling back to a savepoint that wrote them)."""
         self.session.info[OUTBOX_IDS] = []
         self.session.info[OUTBOX_ROWS] = []
 
     def commit(self) -> None:
         rows = list(self.session.info.get(OUTBOX_ROWS, []))
         self.session.commit()
-        self._forget_outbox()
+        self.forget_outbox()
         if rows and self.publisher is not None:
             from esa_domain.outbox import dispatch_committed
 
@@ -132,7 +133,7 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
-        self._forget_outbox()
+        self.forget_outbox()
 
 
 def driver(session: Session) -> psycopg.Connection[Any]:

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from esa_domain import outbox, topics
 from esa_domain.alerts import raise_alert
-from esa_domain.db import UnitOfWork, autocommitted, driver
+from esa_domain.db import UnitOfWork, driver
 from esa_domain.ecpay import (
     ACK,
     EcpayClient,
@@ -123,17 +123,14 @@ _SETTLE_EVENT = (
 )
 
 
-def _store_received(uow: UnitOfWork, kind: str, fields: Mapping[str, str], remote_addr: str | None) -> int:
-    """On record first, committed on its own (one autocommitted INSERT): a rejected or crashing notification
-    is still kept."""
+def _store_received(session: Session, kind: str, fields: Mapping[str, str], remote_addr: str | None) -> int:
     params = {
         "kind": kind,
         "trade_no": storable(fields.get("MerchantTradeNo") or None),
         "fields": Jsonb(storable(redact(fields))),
         "remote_addr": remote_addr,
     }
-    with autocommitted(uow.connection) as raw:
-        row = raw.execute(_STORE_EVENT, params).fetchone()
+    row = driver(session).execute(_STORE_EVENT, params).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -159,25 +156,46 @@ def handle_notification(
     """
     now = now or datetime.now(UTC)
     with uow_factory() as uow:
-        event_id = _store_received(uow, "notification", fields, remote_addr)
-        parsed = parse_notification(
-            fields, merchant_id=config.merchant_id, hash_key=config.hash_key, hash_iv=config.hash_iv
-        )
-        if isinstance(parsed, Rejection):
-            _settle_event(uow.session, event_id, f"rejected: {parsed.reason}", False, None)
-            uow.commit()
-            log.warning("ECPay notification rejected: %s", parsed.reason)
-            return GatewayReply(Verdict.REJECTED, nack(parsed.reason), 400, reason=parsed.reason)
-        evidence = PaymentEvidence.of_notification(parsed)
-        reply = _accept_at_once(uow.session, evidence, config, event_id, now)
-        if reply is not None:  # the common case, settled in one statement
-            uow.commit()
-            return reply
-        reply = apply_evidence(uow.session, evidence, config, now=now)
-        outcome = f"{reply.verdict}: {reply.reason}" if reply.reason else str(reply.verdict)
-        _settle_event(uow.session, event_id, outcome, True, reply.payment_id)  # the MAC verified
+        # on record first. The event and its outcome commit together (one WAL flush per notification, not
+        # two); if handling it fails, the work is rolled back to the savepoint and the event is kept with the
+        # error. Only the death of the process loses the row, and then nothing was acknowledged: ECPay re-sends.
+        event_id = _store_received(uow.session, "notification", fields, remote_addr)
+        raw = driver(uow.session)
+        raw.execute("SAVEPOINT notification")
+        try:
+            reply = _handle_verified(uow.session, event_id, fields, config, now)
+        except Exception as exc:
+            try:
+                raw.execute("ROLLBACK TO SAVEPOINT notification")
+                uow.forget_outbox()
+                _settle_event(uow.session, event_id, f"error: {type(exc).__name__}", False, None)
+                uow.commit()
+            except Exception:
+                log.warning("the notification's event row could not be kept either", exc_info=True)
+            raise
         uow.commit()
+        if reply.verdict is Verdict.REJECTED and reply.payment_id is None:
+            log.warning("ECPay notification rejected: %s", reply.reason)
         return reply
+
+
+def _handle_verified(
+    session: Session, event_id: int, fields: Mapping[str, str], config: EcpayConfig, now: datetime
+) -> GatewayReply:
+    parsed = parse_notification(
+        fields, merchant_id=config.merchant_id, hash_key=config.hash_key, hash_iv=config.hash_iv
+    )
+    if isinstance(parsed, Rejection):
+        _settle_event(session, event_id, f"rejected: {parsed.reason}", False, None)
+        return GatewayReply(Verdict.REJECTED, nack(parsed.reason), 400, reason=parsed.reason)
+    evidence = PaymentEvidence.of_notification(parsed)
+    reply = _accept_at_once(session, evidence, config, event_id, now)
+    if reply is not None:  # the common case, settled in one statement
+        return reply
+    reply = apply_evidence(session, evidence, config, now=now)
+    outcome = f"{reply.verdict}: {reply.reason}" if reply.reason else str(reply.verdict)
+    _settle_event(session, event_id, outcome, True, reply.payment_id)  # the MAC verified
+    return reply
 
 
 def apply_evidence(

@@ -197,6 +197,32 @@ def test_database_failure_answers_an_error_so_ecpay_resends(db, stack, database_
     assert _status(db, placed.payment_id) == "PENDING"
 
 
+def test_a_notification_whose_handling_fails_is_kept_with_the_error_and_changes_nothing(db, stack, monkeypatch):
+    from esa_domain import payments
+
+    placed = _order(db)
+    rt = stack["runtime"]
+    accept = payments._accept
+
+    def broken(*args, **kwargs):
+        # fails after the payment was moved to PAID and its fulfillment rows written, in the same transaction
+        accept(*args, **kwargs)
+        raise RuntimeError("a bug in the middle of the handling")
+
+    monkeypatch.setattr(payments, "_accept_at_once", lambda *a, **k: None)
+    monkeypatch.setattr(payments, "_accept", broken)
+    with pytest.raises(RuntimeError):
+        payments.handle_notification(rt.uow, _notice(placed), rt.ecpay)
+    # the work is rolled back: still PENDING, no fulfillment queued, no history beyond the order's own rows
+    assert _status(db, placed.payment_id) == "PENDING"
+    assert _count(db, OutboxMessage, OutboxMessage.topic == "fulfill_item") == 0
+    # and the notification is on record, with what went wrong
+    with Session(db) as s:
+        event = s.exec(select(GatewayEvent)).scalars().one()
+    assert event.outcome == "error: RuntimeError" and event.verified is False
+    assert event.merchant_trade_no == placed.merchant_trade_no
+
+
 def _pay_in_browser(stack, placed, choice="pay"):
     """What a payer's browser does: our hand-off form -> ECPay's page -> a choice -> back to our result page."""
     with httpx.Client(follow_redirects=True, timeout=10) as browser:
