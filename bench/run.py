@@ -33,8 +33,8 @@ class Profile:
     pgbench_seconds: int
 
 
-QUICK = Profile(50_000, 8, 8, 16, 1000, 8)
-FULL = Profile(1_000_000, 20, 20, 16, 3000, 20)
+QUICK = Profile(50_000, 8, 8, 32, 1000, 8)
+FULL = Profile(1_000_000, 20, 20, 32, 3000, 20)
 FIXED_RATE = 100.0
 WEB_WORKERS = os.cpu_count() or 1  # uvicorn worker processes: one per core, as a deployment would run
 
