@@ -8,6 +8,7 @@ UNKNOWN. The returned `Exchange` has secrets and signatures replaced by `REDACTE
 from __future__ import annotations
 
 import json as jsonlib
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,6 +17,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from esa_domain.suppliers.base import Exchange
+
+# httpx logs every request's full URL at INFO, and supplier URLs carry signatures and keys in their query
+# strings: the redacted Exchange is the record, so httpx may only speak up about problems (and costs nothing)
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 REDACTED = "***"
 MAX_TEXT_CHARS = 4000  # a non-JSON body is kept for the record, but not an unbounded one
