@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from esa_api.deps import get_runtime
+from esa_api.deps import runtime_for
 from esa_domain.runtime import Runtime
 from esa_domain.supplier_callbacks import handle_callback
 from esa_domain.suppliers.base import CallbackRequest
@@ -38,13 +38,12 @@ async def _handle(supplier: str, request: Request, rt: Runtime) -> Response:
     return Response(result.reply_body, status_code=result.reply_status, media_type=result.reply_media_type)
 
 
+# the runtime is read from the app, not injected: a dependency costs more than the lookup on every callback
 @router.api_route("/callbacks/{supplier}", methods=["GET", "POST"])
-async def supplier_callback(supplier: str, request: Request, rt: Runtime = Depends(get_runtime)) -> Response:
-    return await _handle(supplier, request, rt)
+async def supplier_callback(supplier: str, request: Request) -> Response:
+    return await _handle(supplier, request, runtime_for(request.app))
 
 
 @router.api_route("/callbacks/{supplier}/{secret}", methods=["GET", "POST"])
-async def supplier_callback_with_secret(
-    supplier: str, secret: str, request: Request, rt: Runtime = Depends(get_runtime)
-) -> Response:
-    return await _handle(supplier, request, rt)
+async def supplier_callback_with_secret(supplier: str, secret: str, request: Request) -> Response:
+    return await _handle(supplier, request, runtime_for(request.app))
