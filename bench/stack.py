@@ -127,6 +127,10 @@ def configure(stack: Stack) -> None:
             "RATE_LIMIT_ADDRESS_PER_MINUTE": "1000000000",
             "FX_SOURCE_URL": "",
             "SUPPLIER_READ_TIMEOUT_S": "10",
+            # as many pooled connections as a process can use at once (32 clients over 2 web processes,
+            # unevenly), and no overflow: an overflow connection is a new PostgreSQL backend per request
+            "ESA_DB_POOL_SIZE": "32",
+            "ESA_DB_POOL_OVERFLOW": "0",
         }
     )
     stack.env = env
