@@ -299,17 +299,20 @@ def advance_item(ctx: FulfillmentContext, item_id: int, *, cause: str = "fulfill
         if row.reference != reference_for(item_id, row.supplier_id):
             raise AssertionError(f"attempt reference {row.reference} is not reference_for's")  # one format
         uow.commit()  # the attempt exists before the request leaves
-    best = Candidate(row.supplier_id, row.supplier_code, row.sku, row.cost_idr, row.cost_twd)
-    return _buy(ctx, item_id, row.attempt_id, best, _request(ctx, item, best, row.reference))
+        best = Candidate(row.supplier_id, row.supplier_code, row.sku, row.cost_idr, row.cost_twd)
+        return _buy(ctx, uow, item_id, row.attempt_id, best, _request(ctx, item, best, row.reference))
 
 
-def _purchase_loop(ctx: FulfillmentContext, item_id: int) -> str:
-    with ctx.uow() as uow:
-        row = uow.session.connection().execute(_LOCK_ITEM, {"item": item_id}).one()
-        if row.status != It.PROCESSING:
-            return row.status
-        planned = _plan_purchase(ctx, uow, item_id, _Item.of(row))
-    return planned if isinstance(planned, str) else _buy(ctx, item_id, *planned)
+def _purchase_loop(ctx: FulfillmentContext, item_id: int, uow: UnitOfWork | None = None) -> str:
+    if uow is None:
+        with ctx.uow() as own:
+            return _purchase_loop(ctx, item_id, own)
+    row = uow.session.connection().execute(_LOCK_ITEM, {"item": item_id}).one()
+    if row.status != It.PROCESSING:
+        uow.rollback()
+        return row.status
+    planned = _plan_purchase(ctx, uow, item_id, _Item.of(row))
+    return planned if isinstance(planned, str) else _buy(ctx, uow, item_id, *planned)
 
 
 def _plan_purchase(
@@ -380,12 +383,21 @@ def _request(ctx: FulfillmentContext, item: _Item, best: Candidate, reference: s
 
 
 def _buy(
-    ctx: FulfillmentContext, item_id: int, attempt_id: int, best: Candidate, request: PurchaseRequest
+    ctx: FulfillmentContext,
+    uow: UnitOfWork,
+    item_id: int,
+    attempt_id: int,
+    best: Candidate,
+    request: PurchaseRequest,
 ) -> str:
+    """Send the purchase and record its answer. The unit of work's connection stays checked out, idle and
+    outside any transaction, while the supplier answers: one pool checkout per purchase, and nothing (no
+    check-in round trip) between the attempt's commit and the request leaving."""
     result = _call(ctx.adapters.get(best.supplier_code), "purchase", request)
-    step, status = _record(ctx, item_id, attempt_id, result, operation="purchase")
+    step, status = _record_in(ctx, uow, item_id, attempt_id, result, operation="purchase")
+    uow.commit()
     if step is Step.NEXT:
-        return _purchase_loop(ctx, item_id)
+        return _purchase_loop(ctx, item_id, uow)
     return status
 
 
