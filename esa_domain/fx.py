@@ -25,15 +25,21 @@ def latest_rate(session: Session, pair: str = PAIR) -> FxRate | None:
 def usable_rate(session: Session, *, now: datetime, max_age: timedelta, pair: str = PAIR) -> FxRate:
     """The newest rate, if it is fresh enough to quote with; otherwise StaleRate (never misprice)."""
     rate = latest_rate(session, pair)
-    if rate is None:
-        raise StaleRate(f"no {pair} rate is known yet: set one in the dashboard or wait for the FX refresh")
-    if now - rate.fetched_at > max_age:
-        raise StaleRate(
-            f"the {pair} rate from {rate.fetched_at:%Y-%m-%d %H:%M} UTC is older than {max_age}; "
-            "new quotes are refused until the FX refresh succeeds or an admin sets a rate",
-            fetched_at=rate.fetched_at.isoformat(),
-        )
+    ensure_fresh(rate.fetched_at if rate else None, now=now, max_age=max_age, pair=pair)
+    assert rate is not None
     return rate
+
+
+def ensure_fresh(fetched_at: datetime | None, *, now: datetime, max_age: timedelta, pair: str = PAIR) -> None:
+    """StaleRate unless a rate fetched at `fetched_at` (None: no rate at all) may still be quoted with."""
+    if fetched_at is None:
+        raise StaleRate(f"no {pair} rate is known yet: set one in the dashboard or wait for the FX refresh")
+    if now - fetched_at > max_age:
+        raise StaleRate(
+            f"the {pair} rate from {fetched_at:%Y-%m-%d %H:%M} UTC is older than {max_age}; "
+            "new quotes are refused until the FX refresh succeeds or an admin sets a rate",
+            fetched_at=fetched_at.isoformat(),
+        )
 
 
 def idr_to_twd(amount_idr: int, rate: Decimal) -> Decimal:

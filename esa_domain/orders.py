@@ -34,10 +34,9 @@ from esa_domain.errors import (
     PromoMinimumNotMet,
     PromoNotStarted,
     PromoUnknown,
-    StaleRate,
     UnknownProduct,
 )
-from esa_domain.fx import PAIR, effective_cost_twd
+from esa_domain.fx import PAIR, effective_cost_twd, ensure_fresh
 from esa_domain.models import Promo
 from esa_domain.states import PaymentStatus
 from esa_domain.targets import validate_target
@@ -212,14 +211,9 @@ def _cheapest_offer(catalog: QuoteCatalog, product: CatalogProduct, rate: Decima
 
 def _usable_rate(catalog: QuoteCatalog, now: datetime, max_age: timedelta) -> tuple[int, Decimal]:
     """The newest rate, if fresh enough to quote with; otherwise StaleRate (never misprice)."""
-    if catalog.fx_rate is None or catalog.fx_rate_id is None or catalog.fx_fetched_at is None:
-        raise StaleRate(f"no {PAIR} rate is known yet: set one in the dashboard or wait for the FX refresh")
-    if now - catalog.fx_fetched_at > max_age:
-        raise StaleRate(
-            f"the {PAIR} rate from {catalog.fx_fetched_at:%Y-%m-%d %H:%M} UTC is older than {max_age}; "
-            "new quotes are refused until the FX refresh succeeds or an admin sets a rate",
-            fetched_at=catalog.fx_fetched_at.isoformat(),
-        )
+    fetched_at = catalog.fx_fetched_at if catalog.fx_rate is not None else None
+    ensure_fresh(fetched_at, now=now, max_age=max_age)
+    assert catalog.fx_rate_id is not None and catalog.fx_rate is not None
     return catalog.fx_rate_id, catalog.fx_rate
 
 
