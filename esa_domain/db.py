@@ -10,7 +10,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
@@ -144,20 +143,6 @@ def driver(session: Session) -> psycopg.Connection[Any]:
     session's transaction, committed or rolled back with it.
     """
     return session.connection().connection.driver_connection  # type: ignore[return-value]
-
-
-@contextmanager
-def autocommitted(connection: Connection) -> Iterator[psycopg.Connection[Any]]:
-    """The psycopg connection in autocommit mode: each statement commits on its own, in one round trip
-    instead of three (BEGIN, the statement, COMMIT). Only outside a transaction; restored afterwards."""
-    raw = connection.connection.driver_connection
-    if connection.in_transaction() or raw.info.transaction_status != TransactionStatus.IDLE:  # type: ignore[union-attr]
-        raise RuntimeError("autocommitted() needs a connection outside any transaction")
-    raw.autocommit = True  # type: ignore[union-attr]
-    try:
-        yield raw  # type: ignore[misc]
-    finally:
-        raw.autocommit = False  # type: ignore[union-attr]
 
 
 @contextmanager
