@@ -78,11 +78,6 @@ _CLAIM = text(
     FOR UPDATE SKIP LOCKED
     """
 )
-_MARK = text(
-    "UPDATE outbox SET dispatched_at = now(), dispatch_attempts = dispatch_attempts + 1 "
-    "WHERE id = ANY(:ids) AND dispatched_at IS NULL"
-)
-_COUNT_FAILURE = text("UPDATE outbox SET dispatch_attempts = dispatch_attempts + 1 WHERE id = :id")
 
 
 def _publish(publisher: Publisher, row: Pending, now: datetime) -> bool:
@@ -203,32 +198,23 @@ def flush_marks() -> None:
 atexit.register(flush_marks)
 
 
-def dispatch(bind: Engine | Connection, publisher: Publisher, ids: list[int]) -> int:
-    """Send the given undispatched rows (read back and locked) and mark them; returns how many were sent.
+def dispatch(engine: Engine, publisher: Publisher, ids: list[int]) -> int:
+    """Send the given undispatched rows and mark them; returns how many were sent (the sweeper's path).
 
-    `bind`: an engine, or an idle connection. Rows are locked while sent (SKIP LOCKED: a concurrent sweeper
-    leaves them alone); a row that fails to send stays undispatched for the sweeper.
+    Rows are locked while sent (SKIP LOCKED: a concurrent sweeper leaves them alone) and marked with the same
+    statement the background marks use; a row that fails to send stays undispatched for the next sweep.
     """
     if not ids:
         return 0
-    if isinstance(bind, Engine):
-        with bind.connect() as conn:
-            return _dispatch(conn, publisher, ids)
-    return _dispatch(bind, publisher, ids)
-
-
-def _dispatch(conn: Connection, publisher: Publisher, ids: list[int]) -> int:
     now = datetime.now(UTC)
-    sent: list[int] = []
-    with conn.begin():
+    sent, failed = [], []
+    with engine.connect() as conn, conn.begin():
         for r in conn.execute(_CLAIM, {"ids": ids}).mappings():
             row = Pending(r["id"], r["topic"], r["payload"], r["available_at"])
-            if _publish(publisher, row, now):
-                sent.append(row.id)
-            else:
-                conn.execute(_COUNT_FAILURE, {"id": row.id})
-        if sent:
-            conn.execute(_MARK, {"ids": sent})
+            (sent if _publish(publisher, row, now) else failed).append(row.id)
+        if sent or failed:
+            raw = conn.connection.driver_connection
+            raw.execute(_MARK_BATCH, {"sent": sent, "ids": sent + failed})  # type: ignore[union-attr]
     return len(sent)
 
 
@@ -253,7 +239,5 @@ def sweep(
     """Send rows left undispatched longer than `older_than` (a crash between commit and dispatch, a broker
     outage) and parked delayed rows coming due within SWEEP_LEAD (sent with their remaining delay)."""
     with engine.connect() as conn:
-        ids = list(
-            conn.execute(_SWEEP, {"age": older_than, "limit": limit, "lead": SWEEP_LEAD}).scalars()
-        )
+        ids = list(conn.execute(_SWEEP, {"age": older_than, "limit": limit, "lead": SWEEP_LEAD}).scalars())
     return dispatch(engine, publisher, sorted(set(ids)))
