@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 
 from esa_api import callbacks, customer, ecpay_routes, health, miniapp
 from esa_domain.runtime import Runtime
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from esa_domain.settings import get_settings
+
+    settings = app.state.runtime.settings if app.state.runtime is not None else get_settings()
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
+    yield
+
+
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """`runtime`: engine, publisher and settings; built from the environment on first use when None."""
     app = FastAPI(
+        lifespan=_lifespan,
+        # no OpenTelemetry here: FastAPI's native telemetry would otherwise look for a provider per request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="ESA API",
         version="1.0",
         description="Customer API for the LINE Mini App, ECPay gateway routes and supplier callbacks.",
@@ -19,9 +35,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    ecpay_routes.install(app)  # the notification first: the route every payment takes
+    callbacks.install(app)  # and the callback every purchase brings
     app.include_router(health.router)
-    app.include_router(ecpay_routes.router)
     customer.install(app)
     miniapp.mount(app)
-    app.include_router(callbacks.router)
     return app

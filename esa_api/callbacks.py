@@ -1,12 +1,17 @@
-"""Supplier callbacks under /callbacks/<supplier> (Pulsa IF adds a secret path segment: its credential)."""
+"""Supplier callbacks under /callbacks/<supplier> (Pulsa IF adds a secret path segment: its credential).
+
+Plain Starlette routes, out of the OpenAPI schema: every purchase brings one, and FastAPI's dependency and
+parameter machinery would cost more than the lookup it serves.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 from esa_api.deps import runtime_for
 from esa_domain.runtime import Runtime
@@ -14,14 +19,15 @@ from esa_domain.supplier_callbacks import handle_callback
 from esa_domain.suppliers.base import CallbackRequest
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["supplier callbacks"], include_in_schema=False)
 
 
-async def _handle(supplier: str, request: Request, rt: Runtime) -> Response:
+async def supplier_callback(request: Request) -> Response:
+    supplier: str = request.path_params["supplier"]
+    rt: Runtime = runtime_for(request.app)
     callback = CallbackRequest(
         method=request.method,
         path=request.url.path,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers=dict(request.headers.items()),  # ASGI header names are lower-case already
         query=dict(request.query_params),
         body=await request.body(),
         remote_addr=request.client.host if request.client else None,
@@ -38,12 +44,6 @@ async def _handle(supplier: str, request: Request, rt: Runtime) -> Response:
     return Response(result.reply_body, status_code=result.reply_status, media_type=result.reply_media_type)
 
 
-# the runtime is read from the app, not injected: a dependency costs more than the lookup on every callback
-@router.api_route("/callbacks/{supplier}", methods=["GET", "POST"])
-async def supplier_callback(supplier: str, request: Request) -> Response:
-    return await _handle(supplier, request, runtime_for(request.app))
-
-
-@router.api_route("/callbacks/{supplier}/{secret}", methods=["GET", "POST"])
-async def supplier_callback_with_secret(supplier: str, secret: str, request: Request) -> Response:
-    return await _handle(supplier, request, runtime_for(request.app))
+def install(app: FastAPI) -> None:
+    for path in ("/callbacks/{supplier}", "/callbacks/{supplier}/{secret}"):
+        app.router.add_route(path, supplier_callback, methods=["GET", "POST"], include_in_schema=False)

@@ -24,5 +24,6 @@ def runtime_for(app: Any) -> Runtime:
     return state.runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async, though it never awaits: FastAPI would run a plain `def` dependency in the thread pool
     return runtime_for(request.app)

@@ -7,12 +7,12 @@ import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from esa_api.deps import get_runtime
+from esa_api.deps import get_runtime, runtime_for
 from esa_domain.ecpay import build_checkout_fields, checkout_url, render_autosubmit_form
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory
 from esa_domain.payments import handle_notification
@@ -28,9 +28,13 @@ def _form_fields(body: bytes) -> dict[str, str]:
     return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
-@router.post("/return", response_class=PlainTextResponse)
-async def return_url(request: Request, rt: Runtime = Depends(get_runtime)) -> PlainTextResponse:
-    """ReturnURL: answer `1|OK` only once the notification is durably handled; an error makes ECPay re-send."""
+async def return_url(request: Request) -> Response:
+    """ReturnURL: answer `1|OK` only once the notification is durably handled; an error makes ECPay re-send.
+
+    A plain Starlette route (ECPay's call is not part of our OpenAPI): FastAPI's dependency and parameter
+    machinery would cost more per notification than reading the form does.
+    """
+    rt = runtime_for(request.app)
     fields = _form_fields(await request.body())
     remote = request.client.host if request.client else None
     try:
@@ -41,6 +45,11 @@ async def return_url(request: Request, rt: Runtime = Depends(get_runtime)) -> Pl
         )
         return PlainTextResponse("0|temporary error, please retry", status_code=500)
     return PlainTextResponse(reply.body, status_code=reply.status_code)
+
+
+def install(app: FastAPI) -> None:
+    app.router.add_route("/ecpay/return", return_url, methods=["POST"], include_in_schema=False)
+    app.include_router(router)
 
 
 def _checkout_page(rt: Runtime, merchant_trade_no: str) -> tuple[int, str]:

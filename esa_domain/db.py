@@ -10,7 +10,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, event
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, Engine, TextClause, create_engine, event
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
@@ -143,6 +145,20 @@ def driver(session: Session) -> psycopg.Connection[Any]:
     session's transaction, committed or rolled back with it.
     """
     return session.connection().connection.driver_connection  # type: ignore[return-value]
+
+
+_DIALECT = PGDialect_psycopg()
+
+
+def for_driver(statement: TextClause) -> str:
+    """A `text()` statement compiled once, at import, the way SQLAlchemy would send it to psycopg (`:name`
+    becomes `%(name)s`, a literal `%` is doubled), for `execute`."""
+    return str(statement.compile(dialect=_DIALECT))
+
+
+def execute(session: Session, sql: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
+    """Run a statement from `for_driver` in the session's transaction; rows come back as named tuples."""
+    return driver(session).cursor(row_factory=namedtuple_row).execute(sql, params)
 
 
 @contextmanager

@@ -24,13 +24,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, text
+import psycopg
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from esa_domain import outbox, topics
 from esa_domain.alerts import raise_alert
-from esa_domain.db import UnitOfWork
+from esa_domain.db import UnitOfWork, execute, for_driver
 from esa_domain.evidence import storable
 from esa_domain.fx import PAIR
 from esa_domain.models import ATTEMPT_LIVE
@@ -119,8 +120,9 @@ _ITEM_FACTS = """
 
 # Claim the item (CAS, history row) for a paid order and, unless it has a live attempt, insert the attempt
 # at the cheapest candidate: one statement. Answers what the purchase needs; no attempt if no candidate.
-_CLAIM = text(
-    f"""
+_CLAIM = for_driver(
+    text(
+        f"""
     WITH cur AS (
         SELECT i.id, i.status FROM payment_items i
         WHERE i.id = :item AND i.status IN {_sql_in(_CLAIMABLE)}
@@ -153,6 +155,7 @@ _CLAIM = text(
         a.id AS attempt_id, a.reference
     FROM facts f LEFT JOIN best b ON true LEFT JOIN attempt a ON true
     """  # noqa: S608 (constants only)
+    )
 )
 # the item again, locked, for the next candidate after a definite failure
 _LOCK_ITEM = text(
@@ -172,8 +175,9 @@ _NEW_ATTEMPT = text(
     """
 )
 # store the exchanges, then lock item, attempt and payment (in that order: everyone locks item before payment)
-_LOCK_FOR_OUTCOME = text(
-    """
+_LOCK_FOR_OUTCOME = for_driver(
+    text(
+        """
     WITH ex AS (
         INSERT INTO supplier_exchanges (supplier_id, attempt_id, operation, method, url, request_json,
             response_json, http_status, latency_ms, error, created_at)
@@ -193,6 +197,7 @@ _LOCK_FOR_OUTCOME = text(
     WHERE i.id = :item
     FOR NO KEY UPDATE OF i, a, p
     """
+    )
 )
 _ITEM_COLUMNS = {
     It.SUCCESS: "artifact = :artifact, next_check_at = NULL",
@@ -209,11 +214,12 @@ def _settles(to: ItemStatus) -> str:
     return f", {settle_ctes(':item', repr(str(to)))}" if to in ITEM_FINAL else ""
 
 
-def _outcome_sql(to: ItemStatus) -> Any:
+def _outcome_sql(to: ItemStatus) -> str:
     """Attempt update, breaker reset, item CAS PROCESSING -> `to` with its history row and, once every item of
     the payment is final, the payment's settlement; answers how the payment settled (`settled`, or NULL)."""
-    return text(
-        f"""
+    return for_driver(
+        text(
+            f"""
         WITH att AS (
             UPDATE item_attempts SET state = :state,
                 failure_class = COALESCE(:failure_class, failure_class),
@@ -241,6 +247,7 @@ def _outcome_sql(to: ItemStatus) -> Any:
         ){_settles(to)}
         SELECT (SELECT count(*) FROM moved) AS moved, {_SETTLED if to in ITEM_FINAL else "NULL AS settled"}
         """  # noqa: S608 (constants only)
+        )
     )
 
 
@@ -259,7 +266,7 @@ class _Item:
     live_attempt_id: int | None
 
     @classmethod
-    def of(cls, row: Row) -> _Item:
+    def of(cls, row: Any) -> _Item:
         return cls(
             row.status,
             row.payment_id,
@@ -281,15 +288,15 @@ def advance_item(ctx: FulfillmentContext, item_id: int, *, cause: str = "fulfill
     Idempotent by state: a message for an item someone else holds, or that is finished, changes nothing.
     """
     with ctx.uow() as uow:
-        conn = uow.session.connection()
         params = {"item": item_id, "cause": cause[:300], "actor": ACTOR, "pair": PAIR, "now": ctx.clock()}
         try:
-            row = conn.execute(_CLAIM, params).first()
-        except IntegrityError:
+            row = execute(uow.session, _CLAIM, params).fetchone()
+        except psycopg.errors.UniqueViolation:
             uow.rollback()  # another worker holds a live attempt for this item
             return Step.LOST
         if row is None:  # not paid, someone else holds it, or it is finished
-            return conn.execute(_STATUS, {"item": item_id}).scalar_one_or_none() or "missing"
+            status = uow.session.connection().execute(_STATUS, {"item": item_id}).scalar_one_or_none()
+            return status or "missing"
         item = _Item.of(row)
         if item.live_attempt_id is not None:
             uow.commit()
@@ -490,14 +497,13 @@ def _record_in(
     now = ctx.clock()
     o = result.outcome
     s = uow.session
-    row = (
-        s.connection()
-        .execute(
-            _LOCK_FOR_OUTCOME,
-            {"item": item_id, "attempt": attempt_id, "exchanges": _exchanges_json(result.exchanges)},
-        )
-        .one()
-    )
+    row = execute(
+        s,
+        _LOCK_FOR_OUTCOME,
+        {"item": item_id, "attempt": attempt_id, "exchanges": _exchanges_json(result.exchanges)},
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"item {item_id} or its attempt {attempt_id} is missing")
     if row.status != It.PROCESSING or row.state not in ATTEMPT_LIVE:
         return Step.LOST, row.status  # the exchanges stay on record; the owner of the item decides
     if (
@@ -524,7 +530,7 @@ def _apply_outcome(
     s: Session,
     item_id: int,
     attempt_id: int,
-    row: Row,
+    row: Any,
     o: SupplierOutcome,
     now: datetime,
     operation: str,
@@ -555,18 +561,17 @@ def _apply_outcome(
         "cause": cause[:300],
         "actor": actor[:80],
     }
-    conn = s.connection()
     if o.outcome is Outcome.SUCCESS:
         params |= {"state": "SUCCESS", "finished_at": now, "healthy": True, "artifact": o.artifact}
-        _settled(s, row.payment_id, conn.execute(_OUTCOME[It.SUCCESS], params).one())
+        _settled(s, row.payment_id, execute(s, _OUTCOME[It.SUCCESS], params).fetchone())
         return Step.DONE, It.SUCCESS
     if o.outcome is Outcome.FAILED:
         params |= {"state": "FAILED", "failure_class": str(o.failure_class), "finished_at": now}
         if o.failure_class is FailureClass.CUSTOMER:
             params["failure_reason"] = (o.message or "rejected by supplier")[:300]
-            _settled(s, row.payment_id, conn.execute(_OUTCOME[It.FAILED], params).one())
+            _settled(s, row.payment_id, execute(s, _OUTCOME[It.FAILED], params).fetchone())
             return Step.DONE, It.FAILED
-        conn.execute(_ATTEMPT_ONLY, params)  # the item stays PROCESSING for the next candidate
+        execute(s, _ATTEMPT_ONLY, params)  # the item stays PROCESSING for the next candidate
         record_supplier_failure(s, row.supplier_id, ctx.policy.breaker)
         if o.failure_class is FailureClass.CONFIG:
             raise_alert(
@@ -587,7 +592,7 @@ def _apply_outcome(
     next_check_at = now + ctx.policy.check_backoff[min(checks, len(ctx.policy.check_backoff) - 1)]
     deadline = row.deadline_at or now + ctx.policy.deadline
     params |= {"state": str(o.outcome), "next_check_at": next_check_at, "deadline_at": deadline}
-    conn.execute(_OUTCOME[It.SUPPLIER_PENDING], params)
+    execute(s, _OUTCOME[It.SUPPLIER_PENDING], params)
     if now >= deadline:
         transition_item(
             s,
@@ -612,8 +617,9 @@ def _apply_outcome(
 
 
 # a definite product/config failure: the attempt is finished, the item stays with this worker
-_ATTEMPT_ONLY = text(
-    """
+_ATTEMPT_ONLY = for_driver(
+    text(
+        """
     UPDATE item_attempts SET state = :state, failure_class = :failure_class,
         supplier_code = COALESCE(:supplier_code, supplier_code),
         supplier_txn_id = COALESCE(:supplier_txn_id, supplier_txn_id),
@@ -624,11 +630,12 @@ _ATTEMPT_ONLY = text(
         checks = checks + :checks_added, finished_at = :finished_at, next_check_at = NULL
     WHERE id = :attempt
     """
+    )
 )
 
 
-def _settled(s: Session, payment_id: int, outcome: Row) -> None:
-    if outcome.settled is not None:
+def _settled(s: Session, payment_id: int, outcome: Any) -> None:
+    if outcome is not None and outcome.settled is not None:
         after_settled(s, payment_id, outcome.settled)
 
 

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     # so size the pool for the process's real concurrency (web: the thread pool; worker: its threads).
     db_pool_size: int = Field(default=20, ge=1, alias="ESA_DB_POOL_SIZE")
     db_pool_overflow: int = Field(default=10, ge=0, alias="ESA_DB_POOL_OVERFLOW")
+    # Threads per web process that run blocking work (database, Redis) for requests. Every request's work is
+    # short and holds the GIL between round trips: more threads than this only queue on the GIL and make each
+    # request dearer (measured in bench/RESULTS.md), fewer leave round trips unoverlapped.
+    web_threads: int = Field(default=8, ge=1, le=256, alias="ESA_WEB_THREADS")
 
     # Where people and gateways reach us.
     public_url: str = Field(default="http://127.0.0.1:3000", alias="ESA_PUBLIC_URL")

@@ -9,13 +9,15 @@ changes nothing (fulfillment.record_outcome applies only while the attempt is li
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Row, text
+from psycopg.rows import namedtuple_row
+from psycopg.types.json import Jsonb
 
 from esa_domain import outbox, topics
+from esa_domain.db import driver
 from esa_domain.evidence import NUL, storable
 from esa_domain.fulfillment import FulfillmentContext, Step, record_outcome_in
 from esa_domain.models import ATTEMPT_LIVE
@@ -27,24 +29,20 @@ RECHECK_SOON = timedelta(seconds=5)
 log = logging.getLogger(__name__)
 
 # the supplier's id and the attempt the callback names (if any), in one round trip
-_LOOKUP = text(
-    """
-    SELECT (SELECT id FROM suppliers WHERE code = :code) AS supplier_id,
+_LOOKUP = """
+    SELECT (SELECT id FROM suppliers WHERE code = %(code)s) AS supplier_id,
         a.id, a.item_id, a.state, a.cost_idr, i.status AS item_status
     FROM (SELECT 1) AS one
-    LEFT JOIN item_attempts a ON a.reference = :reference
+    LEFT JOIN item_attempts a ON a.reference = %(reference)s
     LEFT JOIN payment_items i ON i.id = a.item_id
-    """
-)
+"""
 # every callback is kept as received (redacted), with what we made of it
-_RECORD = text(
-    """
+_RECORD = """
     INSERT INTO supplier_exchanges (supplier_id, attempt_id, operation, method, url, request_json,
         response_json, http_status, latency_ms, error, created_at)
-    VALUES (:supplier, :attempt, 'callback', :method, :url, CAST(:request AS jsonb), CAST(:response AS jsonb),
-        :status, 0, :error, clock_timestamp())
-    """
-)
+    VALUES (%(supplier)s, %(attempt)s, 'callback', %(method)s, %(url)s, %(request)s, %(response)s,
+        %(status)s, 0, %(error)s, clock_timestamp())
+"""
 
 
 def handle_callback(
@@ -57,9 +55,14 @@ def handle_callback(
     result = _parse(adapter, supplier_code, request)
     with ctx.uow() as uow:
         s = uow.session
-        conn = s.connection()
+        conn = driver(s)  # the hot path of every callback: straight to psycopg, in the session's transaction
         reference = result.reference if result.reference and NUL not in result.reference else None
-        found = conn.execute(_LOOKUP, {"code": supplier_code, "reference": reference}).one()
+        found = (
+            conn.cursor(row_factory=namedtuple_row)
+            .execute(_LOOKUP, {"code": supplier_code, "reference": reference})
+            .fetchone()
+        )
+        assert found is not None  # one row always: the lookup selects FROM (SELECT 1)
         attempt = found if found.id is not None else None  # a NUL can be in no reference of ours
         verdict = _verdict(result, attempt)
         if found.supplier_id is not None:
@@ -70,8 +73,8 @@ def handle_callback(
                     "attempt": attempt.id if attempt else None,
                     "method": request.method,
                     "url": f"/callbacks/{supplier_code}",  # a path may carry a secret segment
-                    "request": json.dumps(storable(result.redacted)),
-                    "response": json.dumps(
+                    "request": Jsonb(storable(result.redacted)),
+                    "response": Jsonb(
                         {
                             "verdict": verdict,
                             "outcome": str(result.outcome.outcome) if result.outcome else None,
@@ -132,7 +135,7 @@ def _parse(adapter, supplier_code: str, request: CallbackRequest) -> CallbackRes
         )
 
 
-def _verdict(result: CallbackResult, attempt: Row | None) -> str:
+def _verdict(result: CallbackResult, attempt: Any) -> str:
     if not result.authenticated:
         return "rejected"
     if attempt is None:

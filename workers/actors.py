@@ -11,10 +11,11 @@ import logging
 import dramatiq
 
 from esa_domain import fulfillment, payments
-from workers.broker import broker  # noqa: F401  (sets the broker before any actor is declared)
-from workers.context import ecpay_client, runtime
+from workers.broker import broker  # sets the broker before any actor is declared
+from workers.context import BuildRuntimeAtBoot, ecpay_client, runtime
 
 log = logging.getLogger(__name__)
+broker.add_middleware(BuildRuntimeAtBoot())
 
 RETRIES = {"max_retries": 5, "min_backoff": 2_000, "max_backoff": 300_000}
 

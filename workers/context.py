@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
+from typing import Any
+
+import dramatiq
 
 from esa_domain.ecpay import EcpayClient
 from esa_domain.runtime import Runtime
@@ -24,3 +27,11 @@ def ecpay_client() -> EcpayClient:
     if client is None:
         client = _local.ecpay = runtime().ecpay.client()
     return client
+
+
+class BuildRuntimeAtBoot(dramatiq.Middleware):
+    """Each worker process builds its runtime (engine, supplier adapters and their HTTP clients) as it boots,
+    not inside its first messages: a configuration error shows at start, and no purchase waits for it."""
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        runtime().fulfillment  # noqa: B018 (a cached property: built here, once)

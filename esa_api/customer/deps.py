@@ -1,4 +1,8 @@
-"""Request-scoped access to the customer API's config, verifier and rate limiter (built once per app)."""
+"""Request-scoped access to the customer API's config, verifier and rate limiter (built once per app).
+
+The dependencies are `async def` although they never await: FastAPI runs a plain `def` dependency in the
+thread pool, a thread hand-off (and a GIL hand-back) per dependency per request for an attribute lookup.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from fastapi import Request
 
 from esa_api.customer.config import CustomerApiConfig
 from esa_api.customer.ratelimit import RateLimiter
-from esa_api.deps import get_runtime, runtime_for
+from esa_api.deps import runtime_for
 from esa_domain.liff import LiffVerifier
 
 
@@ -20,20 +24,20 @@ def config_for(app: Any) -> CustomerApiConfig:
     return state.customer_config
 
 
-def get_config(request: Request) -> CustomerApiConfig:
+async def get_config(request: Request) -> CustomerApiConfig:
     return config_for(request.app)
 
 
-def get_verifier(request: Request) -> LiffVerifier:
+async def get_verifier(request: Request) -> LiffVerifier:
     state = request.app.state
     if getattr(state, "liff_verifier", None) is None:
-        cfg = get_config(request)
+        cfg = config_for(request.app)
         state.liff_verifier = LiffVerifier(cfg.line_login_base_url, cfg.line_channel_id)
     return state.liff_verifier
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     state = request.app.state
     if getattr(state, "rate_limiter", None) is None:
-        state.rate_limiter = RateLimiter(get_runtime(request).settings.redis_url)
+        state.rate_limiter = RateLimiter(runtime_for(request.app).settings.redis_url)
     return state.rate_limiter
