@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from esa_api import callbacks, customer, ecpay_routes, health, miniapp
+from esa_api.deps import runtime_for
 from esa_domain.runtime import Runtime
 
 
@@ -16,9 +17,20 @@ from esa_domain.runtime import Runtime
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from esa_domain.settings import get_settings
 
-    settings = app.state.runtime.settings if app.state.runtime is not None else get_settings()
+    installed = app.state.runtime
+    settings = installed.settings if installed is not None else get_settings()
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
+    if installed is not None or (settings.database_url and settings.redis_url):
+        # the runtime and the supplier adapters (their HTTP clients, TLS contexts, modules) are built now, not
+        # inside the first notification and the first callback; a configuration error shows at start
+        await anyio.to_thread.run_sync(_build_runtime, app)
     yield
+
+
+def _build_runtime(app: FastAPI) -> None:
+    rt = runtime_for(app)
+    rt.ecpay  # noqa: B018 (cached properties: built here, once)
+    rt.fulfillment  # noqa: B018
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:

@@ -120,9 +120,17 @@ def dispatch_committed(conn: Connection, publisher: Publisher, rows: list[Pendin
 
 _MARK_BATCH = (
     "UPDATE outbox SET dispatch_attempts = dispatch_attempts + 1, "
-    "dispatched_at = CASE WHEN id = ANY(%(sent)s) THEN now() END "
-    "WHERE id = ANY(%(ids)s) AND dispatched_at IS NULL"
+    "dispatched_at = CASE WHEN id = ANY(CAST(%(sent)s AS bigint[])) THEN now() END "
+    "WHERE id = ANY(CAST(%(ids)s AS bigint[])) AND dispatched_at IS NULL"
 )
+
+
+def _mark_params(sent: list[int], failed: list[int]) -> dict[str, str]:
+    # array literals: psycopg would otherwise walk every list to choose an integer type for it
+    def literal(ids: list[int]) -> str:
+        return "{" + ",".join(str(int(i)) for i in ids) + "}"
+
+    return {"sent": literal(sent), "ids": literal(sent + failed)}
 
 
 class Marks:
@@ -168,7 +176,7 @@ class Marks:
             with self.engine.connect() as conn, conn.begin():
                 raw = conn.connection.driver_connection
                 raw.execute("SET LOCAL synchronous_commit = off")  # type: ignore[union-attr]
-                raw.execute(_MARK_BATCH, {"sent": sent, "ids": sent + failed})  # type: ignore[union-attr]
+                raw.execute(_MARK_BATCH, _mark_params(sent, failed))  # type: ignore[union-attr]
         except Exception:  # the database is away: keep them for the next round
             log.warning("could not mark %d outbox rows; retrying", len(sent) + len(failed), exc_info=True)
             with self._lock:
@@ -214,7 +222,7 @@ def dispatch(engine: Engine, publisher: Publisher, ids: list[int]) -> int:
             (sent if _publish(publisher, row, now) else failed).append(row.id)
         if sent or failed:
             raw = conn.connection.driver_connection
-            raw.execute(_MARK_BATCH, {"sent": sent, "ids": sent + failed})  # type: ignore[union-attr]
+            raw.execute(_MARK_BATCH, _mark_params(sent, failed))  # type: ignore[union-attr]
     return len(sent)
 
 
