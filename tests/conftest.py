@@ -124,3 +124,12 @@ def run_asgi() -> Iterator:
     servers = Servers()
     yield servers.start
     servers.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test() -> Iterator[None]:
+    """A test that fails while a worker process runs must not leave it consuming the next test's messages."""
+    yield
+    from workers.testing import WorkerProcess
+
+    WorkerProcess.kill_leftovers()

@@ -13,7 +13,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class WorkerProcess:
-    """`dramatiq workers.actors workers.schedules` in its own process group, with the given environment."""
+    """`dramatiq workers.actors workers.schedules` in its own process group, with the given environment.
+
+    Every started one is remembered until it is stopped or killed, so `kill_leftovers()` (run by the tests after
+    each test) can end those a failing test left running: a leftover would consume the next test's messages.
+    """
+
+    _running: set[WorkerProcess] = set()
 
     def __init__(
         self, env: dict[str, str], *, processes: int = 1, threads: int = 4, log_path: Path | None = None
@@ -43,13 +49,24 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        WorkerProcess._running.add(self)
         return self
+
+    @classmethod
+    def kill_leftovers(cls) -> int:
+        """SIGKILL every started worker still running; returns how many there were."""
+        leftovers = [w for w in cls._running if w.proc is not None and w.proc.poll() is None]
+        for worker in leftovers:
+            worker.kill()
+        cls._running.clear()
+        return len(leftovers)
 
     def kill(self) -> None:
         """SIGKILL the whole worker (parent and forks), as a crash or an OOM kill would."""
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+        WorkerProcess._running.discard(self)
 
     def stop(self, timeout: float = 20) -> None:
         if self.proc and self.proc.poll() is None:
@@ -58,6 +75,7 @@ class WorkerProcess:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+        WorkerProcess._running.discard(self)
 
     def __enter__(self) -> WorkerProcess:
         return self.start()

@@ -189,13 +189,16 @@ class WebProcess:
             self.proc.wait(timeout=10)
 
 
-def attempts_in(db: Engine, state: str, item_ids: list[int]) -> list[tuple[int, str]]:
-    """(item_id, reference) of the attempts of `item_ids` in `state`."""
+def attempts_in(db: Engine, state: str | None, item_ids: list[int]) -> list[tuple[int, str]]:
+    """(item_id, reference) of the attempts of `item_ids` in `state` (None: in any state)."""
     with db.connect() as conn:
         return [
             (r[0], r[1])
             for r in conn.execute(
-                text("SELECT item_id, reference FROM item_attempts WHERE state = :s AND item_id = ANY(:ids)"),
+                text(
+                    "SELECT item_id, reference FROM item_attempts "
+                    "WHERE (state = :s OR CAST(:s AS text) IS NULL) AND item_id = ANY(:ids)"
+                ),
                 {"s": state, "ids": item_ids},
             )
         ]
