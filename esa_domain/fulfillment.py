@@ -455,13 +455,6 @@ def _call(adapter: SupplierAdapter | None, operation: str, request: PurchaseRequ
         return CallResult(SupplierOutcome(Outcome.UNKNOWN, message=f"adapter error: {type(exc).__name__}"))
 
 
-def record_outcome(
-    ctx: FulfillmentContext, item_id: int, attempt_id: int, result: CallResult, *, operation: str
-) -> Step:
-    """Apply one supplier answer, holding the item's row lock; everything or nothing."""
-    return _record(ctx, item_id, attempt_id, result, operation=operation)[0]
-
-
 def record_outcome_in(
     ctx: FulfillmentContext,
     uow: UnitOfWork,
@@ -471,14 +464,15 @@ def record_outcome_in(
     *,
     operation: str,
 ) -> Step:
-    """`record_outcome` inside the caller's transaction (the caller commits)."""
+    """Apply one supplier answer inside the caller's transaction (the caller commits), holding the item's row
+    lock; it applies only while the attempt is live."""
     return _record_in(ctx, uow, item_id, attempt_id, result, operation=operation)[0]
 
 
 def _record(
     ctx: FulfillmentContext, item_id: int, attempt_id: int, result: CallResult, *, operation: str
 ) -> tuple[Step, str]:
-    """`record_outcome`, also answering the item's status afterwards."""
+    """Apply one supplier answer in its own transaction; answers the step and the item's status afterwards."""
     with ctx.uow() as uow:
         outcome = _record_in(ctx, uow, item_id, attempt_id, result, operation=operation)
         uow.commit()

@@ -4,7 +4,7 @@ A forged callback changes nothing (it is recorded as rejected). An unsigned supp
 claimed price differs from the attempt's, only triggers a status check. A final answer for a finished attempt is
 ignored and recorded: a late FAILED never moves a SUCCESS backwards. A final answer that arrives while a purchase
 call or a status check holds the item is recorded at once, under the item's lock; the call's own answer then
-changes nothing (fulfillment.record_outcome applies only while the attempt is live).
+changes nothing (fulfillment.record_outcome_in applies only while the attempt is live).
 """
 
 from __future__ import annotations
