@@ -1,6 +1,6 @@
 """Reflex configuration for the operator dashboard (the API is mounted into the same server).
 
-The dashboard reads and writes through esa_domain (DATABASE_URL via esa_domain.settings), so no Reflex db_url.
+The dashboard reads and writes through esa_domain (DATABASE_URL via esa_domain.infra.settings), so no Reflex db_url.
 """
 
 import reflex as rx

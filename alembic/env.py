@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 
 import esa_domain.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
-from esa_domain.settings import get_settings
+from esa_domain.infra.settings import get_settings
 
 config = context.config
 target_metadata = SQLModel.metadata

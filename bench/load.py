@@ -144,7 +144,7 @@ class _Pool:
 async def _one(pool: _Pool, data: bytes, ok: Callable[[Response], bool], res: Result, t0: float) -> None:
     try:
         r = await pool.send(data)
-    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
         res.error(type(exc).__name__)
         return
     if ok(r):

@@ -67,7 +67,7 @@ def _order_requests(customers: list[tuple[int, str]], n: int) -> list[load.Reque
 
 
 def _notification_requests(orders: list[tuple[int, str, int]]) -> list[load.Request]:
-    from esa_domain.ecpay import check_mac_value
+    from esa_domain.adapters.ecpay import check_mac_value
 
     reqs = []
     for pid, trade_no, amount in orders:
@@ -116,7 +116,7 @@ def _errors(res: load.Result) -> str:
 
 
 def run(profile: Profile, markdown_path: Path | None) -> None:
-    from esa_domain.db import make_engine
+    from esa_domain.infra.db import make_engine
 
     sections: list[Section] = []
     started = time.monotonic()
@@ -214,7 +214,7 @@ def run(profile: Profile, markdown_path: Path | None) -> None:
         redis.Redis.from_url(st.redis_url).flushdb()  # phase 2's fulfillment messages are not phase 3's work
 
         # 3. end to end, with two real dramatiq worker processes
-        from workers.testing import WorkerProcess
+        from tests.worker_process import WorkerProcess
 
         say("end to end: starting a dramatiq worker with 2 processes × 8 threads …")
         log = st.folder / "worker.log"

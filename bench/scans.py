@@ -54,9 +54,9 @@ def time_reconcile(
     engine: Engine, public_url: str, runs: int = 3
 ) -> tuple[list[float], dict[str, list[float]], list[dict]]:
     """Run reconcile() `runs` times; returns each run's wall ms, SELECT ms by label, and the summaries."""
-    from esa_domain.db import UnitOfWork
-    from esa_domain.payments import EcpayConfig
-    from esa_domain.reconciliation import reconcile
+    from esa_domain.infra.db import UnitOfWork
+    from esa_domain.operations.reconciliation import reconcile
+    from esa_domain.payments.accept import EcpayConfig
 
     cfg = EcpayConfig("3002607", "pwFHCqoQZGmho4w6", "EkRm7iFT261dpevs", "http://127.0.0.1:9", public_url)
     walls, summaries = [], []

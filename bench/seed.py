@@ -25,15 +25,15 @@ class Loaded:
 
 def catalog(engine: Engine) -> None:
     """The demo catalog, FX rate, promos and operators through the project's own seed (no demo orders)."""
-    from esa_domain.db import UnitOfWork
-    from esa_domain.seed import seed
+    from esa_domain.infra.db import UnitOfWork
+    from sandbox.demo_data import seed
 
     seed(lambda: UnitOfWork(engine), say=lambda _m: None, orders=0)
 
 
 def customers(engine: Engine, count: int, secret: str) -> list[tuple[int, str]]:
     """`count` customers who place the load's orders, each with a bearer token signed with `secret`."""
-    from esa_domain.customers import issue_token
+    from esa_domain.ordering.customers import issue_token
 
     with engine.begin() as conn:
         ids = (

@@ -87,7 +87,7 @@ class Stack:
 
 def start_servers(say) -> Stack:  # type: ignore[no-untyped-def]
     """Fresh embedded PostgreSQL and Redis in a new temporary folder; never the machine's own servers."""
-    from esa_domain.embedded import start_postgres, start_redis
+    from esa_domain.infra.embedded import start_postgres, start_redis
 
     folder = Path(tempfile.mkdtemp(prefix="esa-bench-"))
     say(f"starting embedded PostgreSQL and Redis in {folder} …")

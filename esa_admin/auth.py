@@ -9,10 +9,10 @@ from sqlmodel import Session
 
 from esa_admin import routes
 from esa_admin.deps import unit_of_work
-from esa_domain import operators
-from esa_domain.db import default_engine
+from esa_domain.infra.db import default_engine
+from esa_domain.infra.settings import get_settings
 from esa_domain.models import Operator
-from esa_domain.settings import get_settings
+from esa_domain.operations import operators
 
 SESSION_COOKIE = "esa_session"
 

@@ -27,8 +27,8 @@ def say(message: str) -> None:
 
 def _ensure_servers(*, need_redis: bool = True):  # type: ignore[no-untyped-def]
     """Point DATABASE_URL/REDIS_URL at the configured servers, or start the embedded ones."""
-    from esa_domain import embedded
-    from esa_domain.settings import get_settings
+    from esa_domain.infra import embedded
+    from esa_domain.infra.settings import get_settings
 
     settings = get_settings()
     if settings.database_url and (settings.redis_url or not need_redis):
@@ -50,7 +50,7 @@ def _upgrade() -> None:
     from alembic.config import Config
 
     from alembic import command
-    from esa_domain.settings import get_settings
+    from esa_domain.infra.settings import get_settings
 
     say("applying database migrations …")
     cfg = Config(str(ROOT / "alembic.ini"))
@@ -59,14 +59,14 @@ def _upgrade() -> None:
 
 
 def _uow():  # type: ignore[no-untyped-def]
-    from esa_domain.db import UnitOfWork, default_engine
+    from esa_domain.infra.db import UnitOfWork, default_engine
 
     engine = default_engine()
     return lambda: UnitOfWork(engine)
 
 
 def _seed() -> None:
-    from esa_domain.seed import seed
+    from sandbox.demo_data import seed
 
     say("seeding demo data (first run only) …")
     seed(_uow(), say=lambda m: say(f"  {m}"))
@@ -95,8 +95,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_operator_create(args: argparse.Namespace) -> int:
-    from esa_domain.errors import DomainError
-    from esa_domain.operators import create_operator
+    from esa_domain.core.errors import DomainError
+    from esa_domain.operations.operators import create_operator
 
     password = os.environ.get("ESA_OPERATOR_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
     servers = _ensure_servers(need_redis=False)
@@ -163,7 +163,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def _sandbox_env(sandbox_port: int) -> dict[str, str]:
-    from esa_domain.settings import get_settings
+    from esa_domain.infra.settings import get_settings
     from sandbox.app import demo_env
 
     data = get_settings().ensure_data_dir()
@@ -201,7 +201,7 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float, what: str) -> b
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from esa_domain.settings import get_settings
+    from esa_domain.infra.settings import get_settings
 
     _stop_on_signals()
     port = args.port or get_settings().web_port
@@ -306,7 +306,7 @@ def _kick_off(env: dict[str, str]) -> None:
 
 
 def _banner(port: int) -> None:
-    from esa_domain.seed import DEMO_OPERATOR, DEMO_VIEWER
+    from sandbox.demo_data import DEMO_OPERATOR, DEMO_VIEWER
 
     url = f"http://127.0.0.1:{port}"
     print(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from esa_domain.db import UnitOfWork, default_engine
-from esa_domain.outbox import Publisher
-from esa_domain.settings import get_settings
+from esa_domain.infra.db import UnitOfWork, default_engine
+from esa_domain.infra.outbox import Publisher
+from esa_domain.infra.settings import get_settings
 
 
 @lru_cache

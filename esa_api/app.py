@@ -10,12 +10,12 @@ from fastapi import FastAPI
 
 from esa_api import callbacks, customer, ecpay_routes, health, miniapp
 from esa_api.deps import runtime_for
-from esa_domain.runtime import Runtime
+from esa_domain.infra.runtime import Runtime
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from esa_domain.settings import get_settings
+    from esa_domain.infra.settings import get_settings
 
     installed = app.state.runtime
     settings = installed.settings if installed is not None else get_settings()

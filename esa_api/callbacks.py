@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from esa_api.deps import runtime_for
-from esa_domain.runtime import Runtime
-from esa_domain.supplier_callbacks import handle_callback
-from esa_domain.suppliers.base import CallbackRequest
+from esa_domain.adapters.suppliers.base import CallbackRequest
+from esa_domain.fulfillment.callbacks import handle_callback
+from esa_domain.infra.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

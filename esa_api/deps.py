@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import Request
 
-from esa_domain.runtime import Runtime
+from esa_domain.infra.runtime import Runtime
 
 
 def _default_runtime() -> Runtime:
-    from esa_domain.settings import get_settings
+    from esa_domain.infra.settings import get_settings
     from workers.publisher import DramatiqPublisher, make_broker
 
     return Runtime.from_settings(DramatiqPublisher(make_broker(get_settings().redis_url)))

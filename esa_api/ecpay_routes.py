@@ -13,11 +13,11 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from esa_api.deps import get_runtime, runtime_for
-from esa_domain.ecpay import build_checkout_fields, checkout_url, render_autosubmit_form
+from esa_domain.adapters.ecpay import build_checkout_fields, checkout_url, render_autosubmit_form
+from esa_domain.core.states import PaymentStatus
+from esa_domain.infra.runtime import Runtime
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory
-from esa_domain.payments import handle_notification
-from esa_domain.runtime import Runtime
-from esa_domain.states import PaymentStatus
+from esa_domain.payments.accept import handle_notification
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/ecpay", tags=["ecpay"], include_in_schema=False)

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from esa_api.deps import get_runtime
-from esa_domain.runtime import Runtime
+from esa_domain.infra.runtime import Runtime
 
 router = APIRouter(tags=["health"])
 

@@ -2,7 +2,7 @@
 
 Run it with `uvicorn sandbox.ecpay:app` (or `--factory sandbox.ecpay:create_ecpay_sandbox`).
 It computes CheckMacValue on its own, the way ECPay's PHP SDK does (urlencode, lowercase, .NET fix-ups),
-instead of importing `esa_domain.ecpay`: an independent implementation is what makes the contract tests mean
+instead of importing `esa_domain.adapters.ecpay`: an independent implementation is what makes the contract tests mean
 something. Control and inspection endpoints live under /_sandbox/ (see `_add_control_routes`).
 """
 

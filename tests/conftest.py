@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlmodel import SQLModel
 
 import esa_domain.models  # noqa: F401
-from esa_domain.db import make_engine
+from esa_domain.infra.db import make_engine
 
 
 def _psycopg(url: str) -> str:
@@ -43,7 +43,7 @@ def database_url(_embedded_dir: Path) -> Iterator[str]:
     server_url = os.environ.get("ESA_TEST_DATABASE_URL")
     pg = None
     if not server_url:
-        from esa_domain.embedded import start_postgres
+        from esa_domain.infra.embedded import start_postgres
 
         server_url, pg = start_postgres(_embedded_dir, database="postgres")
     server_url = _psycopg(server_url)
@@ -100,7 +100,7 @@ def redis_url(_embedded_dir: Path) -> Iterator[str]:
     url = os.environ.get("ESA_TEST_REDIS_URL")
     proc = None
     if not url:
-        from esa_domain.embedded import start_redis
+        from esa_domain.infra.embedded import start_redis
 
         url, proc = start_redis(_embedded_dir)
     yield url
@@ -130,6 +130,6 @@ def run_asgi() -> Iterator:
 def _no_worker_outlives_its_test() -> Iterator[None]:
     """A test that fails while a worker process runs must not leave it consuming the next test's messages."""
     yield
-    from workers.testing import WorkerProcess
+    from tests.worker_process import WorkerProcess
 
     WorkerProcess.kill_leftovers()

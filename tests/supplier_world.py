@@ -16,13 +16,13 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from esa_api import create_app
-from esa_domain.db import UnitOfWork
-from esa_domain.fulfillment import FulfillmentContext, FulfillmentPolicy, advance_item, check_attempt
+from esa_domain.adapters.suppliers.registry import build_adapters
+from esa_domain.fulfillment.engine import FulfillmentContext, FulfillmentPolicy, advance_item, check_attempt
+from esa_domain.fulfillment.routing import BreakerPolicy
+from esa_domain.infra.db import UnitOfWork
+from esa_domain.infra.runtime import Runtime
+from esa_domain.infra.settings import Settings
 from esa_domain.models import FxRate, Product, ProductCategory, Supplier, SupplierOffer
-from esa_domain.routing import BreakerPolicy
-from esa_domain.runtime import Runtime
-from esa_domain.settings import Settings
-from esa_domain.suppliers.registry import build_adapters
 from sandbox import billfazz, iak, lapakgaming, line, pulsaif, redision
 from sandbox._common import SimulatorConfig
 from sandbox.app import BILLFAZZ, IAK, LAPAK, PULSAIF, REDISION, demo_env
@@ -208,7 +208,7 @@ def drain(ctx: FulfillmentContext, engine: Engine, item_id: int, timeout: float 
 
 def pay(engine: Engine, payment_id: int) -> None:
     """Accept the payment the way ECPay's notification does (PAID + fulfill_item rows in one transaction)."""
-    from esa_domain.payments import EcpayConfig, PaymentEvidence, apply_evidence
+    from esa_domain.payments.accept import EcpayConfig, PaymentEvidence, apply_evidence
 
     with UnitOfWork(engine) as uow:
         from esa_domain.models import Payment

@@ -1,4 +1,4 @@
-"""One actor per outbox topic (esa_domain.topics). Each is idempotent by state: a duplicate does nothing.
+"""One actor per outbox topic (esa_domain.infra.topics). Each is idempotent by state: a duplicate does nothing.
 
 Queues: fulfillment (purchases, status checks, refunds), reconciliation, catalog, alerts. Retries are bounded
 with exponential back-off; time limits stop a stuck call (the reconciler recovers what a killed call left).
@@ -10,7 +10,8 @@ import logging
 
 import dramatiq
 
-from esa_domain import fulfillment, payments
+from esa_domain.fulfillment import engine as fulfillment
+from esa_domain.payments import accept as payments
 from workers.broker import broker  # sets the broker before any actor is declared
 from workers.context import BuildRuntimeAtBoot, ecpay_client, runtime
 
@@ -35,7 +36,7 @@ def check_attempt(attempt_id: int) -> None:
 @dramatiq.actor(queue_name="fulfillment", time_limit=120_000, max_retries=0)
 def refund_payment(payment_id: int) -> None:
     # no blind retries: an unknown refund outcome goes to review inside refund_payment
-    from esa_domain.refunds import refund_payment as refund
+    from esa_domain.payments.refunds import refund_payment as refund
 
     rt = runtime()
     log.info("refund of payment %s: %s", payment_id, refund(rt.uow, payment_id, rt.ecpay, ecpay_client()))
@@ -51,8 +52,8 @@ def check_payment(payment_id: int) -> None:
 
 @dramatiq.actor(queue_name="alerts", time_limit=30_000, max_retries=8, min_backoff=5_000, max_backoff=600_000)
 def send_alert(alert_id: int) -> None:
-    from esa_domain.alert_delivery import send_alert as deliver
-    from esa_domain.line_push import LinePusher
+    from esa_domain.adapters.line.push import LinePusher
+    from esa_domain.operations.alert_delivery import send_alert as deliver
 
     rt = runtime()
     s = rt.settings
@@ -62,7 +63,7 @@ def send_alert(alert_id: int) -> None:
 
 @dramatiq.actor(queue_name="catalog", time_limit=600_000, max_retries=3, min_backoff=30_000)
 def sync_catalog(supplier_code: str) -> None:
-    from esa_domain.catalog_sync import sync_supplier_catalog
+    from esa_domain.catalog.sync import sync_supplier_catalog
 
     rt = runtime()
     adapter = rt.fulfillment.adapters.get(supplier_code)

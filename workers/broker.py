@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 from periodiq import PeriodiqMiddleware
 
-from esa_domain.settings import get_settings
+from esa_domain.infra.settings import get_settings
 from workers.publisher import make_broker
 
 broker = make_broker(get_settings().redis_url)

@@ -8,8 +8,8 @@ from typing import Any
 
 import dramatiq
 
-from esa_domain.ecpay import EcpayClient
-from esa_domain.runtime import Runtime
+from esa_domain.adapters.ecpay import EcpayClient
+from esa_domain.infra.runtime import Runtime
 from workers.broker import broker
 from workers.publisher import DramatiqPublisher
 

@@ -7,7 +7,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from esa_domain import topics
+from esa_domain.infra import topics
 
 NAMESPACE = "esa"
 
@@ -28,7 +28,7 @@ def make_broker(redis_url: str) -> RedisBroker:
 
 
 class DramatiqPublisher:
-    """Implements esa_domain.outbox.Publisher on a dramatiq broker."""
+    """Implements esa_domain.infra.outbox.Publisher on a dramatiq broker."""
 
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker

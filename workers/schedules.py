@@ -8,8 +8,8 @@ from datetime import timedelta
 import dramatiq
 from periodiq import cron
 
-from esa_domain import outbox
-from esa_domain.reconciliation import reconcile
+from esa_domain.infra import outbox
+from esa_domain.operations.reconciliation import reconcile
 from workers.actors import sync_catalog
 from workers.broker import broker  # noqa: F401
 from workers.context import ecpay_client, runtime
@@ -43,7 +43,7 @@ def refresh_fx() -> None:
     rt = runtime()
     if not rt.settings.fx_source_url:
         return
-    from esa_domain.fx_refresh import HttpFxSource, refresh_rate
+    from esa_domain.catalog.fx_refresh import HttpFxSource, refresh_rate
 
     rate = refresh_rate(rt.uow, HttpFxSource(rt.settings.fx_source_url))
     log.info("FX IDR/TWD now %s", rate.rate)

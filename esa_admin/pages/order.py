@@ -11,9 +11,9 @@ from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
 from esa_admin.components.widgets import status_badge, table
 from esa_admin.deps import unit_of_work
-from esa_domain import operator_actions
-from esa_domain.db import default_engine
-from esa_domain.errors import DomainError
+from esa_domain.core.errors import DomainError
+from esa_domain.infra.db import default_engine
+from esa_domain.operations import actions as operator_actions
 from esa_domain.views.orders import order_view
 from esa_domain.views.timeline import order_timeline
 

@@ -13,8 +13,8 @@ from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
 from esa_admin.components.widgets import status_badge, table
-from esa_domain.db import default_engine
-from esa_domain.states import PaymentStatus
+from esa_domain.core.states import PaymentStatus
+from esa_domain.infra.db import default_engine
 from esa_domain.views.orders import OrderFilter, search_orders
 
 PAGE_SIZE = 25

@@ -12,7 +12,7 @@ from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
 from esa_admin.components.widgets import table, ticker
-from esa_domain.db import default_engine
+from esa_domain.infra.db import default_engine
 from esa_domain.views import stuck
 
 

@@ -11,7 +11,7 @@ from esa_api.customer.config import CustomerApiConfig
 from esa_api.customer.deps import get_config, get_limiter
 from esa_api.customer.problems import Problem
 from esa_api.customer.ratelimit import RateLimiter
-from esa_domain.customers import InvalidCustomerToken, read_token
+from esa_domain.ordering.customers import InvalidCustomerToken, read_token
 
 bearer = HTTPBearer(auto_error=False, description="The access token from POST /api/v1/auth/line")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="esa"'}

@@ -1,6 +1,6 @@
 """The customer API's knobs, read from the settings with defaults (tests install their own on app.state).
 
-Settings it reads (names the lead may add to esa_domain.settings.Settings):
+Settings it reads (names the lead may add to esa_domain.infra.settings.Settings):
 customer_token_secret, customer_token_minutes, line_login_channel_id, line_login_base_url,
 line_login_page_url, liff_id, miniapp_origins, rate_limit_customer_per_minute, rate_limit_address_per_minute.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from esa_domain.orders import OrderPolicy
-from esa_domain.settings import Settings
+from esa_domain.infra.settings import Settings
+from esa_domain.ordering.orders import OrderPolicy
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from fastapi import Request
 from esa_api.customer.config import CustomerApiConfig
 from esa_api.customer.ratelimit import RateLimiter
 from esa_api.deps import runtime_for
-from esa_domain.liff import LiffVerifier
+from esa_domain.adapters.line.login import LiffVerifier
 
 
 def config_for(app: Any) -> CustomerApiConfig:

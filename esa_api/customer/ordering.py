@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from esa_api.customer import reads
 from esa_api.customer.problems import Problem
 from esa_api.customer.schemas import LineIn, OrderItemOut, OrderOut, QuoteLineOut, QuoteOut
-from esa_domain.errors import (
+from esa_domain.core.errors import (
     DomainError,
     IdempotencyConflict,
     InvalidTarget,
@@ -20,8 +20,10 @@ from esa_domain.errors import (
     PromoError,
     UnknownProduct,
 )
+from esa_domain.core.states import ItemStatus, PaymentStatus
+from esa_domain.infra.runtime import Runtime
 from esa_domain.models import PromoUsage
-from esa_domain.orders import (
+from esa_domain.ordering.orders import (
     OrderLine,
     OrderPolicy,
     OrderRequest,
@@ -31,9 +33,7 @@ from esa_domain.orders import (
     place_order,
     quote,
 )
-from esa_domain.runtime import Runtime
-from esa_domain.states import ItemStatus, PaymentStatus
-from esa_domain.targets import validate_target
+from esa_domain.ordering.targets import validate_target
 
 QUOTE_KEY = "quote"  # quotes write nothing; the domain's shape check still wants a key
 

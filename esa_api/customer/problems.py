@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from esa_api.customer.request_id import current_request_id
-from esa_domain.errors import DomainError
+from esa_domain.core.errors import DomainError
 
 log = logging.getLogger(__name__)
 

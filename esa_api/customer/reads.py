@@ -9,8 +9,8 @@ from sqlmodel import Session, col, select
 
 from esa_api.customer.schemas import CatalogOut, CategoryOut, OrderItemOut, OrderOut, ProductOut
 from esa_api.customer.target_hints import TARGET_SPECS
+from esa_domain.core.states import ItemStatus, PaymentStatus
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory, Supplier, SupplierOffer
-from esa_domain.states import ItemStatus, PaymentStatus
 
 STATUS_TEXT = {
     PaymentStatus.PENDING: "Waiting for your payment",

@@ -12,10 +12,10 @@ from esa_api.customer.problems import Problem
 from esa_api.customer.responses import problems
 from esa_api.customer.schemas import AppConfigOut, CustomerOut, LineAuthIn, TokenOut
 from esa_api.deps import get_runtime
-from esa_domain.customers import find_or_create_customer, issue_token
-from esa_domain.errors import DomainError
-from esa_domain.liff import LiffVerifier
-from esa_domain.runtime import Runtime
+from esa_domain.adapters.line.login import LiffVerifier
+from esa_domain.core.errors import DomainError
+from esa_domain.infra.runtime import Runtime
+from esa_domain.ordering.customers import find_or_create_customer, issue_token
 
 router = APIRouter(prefix="/api/v1", tags=["customer: sign-in"], dependencies=[Depends(limit_address)])
 

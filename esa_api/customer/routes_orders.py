@@ -15,7 +15,7 @@ from esa_api.customer.problems import Problem
 from esa_api.customer.responses import problems
 from esa_api.customer.schemas import CheckoutOut, OrderOut, OrderPage, QuoteIn
 from esa_api.deps import get_runtime
-from esa_domain.runtime import Runtime
+from esa_domain.infra.runtime import Runtime
 
 # every route here needs the customer; current_customer counts the address and customer limits
 router = APIRouter(prefix="/api/v1/orders", tags=["customer: orders"])

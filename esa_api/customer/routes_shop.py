@@ -12,7 +12,7 @@ from esa_api.customer.deps import get_config
 from esa_api.customer.responses import problems
 from esa_api.customer.schemas import CatalogOut, PromoCheckIn, PromoCheckOut, QuoteIn, QuoteOut
 from esa_api.deps import get_runtime
-from esa_domain.runtime import Runtime
+from esa_domain.infra.runtime import Runtime
 
 # the signed-in routes count the address limit in current_customer; the catalog counts it on its own
 router = APIRouter(prefix="/api/v1", tags=["customer: shop"])

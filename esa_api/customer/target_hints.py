@@ -1,10 +1,10 @@
 """What a customer must type for each target kind: a label, a hint a person can follow, and the pattern the
-normalised value must match: esa_domain.targets.PATTERNS, the very patterns the server validates with."""
+normalised value must match: esa_domain.ordering.targets.PATTERNS, the very patterns the server validates with."""
 
 from __future__ import annotations
 
 from esa_api.customer.schemas import TargetSpec
-from esa_domain.targets import PATTERNS, ZONE_PATTERN
+from esa_domain.ordering.targets import PATTERNS, ZONE_PATTERN
 
 TARGET_SPECS: dict[str, TargetSpec] = {
     "phone": TargetSpec(

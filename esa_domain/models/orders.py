@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Column, Index, Numeric, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from esa_domain.core.states import ITEM_OPEN, PAYMENT_OPEN, ItemStatus, PaymentStatus
 from esa_domain.models._base import created_at, fk, json_col, money, pk, ts
-from esa_domain.states import ITEM_OPEN, PAYMENT_OPEN, ItemStatus, PaymentStatus
 
 
 def _in(values: Any) -> str:

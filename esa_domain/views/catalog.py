@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from esa_domain.fx import PAIR, effective_cost_twd, latest_rate
+from esa_domain.catalog.fx import PAIR, effective_cost_twd, latest_rate
 from esa_domain.models import FxRate, Operator, Product, ProductCategory, Supplier, SupplierOffer
 
 

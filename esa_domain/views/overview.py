@@ -9,8 +9,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from esa_domain.core.states import PaymentStatus
 from esa_domain.models import ItemAttempt, Payment, Supplier
-from esa_domain.states import PaymentStatus
 from esa_domain.views.orders import TAIPEI
 
 P = PaymentStatus

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from esa_domain.links import order_path
+from esa_domain.operations.links import order_path
 
 LOGIN = "/login"
 OVERVIEW = "/"

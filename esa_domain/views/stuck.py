@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from esa_domain.core.states import ItemStatus, PaymentStatus
 from esa_domain.models import Payment, PaymentItem
-from esa_domain.states import ItemStatus, PaymentStatus
 from esa_domain.views.routes import order_url
 
 NOT_MOVING = timedelta(minutes=10)  # the reconciler re-dispatches PAID items idle this long

@@ -10,8 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from esa_domain.suppliers.base import CallbackRequest, FailureClass, Outcome, PurchaseRequest, SupplierError
-from esa_domain.suppliers.billfazz import FAILURE_REASONS, BillfazzAdapter, outcome_from_order
+from esa_domain.adapters.suppliers.base import (
+    CallbackRequest,
+    FailureClass,
+    Outcome,
+    PurchaseRequest,
+    SupplierError,
+)
+from esa_domain.adapters.suppliers.billfazz import FAILURE_REASONS, BillfazzAdapter, outcome_from_order
 from sandbox import billfazz as billfazz_sim
 from sandbox._common import SimulatorConfig
 from sandbox.behaviours import Behaviour, target_for

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from esa_domain.settings import Settings
-from esa_domain.suppliers.registry import build_adapters
+from esa_domain.adapters.suppliers.registry import build_adapters
+from esa_domain.infra.settings import Settings
 from sandbox.app import create_sandbox_app, demo_env
 
 

@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 
-from esa_domain.ecpay import (
+from esa_domain.adapters.ecpay import (
     EcpayClient,
     EcpayInvalidResponse,
     EcpayThrottled,

@@ -10,14 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from esa_domain.suppliers.base import (
+from esa_domain.adapters.suppliers.base import (
     CallbackRequest,
     FailureClass,
     Outcome,
     PurchaseRequest,
     SupplierError,
 )
-from esa_domain.suppliers.iak import (
+from esa_domain.adapters.suppliers.iak import (
     POSTPAID_RC_OUTCOMES,
     RC_OUTCOMES,
     IakAdapter,

@@ -10,8 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from esa_domain.suppliers.base import CallbackRequest, FailureClass, Outcome, PurchaseRequest, SupplierError
-from esa_domain.suppliers.lapakgaming import CODE_OUTCOMES, LapakGamingAdapter
+from esa_domain.adapters.suppliers.base import (
+    CallbackRequest,
+    FailureClass,
+    Outcome,
+    PurchaseRequest,
+    SupplierError,
+)
+from esa_domain.adapters.suppliers.lapakgaming import CODE_OUTCOMES, LapakGamingAdapter
 from sandbox import lapakgaming as lapak_sim
 from sandbox._common import SimulatorConfig
 from sandbox.behaviours import Behaviour, target_for

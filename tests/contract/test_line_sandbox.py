@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from esa_domain.liff import LiffVerifier, LineTokenRejected, LineUnavailable
+from esa_domain.adapters.line.login import LiffVerifier, LineTokenRejected, LineUnavailable
 from sandbox.line import DEMO_USERS, LineSandboxConfig, create_line_sandbox
 
 TOKEN = "channel-token-for-tests"

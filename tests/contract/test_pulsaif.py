@@ -12,8 +12,14 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from esa_domain.suppliers.base import CallbackRequest, FailureClass, Outcome, PurchaseRequest, SupplierError
-from esa_domain.suppliers.pulsaif import PulsaIFAdapter, PulsaIFConfig
+from esa_domain.adapters.suppliers.base import (
+    CallbackRequest,
+    FailureClass,
+    Outcome,
+    PurchaseRequest,
+    SupplierError,
+)
+from esa_domain.adapters.suppliers.pulsaif import PulsaIFAdapter, PulsaIFConfig
 from sandbox import pulsaif as sim
 from sandbox._common import SimulatorConfig
 from sandbox.behaviours import Behaviour, target_for

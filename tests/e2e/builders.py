@@ -10,7 +10,9 @@ from decimal import Decimal
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session
 
-from esa_domain.db import UnitOfWork
+from esa_domain.core.states import ItemStatus, PaymentStatus
+from esa_domain.core.transitions import transition_item, transition_payment
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import (
     Alert,
     GatewayEvent,
@@ -19,10 +21,8 @@ from esa_domain.models import (
     PaymentItem,
     SupplierExchange,
 )
-from esa_domain.operators import create_operator
-from esa_domain.orders import OrderLine, OrderRequest, place_order
-from esa_domain.states import ItemStatus, PaymentStatus
-from esa_domain.transitions import transition_item, transition_payment
+from esa_domain.operations.operators import create_operator
+from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from tests import factories
 
 PASSWORD = "demo-password-1"

@@ -19,9 +19,9 @@ from sqlmodel import Session
 
 from esa_api import create_app
 from esa_api.customer.config import CustomerApiConfig
+from esa_domain.infra.runtime import Runtime
+from esa_domain.infra.settings import Settings
 from esa_domain.models import Payment, PaymentItem
-from esa_domain.runtime import Runtime
-from esa_domain.settings import Settings
 from sandbox import iak
 from sandbox._common import SimulatorConfig
 from sandbox.app import IAK
@@ -29,8 +29,8 @@ from sandbox.ecpay import SandboxConfig, create_ecpay_sandbox
 from sandbox.line import LineSandboxConfig, create_line_sandbox
 from tests import factories
 from tests.servers import free_port
+from tests.worker_process import WorkerProcess
 from workers.publisher import DramatiqPublisher
-from workers.testing import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium")

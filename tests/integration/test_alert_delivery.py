@@ -6,12 +6,12 @@ import httpx
 import pytest
 from sqlmodel import Session
 
-from esa_domain.alert_delivery import send_alert
-from esa_domain.alerts import raise_alert
-from esa_domain.db import UnitOfWork
-from esa_domain.line_push import LinePusher, PushUnavailable
+from esa_domain.adapters.line.push import LinePusher, PushUnavailable
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import Alert
-from esa_domain.orders import OrderLine, OrderRequest, place_order
+from esa_domain.operations.alert_delivery import send_alert
+from esa_domain.operations.alerts import raise_alert
+from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from sandbox.line import LineSandboxConfig, create_line_sandbox
 from tests import factories
 from tests.servers import free_port

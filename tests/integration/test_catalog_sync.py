@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
-from esa_domain.catalog_sync import sync_supplier_catalog
-from esa_domain.db import UnitOfWork
+from esa_domain.adapters.suppliers.base import CatalogEntry, CatalogResult, SupplierError
+from esa_domain.adapters.suppliers.iak import IakAdapter
+from esa_domain.adapters.suppliers.lapakgaming import LapakGamingAdapter
+from esa_domain.catalog.sync import sync_supplier_catalog
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import Alert, JobRun, Product, Supplier, SupplierExchange, SupplierOffer
-from esa_domain.suppliers.base import CatalogEntry, CatalogResult, SupplierError
-from esa_domain.suppliers.iak import IakAdapter
-from esa_domain.suppliers.lapakgaming import LapakGamingAdapter
 from sandbox import iak as iak_sim
 from tests import factories
 from tests.servers import free_port

@@ -14,9 +14,9 @@ from sqlmodel import Session
 
 from esa_api import create_app
 from esa_api.customer.config import CustomerApiConfig
+from esa_domain.infra.runtime import Runtime
+from esa_domain.infra.settings import Settings
 from esa_domain.models import Customer, OutboxMessage, Payment, PaymentHistory, PaymentItem, PromoUsage
-from esa_domain.runtime import Runtime
-from esa_domain.settings import Settings
 from sandbox.line import LineSandboxConfig, create_line_sandbox
 from tests import factories
 from workers.publisher import DramatiqPublisher

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from esa_domain import db as db_module
-from esa_domain.db import UnitOfWork, make_engine
+from esa_domain.infra import db as db_module
+from esa_domain.infra.db import UnitOfWork, make_engine
 from esa_domain.models import Customer
 
 

@@ -16,13 +16,13 @@ from sqlalchemy import create_engine, func, select
 from sqlmodel import Session
 
 from esa_api import create_app
-from esa_domain.db import UnitOfWork
-from esa_domain.ecpay import check_mac_value
+from esa_domain.adapters.ecpay import check_mac_value
+from esa_domain.infra.db import UnitOfWork
+from esa_domain.infra.runtime import Runtime
+from esa_domain.infra.settings import Settings
 from esa_domain.models import Alert, GatewayEvent, OutboxMessage, Payment, PaymentHistory
-from esa_domain.orders import OrderLine, OrderRequest, place_order
-from esa_domain.payments import Verdict, check_payment
-from esa_domain.runtime import Runtime
-from esa_domain.settings import Settings
+from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
+from esa_domain.payments.accept import Verdict, check_payment
 from sandbox.ecpay import SandboxConfig, create_ecpay_sandbox
 from tests import factories
 from workers.publisher import DramatiqPublisher
@@ -198,8 +198,7 @@ def test_database_failure_answers_an_error_so_ecpay_resends(db, stack, database_
 
 
 def test_a_notification_whose_handling_fails_is_kept_with_the_error_and_changes_nothing(db, stack, monkeypatch):
-    from esa_domain import payments
-
+    from esa_domain.payments import accept as payments
     placed = _order(db)
     rt = stack["runtime"]
     accept = payments._accept

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, col, select
 
-from esa_domain.db import UnitOfWork
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import Alert, ItemAttempt, PaymentItem, Supplier
-from esa_domain.orders import OrderLine, OrderRequest, place_order
+from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from sandbox.behaviours import Behaviour, target_for
 from tests import factories
 from tests.supplier_world import OFFERS, catalog, drain, pay, start_world

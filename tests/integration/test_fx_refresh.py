@@ -9,13 +9,13 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from esa_domain.db import UnitOfWork
-from esa_domain.errors import StaleRate
-from esa_domain.fx import usable_rate
-from esa_domain.fx_refresh import FxSourceError, HttpFxSource, refresh_rate
+from esa_domain.catalog.fx import usable_rate
+from esa_domain.catalog.fx_refresh import FxSourceError, HttpFxSource, refresh_rate
+from esa_domain.core.errors import StaleRate
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import FxRate, JobRun, OperatorAction
-from esa_domain.operator_actions import ActionRefused, set_fx_rate
-from esa_domain.operators import NotAllowed, create_operator
+from esa_domain.operations.actions import ActionRefused, set_fx_rate
+from esa_domain.operations.operators import NotAllowed, create_operator
 from sandbox.fx import create_fx_sandbox
 from tests import factories
 

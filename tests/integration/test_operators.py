@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from esa_domain import operators
-from esa_domain.db import UnitOfWork
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import Operator, OperatorAction, OperatorSession
+from esa_domain.operations import operators
 
 
 def _make(engine, username="alice", password="correct horse", role="operator") -> Operator:

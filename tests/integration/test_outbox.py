@@ -9,10 +9,10 @@ from datetime import timedelta
 from sqlalchemy import select, text
 from sqlmodel import Session
 
-from esa_domain import outbox
-from esa_domain.db import UnitOfWork
+from esa_domain.infra import outbox
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import OutboxMessage
-from esa_domain.orders import OrderLine, OrderRequest, place_order
+from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from tests import factories
 
 

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from esa_domain import errors
-from esa_domain.db import UnitOfWork
+from esa_domain.core import errors
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import (
     OutboxMessage,
     Payment,
@@ -21,7 +21,7 @@ from esa_domain.models import (
     Promo,
     PromoUsage,
 )
-from esa_domain.orders import OrderLine, OrderRequest, place_order
+from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from tests import factories
 
 PHONE = "081234567890"
@@ -219,7 +219,7 @@ def test_product_without_available_offer_is_refused(db):
 
 
 def test_merchant_trade_numbers_are_unique_twenty_character_alphanumerics():
-    from esa_domain.orders import new_merchant_trade_no
+    from esa_domain.ordering.orders import new_merchant_trade_no
 
     now = datetime.now(UTC)
     numbers = {new_merchant_trade_no(now) for _ in range(1000)}

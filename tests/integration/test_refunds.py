@@ -12,15 +12,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from sqlmodel import Session, func, select
 
-from esa_domain.db import UnitOfWork
-from esa_domain.ecpay import EcpayClient, build_checkout_fields
+from esa_domain.adapters.ecpay import EcpayClient, build_checkout_fields
+from esa_domain.core.states import ItemStatus, PaymentStatus
+from esa_domain.core.transitions import transition_item, transition_payment
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import Alert, GatewayEvent, OutboxMessage, Payment, PaymentHistory, PaymentItem
-from esa_domain.orders import OrderLine, OrderRequest, place_order
-from esa_domain.payments import EcpayConfig
-from esa_domain.refunds import refund_payment
-from esa_domain.settlement import finish_payment_if_done
-from esa_domain.states import ItemStatus, PaymentStatus
-from esa_domain.transitions import transition_item, transition_payment
+from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
+from esa_domain.payments.accept import EcpayConfig
+from esa_domain.payments.refunds import refund_payment
+from esa_domain.payments.settlement import finish_payment_if_done
 from sandbox.ecpay import create_ecpay_sandbox
 from tests import factories
 from tests.servers import free_port

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from esa_domain.db import UnitOfWork
+from esa_domain.core.states import ITEM_TRANSITIONS, PAYMENT_TRANSITIONS, ItemStatus, PaymentStatus
+from esa_domain.core.transitions import Applied, IllegalTransition, transition_item, transition_payment
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import PaymentHistory, PaymentItem
-from esa_domain.orders import OrderLine, OrderRequest, place_order
-from esa_domain.states import ITEM_TRANSITIONS, PAYMENT_TRANSITIONS, ItemStatus, PaymentStatus
-from esa_domain.transitions import Applied, IllegalTransition, transition_item, transition_payment
+from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from tests import factories
 
 

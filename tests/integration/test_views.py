@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from esa_domain import topics
-from esa_domain.db import UnitOfWork
+from esa_domain.infra import topics
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import FxRate, Operator, OperatorAction, OutboxMessage, Payment, PaymentItem, Product
-from esa_domain.operator_actions import (
+from esa_domain.operations.actions import (
     ActionRefused,
     refund,
     resolve_review,

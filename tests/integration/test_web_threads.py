@@ -6,7 +6,7 @@ import anyio.to_thread
 from fastapi.testclient import TestClient
 
 from esa_api import create_app
-from esa_domain.settings import get_settings
+from esa_domain.infra.settings import get_settings
 
 
 def test_the_thread_pool_is_capped_at_the_setting_when_the_app_starts(monkeypatch):

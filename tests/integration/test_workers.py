@@ -15,18 +15,18 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import text, update
 from sqlmodel import Session, select
 
-from esa_domain.db import UnitOfWork
-from esa_domain.ecpay import check_mac_value
-from esa_domain.links import order_url
+from esa_domain.adapters.ecpay import check_mac_value
+from esa_domain.infra.db import UnitOfWork
+from esa_domain.infra.runtime import Runtime
 from esa_domain.models import Alert, ItemAttempt, JobRun, Payment, PaymentItem, SupplierOffer
-from esa_domain.orders import OrderLine, OrderRequest, place_order
-from esa_domain.reconciliation import ReconcilePolicy, reconcile
-from esa_domain.runtime import Runtime
+from esa_domain.operations.links import order_url
+from esa_domain.operations.reconciliation import ReconcilePolicy, reconcile
+from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from sandbox.behaviours import Behaviour, target_for
 from tests import factories
 from tests.supplier_world import catalog, start_world
+from tests.worker_process import WorkerProcess, wait_until
 from workers.publisher import DramatiqPublisher, make_broker
-from workers.testing import WorkerProcess, wait_until
 
 KEY, IV = "pwFHCqoQZGmho4w6", "EkRm7iFT261dpevs"
 

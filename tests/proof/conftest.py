@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 
-from esa_domain.runtime import Runtime
+from esa_domain.infra.runtime import Runtime
 from tests.supplier_world import start_world
 from workers.publisher import DramatiqPublisher
 

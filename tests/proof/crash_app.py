@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from esa_api import create_app
-from esa_domain.db import OUTBOX_IDS, UnitOfWork
+from esa_domain.infra.db import OUTBOX_IDS, UnitOfWork
 from esa_domain.models import OutboxMessage
 
 CRASH_ENV = "ESA_PROOF_CRASH"

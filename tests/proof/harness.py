@@ -21,17 +21,17 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, text
 
-from esa_domain import outbox
-from esa_domain.db import UnitOfWork
-from esa_domain.ecpay import check_mac_value
-from esa_domain.orders import OrderLine, OrderRequest, place_order
-from esa_domain.reconciliation import ReconcilePolicy, reconcile
-from esa_domain.runtime import Runtime
+from esa_domain.adapters.ecpay import check_mac_value
+from esa_domain.infra import outbox
+from esa_domain.infra.db import UnitOfWork
+from esa_domain.infra.runtime import Runtime
+from esa_domain.operations.reconciliation import ReconcilePolicy, reconcile
+from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from sandbox.behaviours import Behaviour, target_for
 from tests import factories
 from tests.servers import free_port
 from tests.supplier_world import World
-from workers.testing import ROOT, WorkerProcess, wait_until
+from tests.worker_process import ROOT, WorkerProcess, wait_until
 
 KEY, IV, MID = "pwFHCqoQZGmho4w6", "EkRm7iFT261dpevs", "3002607"
 B = Behaviour

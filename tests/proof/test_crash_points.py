@@ -14,7 +14,7 @@ import dramatiq
 import httpx
 import pytest
 
-from esa_domain.reconciliation import reconcile
+from esa_domain.operations.reconciliation import reconcile
 from tests.proof.conftest import PROFILE
 from tests.proof.crash_app import AFTER_PAID_COMMIT
 from tests.proof.harness import (
@@ -34,8 +34,8 @@ from tests.proof.harness import (
     scalar,
 )
 from tests.supplier_world import catalog
+from tests.worker_process import WorkerProcess, wait_until
 from workers.publisher import make_broker
-from workers.testing import WorkerProcess, wait_until
 
 
 def _mixed_orders(db, n: int) -> list[Order]:

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import select
 
-from esa_domain.db import UnitOfWork
-from esa_domain.fulfillment import reference_for
+from esa_domain.core.states import ItemStatus
+from esa_domain.core.transitions import transition_item
+from esa_domain.fulfillment.engine import reference_for
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import ItemAttempt, Supplier
-from esa_domain.states import ItemStatus
-from esa_domain.transitions import transition_item
 from sandbox.app import IAK, REDISION
 from sandbox.ecpay import ecpay_mac
 from sandbox.iak import iak_sign

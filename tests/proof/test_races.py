@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from esa_domain.fulfillment import advance_item, check_attempt
-from esa_domain.payments import check_payment
-from esa_domain.runtime import Runtime
+from esa_domain.fulfillment.engine import advance_item, check_attempt
+from esa_domain.infra.runtime import Runtime
+from esa_domain.payments.accept import check_payment
 from tests.proof.conftest import PROFILE
 from tests.proof.harness import (
     B,
@@ -25,7 +25,7 @@ from tests.proof.harness import (
     scalar,
 )
 from tests.supplier_world import SECRET, catalog, drain, pay
-from workers.testing import WorkerProcess, wait_until
+from tests.worker_process import WorkerProcess, wait_until
 
 
 def _together(*jobs) -> list:

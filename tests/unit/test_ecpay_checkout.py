@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from esa_domain.ecpay import (
+from esa_domain.adapters.ecpay import (
     build_checkout_fields,
     render_autosubmit_form,
     verify_check_mac_value,

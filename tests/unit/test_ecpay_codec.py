@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from esa_domain.ecpay import (
+from esa_domain.adapters.ecpay import (
     aes_decrypt,
     aes_encrypt,
     check_mac_value,
     parse_query_response,
     verify_check_mac_value,
 )
-from esa_domain.ecpay.codec import mac_source
+from esa_domain.adapters.ecpay.codec import mac_source
 
 KEY, IV = "pwFHCqoQZGmho4w6", "EkRm7iFT261dpevs"  # stage merchant 3002607
 OLD_KEY, OLD_IV = "5294y06JbISpM5x9", "v77hoKGq4kWxNNIS"  # stage merchant 2000132

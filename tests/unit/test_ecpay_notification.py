@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from esa_domain.ecpay import Notification, Rejection, check_mac_value, parse_notification, redact
+from esa_domain.adapters.ecpay import Notification, Rejection, check_mac_value, parse_notification, redact
 
 KEY, IV, MERCHANT = "pwFHCqoQZGmho4w6", "EkRm7iFT261dpevs", "3002607"
 

@@ -12,8 +12,8 @@ import hmac
 
 import pytest
 
-from esa_domain.suppliers import pulsaif, redision
-from esa_domain.suppliers.base import FailureClass, Outcome
+from esa_domain.adapters.suppliers import pulsaif, redision
+from esa_domain.adapters.suppliers.base import FailureClass, Outcome
 
 SECRET = "s3cret"
 

@@ -1,0 +1,332 @@
+"""IAK adapter: prepaid top-ups, postpaid bills (inquiry then payment), price list, balance, callbacks.
+
+Auth is `sign = md5(username + api_key + X)` in the JSON body (X per call, see shared/specs/suppliers.md).
+Every answer maps to one `SupplierOutcome` through `RC_OUTCOMES`; a code not in the table is UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import replace
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from esa_domain.adapters.suppliers._http import build_client, redact, timed_request
+from esa_domain.adapters.suppliers.base import (
+    BalanceResult,
+    CallbackRequest,
+    CallbackResult,
+    CallResult,
+    CatalogEntry,
+    CatalogResult,
+    Exchange,
+    FailureClass,
+    Outcome,
+    PurchaseRequest,
+    SupplierError,
+    SupplierOutcome,
+)
+
+SANDBOX_PREPAID_URL = "https://prepaid.iak.dev"
+SANDBOX_POSTPAID_URL = "https://testpostpaid.mobilepulsa.net"
+REDACT_KEYS = ("sign", "username")  # the username is the account's phone number: keep it out of the record
+
+_P, _C, _K = FailureClass.PRODUCT, FailureClass.CUSTOMER, FailureClass.CONFIG
+# rc -> (outcome, failure class); anything absent is UNKNOWN.
+RC_OUTCOMES: dict[str, tuple[Outcome, FailureClass | None]] = {
+    "00": (Outcome.SUCCESS, None),
+    "39": (Outcome.PENDING, None),
+    "201": (Outcome.UNKNOWN, None),
+    "06": (Outcome.UNKNOWN, None),  # transaction not found: see NOT_FOUND_CODES
+    **{rc: (Outcome.FAILED, _P) for rc in ("07", "106", "110", "10", "121", "202", "207", "20")},
+    **{rc: (Outcome.FAILED, _C) for rc in ("13", "14", "16", "203", "206", "131", "141", "142")},
+    **{rc: (Outcome.FAILED, _K) for rc in ("17", "102", "118", "204")},
+}
+# Postpaid answers carry `response_code`; these differ from the prepaid table.
+POSTPAID_RC_OUTCOMES: dict[str, tuple[Outcome, FailureClass | None]] = {
+    **RC_OUTCOMES,
+    "05": (Outcome.UNKNOWN, None),
+    "103": (Outcome.UNKNOWN, None),  # timeout on payment: it may still have been paid
+    "42": (Outcome.FAILED, _P),  # payment never arrived: no debit stands, another supplier may pay
+    "01": (Outcome.FAILED, _C),  # invoice already paid (IAK postpaid docs)
+    "34": (Outcome.FAILED, _C),  # bill already paid (IAK postpaid docs)
+    "100": (Outcome.FAILED, _K),  # invalid signature (postpaid's code for it)
+}
+# "no such transaction": UNKNOWN, because an in-flight request may still create it; the engine decides
+# after its grace re-check (shared/specs/suppliers.md, rc 06).
+NOT_FOUND_CODES = frozenset({"06"})
+# Postpaid check-status `status` field: 0 never paid (rc 42), 1 success, 2 failed, 3 pending (rc 39).
+POSTPAID_STATUS = {"1": Outcome.SUCCESS, "3": Outcome.PENDING}
+# On a status check these codes mean the check itself was refused, not that the transaction failed.
+CHECK_REFUSED_CODES = frozenset({"204", "102", "118", "100"})
+
+
+def _as_status_answer(outcome: SupplierOutcome) -> SupplierOutcome:
+    if outcome.supplier_code in NOT_FOUND_CODES:
+        return replace(outcome, outcome=Outcome.UNKNOWN, failure_class=None, no_transaction=True)
+    if outcome.outcome is Outcome.FAILED and outcome.supplier_code in CHECK_REFUSED_CODES:
+        return SupplierOutcome(Outcome.UNKNOWN, supplier_code=outcome.supplier_code,
+                               message=f"status check refused: {outcome.message}")  # fmt: skip
+    return outcome
+
+
+def iak_sign(username: str, api_key: str, salt: str) -> str:
+    """IAK's signature over `salt` (ref_id, "pl", "bl", "cs", tr_id or customer_id)."""
+    return hashlib.md5(f"{username}{api_key}{salt}".encode(), usedforsecurity=False).hexdigest()
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(str(value).split(".")[0]) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _data(body: Any) -> dict[str, Any] | None:
+    if isinstance(body, dict) and isinstance(body.get("data"), dict):
+        return body["data"]
+    return None
+
+
+def outcome_from_data(
+    data: dict[str, Any], table: dict[str, tuple[Outcome, FailureClass | None]], postpaid_status: bool = False
+) -> SupplierOutcome:
+    """Map one IAK `data` object to an outcome using `table` (rc or response_code)."""
+    rc = str(data.get("rc", data.get("response_code", "")) or "")
+    message = str(data.get("message", ""))
+    outcome, failure = table.get(rc, (Outcome.UNKNOWN, None))
+    if postpaid_status and rc not in table and str(data.get("status", "")) in POSTPAID_STATUS:
+        outcome, failure = POSTPAID_STATUS[str(data["status"])], None
+    if outcome is Outcome.SUCCESS and str(data.get("status", "1")) not in ("1", ""):
+        outcome = Outcome.UNKNOWN  # rc says success, status disagrees: don't guess
+    artifact = (data.get("sn") or data.get("noref") or None) if outcome is Outcome.SUCCESS else None
+    return SupplierOutcome(
+        outcome=outcome,
+        failure_class=failure,
+        artifact=str(artifact) if artifact else None,
+        supplier_code=rc or None,
+        message=message,
+        supplier_txn_id=str(data["tr_id"]) if data.get("tr_id") not in (None, "") else None,
+        price_idr=_int_or_none(data.get("selling_price", data.get("price"))),
+    )
+
+
+def outcome_from_response(
+    response: httpx.Response | None, exchange: Exchange, postpaid: bool = False
+) -> SupplierOutcome:
+    """Any answer, or none, to one outcome: the body first; 5xx, no answer or no `data` is UNKNOWN."""
+    if response is None:
+        return SupplierOutcome(Outcome.UNKNOWN, message=exchange.error or "no answer")
+    try:
+        data = _data(response.json())
+    except ValueError:
+        data = None
+    if data is None:
+        return SupplierOutcome(Outcome.UNKNOWN, message=f"HTTP {response.status_code}, unparseable body")
+    table = POSTPAID_RC_OUTCOMES if postpaid else RC_OUTCOMES
+    result = outcome_from_data(data, table, postpaid_status=postpaid)
+    if response.status_code >= 500 and result.outcome is not Outcome.UNKNOWN:
+        return SupplierOutcome(
+            Outcome.UNKNOWN,
+            supplier_code=result.supplier_code,
+            message=f"HTTP {response.status_code}: {result.message}",
+        )
+    return result
+
+
+class IakAdapter:
+    """IAK, prepaid and postpaid.
+
+    `username` is the IAK account's phone number, `api_key` its key (development or production);
+    `prepaid_url`/`postpaid_url` the two bases; `transport` lets tests route to a simulator.
+    """
+
+    code = "iak"
+
+    def __init__(
+        self,
+        *,
+        username: str,
+        api_key: SecretStr | str,
+        prepaid_url: str = SANDBOX_PREPAID_URL,
+        postpaid_url: str = SANDBOX_POSTPAID_URL,
+        transport: httpx.BaseTransport | None = None,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 15.0,
+    ) -> None:
+        if not username or not api_key:
+            raise SupplierError("IAK needs a username and an api_key")
+        self._username = username
+        self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        self._prepaid = prepaid_url.rstrip("/")
+        self._postpaid = postpaid_url.rstrip("/")
+        self._client = build_client(
+            transport=transport, connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s
+        )
+
+    def __repr__(self) -> str:
+        return f"IakAdapter(prepaid_url={self._prepaid!r}, postpaid_url={self._postpaid!r})"
+
+    def _sign(self, salt: str) -> str:
+        return iak_sign(self._username, self._api_key.get_secret_value(), salt)
+
+    def _post(self, operation: str, url: str, body: dict[str, Any]) -> tuple[httpx.Response | None, Exchange]:
+        return timed_request(self._client, operation, "POST", url, json=body, redact_keys=REDACT_KEYS)
+
+    def purchase(self, request: PurchaseRequest) -> CallResult:
+        if request.postpaid:
+            return self._pay_bill(request)
+        body = {
+            "username": self._username,
+            "ref_id": request.reference,
+            "customer_id": request.target,
+            "product_code": request.sku,
+            "sign": self._sign(request.reference),
+        }
+        response, exchange = self._post("purchase", f"{self._prepaid}/api/top-up", body)
+        return CallResult(outcome_from_response(response, exchange), [exchange])
+
+    def check_status(self, request: PurchaseRequest) -> CallResult:
+        if request.postpaid:
+            body = {
+                "commands": "checkstatus",
+                "username": self._username,
+                "ref_id": request.reference,
+                "sign": self._sign("cs"),
+            }
+            response, exchange = self._post("status", f"{self._postpaid}/api/v1/bill/check", body)
+            outcome = outcome_from_response(response, exchange, postpaid=True)
+            return CallResult(_as_status_answer(outcome), [exchange])
+        body = {
+            "username": self._username,
+            "ref_id": request.reference,
+            "sign": self._sign(request.reference),
+        }
+        response, exchange = self._post("status", f"{self._prepaid}/api/check-status", body)
+        return CallResult(_as_status_answer(outcome_from_response(response, exchange)), [exchange])
+
+    def _pay_bill(self, request: PurchaseRequest) -> CallResult:
+        # Inquiry first: it fixes the amount and yields the tr_id the payment is signed with.
+        inq_body = {
+            "commands": "inq-pasca",
+            "username": self._username,
+            "code": request.sku,
+            "hp": request.target,
+            "ref_id": request.reference,
+            "sign": self._sign(request.reference),
+        }
+        url = f"{self._postpaid}/api/v1/bill/check"
+        response, inq_exchange = self._post("inquiry", url, inq_body)
+        inquiry = outcome_from_response(response, inq_exchange, postpaid=True)
+        if inquiry.outcome is not Outcome.SUCCESS:
+            return CallResult(inquiry, [inq_exchange])
+        if request.expected_cost_idr is not None and inquiry.price_idr not in (
+            None,
+            request.expected_cost_idr,
+        ):
+            price_changed = SupplierOutcome(
+                Outcome.FAILED,
+                FailureClass.PRODUCT,
+                supplier_code="00",
+                message=f"bill costs {inquiry.price_idr} IDR, expected {request.expected_cost_idr}",
+                supplier_txn_id=inquiry.supplier_txn_id,
+                price_idr=inquiry.price_idr,
+            )
+            return CallResult(price_changed, [inq_exchange])
+        tr_id = inquiry.supplier_txn_id or ""
+        pay_body = {
+            "commands": "pay-pasca",
+            "username": self._username,
+            "tr_id": tr_id,
+            "sign": self._sign(tr_id),
+        }
+        response, pay_exchange = self._post("purchase", url, pay_body)
+        return CallResult(
+            outcome_from_response(response, pay_exchange, postpaid=True), [inq_exchange, pay_exchange]
+        )
+
+    def fetch_catalog(self) -> CatalogResult:
+        body = {"username": self._username, "sign": self._sign("pl"), "status": "all"}
+        response, exchange = self._post("catalog", f"{self._prepaid}/api/pricelist", body)
+        payload: Any = None
+        if response is not None:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+        rows: Any = payload.get("data") if isinstance(payload, dict) else None
+        if isinstance(rows, dict):
+            rows = rows.get("pricelist")
+        if not isinstance(rows, list):
+            raise SupplierError(f"IAK price list unreadable: {exchange.error or exchange.http_status}")
+        entries = []
+        for row in rows:
+            cost = _int_or_none(row.get("product_price")) if isinstance(row, dict) else None
+            if cost is None or not row.get("product_code"):
+                continue  # a row we cannot price is left out rather than guessed
+            entries.append(
+                CatalogEntry(
+                    sku=str(row["product_code"]),
+                    name=str(row.get("product_description", row["product_code"])),
+                    cost_idr=cost,
+                    available=row.get("status") == "active",
+                    category=row.get("product_type"),
+                )
+            )
+        return CatalogResult(entries, [exchange])
+
+    def balance(self) -> BalanceResult:
+        body = {"username": self._username, "sign": self._sign("bl")}
+        response, exchange = self._post("balance", f"{self._prepaid}/api/check-balance", body)
+        data = None
+        if response is not None:
+            try:
+                data = _data(response.json())
+            except ValueError:
+                data = None
+        balance = _int_or_none(data.get("balance")) if data else None
+        if balance is None:
+            raise SupplierError(f"IAK balance unreadable: {exchange.error or exchange.http_status}")
+        return BalanceResult(balance, [exchange])
+
+    def parse_callback(self, request: CallbackRequest) -> CallbackResult:
+        try:
+            data = _data(json.loads(request.body))
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if data is None or not data.get("ref_id"):
+            return CallbackResult(
+                False,
+                None,
+                None,
+                reply_status=400,
+                reply_body="bad request",
+                reason="body is not IAK callback JSON",
+            )
+        reference = str(data["ref_id"])
+        stored = redact({"data": data}, REDACT_KEYS)
+        expected = self._sign(reference)
+        if not hmac.compare_digest(str(data.get("sign", "")).encode(), expected.encode()):
+            return CallbackResult(
+                False,
+                reference,
+                None,
+                reply_status=403,
+                reply_body="invalid sign",
+                reason="sign does not match md5(username+api_key+ref_id)",
+                redacted=stored,
+            )
+        # The callback says status "1"/"2" as text; rc decides the class, as in every other answer.
+        normalised = {**data, "status": str(data.get("status", ""))}
+        outcome = outcome_from_data(normalised, RC_OUTCOMES)
+        if outcome.outcome is Outcome.SUCCESS and normalised["status"] != "1":
+            outcome = SupplierOutcome(
+                Outcome.UNKNOWN, supplier_code=outcome.supplier_code, message=outcome.message
+            )
+        return CallbackResult(
+            True, reference, outcome, price_idr=_int_or_none(data.get("price")), redacted=stored
+        )

@@ -1,0 +1,187 @@
+"""Lapak Gaming adapter: game top-ups and vouchers over a bearer-key JSON API.
+
+Every answer is `{"code", "data"}`; `CODE_OUTCOMES` maps the documented codes, anything else is UNKNOWN.
+An accepted order is PENDING until `order_status` (or a callback, which is only a trigger) says otherwise.
+`partner_reference_id` carries our attempt reference and is the supplier's idempotency key.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from esa_domain.adapters.suppliers._http import build_client, parse_body, redact, timed_request
+from esa_domain.adapters.suppliers.base import (
+    BalanceResult,
+    CallbackRequest,
+    CallbackResult,
+    CallResult,
+    CatalogEntry,
+    CatalogResult,
+    Exchange,
+    FailureClass,
+    Outcome,
+    PurchaseRequest,
+    SupplierError,
+    SupplierOutcome,
+)
+
+DEV_URL = "https://dev.lapakgaming.com"
+
+_P, _C, _K = FailureClass.PRODUCT, FailureClass.CUSTOMER, FailureClass.CONFIG
+CODE_OUTCOMES: dict[str, tuple[Outcome, FailureClass | None]] = {
+    **{c: (Outcome.FAILED, _P) for c in ("PRODUCT_NOT_FOUND", "PRODUCT_EMPTY", "PROVIDER_NOT_FOUND",
+                                          "PROVIDER_INACTIVE", "STOCK_NOT_FOUND", "PRICE_NOT_MATCH")},
+    **{c: (Outcome.FAILED, _K) for c in ("INSUFFICIENT_BALANCE", "UNAUTHORIZED", "NOT_ALLOWED")},
+    **{c: (Outcome.FAILED, _C) for c in ("USER_ID_EMPTY", "USER_ID_CONTAIN_SPACE")},
+    "SYSTEM_ERROR": (Outcome.UNKNOWN, None),
+    "UNKNOWN_ERROR": (Outcome.UNKNOWN, None),
+}  # fmt: skip
+# order_status `data.status`; REFUNDED is final, classed as product so the next supplier may try.
+ORDER_STATUS: dict[str, tuple[Outcome, FailureClass | None]] = {
+    "SUCCESS": (Outcome.SUCCESS, None),
+    "PENDING": (Outcome.PENDING, None),
+    "REFUNDED": (Outcome.FAILED, _P),
+}
+
+
+def _order_outcome(data: dict[str, Any], code: str) -> SupplierOutcome:
+    status = str(data.get("status", ""))
+    outcome, failure = ORDER_STATUS.get(status, (Outcome.UNKNOWN, None))
+    vouchers = [str(t["voucher_code"]) for t in data.get("transactions") or []
+                if isinstance(t, dict) and t.get("voucher_code")]  # fmt: skip
+    price = data.get("total_price")
+    return SupplierOutcome(
+        outcome, failure, artifact=",".join(vouchers) if outcome is Outcome.SUCCESS and vouchers else None,
+        supplier_code=status or code, message=f"order {status or 'without status'}",
+        supplier_txn_id=str(data["tid"]) if data.get("tid") else None,
+        price_idr=price if isinstance(price, int) else None,
+    )  # fmt: skip
+
+
+def outcome_from_response(response: httpx.Response | None, exchange: Exchange, *, is_status: bool
+                          ) -> SupplierOutcome:  # fmt: skip
+    """One Lapak answer to one outcome. `is_status` marks an order_status answer (its data is the order)."""
+    if response is None:
+        return SupplierOutcome(Outcome.UNKNOWN, message=exchange.error or "no answer")
+    body = parse_body(response)
+    code = str(body.get("code", "")) if isinstance(body, dict) else ""
+    if not code and response.status_code == 401:
+        code = "UNAUTHORIZED"
+    data = body.get("data") if isinstance(body, dict) else None
+    if response.status_code >= 500 or not code:
+        return SupplierOutcome(Outcome.UNKNOWN, supplier_code=code or None,
+                               message=f"HTTP {response.status_code}")  # fmt: skip
+    if code == "SUCCESS" and isinstance(data, dict):
+        if is_status:
+            return _order_outcome(data, code)
+        price = data.get("total_price")
+        return SupplierOutcome(Outcome.PENDING, supplier_code=code, message="order accepted",
+                               supplier_txn_id=str(data["tid"]) if data.get("tid") else None,
+                               price_idr=price if isinstance(price, int) else None)  # fmt: skip
+    outcome, failure = CODE_OUTCOMES.get(code, (Outcome.UNKNOWN, None))
+    if is_status and failure is FailureClass.CONFIG:
+        outcome, failure = Outcome.UNKNOWN, None  # the status check was refused: the order may still exist
+    return SupplierOutcome(
+        outcome, failure, supplier_code=code, message=f"HTTP {response.status_code} {code}"
+    )
+
+
+class LapakGamingAdapter:
+    """Lapak Gaming. `secret_key` is the reseller's bearer key; `base_url` dev or production."""
+
+    code = "lapakgaming"
+
+    def __init__(
+        self,
+        *,
+        secret_key: SecretStr | str,
+        base_url: str = DEV_URL,
+        country_code: str = "id",
+        transport: httpx.BaseTransport | None = None,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 15.0,
+    ) -> None:
+        if not secret_key:
+            raise SupplierError("Lapak Gaming needs a secret key")
+        key = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
+        self._base = base_url.rstrip("/")
+        self._country = country_code
+        self._client = build_client(transport=transport, connect_timeout_s=connect_timeout_s,
+                                    read_timeout_s=read_timeout_s,
+                                    headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"LapakGamingAdapter(base_url={self._base!r})"
+
+    def _call(
+        self, operation: str, method: str, path: str, **kwargs: Any
+    ) -> tuple[httpx.Response | None, Exchange]:
+        return timed_request(self._client, operation, method, self._base + path, **kwargs)
+
+    def purchase(self, request: PurchaseRequest) -> CallResult:
+        if request.postpaid:
+            raise SupplierError("Lapak Gaming sells no bills")
+        body: dict[str, Any] = {"user_id": request.target, "count_order": 1, "product_code": request.sku,
+                                "partner_reference_id": request.reference}  # fmt: skip
+        if request.zone:
+            body["additional_id"] = request.zone
+        if request.expected_cost_idr is not None:
+            body["price"] = request.expected_cost_idr  # Lapak refuses with PRICE_NOT_MATCH if it changed
+        if request.callback_url:
+            body["override_callback_url"] = request.callback_url
+        response, exchange = self._call("purchase", "POST", "/api/order", json=body)
+        return CallResult(outcome_from_response(response, exchange, is_status=False), [exchange])
+
+    def check_status(self, request: PurchaseRequest) -> CallResult:
+        params = {"partner_reference_id": request.reference}
+        response, exchange = self._call("status", "GET", "/api/order_status", params=params)
+        return CallResult(outcome_from_response(response, exchange, is_status=True), [exchange])
+
+    def fetch_catalog(self) -> CatalogResult:
+        response, exchange = self._call(
+            "catalog", "GET", "/api/all-products", params={"country_code": self._country}
+        )
+        body = parse_body(response) if response is not None else None
+        data = body.get("data") if isinstance(body, dict) else None
+        rows = data.get("products") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise SupplierError(
+                f"Lapak Gaming product list unreadable: {exchange.error or exchange.http_status}"
+            )
+        entries = [
+            CatalogEntry(sku=str(r["code"]), name=str(r.get("name", r["code"])), cost_idr=int(r["price"]),
+                         available=r.get("status") == "available", category=r.get("category_code"))
+            for r in rows
+            if isinstance(r, dict) and r.get("code") and isinstance(r.get("price"), int)
+        ]  # fmt: skip
+        return CatalogResult(entries, [exchange])
+
+    def balance(self) -> BalanceResult:
+        response, exchange = self._call("balance", "GET", "/api/balance")
+        body = parse_body(response) if response is not None else None
+        data = body.get("data") if isinstance(body, dict) else None
+        value = data.get("balance") if isinstance(data, dict) else None
+        if not isinstance(value, int):
+            raise SupplierError(f"Lapak Gaming balance unreadable: {exchange.error or exchange.http_status}")
+        return BalanceResult(value, [exchange])
+
+    def parse_callback(self, request: CallbackRequest) -> CallbackResult:
+        """Lapak callbacks are unsigned: a trigger to query order_status, never an outcome by itself."""
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        data = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), dict) else body
+        reference = data.get("partner_reference_id") if isinstance(data, dict) else None
+        if not reference:
+            return CallbackResult(False, None, None, reply_status=400, reply_body="bad request",
+                                  reason="no partner_reference_id in callback")  # fmt: skip
+        price = data.get("total_price")
+        return CallbackResult(
+            True, str(reference), None, reason="unsigned: trigger only",
+            price_idr=price if isinstance(price, int) else None, redacted=redact(body),
+        )  # fmt: skip

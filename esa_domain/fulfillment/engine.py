@@ -1,0 +1,671 @@
+"""The fulfillment engine for one item: cheapest supplier first, fallback only on a definite failure.
+
+- The item is claimed by a compare-and-set (PENDING|SUPPLIER_PENDING -> PROCESSING); losing the claim is a no-op.
+- An attempt row with its own reference is committed BEFORE the purchase request leaves.
+- SUCCESS finishes the item; FAILED customer fails it; FAILED product/config moves to the next candidate;
+  PENDING/UNKNOWN parks the item in SUPPLIER_PENDING and schedules a status check with back-off; past the
+  deadline it goes to NEEDS_REVIEW with an alert. A partial unique index forbids two live attempts per item.
+- Recording an outcome locks the item row first and applies only if the item is still PROCESSING and the
+  attempt still live, so a slow worker, a callback and a status check can race without double effects.
+
+This is the hottest path of the system, so it speaks SQL: the claim, its history row and the first attempt
+share one transaction; recording an answer is one statement that stores the exchanges and takes the locks,
+then one that moves attempt and item (compare-and-set, history row in the same statement).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from esa_domain.adapters.suppliers.base import (
+    CallResult,
+    Exchange,
+    FailureClass,
+    Outcome,
+    PurchaseRequest,
+    SupplierAdapter,
+    SupplierOutcome,
+)
+from esa_domain.catalog.fx import PAIR
+from esa_domain.core.states import ITEM_FINAL, ITEM_TRANSITIONS, ItemStatus, sources_of
+from esa_domain.core.transitions import IllegalTransition, transition_item
+from esa_domain.fulfillment.routing import (
+    BreakerPolicy,
+    Candidate,
+    rank_candidates,
+    ranked_offers_sql,
+    record_supplier_failure,
+)
+from esa_domain.infra import outbox, topics
+from esa_domain.infra.db import UnitOfWork, execute, for_driver
+from esa_domain.infra.evidence import storable
+from esa_domain.models import ATTEMPT_LIVE
+from esa_domain.operations.alerts import raise_alert
+from esa_domain.payments.settlement import after_settled, settle_ctes, settle_payment
+
+log = logging.getLogger(__name__)
+ACTOR = "system:fulfillment"
+It = ItemStatus
+
+
+@dataclass(frozen=True)
+class FulfillmentPolicy:
+    check_backoff: tuple[timedelta, ...] = tuple(
+        timedelta(seconds=s) for s in (10, 30, 60, 120, 300, 600, 1800)
+    )
+    deadline: timedelta = timedelta(hours=2)  # an outcome still unknown past this goes to NEEDS_REVIEW
+    not_found_grace: timedelta = timedelta(minutes=2)  # "no such transaction" is trusted only after this
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+
+
+@dataclass
+class FulfillmentContext:
+    uow: Callable[[], UnitOfWork]
+    adapters: Mapping[str, SupplierAdapter]
+    public_url: str
+    policy: FulfillmentPolicy = field(default_factory=FulfillmentPolicy)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def callback_url(self, supplier_code: str) -> str:
+        return f"{self.public_url.rstrip('/')}/callbacks/{supplier_code}"
+
+
+class Step(StrEnum):
+    DONE = "done"  # the item reached a state this worker does not continue from
+    NEXT = "next"  # definite product/config failure: try the next candidate
+    LOST = "lost"  # someone else owns the item or settled the attempt: stop quietly
+
+
+def reference_for(item_id: int, supplier_id: int) -> str:
+    """One reference per (item, supplier); reused for every status check and resend to that supplier."""
+    return f"ESA{item_id}S{supplier_id}"
+
+
+# ---- the statements ------------------------------------------------------------------------------------
+
+
+def _legal(to: ItemStatus, *from_: ItemStatus) -> str:
+    """`to`, checked against the transition table for every source the SQL below moves it from."""
+    bad = set(from_) - sources_of(ITEM_TRANSITIONS, to)
+    if bad:
+        raise IllegalTransition(f"{', '.join(sorted(bad))} -> {to} is not an allowed transition")
+    return str(to)
+
+
+def _sql_in(values: tuple[str, ...] | list[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+_LIVE = _sql_in(ATTEMPT_LIVE)
+_CLAIMABLE = (It.PENDING, It.SUPPLIER_PENDING)
+_HISTORY = (
+    "INSERT INTO payment_history (payment_id, item_id, from_status, to_status, cause, actor, created_at)"
+)
+_ITEM_FACTS = """
+    JOIN payments p ON p.id = i.payment_id
+    JOIN products pr ON pr.id = i.product_id
+    JOIN product_categories k ON k.id = pr.category_id"""
+
+# Claim the item (CAS, history row) for a paid order and, unless it has a live attempt, insert the attempt
+# at the cheapest candidate: one statement. Answers what the purchase needs; no attempt if no candidate.
+_CLAIM = for_driver(
+    text(
+        f"""
+    WITH cur AS (
+        SELECT i.id, i.status FROM payment_items i
+        WHERE i.id = :item AND i.status IN {_sql_in(_CLAIMABLE)}
+          AND EXISTS (SELECT 1 FROM payments p WHERE p.id = i.payment_id AND p.status = 'PAID')
+        FOR NO KEY UPDATE
+    ), claimed AS (
+        UPDATE payment_items i SET status = '{_legal(It.PROCESSING, *_CLAIMABLE)}', updated_at = now()
+        FROM cur WHERE i.id = cur.id
+        RETURNING i.id, i.payment_id, i.product_id, i.target, i.zone, cur.status AS from_status
+    ), history AS (
+        {_HISTORY}
+        SELECT payment_id, id, from_status, 'PROCESSING', :cause, :actor, clock_timestamp() FROM claimed
+    ), facts AS (
+        SELECT 'PROCESSING' AS status, i.id, i.payment_id, i.product_id, i.target, i.zone, k.kind, p.fx_rate,
+            (SELECT a.id FROM item_attempts a WHERE a.item_id = i.id AND a.state IN {_LIVE} LIMIT 1) AS live_id
+        FROM claimed i {_ITEM_FACTS}
+    ), best AS (
+        SELECT b.* FROM facts f
+        CROSS JOIN LATERAL ({ranked_offers_sql("f.id", "f.product_id", "f.fx_rate")} LIMIT 1) b
+        WHERE f.live_id IS NULL
+    ), attempt AS (
+        INSERT INTO item_attempts (item_id, supplier_id, reference, state, cost_idr, cost_twd, checks,
+            created_at)
+        SELECT f.id, b.supplier_id, 'ESA' || f.id || 'S' || b.supplier_id, 'SENDING', b.cost_idr, b.cost_twd,
+            0, clock_timestamp()
+        FROM facts f CROSS JOIN best b
+        RETURNING id, reference
+    )
+    SELECT f.*, b.supplier_id, b.supplier_code, b.sku, b.cost_idr, b.cost_twd,
+        a.id AS attempt_id, a.reference
+    FROM facts f LEFT JOIN best b ON true LEFT JOIN attempt a ON true
+    """  # noqa: S608 (constants only)
+    )
+)
+# the item again, locked, for the next candidate after a definite failure
+_LOCK_ITEM = text(
+    f"""
+    SELECT i.status, i.payment_id, i.product_id, i.target, i.zone, k.kind, p.fx_rate, NULL AS live_id
+    FROM payment_items i {_ITEM_FACTS}
+    WHERE i.id = :item
+    FOR NO KEY UPDATE OF i
+    """  # noqa: S608 (constants only)
+)
+_STATUS = text("SELECT status FROM payment_items WHERE id = :item")
+_NEW_ATTEMPT = text(
+    """
+    INSERT INTO item_attempts (item_id, supplier_id, reference, state, cost_idr, cost_twd, checks, created_at)
+    VALUES (:item, :supplier, :reference, 'SENDING', :cost_idr, :cost_twd, 0, clock_timestamp())
+    RETURNING id
+    """
+)
+# store the exchanges, then lock item, attempt and payment (in that order: everyone locks item before payment)
+_LOCK_FOR_OUTCOME = for_driver(
+    text(
+        """
+    WITH ex AS (
+        INSERT INTO supplier_exchanges (supplier_id, attempt_id, operation, method, url, request_json,
+            response_json, http_status, latency_ms, error, created_at)
+        SELECT a.supplier_id, a.id, x.operation, x.method, x.url, x.request_json, x.response_json,
+            x.http_status, x.latency_ms, x.error, clock_timestamp()
+        FROM item_attempts a
+        CROSS JOIN jsonb_to_recordset(CAST(:exchanges AS jsonb)) AS x(operation text, method text, url text,
+            request_json jsonb, response_json jsonb, http_status int, latency_ms int, error text)
+        WHERE a.id = :attempt
+    )
+    SELECT i.status, i.payment_id, i.deadline_at, a.state, a.checks, a.created_at, a.supplier_id,
+        a.reference, s.code AS supplier
+    FROM payment_items i
+    JOIN item_attempts a ON a.id = :attempt
+    JOIN payments p ON p.id = i.payment_id
+    JOIN suppliers s ON s.id = a.supplier_id
+    WHERE i.id = :item
+    FOR NO KEY UPDATE OF i, a, p
+    """
+    )
+)
+_ITEM_COLUMNS = {
+    It.SUCCESS: "artifact = :artifact, next_check_at = NULL",
+    It.FAILED: "failure_reason = :failure_reason",
+    It.SUPPLIER_PENDING: "deadline_at = :deadline_at, next_check_at = :next_check_at",
+}
+
+
+_SETTLED = "(SELECT status FROM settled) AS settled"
+
+
+def _settles(to: ItemStatus) -> str:
+    """When `to` is final, the payment settles in the same statement (its lock is held since the lock step)."""
+    return f", {settle_ctes(':item', repr(str(to)))}" if to in ITEM_FINAL else ""
+
+
+def _outcome_sql(to: ItemStatus) -> str:
+    """Attempt update, breaker reset, item CAS PROCESSING -> `to` with its history row and, once every item of
+    the payment is final, the payment's settlement; answers how the payment settled (`settled`, or NULL)."""
+    return for_driver(
+        text(
+            f"""
+        WITH att AS (
+            UPDATE item_attempts SET state = :state,
+                failure_class = COALESCE(:failure_class, failure_class),
+                supplier_code = COALESCE(:supplier_code, supplier_code),
+                supplier_txn_id = COALESCE(:supplier_txn_id, supplier_txn_id),
+                message = COALESCE(:message, message),
+                request_json = CASE WHEN :purchase THEN CAST(:request_json AS jsonb) ELSE request_json END,
+                response_json = CASE WHEN :purchase THEN CAST(:response_json AS jsonb) ELSE response_json END,
+                latency_ms = CASE WHEN :purchase THEN :latency_ms ELSE latency_ms END,
+                checks = checks + :checks_added,
+                finished_at = COALESCE(:finished_at, finished_at),
+                next_check_at = :next_check_at
+            WHERE id = :attempt
+        ), breaker AS (
+            UPDATE suppliers SET consecutive_failures = 0, circuit_open_until = NULL
+            WHERE :healthy AND id = :supplier AND (consecutive_failures <> 0 OR circuit_open_until IS NOT NULL)
+        ), moved AS (
+            UPDATE payment_items SET status = '{_legal(to, It.PROCESSING)}', updated_at = now(),
+                {_ITEM_COLUMNS[to]}
+            WHERE id = :item AND status = 'PROCESSING'
+            RETURNING id, payment_id
+        ), history AS (
+            {_HISTORY}
+            SELECT payment_id, id, 'PROCESSING', '{to}', :cause, :actor, clock_timestamp() FROM moved
+        ){_settles(to)}
+        SELECT (SELECT count(*) FROM moved) AS moved, {_SETTLED if to in ITEM_FINAL else "NULL AS settled"}
+        """  # noqa: S608 (constants only)
+        )
+    )
+
+
+_OUTCOME = {to: _outcome_sql(to) for to in _ITEM_COLUMNS}
+
+
+@dataclass(frozen=True)
+class _Item:
+    status: str
+    payment_id: int
+    product_id: int
+    target: str
+    zone: str | None
+    postpaid: bool
+    fx_rate: Decimal
+    live_attempt_id: int | None
+
+    @classmethod
+    def of(cls, row: Any) -> _Item:
+        return cls(
+            row.status,
+            row.payment_id,
+            row.product_id,
+            row.target,
+            row.zone,
+            row.kind == "postpaid",
+            row.fx_rate,
+            row.live_id,
+        )
+
+
+# ---- the engine ----------------------------------------------------------------------------------------
+
+
+def advance_item(ctx: FulfillmentContext, item_id: int, *, cause: str = "fulfillment") -> str:
+    """Claim the item and move it on: check its live attempt if it has one, else buy from the next candidate.
+
+    Idempotent by state: a message for an item someone else holds, or that is finished, changes nothing.
+    """
+    with ctx.uow() as uow:
+        params = {"item": item_id, "cause": cause[:300], "actor": ACTOR, "pair": PAIR, "now": ctx.clock()}
+        try:
+            row = execute(uow.session, _CLAIM, params).fetchone()
+        except psycopg.errors.UniqueViolation:
+            uow.rollback()  # another worker holds a live attempt for this item
+            return Step.LOST
+        if row is None:  # not paid, someone else holds it, or it is finished
+            status = uow.session.connection().execute(_STATUS, {"item": item_id}).scalar_one_or_none()
+            return status or "missing"
+        item = _Item.of(row)
+        if item.live_attempt_id is not None:
+            uow.commit()
+            return _check_status(ctx, item_id, item.live_attempt_id)
+        if row.attempt_id is None:  # no candidate: the claim and the item's failure commit together
+            return _fail_item(ctx, uow, item_id, item)
+        if row.reference != reference_for(item_id, row.supplier_id):
+            raise AssertionError(f"attempt reference {row.reference} is not reference_for's")  # one format
+        uow.commit()  # the attempt exists before the request leaves
+        best = Candidate(row.supplier_id, row.supplier_code, row.sku, row.cost_idr, row.cost_twd)
+        return _buy(ctx, uow, item_id, row.attempt_id, best, _request(ctx, item, best, row.reference))
+
+
+def _purchase_loop(ctx: FulfillmentContext, item_id: int, uow: UnitOfWork | None = None) -> str:
+    if uow is None:
+        with ctx.uow() as own:
+            return _purchase_loop(ctx, item_id, own)
+    row = uow.session.connection().execute(_LOCK_ITEM, {"item": item_id}).one()
+    if row.status != It.PROCESSING:
+        uow.rollback()
+        return row.status
+    planned = _plan_purchase(ctx, uow, item_id, _Item.of(row))
+    return planned if isinstance(planned, str) else _buy(ctx, uow, item_id, *planned)
+
+
+def _plan_purchase(
+    ctx: FulfillmentContext, uow: UnitOfWork, item_id: int, item: _Item
+) -> str | tuple[int, Candidate, PurchaseRequest]:
+    """With the item PROCESSING and locked: commit an attempt at the best candidate, or fail the item."""
+    s = uow.session
+    candidates = rank_candidates(s, item_id, item.product_id, ctx.clock(), fallback_rate=item.fx_rate)
+    if not candidates:
+        return _fail_item(ctx, uow, item_id, item)
+    best = candidates[0]
+    reference = reference_for(item_id, best.supplier_id)
+    try:
+        attempt_id = (
+            s.connection()
+            .execute(
+                _NEW_ATTEMPT,
+                {
+                    "item": item_id,
+                    "supplier": best.supplier_id,
+                    "reference": reference,
+                    "cost_idr": best.cost_idr,
+                    "cost_twd": best.cost_twd,
+                },
+            )
+            .scalar_one()
+        )
+        uow.commit()  # the attempt exists before the request leaves
+    except IntegrityError:
+        uow.rollback()  # another worker holds a live attempt for this item
+        return Step.LOST
+    return attempt_id, best, _request(ctx, item, best, reference)
+
+
+def _fail_item(ctx: FulfillmentContext, uow: UnitOfWork, item_id: int, item: _Item) -> str:
+    """No candidate is left: the item fails (and the payment settles if it was the last one)."""
+    s = uow.session
+    tried = (
+        s.connection()
+        .execute(text("SELECT count(*) FROM item_attempts WHERE item_id = :item"), {"item": item_id})
+        .scalar_one()
+    )
+    reason = f"no supplier could deliver ({tried} tried)" if tried else "no supplier offers it"
+    transition_item(
+        s,
+        item_id,
+        It.FAILED,
+        from_={It.PROCESSING},
+        cause=reason,
+        actor=ACTOR,
+        values={"failure_reason": reason},
+    )
+    settle_payment(s, item.payment_id, public_url=ctx.public_url)
+    uow.commit()
+    return It.FAILED
+
+
+def _request(ctx: FulfillmentContext, item: _Item, best: Candidate, reference: str) -> PurchaseRequest:
+    return PurchaseRequest(
+        reference=reference,
+        sku=best.sku,
+        target=item.target,
+        zone=item.zone,
+        expected_cost_idr=best.cost_idr,
+        callback_url=ctx.callback_url(best.supplier_code),
+        postpaid=item.postpaid,
+    )
+
+
+def _buy(
+    ctx: FulfillmentContext,
+    uow: UnitOfWork,
+    item_id: int,
+    attempt_id: int,
+    best: Candidate,
+    request: PurchaseRequest,
+) -> str:
+    """Send the purchase and record its answer. The unit of work's connection stays checked out, idle and
+    outside any transaction, while the supplier answers: one pool checkout per purchase, and nothing (no
+    check-in round trip) between the attempt's commit and the request leaving."""
+    result = _call(ctx.adapters.get(best.supplier_code), "purchase", request)
+    step, status = _record_in(ctx, uow, item_id, attempt_id, result, operation="purchase")
+    uow.commit()
+    if step is Step.NEXT:
+        return _purchase_loop(ctx, item_id, uow)
+    return status
+
+
+def _check_status(ctx: FulfillmentContext, item_id: int, attempt_id: int) -> str:
+    with ctx.uow() as uow:
+        row = (
+            uow.session.connection()
+            .execute(
+                text(
+                    f"""
+                    SELECT a.reference, a.cost_idr, s.code, o.supplier_sku, i.target, i.zone, k.kind
+                    FROM item_attempts a
+                    JOIN suppliers s ON s.id = a.supplier_id
+                    JOIN payment_items i ON i.id = a.item_id {_ITEM_FACTS}
+                    LEFT JOIN supplier_offers o ON o.supplier_id = a.supplier_id AND o.product_id = i.product_id
+                    WHERE a.id = :attempt
+                    """  # noqa: S608 (constants only)
+                ),
+                {"attempt": attempt_id},
+            )
+            .one()
+        )
+    request = PurchaseRequest(
+        reference=row.reference,
+        sku=row.supplier_sku or "",
+        target=row.target,
+        zone=row.zone,
+        expected_cost_idr=row.cost_idr,
+        callback_url=ctx.callback_url(row.code),
+        postpaid=row.kind == "postpaid",
+    )
+    result = _call(ctx.adapters.get(row.code), "check_status", request)
+    step, status = _record(ctx, item_id, attempt_id, result, operation="status")
+    if step is Step.NEXT:
+        return _purchase_loop(ctx, item_id)
+    return status
+
+
+def _call(adapter: SupplierAdapter | None, operation: str, request: PurchaseRequest) -> CallResult:
+    if adapter is None:
+        return CallResult(
+            SupplierOutcome(Outcome.FAILED, FailureClass.CONFIG, message="no adapter is configured")
+        )
+    try:
+        return getattr(adapter, operation)(request)
+    except Exception as exc:  # an adapter bug is an unknown outcome, never a reason to buy elsewhere
+        log.exception("supplier adapter %s.%s raised", type(adapter).__name__, operation)
+        return CallResult(SupplierOutcome(Outcome.UNKNOWN, message=f"adapter error: {type(exc).__name__}"))
+
+
+def record_outcome_in(
+    ctx: FulfillmentContext,
+    uow: UnitOfWork,
+    item_id: int,
+    attempt_id: int,
+    result: CallResult,
+    *,
+    operation: str,
+) -> Step:
+    """Apply one supplier answer inside the caller's transaction (the caller commits), holding the item's row
+    lock; it applies only while the attempt is live."""
+    return _record_in(ctx, uow, item_id, attempt_id, result, operation=operation)[0]
+
+
+def _record(
+    ctx: FulfillmentContext, item_id: int, attempt_id: int, result: CallResult, *, operation: str
+) -> tuple[Step, str]:
+    """Apply one supplier answer in its own transaction; answers the step and the item's status afterwards."""
+    with ctx.uow() as uow:
+        outcome = _record_in(ctx, uow, item_id, attempt_id, result, operation=operation)
+        uow.commit()
+        return outcome
+
+
+def _record_in(
+    ctx: FulfillmentContext,
+    uow: UnitOfWork,
+    item_id: int,
+    attempt_id: int,
+    result: CallResult,
+    *,
+    operation: str,
+) -> tuple[Step, str]:
+    now = ctx.clock()
+    o = result.outcome
+    s = uow.session
+    row = execute(
+        s,
+        _LOCK_FOR_OUTCOME,
+        {"item": item_id, "attempt": attempt_id, "exchanges": _exchanges_json(result.exchanges)},
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"item {item_id} or its attempt {attempt_id} is missing")
+    if row.status != It.PROCESSING or row.state not in ATTEMPT_LIVE:
+        return Step.LOST, row.status  # the exchanges stay on record; the owner of the item decides
+    if (
+        o.outcome is Outcome.FAILED
+        and o.failure_class is not FailureClass.CUSTOMER
+        and operation == "status"
+        and row.state == "UNKNOWN"
+        and now - row.created_at < ctx.policy.not_found_grace
+    ):
+        o = SupplierOutcome(Outcome.UNKNOWN, message=f"not trusted yet within grace: {o.message}")
+    elif o.no_transaction and operation == "status" and now - row.created_at >= ctx.policy.not_found_grace:
+        # proven absent after the grace period: nothing was bought, so the next supplier is safe
+        o = SupplierOutcome(
+            Outcome.FAILED,
+            FailureClass.PRODUCT,
+            supplier_code=o.supplier_code,
+            message=f"supplier has no such transaction: {o.message}",
+        )
+    return _apply_outcome(ctx, s, item_id, attempt_id, row, o, now, operation, result.exchanges)
+
+
+def _apply_outcome(
+    ctx: FulfillmentContext,
+    s: Session,
+    item_id: int,
+    attempt_id: int,
+    row: Any,
+    o: SupplierOutcome,
+    now: datetime,
+    operation: str,
+    exchanges: list[Exchange],
+) -> tuple[Step, str]:
+    supplier_code = row.supplier
+    actor = f"supplier:{supplier_code}"
+    cause = f"{supplier_code} {operation}: {o.outcome}" + (f" ({o.failure_class})" if o.failure_class else "")
+    cause += f" {o.supplier_code or ''} {o.message}".rstrip()
+    purchase = operation == "purchase" and bool(exchanges)
+    params: dict[str, Any] = {
+        "item": item_id,
+        "attempt": attempt_id,
+        "payment": row.payment_id,
+        "supplier": row.supplier_id,
+        "failure_class": None,
+        "supplier_code": o.supplier_code or None,
+        "supplier_txn_id": o.supplier_txn_id or None,
+        "message": (o.message or "")[:300] or None,
+        "purchase": purchase,
+        "request_json": json.dumps(storable(exchanges[-1].request)) if purchase else None,
+        "response_json": json.dumps(storable(_as_json(exchanges[-1].response))) if purchase else None,
+        "latency_ms": exchanges[-1].latency_ms if purchase else None,
+        "checks_added": 1 if operation == "status" else 0,
+        "finished_at": None,
+        "next_check_at": None,
+        "healthy": False,
+        "cause": cause[:300],
+        "actor": actor[:80],
+    }
+    if o.outcome is Outcome.SUCCESS:
+        params |= {"state": "SUCCESS", "finished_at": now, "healthy": True, "artifact": o.artifact}
+        _settled(s, row.payment_id, execute(s, _OUTCOME[It.SUCCESS], params).fetchone())
+        return Step.DONE, It.SUCCESS
+    if o.outcome is Outcome.FAILED:
+        params |= {"state": "FAILED", "failure_class": str(o.failure_class), "finished_at": now}
+        if o.failure_class is FailureClass.CUSTOMER:
+            params["failure_reason"] = (o.message or "rejected by supplier")[:300]
+            _settled(s, row.payment_id, execute(s, _OUTCOME[It.FAILED], params).fetchone())
+            return Step.DONE, It.FAILED
+        execute(s, _ATTEMPT_ONLY, params)  # the item stays PROCESSING for the next candidate
+        record_supplier_failure(s, row.supplier_id, ctx.policy.breaker)
+        if o.failure_class is FailureClass.CONFIG:
+            raise_alert(
+                s,
+                condition="supplier_config",
+                public_url=ctx.public_url,
+                payment_id=row.payment_id,
+                dedupe_key=f"supplier_config:{supplier_code}:{now:%Y%m%d%H}",
+                title=f"{supplier_code}: configuration problem",
+                body=f"{supplier_code} refused a purchase for a configuration reason ({o.supplier_code}: "
+                f"{o.message}). Check balance, credentials and IP whitelist. Orders fall back meanwhile.",
+            )
+        return Step.NEXT, It.PROCESSING
+    # PENDING or UNKNOWN: wait for a callback or a status check; never fall back on a maybe
+    if o.outcome is Outcome.UNKNOWN and operation == "purchase":
+        record_supplier_failure(s, row.supplier_id, ctx.policy.breaker)
+    checks = row.checks + params["checks_added"]
+    next_check_at = now + ctx.policy.check_backoff[min(checks, len(ctx.policy.check_backoff) - 1)]
+    deadline = row.deadline_at or now + ctx.policy.deadline
+    params |= {"state": str(o.outcome), "next_check_at": next_check_at, "deadline_at": deadline}
+    execute(s, _OUTCOME[It.SUPPLIER_PENDING], params)
+    if now >= deadline:
+        transition_item(
+            s,
+            item_id,
+            It.NEEDS_REVIEW,
+            from_={It.SUPPLIER_PENDING},
+            actor=ACTOR,
+            cause=f"{supplier_code} outcome still unknown past the deadline ({row.reference})",
+        )
+        raise_alert(
+            s,
+            condition="item_needs_review",
+            payment_id=row.payment_id,
+            public_url=ctx.public_url,
+            title=f"Order {row.payment_id}: supplier outcome unknown",
+            body=f"{supplier_code} has not confirmed reference {row.reference} since "
+            f"{row.created_at:%Y-%m-%d %H:%M} UTC. Check with the supplier, then resolve the item.",
+        )
+        return Step.DONE, It.NEEDS_REVIEW
+    outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt_id}, available_at=next_check_at)
+    return Step.DONE, It.SUPPLIER_PENDING
+
+
+# a definite product/config failure: the attempt is finished, the item stays with this worker
+_ATTEMPT_ONLY = for_driver(
+    text(
+        """
+    UPDATE item_attempts SET state = :state, failure_class = :failure_class,
+        supplier_code = COALESCE(:supplier_code, supplier_code),
+        supplier_txn_id = COALESCE(:supplier_txn_id, supplier_txn_id),
+        message = COALESCE(:message, message),
+        request_json = CASE WHEN :purchase THEN CAST(:request_json AS jsonb) ELSE request_json END,
+        response_json = CASE WHEN :purchase THEN CAST(:response_json AS jsonb) ELSE response_json END,
+        latency_ms = CASE WHEN :purchase THEN :latency_ms ELSE latency_ms END,
+        checks = checks + :checks_added, finished_at = :finished_at, next_check_at = NULL
+    WHERE id = :attempt
+    """
+    )
+)
+
+
+def _settled(s: Session, payment_id: int, outcome: Any) -> None:
+    if outcome is not None and outcome.settled is not None:
+        after_settled(s, payment_id, outcome.settled)
+
+
+def _as_json(value: object) -> dict | None:
+    if value is None or isinstance(value, dict):
+        return value  # type: ignore[return-value]
+    return {"body": str(value)[:4000]}
+
+
+def _exchanges_json(exchanges: list[Exchange]) -> str:
+    """The exchanges as one JSON array for the statement that stores them (secrets already redacted)."""
+    return json.dumps(
+        [
+            {
+                "operation": ex.operation,
+                "method": ex.method,
+                "url": storable(ex.url[:500]),
+                "request_json": storable(ex.request),
+                "response_json": storable(ex.response),
+                "http_status": ex.http_status,
+                "latency_ms": ex.latency_ms,
+                "error": (ex.error or None) and storable(ex.error[:300]),
+            }
+            for ex in exchanges
+        ]
+    )
+
+
+def check_attempt(ctx: FulfillmentContext, attempt_id: int) -> str:
+    """The `check_attempt` message: advance the attempt's item (a status check if the attempt is still live)."""
+    with ctx.uow() as uow:
+        item_id = (
+            uow.session.connection()
+            .execute(text("SELECT item_id FROM item_attempts WHERE id = :a"), {"a": attempt_id})
+            .scalar_one_or_none()
+        )
+        if item_id is None:
+            return "missing"
+    return advance_item(ctx, item_id, cause=f"status check of attempt {attempt_id}")

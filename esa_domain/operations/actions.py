@@ -1,0 +1,254 @@
+"""What an operator may do from the dashboard, as use cases: each checks the role, performs the transition,
+writes its outbox rows and its audit row in the caller's unit of work, and commits once.
+
+Every function raises NotAllowed (a PermissionError) for a too-low role and ActionRefused for an action that
+does not apply to the record's current state; the message says why and what to do instead.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import col, select
+
+from esa_domain.catalog.fx import PAIR
+from esa_domain.catalog.fx_refresh import FxSourceError, checked_rate
+from esa_domain.core.errors import DomainError
+from esa_domain.core.states import ItemStatus, PaymentStatus
+from esa_domain.core.transitions import transition_item, transition_payment
+from esa_domain.infra import outbox, topics
+from esa_domain.infra.db import UnitOfWork
+from esa_domain.models import FxRate, Operator, Payment, PaymentItem, Product
+from esa_domain.operations.operators import record_action, require_role
+from esa_domain.payments.settlement import finish_payment_if_done
+
+
+class ActionRefused(DomainError):
+    code = "action_refused"
+    http_status = 409
+
+
+def _actor(operator: Operator) -> str:
+    return f"operator:{operator.username}"
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) < 3:
+        raise ActionRefused("say why in a few words: the reason is kept in the audit trail")
+    return reason
+
+
+def retry_fulfillment(uow: UnitOfWork, operator: Operator, payment_id: int, reason: str) -> list[int]:
+    """Re-dispatch fulfillment for the paid payment's items that are not moving (PENDING or PROCESSING).
+
+    No transition: the fulfill_item actor is idempotent by state and picks up from where the item is. Items
+    waiting on a supplier (SUPPLIER_PENDING) are never retried: a second request could deliver twice.
+    Returns the item ids dispatched.
+    """
+    require_role(operator, "operator")
+    why = _reason(reason)
+    s = uow.session
+    payment = s.get(Payment, payment_id, with_for_update={"key_share": True})
+    if payment is None:
+        raise ActionRefused(f"payment {payment_id} does not exist")
+    if payment.status != PaymentStatus.PAID:
+        raise ActionRefused(f"only a PAID payment can be retried; this one is {payment.status}")
+    items = s.exec(
+        select(PaymentItem).where(
+            PaymentItem.payment_id == payment_id,
+            col(PaymentItem.status).in_([ItemStatus.PENDING, ItemStatus.PROCESSING]),
+        )
+    ).all()
+    if not items:
+        raise ActionRefused(
+            "no item is waiting to be fulfilled (items waiting on a supplier are checked by reconciliation; "
+            "items in NEEDS_REVIEW are resolved, not retried)"
+        )
+    ids = [i.id for i in items]
+    for item_id in ids:
+        outbox.record(s, topics.FULFILL_ITEM, {"item_id": item_id})
+    record_action(
+        s, operator.id, "retry_fulfillment", payment_id=payment_id, reason=why, detail={"items": ids}
+    )
+    uow.commit()
+    return ids
+
+
+def resolve_review(
+    uow: UnitOfWork,
+    operator: Operator,
+    item_id: int,
+    delivered: bool,
+    reason: str,
+    artifact: str | None = None,
+) -> str:
+    """Settle a NEEDS_REVIEW item as delivered (SUCCESS, with the serial/token if known) or not (FAILED).
+
+    When it was the last open item, the payment takes the status its items imply; a FAILED or PARTIAL payment
+    gets a refund_payment message (the refund actor claims it). Returns the item's new status.
+    """
+    require_role(operator, "operator")
+    why = _reason(reason)
+    s = uow.session
+    item = s.get(PaymentItem, item_id)
+    if item is None:
+        raise ActionRefused(f"item {item_id} does not exist")
+    to = ItemStatus.SUCCESS if delivered else ItemStatus.FAILED
+    values = {"artifact": artifact.strip()[:300]} if delivered and artifact else {}
+    if not delivered:
+        values = {"failure_reason": f"operator: {why}"[:300]}
+    result = transition_item(
+        s,
+        item_id,
+        to,
+        cause=f"review resolved: {why}",
+        actor=_actor(operator),
+        from_={ItemStatus.NEEDS_REVIEW},
+        values=values,
+    )
+    if not result.applied:
+        raise ActionRefused(f"item {item_id} is {result.current}, not NEEDS_REVIEW: nothing to resolve")
+    # the same settlement as the engine's (payment row locked): FAILED/PARTIAL queue the refund
+    finish_payment_if_done(s, item.payment_id)
+    record_action(
+        s,
+        operator.id,
+        "resolve_review",
+        payment_id=item.payment_id,
+        subject=f"item:{item_id}",
+        reason=why,
+        detail={"item_id": item_id, "outcome": str(to), "artifact": values.get("artifact")},
+    )
+    uow.commit()
+    return str(to)
+
+
+def _start_refund(uow: UnitOfWork, operator: Operator, payment_id: int, why: str) -> None:
+    result = transition_payment(
+        uow.session,
+        payment_id,
+        PaymentStatus.REFUND_PENDING,
+        cause=f"refund requested: {why}",
+        actor=_actor(operator),
+        from_={PaymentStatus.FAILED, PaymentStatus.PARTIAL},
+    )
+    if result.applied:
+        outbox.record(uow.session, topics.REFUND_PAYMENT, {"payment_id": payment_id})
+
+
+def refund(
+    uow: UnitOfWork, operator: Operator, payment_id: int, reason: str, refunded_twd: int | None = None
+) -> str:
+    """Refund a payment.
+
+    FAILED or PARTIAL: move to REFUND_PENDING and send refund_payment (the actor refunds through ECPay).
+    NEEDS_REVIEW (an automatic refund was impossible): record that the operator refunded `refunded_twd` by
+    hand and move it to REFUNDED. Returns the payment's new status.
+    """
+    require_role(operator, "operator")
+    why = _reason(reason)
+    s = uow.session
+    payment = s.get(Payment, payment_id, with_for_update={"key_share": True})
+    if payment is None:
+        raise ActionRefused(f"payment {payment_id} does not exist")
+    if payment.status in (PaymentStatus.FAILED, PaymentStatus.PARTIAL):
+        _start_refund(uow, operator, payment_id, why)
+        new = PaymentStatus.REFUND_PENDING
+    elif payment.status == PaymentStatus.NEEDS_REVIEW:
+        amount = refunded_twd if refunded_twd is not None else payment.amount_twd - payment.refunded_twd
+        if not 0 < amount <= payment.amount_twd:
+            raise ActionRefused(
+                f"the amount refunded by hand must be between NT$1 and NT${payment.amount_twd}"
+            )
+        result = transition_payment(
+            s,
+            payment_id,
+            PaymentStatus.REFUNDED,
+            cause=f"refunded by hand (NT${amount}): {why}",
+            actor=_actor(operator),
+            from_={PaymentStatus.NEEDS_REVIEW},
+            values={"refunded_twd": amount},
+        )
+        if not result.applied:
+            raise ActionRefused(f"payment {payment_id} moved to {result.current} meanwhile; reload the page")
+        new = PaymentStatus.REFUNDED
+    else:
+        raise ActionRefused(
+            f"a {payment.status} payment cannot be refunded here (only FAILED, PARTIAL or NEEDS_REVIEW ones)"
+        )
+    record_action(
+        s,
+        operator.id,
+        "refund",
+        payment_id=payment_id,
+        reason=why,
+        detail={"from": payment.status, "to": str(new), "refunded_twd": refunded_twd},
+    )
+    uow.commit()
+    return str(new)
+
+
+def set_fx_rate(uow: UnitOfWork, operator: Operator, rate: str, reason: str) -> FxRate:
+    """Enter an IDR/TWD rate by hand (TWD per 1 IDR, e.g. "0.00198"); admins only. It is used from now on."""
+    require_role(operator, "admin")
+    why = _reason(reason)
+    try:
+        value = checked_rate(str(rate).strip())  # one plausibility rule for every rate source
+    except FxSourceError as exc:
+        raise ActionRefused(f"{exc}; give TWD per 1 IDR, e.g. 0.00198") from None
+    row = FxRate(
+        pair=PAIR, rate=value, source="manual", fetched_at=datetime.now(UTC), set_by_operator_id=operator.id
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    record_action(
+        uow.session,
+        operator.id,
+        "set_fx_rate",
+        subject=f"fx:{PAIR}",
+        reason=why,
+        detail={"rate": str(value), "fx_rate_id": row.id},
+    )
+    uow.commit()
+    return row
+
+
+def update_product(
+    uow: UnitOfWork,
+    operator: Operator,
+    product_id: int,
+    reason: str,
+    *,
+    price_twd: int | None = None,
+    active: bool | None = None,
+) -> Product:
+    """Change a product's price (whole TWD) or availability; admins only. Placed orders keep their price."""
+    require_role(operator, "admin")
+    why = _reason(reason)
+    s = uow.session
+    product = s.get(Product, product_id, with_for_update={"key_share": True})
+    if product is None:
+        raise ActionRefused(f"product {product_id} does not exist")
+    before = {"price_twd": product.price_twd, "active": product.active}
+    if price_twd is not None:
+        if int(price_twd) <= 0:
+            raise ActionRefused("the price must be a whole number of TWD above 0")
+        product.price_twd = int(price_twd)
+    if active is not None:
+        product.active = active
+        product.disabled_reason = None if active else why[:200]
+    product.updated_at = datetime.now(UTC)
+    s.add(product)
+    s.flush()
+    after = {"price_twd": product.price_twd, "active": product.active}
+    record_action(
+        s,
+        operator.id,
+        "update_product",
+        subject=f"product:{product_id}",
+        reason=why,
+        detail={"code": product.code, "before": before, "after": after},
+    )
+    uow.commit()
+    return product

@@ -1,0 +1,230 @@
+"""The 10-minute reconciliation: heal what webhooks and crashed workers left behind, then alert on the rest.
+
+1. PENDING payments past ECPay's query window: QueryTradeInfo through the notification path, or expire.
+2. PAID payments whose items are not moving: PENDING items re-dispatched; PROCESSING items whose worker died
+   (no progress for `stall_after`) are parked as SUPPLIER_PENDING with their live attempt UNKNOWN, so the next
+   step is a status check with the same reference, never a second purchase.
+3. SUPPLIER_PENDING items whose scheduled check is overdue (the message was lost): checked again.
+4. What is still stuck past its deadline: one LINE alert per order and condition.
+Each run is recorded in job_runs with what it found, healed, expired and alerted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from esa_domain.adapters.ecpay import EcpayClient
+from esa_domain.core.states import ItemStatus, PaymentStatus
+from esa_domain.core.transitions import transition_item
+from esa_domain.infra import outbox, topics
+from esa_domain.infra.db import UnitOfWork
+from esa_domain.models import JobRun, Payment, PaymentItem
+from esa_domain.operations.alerts import raise_alert
+from esa_domain.payments.accept import EcpayConfig, Verdict, check_payment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconcilePolicy:
+    query_after: timedelta = timedelta(minutes=10)  # ECPay: query cards about 10 minutes after checkout
+    redispatch_after: timedelta = timedelta(minutes=2)  # a PAID item still PENDING this long lost its message
+    stall_after: timedelta = timedelta(minutes=5)  # PROCESSING this long: its worker died
+    overdue_check: timedelta = timedelta(minutes=2)
+    alert_paid_after: timedelta = timedelta(minutes=30)  # paid, not delivered, this long: tell a person
+    alert_pending_after: timedelta = timedelta(hours=1)  # past its window and ECPay still unreachable
+    alert_refund_after: timedelta = timedelta(hours=1)
+    batch: int = 500
+    abandon_after: timedelta = timedelta(minutes=15)  # the actor's time limit is 9 minutes
+
+
+def reconcile(
+    uow: Callable[[], UnitOfWork],
+    ecpay: EcpayConfig,
+    client: EcpayClient,
+    *,
+    now: datetime | None = None,
+    policy: ReconcilePolicy | None = None,
+) -> dict[str, int]:
+    now = now or datetime.now(UTC)
+    policy = policy or ReconcilePolicy()
+    with uow() as u:
+        # a run whose worker was killed never finishes: say so instead of leaving it "running" forever
+        u.session.execute(
+            text(
+                "UPDATE job_runs SET status = 'abandoned', finished_at = now(), "
+                "error = 'the worker running it stopped before it finished' "
+                "WHERE kind = 'reconcile' AND status = 'running' AND started_at < :cutoff"
+            ),
+            {"cutoff": now - policy.abandon_after},
+        )
+        run = JobRun(kind="reconcile", started_at=now)
+        u.session.add(run)
+        u.commit()
+        run_id = run.id
+    counts: Counter[str] = Counter()
+    try:
+        _payments(uow, ecpay, client, now, policy, counts)
+        _items(uow, now, policy, counts)
+        _alerts(uow, ecpay.public_url, now, policy, counts)
+    except Exception as exc:
+        _finish(uow, run_id, "failed", counts, f"{type(exc).__name__}: {exc}"[:500])  # type: ignore[arg-type]
+        raise
+    _finish(uow, run_id, "ok", counts, None)  # type: ignore[arg-type]
+    return dict(counts)
+
+
+def _finish(uow, run_id: int, status: str, counts: Counter[str], error: str | None) -> None:  # type: ignore[no-untyped-def]
+    with uow() as u:
+        run = u.session.get(JobRun, run_id)
+        run.status, run.summary, run.error, run.finished_at = status, dict(counts), error, datetime.now(UTC)
+        u.commit()
+
+
+def _payments(uow, ecpay, client, now, policy, counts) -> None:  # type: ignore[no-untyped-def]
+    with uow() as u:
+        ids = u.session.exec(
+            select(Payment.id)
+            .where(Payment.status == PaymentStatus.PENDING, Payment.created_at < now - policy.query_after)
+            .where((col(Payment.next_query_at).is_(None)) | (col(Payment.next_query_at) <= now))
+            .order_by(col(Payment.created_at))
+            .limit(policy.batch)
+        ).all()
+    counts["pending_found"] += len(ids)
+    for pid in ids:
+        verdict = check_payment(uow, pid, ecpay, client, now=now)
+        if verdict is Verdict.ACCEPTED:
+            counts["payments_healed"] += 1
+        elif verdict is Verdict.EXPIRED:
+            counts["payments_expired"] += 1
+
+
+def _items(uow, now: datetime, policy: ReconcilePolicy, counts: Counter[str]) -> None:  # type: ignore[no-untyped-def]
+    with uow() as u:
+        s = u.session
+        lost = s.exec(
+            select(PaymentItem.id)
+            .join(Payment, col(Payment.id) == col(PaymentItem.payment_id))
+            .where(PaymentItem.status == ItemStatus.PENDING, Payment.status == PaymentStatus.PAID)
+            .where(col(Payment.paid_at) < now - policy.redispatch_after)
+            .limit(policy.batch)
+        ).all()
+        for item_id in lost:
+            outbox.record(s, topics.FULFILL_ITEM, {"item_id": item_id})
+        counts["items_redispatched"] += len(lost)
+        stalled = s.exec(
+            select(PaymentItem.id)
+            .where(
+                PaymentItem.status == ItemStatus.PROCESSING,
+                col(PaymentItem.updated_at) < now - policy.stall_after,
+            )
+            .limit(policy.batch)
+        ).all()
+        for item_id in stalled:
+            r = transition_item(
+                s,
+                item_id,
+                ItemStatus.SUPPLIER_PENDING,
+                from_={ItemStatus.PROCESSING},
+                actor="system:reconciler",
+                cause="no progress: the worker holding it is gone; checking the supplier before anything else",
+                values={"next_check_at": now},
+            )
+            if r.applied:
+                # whatever was in flight may have been delivered: only a status check may tell
+                s.execute(
+                    text(
+                        "UPDATE item_attempts SET state = 'UNKNOWN', next_check_at = :now "
+                        "WHERE item_id = :id AND state = 'SENDING'"
+                    ),
+                    {"id": item_id, "now": now},
+                )
+                outbox.record(s, topics.FULFILL_ITEM, {"item_id": item_id})
+                counts["items_recovered"] += 1
+        overdue = s.exec(
+            select(PaymentItem.id)
+            .where(
+                PaymentItem.status == ItemStatus.SUPPLIER_PENDING,
+                col(PaymentItem.next_check_at) < now - policy.overdue_check,
+            )
+            .limit(policy.batch)
+        ).all()
+        for item_id in overdue:
+            outbox.record(s, topics.FULFILL_ITEM, {"item_id": item_id})
+        counts["checks_redispatched"] += len(overdue)
+        u.commit()
+
+
+def _alerts(uow, public_url: str, now: datetime, policy: ReconcilePolicy, counts: Counter[str]) -> None:  # type: ignore[no-untyped-def]
+    rules = [
+        (
+            "paid_not_delivered",
+            Payment.status == PaymentStatus.PAID,
+            col(Payment.paid_at) < now - policy.alert_paid_after,
+            "paid {age} ago and not delivered yet",
+        ),
+        (
+            "payment_unconfirmed",
+            Payment.status == PaymentStatus.PENDING,
+            col(Payment.expires_at) < now - policy.alert_pending_after,
+            "still waiting for ECPay {age} after it was placed; the query path could not settle it",
+        ),
+        (
+            "refund_stuck",
+            Payment.status == PaymentStatus.REFUND_PENDING,
+            col(Payment.updated_at) < now - policy.alert_refund_after,
+            "refund started {age} ago and not finished",
+        ),
+    ]
+    with uow() as u:
+        s = u.session
+        for condition, status_clause, age_clause, text_ in rules:
+            rows = s.exec(
+                select(Payment.id, Payment.created_at).where(status_clause, age_clause).limit(policy.batch)
+            ).all()
+            for pid, created in rows:
+                age = _age(now - created)
+                if (
+                    raise_alert(
+                        s,
+                        condition=condition,
+                        payment_id=pid,
+                        public_url=public_url,
+                        title=f"Order {pid}: {condition.replace('_', ' ')}",
+                        body=f"Order {pid} is {text_.format(age=age)}.",
+                    )
+                    is not None
+                ):
+                    counts["alerts_raised"] += 1
+        review = s.exec(
+            select(PaymentItem.payment_id)
+            .where(PaymentItem.status == ItemStatus.NEEDS_REVIEW)
+            .distinct()
+            .limit(policy.batch)
+        ).all()
+        for pid in review:
+            if (
+                raise_alert(
+                    s,
+                    condition="item_needs_review",
+                    payment_id=pid,
+                    public_url=public_url,
+                    title=f"Order {pid}: an item needs review",
+                    body=f"Order {pid} has an item whose supplier outcome is unknown. Resolve it.",
+                )
+                is not None
+            ):
+                counts["alerts_raised"] += 1
+        u.commit()
+
+
+def _age(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
