@@ -1,25 +1,17 @@
-"""What the dashboard's event handlers need from the outside: the engine and the outbox publisher."""
+"""What the dashboard's event handlers need from the outside: the process's runtime (esa_domain.infra.runtime)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from esa_domain.infra.db import UnitOfWork, default_engine
-from esa_domain.infra.outbox import Publisher
-from esa_domain.infra.settings import get_settings
+from esa_domain.infra.db import UnitOfWork
+from esa_domain.infra.runtime import Runtime, process_runtime
 
 
-@lru_cache
-def publisher() -> Publisher | None:
-    """The broker publisher when REDIS_URL is set; otherwise None and the outbox sweeper sends the rows."""
-    url = get_settings().redis_url
-    if not url:
-        return None
-    from workers.publisher import DramatiqPublisher, make_broker
-
-    return DramatiqPublisher(make_broker(url))
+def runtime() -> Runtime:
+    """The process's runtime, shared with the API mounted in the same app."""
+    return process_runtime()
 
 
 def unit_of_work() -> UnitOfWork:
-    """A unit of work on the app's database that publishes its outbox rows after commit."""
-    return UnitOfWork(default_engine(), publisher())
+    """A unit of work on the app's database that publishes its outbox rows after commit (or leaves them for
+    the outbox sweeper when REDIS_URL is not set)."""
+    return process_runtime().uow()

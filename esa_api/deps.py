@@ -1,4 +1,4 @@
-"""Request-scoped access to the runtime (built lazily from settings unless a test installed its own)."""
+"""Request-scoped access to the runtime: a test's on `app.state.runtime`, else the process's (built once)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,14 @@ from typing import Any
 
 from fastapi import Request
 
-from esa_domain.infra.runtime import Runtime
-
-
-def _default_runtime() -> Runtime:
-    from esa_domain.infra.settings import get_settings
-    from workers.publisher import DramatiqPublisher, make_broker
-
-    return Runtime.from_settings(DramatiqPublisher(make_broker(get_settings().redis_url)))
+from esa_domain.infra.runtime import Runtime, process_runtime
 
 
 def runtime_for(app: Any) -> Runtime:
-    """The app's runtime: installed by a test on `app.state.runtime`, else built from the settings once."""
+    """The app's runtime: installed by a test on `app.state.runtime`, else the process's, from the settings."""
     state = app.state
     if getattr(state, "runtime", None) is None:
-        state.runtime = _default_runtime()
+        state.runtime = process_runtime()
     return state.runtime
 
 

@@ -10,6 +10,7 @@ import dramatiq
 
 from esa_domain.adapters.ecpay import EcpayClient
 from esa_domain.infra.runtime import Runtime
+from esa_domain.infra.settings import get_settings
 from workers.broker import broker
 from workers.publisher import DramatiqPublisher
 
@@ -18,7 +19,8 @@ _local = threading.local()
 
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
-    return Runtime.from_settings(DramatiqPublisher(broker))
+    """The composition root's runtime, publishing on this process's broker (the one its actors listen on)."""
+    return Runtime.from_settings(get_settings(), DramatiqPublisher(broker))
 
 
 def ecpay_client() -> EcpayClient:

@@ -9,6 +9,8 @@ import dramatiq
 from periodiq import cron
 
 from esa_domain.infra import outbox
+from esa_domain.infra.runtime import build_reconcile_policy
+from esa_domain.infra.settings import get_settings
 from esa_domain.operations.reconciliation import reconcile
 from workers.actors import sync_catalog
 from workers.broker import broker  # noqa: F401
@@ -16,11 +18,20 @@ from workers.context import ecpay_client, runtime
 
 log = logging.getLogger(__name__)
 
+# the tick and the time limit are fixed when the schedule loads; both come from the reconcile policy
+_RECONCILE = build_reconcile_policy(get_settings())
+_EVERY_MIN = int(_RECONCILE.every.total_seconds() // 60)
 
-@dramatiq.actor(queue_name="reconciliation", periodic=cron("*/10 * * * *"), time_limit=540_000, max_retries=0)
+
+@dramatiq.actor(
+    queue_name="reconciliation",
+    periodic=cron("0 * * * *" if _EVERY_MIN == 60 else f"*/{_EVERY_MIN} * * * *"),
+    time_limit=int(_RECONCILE.time_limit.total_seconds() * 1000),
+    max_retries=0,
+)
 def reconcile_payments() -> None:
     rt = runtime()
-    log.info("reconciliation: %s", reconcile(rt.uow, rt.ecpay, ecpay_client()))
+    log.info("reconciliation: %s", reconcile(rt.uow, rt.ecpay, ecpay_client(), policy=rt.reconcile_policy))
 
 
 @dramatiq.actor(queue_name="reconciliation", periodic=cron("* * * * *"), time_limit=50_000, max_retries=0)

@@ -1,9 +1,4 @@
-"""The customer API's knobs, read from the settings with defaults (tests install their own on app.state).
-
-Settings it reads (names the lead may add to esa_domain.infra.settings.Settings):
-customer_token_secret, customer_token_minutes, line_login_channel_id, line_login_base_url,
-line_login_page_url, liff_id, miniapp_origins, rate_limit_customer_per_minute, rate_limit_address_per_minute.
-"""
+"""The customer API's knobs, read from the typed settings (tests install their own on app.state)."""
 
 from __future__ import annotations
 
@@ -11,7 +6,6 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from esa_domain.infra.settings import Settings
 from esa_domain.ordering.orders import OrderPolicy
@@ -35,36 +29,25 @@ class CustomerApiConfig:
     policy: OrderPolicy = field(default_factory=OrderPolicy)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CustomerApiConfig:
+    def from_settings(cls, settings: Settings, policy: OrderPolicy) -> CustomerApiConfig:
         """Build from `settings`; a missing token secret is refused in production, random per process else."""
-
-        def get(name: str, default: Any) -> Any:
-            return getattr(settings, name, default)
-
-        raw = get("customer_token_secret", "")
-        secret = raw.get_secret_value() if hasattr(raw, "get_secret_value") else str(raw or "")
+        secret = settings.customer_token_secret.get_secret_value()
         if not secret:
             if settings.environment == "production":
                 raise RuntimeError("CUSTOMER_TOKEN_SECRET must be set in production (32+ random bytes)")
             log.warning("no customer_token_secret set: using a random one (tokens die with this process)")
             secret = secrets.token_urlsafe(48)
-        origins = tuple(
-            o.strip().rstrip("/") for o in str(get("miniapp_origins", "")).split(",") if o.strip()
-        )
+        origins = tuple(o.strip().rstrip("/") for o in settings.miniapp_origins.split(",") if o.strip())
         return cls(
             token_secret=secret.encode(),
-            token_ttl=timedelta(minutes=int(get("customer_token_minutes", 30))),
-            line_channel_id=str(get("line_login_channel_id", "")),
-            line_login_base_url=str(get("line_login_base_url", "") or settings.line_api_base_url),
-            line_login_page_url=str(get("line_login_page_url", "")),
-            liff_id=str(get("liff_id", "")),
+            token_ttl=timedelta(minutes=settings.customer_token_minutes),
+            line_channel_id=settings.line_login_channel_id,
+            line_login_base_url=settings.line_login_base_url or settings.line_api_base_url,
+            line_login_page_url=settings.line_login_page_url,
+            liff_id=settings.liff_id,
             cors_origins=origins,
-            customer_per_window=int(get("rate_limit_customer_per_minute", 60)),
-            address_per_window=int(get("rate_limit_address_per_minute", 120)),
+            customer_per_window=settings.rate_limit_customer_per_minute,
+            address_per_window=settings.rate_limit_address_per_minute,
             public_url=settings.public_url,
-            policy=OrderPolicy(
-                payment_window=timedelta(minutes=settings.payment_window_minutes),
-                fx_max_age=timedelta(minutes=settings.fx_max_age_minutes),
-                max_items=settings.max_items_per_order,
-            ),
+            policy=policy,
         )

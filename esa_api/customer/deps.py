@@ -17,10 +17,10 @@ from esa_domain.adapters.line.login import LiffVerifier
 
 
 def config_for(app: Any) -> CustomerApiConfig:
-    """The app's config: installed by a test on `app.state.customer_config`, else built from the settings."""
+    """The app's config: installed by a test on `app.state.customer_config`, else the runtime's."""
     state = app.state
     if getattr(state, "customer_config", None) is None:
-        state.customer_config = CustomerApiConfig.from_settings(runtime_for(app).settings)
+        state.customer_config = runtime_for(app).customer_api
     return state.customer_config
 
 

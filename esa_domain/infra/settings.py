@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -36,9 +37,9 @@ class Settings(BaseSettings):
     environment: str = Field(default="demo", alias="ESA_ENV")  # demo | production
 
     # Orders
-    payment_window_minutes: int = Field(default=30, alias="ESA_PAYMENT_WINDOW_MINUTES")
-    fx_max_age_minutes: int = Field(default=24 * 60, alias="ESA_FX_MAX_AGE_MINUTES")
-    max_items_per_order: int = Field(default=10, alias="ESA_MAX_ITEMS_PER_ORDER")
+    payment_window_minutes: int = Field(default=30, ge=1, alias="ESA_PAYMENT_WINDOW_MINUTES")
+    fx_max_age_minutes: int = Field(default=24 * 60, ge=1, alias="ESA_FX_MAX_AGE_MINUTES")
+    max_items_per_order: int = Field(default=10, ge=1, alias="ESA_MAX_ITEMS_PER_ORDER")
 
     # ECPay (public stage merchant by default; production keys come from the environment)
     ecpay_merchant_id: str = "3002607"
@@ -79,17 +80,88 @@ class Settings(BaseSettings):
 
     # Customer API (LINE Mini App)
     customer_token_secret: SecretStr = SecretStr("")  # signs customer bearer tokens; 32+ random bytes
-    customer_token_minutes: int = 30
+    customer_token_minutes: int = Field(default=30, ge=1)
     line_login_channel_id: str = ""  # our LINE Login channel: the only ID-token audience accepted
     line_login_base_url: str = ""  # where /oauth2/v2.1/verify lives; empty: line_api_base_url
     line_login_page_url: str = ""  # the sandbox sign-in page of the demo; empty means real LIFF
     liff_id: str = ""
     miniapp_origins: str = ""  # comma-separated origins allowed by CORS
-    rate_limit_customer_per_minute: int = 60
-    rate_limit_address_per_minute: int = 120
+    rate_limit_customer_per_minute: int = Field(default=60, ge=1)
+    rate_limit_address_per_minute: int = Field(default=120, ge=1)
 
     # Operator sessions
     session_hours: int = Field(default=12, alias="ESA_SESSION_HOURS")
+
+    # Policies: how long things may take before the system acts, or tells a person. The defaults are the values
+    # the code was tuned with; esa_domain.infra.runtime turns these into the policy objects.
+    # Fulfillment: when a pending or unknown supplier answer is checked again, and when it is given up on.
+    check_backoff_seconds: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(10, 30, 60, 120, 300, 600, 1800), alias="ESA_CHECK_BACKOFF_SECONDS"
+    )  # the n-th status check waits the n-th value; the last repeats
+    fulfillment_deadline_minutes: int = Field(default=120, ge=1, alias="ESA_FULFILLMENT_DEADLINE_MINUTES")
+    not_found_grace_seconds: int = Field(default=120, ge=0, alias="ESA_NOT_FOUND_GRACE_SECONDS")
+    breaker_threshold: int = Field(default=5, ge=1, alias="ESA_BREAKER_THRESHOLD")
+    breaker_cooldown_seconds: int = Field(default=300, ge=1, alias="ESA_BREAKER_COOLDOWN_SECONDS")
+    # Reconciliation: its clock, and when it heals what webhooks and crashed workers left behind
+    reconcile_every_minutes: int = Field(default=10, ge=1, le=60, alias="ESA_RECONCILE_EVERY_MINUTES")
+    reconcile_time_limit_seconds: int = Field(default=540, ge=10, alias="ESA_RECONCILE_TIME_LIMIT_SECONDS")
+    reconcile_abandon_after_minutes: int = Field(
+        default=15, ge=1, alias="ESA_RECONCILE_ABANDON_AFTER_MINUTES"
+    )
+    reconcile_query_after_minutes: int = Field(default=10, ge=0, alias="ESA_RECONCILE_QUERY_AFTER_MINUTES")
+    reconcile_redispatch_after_seconds: int = Field(
+        default=120, ge=0, alias="ESA_RECONCILE_REDISPATCH_AFTER_SECONDS"
+    )
+    reconcile_stall_after_seconds: int = Field(default=300, ge=0, alias="ESA_RECONCILE_STALL_AFTER_SECONDS")
+    reconcile_overdue_check_seconds: int = Field(
+        default=120, ge=0, alias="ESA_RECONCILE_OVERDUE_CHECK_SECONDS"
+    )
+    reconcile_batch: int = Field(default=500, ge=1, le=10_000, alias="ESA_RECONCILE_BATCH")
+    # Stuck: past these an order is listed on the Stuck page and alerted on (esa_domain.operations.stuck)
+    stuck_paid_after_minutes: int = Field(default=30, ge=0, alias="ESA_STUCK_PAID_AFTER_MINUTES")
+    stuck_pending_after_minutes: int = Field(default=60, ge=0, alias="ESA_STUCK_PENDING_AFTER_MINUTES")
+    stuck_refund_after_minutes: int = Field(default=60, ge=0, alias="ESA_STUCK_REFUND_AFTER_MINUTES")
+    stuck_review_after_minutes: int = Field(default=0, ge=0, alias="ESA_STUCK_REVIEW_AFTER_MINUTES")
+
+    @field_validator("check_backoff_seconds", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+                raise ValueError(
+                    f"ESA_CHECK_BACKOFF_SECONDS must be whole seconds above 0, comma-separated "
+                    f"(e.g. '10,30,60'); got {value!r}"
+                )
+            return tuple(int(p) for p in parts)
+        return value
+
+    @field_validator("check_backoff_seconds")
+    @classmethod
+    def _positive_backoff(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or min(value) <= 0:
+            raise ValueError("ESA_CHECK_BACKOFF_SECONDS needs at least one wait, each above 0 seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _reconcile_clock_fits(self) -> Settings:
+        every = self.reconcile_every_minutes
+        if 60 % every:
+            raise ValueError(
+                f"ESA_RECONCILE_EVERY_MINUTES must divide an hour (1, 2, 5, 10, 15, 30, 60); got {every}"
+            )
+        if self.reconcile_time_limit_seconds >= every * 60:
+            raise ValueError(
+                f"ESA_RECONCILE_TIME_LIMIT_SECONDS ({self.reconcile_time_limit_seconds}) must be shorter than "
+                f"the reconcile interval ({every} min), so a run ends before the next one starts"
+            )
+        if self.reconcile_abandon_after_minutes * 60 <= self.reconcile_time_limit_seconds:
+            raise ValueError(
+                f"ESA_RECONCILE_ABANDON_AFTER_MINUTES ({self.reconcile_abandon_after_minutes}) must be longer "
+                f"than ESA_RECONCILE_TIME_LIMIT_SECONDS ({self.reconcile_time_limit_seconds} s): only a run past "
+                "its time limit is known to be dead"
+            )
+        return self
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
