@@ -12,8 +12,8 @@ from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
 from esa_admin.components.widgets import stat, table, ticker
-from esa_domain.infra.db import default_engine
-from esa_domain.views import overview, stuck
+from esa_admin.deps import runtime
+from esa_domain.views import overview
 
 
 def _kpi_dict(k: overview.Kpis) -> dict[str, str]:
@@ -42,10 +42,11 @@ class OverviewState(AuthState):
             return self.denied()
         now = datetime.now(UTC)
         end = now + timedelta(seconds=1)
-        with Session(default_engine()) as s:
+        rt = runtime()
+        with Session(rt.engine) as s:
             self.today = _kpi_dict(overview.kpis(s, since=overview.period_start(now, 1), until=end))
             self.week = _kpi_dict(overview.kpis(s, since=overview.period_start(now, 7), until=end))
-            self.stuck_count = len(stuck.stuck_payments(s, now=now))
+            self.stuck_count = overview.stuck_count(s, now=now, policy=rt.reconcile_policy)
             # recharts draws numbers; the TWD values are display-only here (money stays Decimal in the domain)
             self.series = [
                 {

@@ -1,4 +1,4 @@
-"""Stuck payments: what reconciliation would alert on, oldest first, with a link to each order; live."""
+"""Stuck payments: what reconciliation alerts on (esa_domain.operations.stuck), oldest first, linked; live."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
 from esa_admin.components.widgets import table, ticker
-from esa_domain.infra.db import default_engine
+from esa_admin.deps import runtime
 from esa_domain.views import stuck
 
 
@@ -25,8 +25,9 @@ class StuckState(AuthState):
         if self.authorize("viewer") is None:
             return self.denied()
         now = datetime.now(UTC)
-        with Session(default_engine()) as s:
-            found = stuck.stuck_payments(s, now=now)
+        rt = runtime()
+        with Session(rt.engine) as s:
+            found = stuck.stuck_payments(s, now=now, policy=rt.reconcile_policy)
         self.rows = [
             {
                 "payment_id": str(r.payment_id),
@@ -36,6 +37,7 @@ class StuckState(AuthState):
                 "reason": r.reason,
                 "since": fmt.when(r.since),
                 "age": fmt.age(r.age_minutes),
+                "healed_by": r.healed_by,
                 "link": r.link,
             }
             for r in found
@@ -52,6 +54,7 @@ def _row(r) -> rx.Component:
         rx.table.cell(r["reason"]),
         rx.table.cell(r["since"]),
         rx.table.cell(rx.text(r["age"], weight="bold")),
+        rx.table.cell(rx.text(r["healed_by"], size="1", color_scheme="gray")),
     )
 
 
@@ -63,7 +66,10 @@ def stuck_page() -> rx.Component:
         rx.cond(
             StuckState.rows.length() > 0,
             table(
-                ["Order", "Item", "Condition", "Why", "Since", "Age"], StuckState.rows, _row, id="stuck-table"
+                ["Order", "Item", "Condition", "Why", "Since", "Age", "Healed by"],
+                StuckState.rows,
+                _row,
+                id="stuck-table",
             ),
             rx.callout("Nothing is stuck.", icon="circle-check", color_scheme="green"),
         ),

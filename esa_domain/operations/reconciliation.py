@@ -5,7 +5,8 @@
    (no progress for `stall_after`) are parked as SUPPLIER_PENDING with their live attempt UNKNOWN, so the next
    step is a status check with the same reference, never a second purchase.
 3. SUPPLIER_PENDING items whose scheduled check is overdue (the message was lost): checked again.
-4. What is still stuck past its deadline: one LINE alert per order and condition.
+4. What is still stuck past its threshold (the table in esa_domain.operations.stuck): one LINE alert per order
+   and condition.
 Each run is recorded in job_runs with what it found, healed, expired and alerted.
 """
 
@@ -18,15 +19,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from esa_domain.adapters.ecpay import EcpayClient
 from esa_domain.core.states import ItemStatus, PaymentStatus
 from esa_domain.core.transitions import transition_item
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork
-from esa_domain.models import JobRun, Payment, PaymentItem
+from esa_domain.models import Alert, JobRun, Payment, PaymentItem
 from esa_domain.operations.alerts import raise_alert
+from esa_domain.operations.stuck import STUCK, per_order
 from esa_domain.payments.accept import EcpayConfig, Verdict, check_payment
 
 log = logging.getLogger(__name__)
@@ -169,68 +171,36 @@ def _items(uow, now: datetime, policy: ReconcilePolicy, counts: Counter[str]) ->
 
 
 def _alerts(uow, public_url: str, now: datetime, policy: ReconcilePolicy, counts: Counter[str]) -> None:  # type: ignore[no-untyped-def]
-    rules = [
-        (
-            "paid_not_delivered",
-            Payment.status == PaymentStatus.PAID,
-            col(Payment.paid_at) < now - policy.alert_paid_after,
-            "paid {age} ago and not delivered yet",
-        ),
-        (
-            "payment_unconfirmed",
-            Payment.status == PaymentStatus.PENDING,
-            col(Payment.expires_at) < now - policy.alert_pending_after,
-            "still waiting for ECPay {age} after it was placed; the query path could not settle it",
-        ),
-        (
-            "refund_stuck",
-            Payment.status == PaymentStatus.REFUND_PENDING,
-            col(Payment.updated_at) < now - policy.alert_refund_after,
-            "refund started {age} ago and not finished",
-        ),
-    ]
+    """One alert per order and condition of the stuck table (esa_domain.operations.stuck) past its threshold."""
     with uow() as u:
         s = u.session
-        for condition, status_clause, age_clause, text_ in rules:
-            rows = s.exec(
-                select(Payment.id, Payment.created_at).where(status_clause, age_clause).limit(policy.batch)
-            ).all()
-            for pid, created in rows:
-                age = _age(now - created)
-                if (
-                    raise_alert(
-                        s,
-                        condition=condition,
-                        payment_id=pid,
-                        public_url=public_url,
-                        title=f"Order {pid}: {condition.replace('_', ' ')}",
-                        body=f"Order {pid} is {text_.format(age=age)}.",
-                    )
-                    is not None
-                ):
-                    counts["alerts_raised"] += 1
-        review = s.exec(
-            select(PaymentItem.payment_id)
-            .where(PaymentItem.status == ItemStatus.NEEDS_REVIEW)
-            .distinct()
-            .limit(policy.batch)
-        ).all()
-        for pid in review:
-            if (
-                raise_alert(
+        for condition in STUCK:
+            found = list(per_order(condition.stuck(s, policy, now, policy.batch)))
+            told = _alerted_already(s, condition.alerted_as, [f.payment_id for f in found])
+            for row in found:
+                if row.payment_id in told:
+                    continue
+                title, body = condition.alert_for(row, now)
+                alert = raise_alert(
                     s,
-                    condition="item_needs_review",
-                    payment_id=pid,
+                    condition=condition.name,
+                    payment_id=row.payment_id,
                     public_url=public_url,
-                    title=f"Order {pid}: an item needs review",
-                    body=f"Order {pid} has an item whose supplier outcome is unknown. Resolve it.",
+                    title=title,
+                    body=body,
                 )
-                is not None
-            ):
-                counts["alerts_raised"] += 1
+                if alert is not None:
+                    counts["alerts_raised"] += 1
         u.commit()
 
 
-def _age(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+def _alerted_already(session: Session, conditions: tuple[str, ...], payment_ids: list[int]) -> set[int]:
+    if not conditions or not payment_ids:
+        return set()
+    return set(
+        session.exec(
+            select(Alert.payment_id)
+            .where(col(Alert.payment_id).in_(payment_ids), col(Alert.condition).in_(conditions))
+            .distinct()
+        ).all()
+    )

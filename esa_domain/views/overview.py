@@ -11,7 +11,9 @@ from sqlmodel import Session, col
 
 from esa_domain.core.states import PaymentStatus
 from esa_domain.models import ItemAttempt, Payment, Supplier
+from esa_domain.operations.reconciliation import ReconcilePolicy
 from esa_domain.views.orders import TAIPEI
+from esa_domain.views.stuck import stuck_payments
 
 P = PaymentStatus
 _PAID = [P.PAID, P.SUCCESS, P.PARTIAL, P.FAILED, P.REFUND_PENDING, P.REFUNDED, P.NEEDS_REVIEW]
@@ -143,3 +145,8 @@ def supplier_health(session: Session, *, since: datetime) -> list[SupplierHealth
         )
         for code, name, n, ok, bad, pend, lat in rows
     ]
+
+
+def stuck_count(session: Session, *, now: datetime, policy: ReconcilePolicy, limit: int = 200) -> int:
+    """The overview's "stuck payments" figure: the rows the Stuck page lists (the stuck table's, up to `limit`)."""
+    return len(stuck_payments(session, now=now, policy=policy, limit=limit))

@@ -20,6 +20,7 @@ from esa_domain.operations.actions import (
     set_fx_rate,
     update_product,
 )
+from esa_domain.operations.reconciliation import ReconcilePolicy
 from esa_domain.views import alerts, catalog, overview, stuck, timeline
 from esa_domain.views.orders import TAIPEI, OrderFilter, search_orders
 from esa_domain.views.routes import order_url
@@ -101,16 +102,19 @@ def test_timeline_merges_history_gateway_attempts_exchanges_and_alerts(db, demo)
 
 
 def test_stuck_lists_expired_pending_idle_paid_and_needs_review(db, demo):
+    now = datetime.now(UTC)
     with Session(db) as s:
-        rows = stuck.stuck_payments(s, now=datetime.now(UTC))
+        rows = stuck.stuck_payments(s, now=now, policy=ReconcilePolicy())
+        count = overview.stuck_count(s, now=now, policy=ReconcilePolicy())
     found = {(r.payment_id, r.condition) for r in rows}
     assert found == {
-        (demo["expired"], "pending_expired"),
-        (demo["stuck"], "paid_not_moving"),
-        (demo["review"], "needs_review"),
+        (demo["expired"], "payment_unconfirmed"),
+        (demo["stuck"], "paid_not_delivered"),
+        (demo["review"], "item_needs_review"),
     }
+    assert count == len(rows)
     assert all(r.link == f"/orders/{r.payment_id}" for r in rows)
-    assert next(r for r in rows if r.condition == "paid_not_moving").age_minutes >= 30
+    assert next(r for r in rows if r.condition == "paid_not_delivered").age_minutes >= 30
 
 
 def test_overview_counts_volume_success_rate_and_margin(db, demo):

@@ -1,0 +1,215 @@
+"""Stuck: the one table of conditions in which an order has stopped moving and a person should know.
+
+Each condition says what finds it (a query that starts from a partial index of rows that can still move:
+ix_payments_open, ix_items_open, or ix_items_needs_review, so the scan stays small), how long it may last (its
+threshold, from the ReconcilePolicy, hence from Settings), what heals it, and how its LINE alert reads. The
+reconciler alerts on exactly these rows (once per order and condition), and the dashboard's Stuck page and the
+overview's count list exactly these rows: what one shows, the other has alerted on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import exists, func, literal, or_, select
+from sqlmodel import Session, col
+
+from esa_domain.core.states import ITEM_OPEN, ItemStatus, PaymentStatus
+from esa_domain.models import Payment, PaymentItem
+
+if TYPE_CHECKING:
+    from esa_domain.operations.reconciliation import ReconcilePolicy
+
+
+@dataclass(frozen=True)
+class Found:
+    """One stuck row: an order (and the item, for item conditions), and when its condition's clock started."""
+
+    payment_id: int
+    merchant_trade_no: str
+    item_id: int | None
+    since: datetime  # the threshold counts from here: the window closed, the payment, the last move
+    detail: str = ""  # what the page adds to the reason (the items still open, ...)
+
+
+Finder = Callable[
+    [Session, datetime, int], list[Found]
+]  # (session, cutoff, limit): rows whose clock < cutoff
+
+
+@dataclass(frozen=True)
+class StuckCondition:
+    name: str  # the alert's condition (its dedupe key is "<name>:payment:<id>") and the page's badge
+    find: Finder
+    threshold: Callable[[ReconcilePolicy], timedelta]
+    healed_by: str  # what moves it on by itself, or "an operator"
+    reason: str  # the page's "why"; {age} and {detail} are filled in
+    title: str  # the LINE alert's title; {pid} is the order
+    body: str  # the LINE alert's text; {pid}, {age} and {detail}
+    # alerts under these conditions already told a person about this order (raised where it got stuck)
+    alerted_as: tuple[str, ...] = ()
+
+    def cutoff(self, policy: ReconcilePolicy, now: datetime) -> datetime:
+        return now - self.threshold(policy)
+
+    def stuck(self, session: Session, policy: ReconcilePolicy, now: datetime, limit: int) -> list[Found]:
+        return self.find(session, self.cutoff(policy, now), limit)
+
+    def reason_for(self, found: Found, now: datetime) -> str:
+        return self.reason.format(age=age(now - found.since), detail=found.detail)
+
+    def alert_for(self, found: Found, now: datetime) -> tuple[str, str]:
+        fill = {"pid": found.payment_id, "age": age(now - found.since), "detail": found.detail}
+        return self.title.format(**fill), self.body.format(**fill)
+
+
+def age(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def per_order(rows: Iterable[Found]) -> Iterator[Found]:
+    """The first row of each order: alerts are once per order and condition."""
+    seen: set[int] = set()
+    for r in rows:
+        if r.payment_id not in seen:
+            seen.add(r.payment_id)
+            yield r
+
+
+# The queries. Payment conditions filter on created_at too: every clock they use (expires_at, paid_at,
+# updated_at) starts at or after created_at, so the bound is implied, and it lets ix_payments_open
+# (status, created_at) range-scan instead of reading every open payment of that status.
+
+
+def _pending_past_window(s: Session, cutoff: datetime, limit: int) -> list[Found]:
+    rows = s.execute(
+        select(Payment.id, Payment.merchant_trade_no, Payment.expires_at)
+        .where(col(Payment.status) == PaymentStatus.PENDING, col(Payment.created_at) < cutoff)
+        .where(col(Payment.expires_at) < cutoff)
+        .order_by(col(Payment.created_at))
+        .limit(limit)
+    ).all()
+    return [Found(pid, mtn, None, since) for pid, mtn, since in rows]
+
+
+def _items_of(*statuses: str):  # type: ignore[no-untyped-def]
+    return exists().where(
+        col(PaymentItem.payment_id) == col(Payment.id), col(PaymentItem.status).in_(list(statuses))
+    )
+
+
+def _paid_not_delivered(s: Session, cutoff: datetime, limit: int) -> list[Found]:
+    open_statuses = sorted(ITEM_OPEN)
+    still_open = (
+        select(func.string_agg(col(PaymentItem.status).distinct(), literal(", ")))
+        .where(col(PaymentItem.payment_id) == col(Payment.id), col(PaymentItem.status).in_(open_statuses))
+        .scalar_subquery()
+    )
+    rows = s.execute(
+        select(Payment.id, Payment.merchant_trade_no, Payment.paid_at, still_open)
+        .where(col(Payment.status) == PaymentStatus.PAID, col(Payment.created_at) < cutoff)
+        .where(col(Payment.paid_at) < cutoff)
+        # an order whose only unfinished items wait for an operator is item_needs_review, not this
+        .where(or_(_items_of(*open_statuses), ~_items_of(ItemStatus.NEEDS_REVIEW)))
+        .order_by(col(Payment.created_at))
+        .limit(limit)
+    ).all()
+    return [
+        Found(pid, mtn, None, since, f"items {items}" if items else "no item open")
+        for pid, mtn, since, items in rows
+    ]
+
+
+def _refund_unfinished(s: Session, cutoff: datetime, limit: int) -> list[Found]:
+    rows = s.execute(
+        select(Payment.id, Payment.merchant_trade_no, Payment.updated_at)
+        .where(col(Payment.status) == PaymentStatus.REFUND_PENDING, col(Payment.created_at) < cutoff)
+        .where(col(Payment.updated_at) < cutoff)
+        .order_by(col(Payment.created_at))
+        .limit(limit)
+    ).all()
+    return [Found(pid, mtn, None, since) for pid, mtn, since in rows]
+
+
+def _item_in_review(s: Session, cutoff: datetime, limit: int) -> list[Found]:
+    since = func.coalesce(PaymentItem.updated_at, PaymentItem.created_at)
+    rows = s.execute(
+        select(Payment.id, Payment.merchant_trade_no, PaymentItem.id, since)
+        .select_from(PaymentItem)  # ix_items_needs_review: only the items waiting for an operator
+        .join(Payment, col(Payment.id) == col(PaymentItem.payment_id))
+        .where(col(PaymentItem.status) == ItemStatus.NEEDS_REVIEW, since <= cutoff)
+        .order_by(since)
+        .limit(limit)
+    ).all()
+    return [Found(pid, mtn, item_id, at) for pid, mtn, item_id, at in rows]
+
+
+def _refund_in_review(s: Session, cutoff: datetime, limit: int) -> list[Found]:
+    since = func.coalesce(Payment.updated_at, Payment.created_at)
+    rows = s.execute(
+        select(Payment.id, Payment.merchant_trade_no, since)
+        .where(col(Payment.status) == PaymentStatus.NEEDS_REVIEW, col(Payment.created_at) <= cutoff)
+        .where(since <= cutoff)
+        .order_by(col(Payment.created_at))
+        .limit(limit)
+    ).all()
+    return [Found(pid, mtn, None, at) for pid, mtn, at in rows]
+
+
+STUCK: tuple[StuckCondition, ...] = (
+    StuckCondition(
+        name="payment_unconfirmed",
+        find=_pending_past_window,
+        threshold=lambda p: p.alert_pending_after,
+        healed_by="the reconciler: it asks ECPay (QueryTradeInfo), then accepts or expires the payment",
+        reason="PENDING {age} past its payment window; ECPay could not be asked, or gave no answer",
+        title="Order {pid}: payment unconfirmed",
+        body="Order {pid} is still waiting for ECPay {age} after its payment window closed; "
+        "the query path could not settle it.",
+    ),
+    StuckCondition(
+        name="paid_not_delivered",
+        find=_paid_not_delivered,
+        threshold=lambda p: p.alert_paid_after,
+        healed_by="the reconciler: it re-dispatches lost items, re-checks stalled ones and overdue checks",
+        reason="PAID {age} ago and not delivered yet ({detail})",
+        title="Order {pid}: paid not delivered",
+        body="Order {pid} was paid {age} ago and is not delivered yet ({detail}).",
+    ),
+    StuckCondition(
+        name="refund_stuck",
+        find=_refund_unfinished,
+        threshold=lambda p: p.alert_refund_after,
+        healed_by="the refund actor, retried through the outbox; past this, an operator",
+        reason="refund started {age} ago and not finished",
+        title="Order {pid}: refund stuck",
+        body="Order {pid} had its refund started {age} ago and it is not finished.",
+    ),
+    StuckCondition(
+        # the fulfillment engine raises this one as it parks the item; same name, so one alert per order
+        name="item_needs_review",
+        find=_item_in_review,
+        threshold=lambda p: p.alert_review_after,
+        healed_by="an operator: check with the supplier, then resolve the item",
+        reason="item outcome unknown for {age}: an operator must resolve it",
+        title="Order {pid}: an item needs review",
+        body="Order {pid} has an item whose supplier outcome is unknown. Resolve it.",
+    ),
+    StuckCondition(
+        name="refund_needs_review",
+        find=_refund_in_review,
+        threshold=lambda p: p.alert_review_after,
+        healed_by="an operator: refund by hand",
+        reason="refund could not be made automatically ({age}): refund by hand",
+        title="Order {pid}: refund needs an operator",
+        body="Order {pid} could not be refunded automatically. Refund it by hand.",
+        # esa_domain.payments.refunds alerts as it parks the payment, under the reason it could not refund
+        alerted_as=("refund_zero", "refund_manual", "refund_no_trade_no", "refund_unknown", "refund_refused"),
+    ),
+)
+
+BY_NAME = {c.name: c for c in STUCK}
