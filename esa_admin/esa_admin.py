@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import reflex as rx
 
-from esa_admin.pages import (  # noqa: F401  (importing a page module registers its pages)
-    alerts,
-    catalog,
-    fx,
-    login,
-    order,
-    orders,
-    overview,
-    stuck,
-    suppliers,
-)
+from esa_admin.components.layout import icon_links
+from esa_admin.pages import alerts, catalog, fx, login, order, orders, overview, stuck, suppliers
 from esa_api import create_app
+
+PAGES = [
+    login.login_page,
+    overview.overview_page,
+    stuck.stuck_page,
+    orders.orders_page,
+    order.order_page,
+    suppliers.suppliers_page,
+    fx.fx_page,
+    catalog.catalog_page,
+    alerts.alerts_page,
+]
 
 app = rx.App(
     api_transformer=create_app(),
     stylesheets=[],
+    head_components=icon_links(),
 )
+for page in PAGES:
+    page.add_to(app)

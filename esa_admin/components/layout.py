@@ -9,6 +9,7 @@ import reflex as rx
 
 from esa_admin import routes
 from esa_admin.auth import AuthState
+from esa_admin.pages import DashboardPage
 
 NAV = [
     ("Overview", routes.OVERVIEW, "layout-dashboard"),
@@ -19,6 +20,16 @@ NAV = [
     ("Catalog", routes.CATALOG, "package"),
     ("Alerts", routes.ALERTS, "bell"),
 ]
+
+
+def icon_links() -> list[rx.Component]:
+    """The <head> links to the ESA icons in assets/ (Reflex serves that folder at the site root)."""
+    return [
+        rx.el.link(rel="icon", href="/favicon.ico", sizes="32x32"),
+        rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml"),
+        rx.el.link(rel="apple-touch-icon", href="/apple-touch-icon.png"),
+        rx.el.link(rel="manifest", href="/site.webmanifest"),
+    ]
 
 
 def _nav_item(label: str, href: str, icon: str) -> rx.Component:
@@ -75,11 +86,10 @@ def flash() -> rx.Component:
 
 def template(
     route: str, title: str, on_load: list | None = None
-) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
-    """Register a protected page: the login check runs first on load; content shows only when logged in."""
+) -> Callable[[Callable[[], rx.Component]], DashboardPage]:
+    """A protected page: the login check runs first on load; content shows only when logged in."""
 
-    def decorator(page: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
-        @rx.page(route=route, title=f"{title} · ESA", on_load=[AuthState.require_login, *(on_load or [])])
+    def decorator(page: Callable[[], rx.Component]) -> DashboardPage:
         @wraps(page)
         def wrapped() -> rx.Component:
             return rx.cond(
@@ -101,6 +111,11 @@ def template(
                 rx.center(rx.spinner(size="3"), height="100vh"),
             )
 
-        return wrapped
+        return DashboardPage(
+            render=wrapped,
+            route=route,
+            title=f"{title} · ESA",
+            on_load=(AuthState.require_login, *(on_load or [])),
+        )
 
     return decorator

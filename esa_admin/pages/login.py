@@ -6,9 +6,9 @@ import reflex as rx
 
 from esa_admin import routes
 from esa_admin.auth import LoginState
+from esa_admin.pages import DashboardPage
 
 
-@rx.page(route=routes.LOGIN, title="Log in · ESA", on_load=LoginState.redirect_if_logged_in)
 def login() -> rx.Component:
     return rx.center(
         rx.card(
@@ -36,3 +36,8 @@ def login() -> rx.Component:
         height="100vh",
         background=rx.color("gray", 2),
     )
+
+
+login_page = DashboardPage(
+    render=login, route=routes.LOGIN, title="Log in · ESA", on_load=(LoginState.redirect_if_logged_in,)
+)
