@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
-from esa_api import callbacks, customer, ecpay_routes, health, miniapp
+from esa_api import callbacks, customer, docs, ecpay_routes, health, miniapp
 from esa_api.deps import runtime_for
 from esa_domain.infra.runtime import Runtime
 
@@ -42,9 +42,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         title="ESA API",
         version="1.0",
         description="Customer API for the LINE Mini App, ECPay gateway routes and supplier callbacks.",
-        docs_url="/api/docs",
+        docs_url=None,  # docs.install serves Swagger UI at /api/docs from local files, not a CDN
         openapi_url="/api/openapi.json",
-        redoc_url=None,
+        redoc_url=None,  # ReDoc would load from a CDN too; Swagger UI is the one set of docs
     )
     app.state.runtime = runtime
     ecpay_routes.install(app)  # the notification first: the route every payment takes
@@ -52,4 +52,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     customer.install(app)
     miniapp.mount(app)
+    docs.install(app)
     return app
