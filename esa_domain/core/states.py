@@ -1,11 +1,134 @@
-"""The payment and item state machines, as transition tables.
+"""Every lifecycle in ESA, each a table beside the others: its states, the moves allowed from each, and what a
+person reads about each state (the customer's wording in each language, the operator's, the badge colour, the
+operator actions it allows).
 
-Every status change in ESA goes through `esa_domain.core.transitions`, which refuses anything not listed here.
+A new state is one row here plus a migration (the status CHECK constraints are generated from these tables).
+Every status change goes through `esa_domain.core.transitions`, which writes the legality read from here into
+its statements; nothing else writes a status or a history row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
+
+LANGUAGES = ("id", "en", "zh-Hant")  # Bahasa Indonesia first: most customers read it first
+
+
+class IllegalTransition(ValueError):
+    """The requested move is not in the transition table: a programming error, never a race."""
+
+
+class OperatorAction(StrEnum):
+    """What an operator may do from a state (the dashboard shows a button only where the table allows it)."""
+
+    RETRY = "retry"  # re-dispatch a paid order's items that are not moving
+    REFUND = "refund"  # start a refund, or mark one made by hand
+    RESOLVE = "resolve"  # settle an item whose supplier outcome is unknown, with a reason
+
+
+@dataclass(frozen=True)
+class State:
+    """One state of a lifecycle: where it may go, and how it reads."""
+
+    to: frozenset[str]
+    operator: str  # what an operator reads (dashboard, alerts)
+    colour: str  # badge colour (a Radix colour name)
+    customer: Mapping[str, str] = field(default_factory=dict)  # language -> what the customer reads
+    # what the customer reads here once the order is paid, where that differs (an item waits for a worker)
+    customer_paid: Mapping[str, str] = field(default_factory=dict)
+    # the customer's screen stops watching: it moves on only if a person acts (final implies it)
+    customer_final: bool = False
+    actions: frozenset[OperatorAction] = frozenset()
+    initial: bool = False  # a row is born in this state
+    final: bool = False  # nothing moves on from here, ever
+
+
+class Lifecycle:
+    """A state machine as data: `states` maps each status to its row; legality is read from here only."""
+
+    def __init__(
+        self,
+        name: str,
+        statuses: type[StrEnum],
+        states: Mapping[StrEnum, State],
+        *,
+        table: str,
+        column: str = "status",
+    ) -> None:
+        missing = set(statuses) - set(states)
+        if missing:
+            raise ValueError(f"{name}: no row for {sorted(missing)}")
+        for status, state in states.items():
+            unknown = set(state.to) - set(statuses)
+            if unknown:
+                raise ValueError(f"{name}: {status} -> {sorted(unknown)}: not states of this lifecycle")
+            if state.final and state.to:
+                raise ValueError(f"{name}: {status} is final but may move to {sorted(state.to)}")
+            for lang in {*state.customer, *state.customer_paid}:
+                if lang not in LANGUAGES:
+                    raise ValueError(f"{name}: {status} has wording in unknown language {lang!r}")
+        self.name = name
+        self.statuses = statuses
+        self.states: Mapping[StrEnum, State] = MappingProxyType(dict(states))
+        self.table = table
+        self.column = column
+
+    def __repr__(self) -> str:
+        return f"Lifecycle({self.name})"
+
+    def __getitem__(self, status: str) -> State:
+        return self.states[self.statuses(status)]
+
+    @property
+    def transitions(self) -> dict[StrEnum, frozenset[StrEnum]]:
+        return {s: frozenset(self.statuses(t) for t in st.to) for s, st in self.states.items()}
+
+    @property
+    def initial(self) -> frozenset[StrEnum]:
+        return frozenset(s for s, st in self.states.items() if st.initial)
+
+    @property
+    def final(self) -> frozenset[StrEnum]:
+        return frozenset(s for s, st in self.states.items() if st.final)
+
+    def sources(self, to: str) -> frozenset[StrEnum]:
+        """Every state from which `to` may be reached."""
+        return frozenset(s for s, st in self.states.items() if to in st.to)
+
+    def check(self, sources: Iterable[str], targets: Iterable[str]) -> None:
+        """Raise IllegalTransition unless every source may move to every target."""
+        for to in targets:
+            bad = sorted(str(s) for s in sources if to not in self[s].to)
+            if bad:
+                raise IllegalTransition(f"{self.name}: {', '.join(bad)} -> {to} is not an allowed transition")
+
+    def allowing(self, action: OperatorAction) -> frozenset[StrEnum]:
+        """The states from which an operator may take `action`."""
+        return frozenset(s for s, st in self.states.items() if action in st.actions)
+
+    def customer_text(self, status: str, language: str = "id", *, paid: bool = False) -> str:
+        """What the customer reads about `status` in `language` (`paid`: the order's money has arrived)."""
+        state = self[status]
+        wording = (paid and state.customer_paid) or state.customer
+        return wording.get(language) or wording.get("id") or wording.get("en") or str(status)
+
+    def customer_final(self, status: str) -> bool:
+        """Whether the customer can stop watching: nothing moves on from here unless a person acts."""
+        state = self[status]
+        return state.final or state.customer_final
+
+
+def _w(id_: str, en: str, zh: str) -> dict[str, str]:
+    return {"id": id_, "en": en, "zh-Hant": zh}
+
+
+A = OperatorAction
+
+
+# ---- payment ------------------------------------------------------------------------------------------
 
 
 class PaymentStatus(StrEnum):
@@ -20,6 +143,101 @@ class PaymentStatus(StrEnum):
     NEEDS_REVIEW = "NEEDS_REVIEW"  # a refund that could not be made automatically: an operator decides
 
 
+P = PaymentStatus
+
+PAYMENT = Lifecycle(
+    "payment",
+    PaymentStatus,
+    {
+        P.PENDING: State(
+            frozenset({P.PAID, P.EXPIRED}),
+            "Waiting for ECPay",
+            "gray",
+            _w("Menunggu pembayaran Anda", "Waiting for your payment", "等待付款"),
+            initial=True,
+        ),
+        # money that arrives after the window still moved: accept it and deliver (or refund), never ignore it
+        P.EXPIRED: State(
+            frozenset({P.PAID}),
+            "Not paid within the window",
+            "gray",
+            _w("Tidak dibayar tepat waktu", "Not paid in time", "未在期限內付款"),
+            customer_final=True,
+        ),
+        P.PAID: State(
+            frozenset({P.SUCCESS, P.PARTIAL, P.FAILED}),
+            "Paid, delivering",
+            "blue",
+            _w(
+                "Sudah dibayar: pesanan Anda sedang dikirim",
+                "Paid: your top-up is being delivered",
+                "已付款：正在為您儲值",
+            ),
+            actions=frozenset({A.RETRY}),
+        ),
+        P.SUCCESS: State(
+            frozenset(),
+            "Delivered",
+            "green",
+            _w("Terkirim", "Delivered", "已完成"),
+            final=True,
+        ),
+        P.PARTIAL: State(
+            frozenset({P.REFUND_PENDING}),
+            "Partly delivered, refund due",
+            "amber",
+            _w(
+                "Sebagian terkirim: sisanya akan dikembalikan",
+                "Partly delivered: the rest will be refunded",
+                "部分完成：其餘款項將退還",
+            ),
+            actions=frozenset({A.REFUND}),
+        ),
+        P.FAILED: State(
+            frozenset({P.REFUND_PENDING}),
+            "Nothing delivered, refund due",
+            "red",
+            _w(
+                "Tidak terkirim: dana akan dikembalikan",
+                "Not delivered: it will be refunded",
+                "未完成：款項將退還",
+            ),
+            actions=frozenset({A.REFUND}),
+        ),
+        P.REFUND_PENDING: State(
+            frozenset({P.REFUNDED, P.NEEDS_REVIEW}),
+            "Refund under way",
+            "purple",
+            _w("Dana sedang dikembalikan", "Being refunded", "退款處理中"),
+        ),
+        P.REFUNDED: State(
+            frozenset(),
+            "Refunded",
+            "purple",
+            _w("Dana sudah dikembalikan", "Refunded", "已退款"),
+            final=True,
+        ),
+        # an operator refunded by hand (non-card methods have no refund API)
+        P.NEEDS_REVIEW: State(
+            frozenset({P.REFUNDED}),
+            "Refund needs an operator",
+            "orange",
+            _w(
+                "Tim kami sedang memeriksa pengembalian dana Anda",
+                "Our team is reviewing your refund",
+                "我們的團隊正在處理您的退款",
+            ),
+            actions=frozenset({A.REFUND}),
+            customer_final=True,
+        ),
+    },
+    table="payments",
+)
+
+
+# ---- item ---------------------------------------------------------------------------------------------
+
+
 class ItemStatus(StrEnum):
     PENDING = "PENDING"  # waiting for the payment
     PROCESSING = "PROCESSING"  # a worker owns it and is talking to a supplier
@@ -29,45 +247,117 @@ class ItemStatus(StrEnum):
     NEEDS_REVIEW = "NEEDS_REVIEW"  # still unknown past its deadline: an operator decides
 
 
-P, It = PaymentStatus, ItemStatus
+It = ItemStatus
 
-PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    P.PENDING: frozenset({P.PAID, P.EXPIRED}),
-    # money that arrives after the window still moved: accept it and deliver (or refund), never ignore it
-    P.EXPIRED: frozenset({P.PAID}),
-    P.PAID: frozenset({P.SUCCESS, P.PARTIAL, P.FAILED}),
-    P.FAILED: frozenset({P.REFUND_PENDING}),
-    P.PARTIAL: frozenset({P.REFUND_PENDING}),
-    P.REFUND_PENDING: frozenset({P.REFUNDED, P.NEEDS_REVIEW}),
-    # an operator refunded by hand (non-card methods have no refund API)
-    P.NEEDS_REVIEW: frozenset({P.REFUNDED}),
-    P.SUCCESS: frozenset(),
-    P.REFUNDED: frozenset(),
-}
+ITEM = Lifecycle(
+    "item",
+    ItemStatus,
+    {
+        It.PENDING: State(
+            frozenset({It.PROCESSING}),
+            "Waiting for payment or a worker",
+            "gray",
+            _w("Menunggu pembayaran", "Waiting for payment", "等待付款"),
+            customer_paid=_w("Dalam antrean pengiriman", "Queued for delivery", "排隊等候處理"),
+            initial=True,
+        ),
+        It.PROCESSING: State(
+            frozenset({It.SUCCESS, It.FAILED, It.SUPPLIER_PENDING}),
+            "A worker is buying it",
+            "blue",
+            _w("Sedang dikirim", "Delivering", "處理中"),
+        ),
+        It.SUPPLIER_PENDING: State(
+            frozenset({It.PROCESSING, It.NEEDS_REVIEW}),
+            "Waiting for the supplier's answer",
+            "amber",
+            _w("Sedang dikirim", "Delivering", "處理中"),
+        ),
+        It.SUCCESS: State(
+            frozenset(),
+            "Delivered",
+            "green",
+            _w("Terkirim", "Delivered", "已完成"),
+            final=True,
+        ),
+        It.FAILED: State(
+            frozenset(),
+            "Not delivered",
+            "red",
+            _w("Tidak terkirim", "Not delivered", "未完成"),
+            final=True,
+        ),
+        # an operator resolves a review with a reason
+        It.NEEDS_REVIEW: State(
+            frozenset({It.SUCCESS, It.FAILED}),
+            "Supplier outcome unknown: an operator decides",
+            "orange",
+            _w("Sedang diperiksa", "Being checked", "確認中"),
+            actions=frozenset({A.RESOLVE}),
+            customer_final=True,
+        ),
+    },
+    table="payment_items",
+)
 
-ITEM_TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
-    It.PENDING: frozenset({It.PROCESSING}),
-    It.PROCESSING: frozenset({It.SUCCESS, It.FAILED, It.SUPPLIER_PENDING}),
-    It.SUPPLIER_PENDING: frozenset({It.PROCESSING, It.NEEDS_REVIEW}),
-    # an operator resolves a review with a reason
-    It.NEEDS_REVIEW: frozenset({It.SUCCESS, It.FAILED}),
-    It.SUCCESS: frozenset(),
-    It.FAILED: frozenset(),
-}
 
+# ---- supplier attempt ---------------------------------------------------------------------------------
+
+
+class AttemptState(StrEnum):
+    """One purchase at one supplier for one item, under one reference (reused for every status check)."""
+
+    SENDING = "SENDING"  # committed before the request leaves
+    PENDING = "PENDING"  # the supplier said it is processing
+    UNKNOWN = "UNKNOWN"  # no trustworthy answer: a status check with the same reference decides
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+At = AttemptState
+_ANSWERS = frozenset({At.PENDING, At.UNKNOWN, At.SUCCESS, At.FAILED})
+
+ATTEMPT = Lifecycle(
+    "attempt",
+    AttemptState,
+    {
+        At.SENDING: State(_ANSWERS, "Request leaving", "blue", initial=True),
+        # a status check may answer pending again, or unknown again: the attempt stays live
+        At.PENDING: State(_ANSWERS, "Supplier processing", "amber"),
+        At.UNKNOWN: State(_ANSWERS, "Outcome unknown", "orange"),
+        At.SUCCESS: State(frozenset(), "Delivered", "green", final=True),
+        At.FAILED: State(frozenset(), "Refused", "red", final=True),
+    },
+    table="item_attempts",
+    column="state",
+)
+
+
+# ---- derived sets, used by indexes, scans and pages ---------------------------------------------------
+
+LIFECYCLES = (PAYMENT, ITEM, ATTEMPT)
+
+PAYMENT_TRANSITIONS = PAYMENT.transitions
+ITEM_TRANSITIONS = ITEM.transitions
+# not scanned: finished for good, or EXPIRED (a late payment still moves it, through ECPay's notification)
 PAYMENT_FINAL = frozenset({P.SUCCESS, P.REFUNDED, P.EXPIRED})
 PAYMENT_OPEN = frozenset(set(PaymentStatus) - PAYMENT_FINAL)  # what the reconciler and the stuck list scan
-ITEM_FINAL = frozenset({It.SUCCESS, It.FAILED})
+ITEM_FINAL = ITEM.final
 ITEM_OPEN = frozenset({It.PENDING, It.PROCESSING, It.SUPPLIER_PENDING})
+# at most one live attempt per item (uq_attempt_one_live); a tuple in the table's order, as the indexes spell it
+ATTEMPT_LIVE: tuple[AttemptState, ...] = tuple(s for s in AttemptState if s not in ATTEMPT.final)
 
 
-def sources_of(table: dict, to: StrEnum) -> frozenset:
-    """Every state from which `to` may be reached."""
+def sources_of(table: Mapping, to: StrEnum) -> frozenset:
+    """Every state from which `to` may be reached, in a transitions mapping."""
     return frozenset(src for src, targets in table.items() if to in targets)
 
 
 def payment_status_from_items(items: list[ItemStatus]) -> PaymentStatus | None:
-    """The payment status its items imply once all are final; None while any is still moving."""
+    """The payment status its items imply once all are final; None while any is still moving.
+
+    The same rule runs in SQL in `esa_domain.payments.settlement.settle_ctes` (the statement that finishes
+    the last item settles its payment); tests check the two agree on every combination."""
     if not items or any(s not in ITEM_FINAL for s in items):
         return None
     delivered = sum(s is It.SUCCESS for s in items)

@@ -1,33 +1,46 @@
-"""Status changes as compare-and-set UPDATEs, each with its history row in the same transaction.
+"""The one owner of status changes: compare-and-set in SQL, with the history row in the same statement.
 
-    UPDATE payments SET status = :to WHERE id = :id AND status IN (:sources)
+    UPDATE payments SET status = :to WHERE id = :id AND status IN (<the states allowed to reach :to>)
 
 Zero rows updated means another process got there first (or the row moved on): the caller short-circuits.
 That is idempotency by state inspection; it holds across processes and machines because the database decides.
+
+Two layers, one rule:
+- **Statement builders** (`move`, `born`): CTEs that lock, check legality, compare-and-set and write the history
+  row. Legality is read from the lifecycle tables in `esa_domain.core.states` when the statement is built and
+  written into it as constants, so a fast path composed from them (accepting a payment, claiming an item,
+  recording a supplier's answer, settling a payment, placing an order) costs one statement, as before, and
+  cannot move a row the table does not allow. No other module writes a status or a history row.
+- **`transition_payment` / `transition_item`**: one move in its own statement, for the paths that are not hot
+  (operators, refunds, the reconciler).
+
+Builders never add placeholders of their own: every value (`cause`, `actor`, row selection) is an SQL
+expression the caller passes, written in the caller's parameter style (`:name` for `text()`, `%(name)s` for a
+driver-level statement).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, TextClause, select, text
-from sqlmodel import Session
+from sqlalchemy import TextClause, text
+from sqlmodel import Session, SQLModel
 
-from esa_domain.core.states import (
-    ITEM_TRANSITIONS,
-    PAYMENT_TRANSITIONS,
-    ItemStatus,
-    PaymentStatus,
-    sources_of,
+import esa_domain.models  # noqa: F401  (the tables' metadata, to refuse an unknown column before any SQL)
+from esa_domain.core.states import ITEM, PAYMENT, IllegalTransition, ItemStatus, Lifecycle, PaymentStatus
+
+__all__ = ["IllegalTransition", "born", "move", "transition_item", "transition_payment"]
+
+HISTORY_TABLE = "payment_history"
+_HISTORY_INSERT = (
+    f"INSERT INTO {HISTORY_TABLE} (payment_id, item_id, from_status, to_status, cause, actor, created_at)"
 )
-from esa_domain.models import Payment, PaymentItem
-
-
-class IllegalTransition(ValueError):
-    """The requested move is not in the transition table: a programming error, never a race."""
+# where each lifecycle's history row points: (payment_id, item_id), as expressions over the moved row `t`
+_HISTORY_KEYS = {PAYMENT.name: ("t.id", "NULL"), ITEM.name: ("t.payment_id", "t.id")}
 
 
 class NotFound(LookupError):
@@ -51,72 +64,158 @@ class TransitionResult:
         return self.result is Applied.APPLIED
 
 
-def _sources(table: dict, to: StrEnum, from_: frozenset | set | None) -> list[str]:
-    allowed = sources_of(table, to)
+# ---- statement builders -------------------------------------------------------------------------------
+
+
+def _literals(values: Iterable[Any]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in sorted(str(v) for v in values)) + ")"
+
+
+def legal_sources(lc: Lifecycle, targets: Iterable[str], from_: Iterable[str] | None = None) -> list[str]:
+    """The states a move to `targets` may start from: `from_` checked against the table, or (None) every state
+    allowed to reach all of them. Raises IllegalTransition."""
+    targets = [lc.statuses(t) for t in targets]
     if from_ is None:
+        allowed = frozenset.intersection(*(lc.sources(t) for t in targets))
         if not allowed:
-            raise IllegalTransition(f"nothing may move to {to}")
-        return sorted(allowed)
-    bad = [f for f in from_ if f not in allowed]
-    if bad:
-        raise IllegalTransition(f"{', '.join(sorted(bad))} -> {to} is not an allowed transition")
-    return sorted(from_)
+            raise IllegalTransition(f"{lc.name}: nothing may move to {', '.join(map(str, targets))}")
+        return sorted(str(s) for s in allowed)
+    sources = [lc.statuses(s) for s in from_]
+    if not sources:
+        raise IllegalTransition(f"{lc.name}: a move to {', '.join(map(str, targets))} from no state at all")
+    lc.check(sources, targets)
+    return sorted(str(s) for s in sources)
 
 
-@lru_cache(maxsize=256)
-def _cas_sql(table_name: str, value_columns: tuple[str, ...]) -> TextClause:
-    """The compare-and-set and its history row as one statement, for a table and the extra columns set."""
-    is_item = table_name == PaymentItem.__tablename__
-    sets = "".join(f", {c} = :v_{c}" for c in value_columns)
-    payment_col = "t.payment_id" if is_item else "t.id"
-    return text(
-        f"""
-        WITH old AS (
-            SELECT id, status FROM {table_name}
-            WHERE id = :row_id AND status = ANY(:sources)
-            FOR NO KEY UPDATE
-        ), upd AS (
-            UPDATE {table_name} AS t SET status = :to, updated_at = now(){sets}
-            FROM old WHERE t.id = old.id
-            RETURNING old.status AS from_status, {payment_col} AS payment_id
-        ), history AS (
-            INSERT INTO payment_history (payment_id, item_id, from_status, to_status, cause, actor, created_at)
-            SELECT payment_id, {":row_id" if is_item else "NULL"}, from_status, :to, :cause, :actor,
-                   clock_timestamp()
-            FROM upd
-        )
-        SELECT from_status, payment_id FROM upd
-        """  # noqa: S608  (names from the table's metadata; every value is a bound parameter)
-    )
-
-
-def _cas(
-    session: Session,
-    table: Table,
-    row_id: int,
+def move(
+    lc: Lifecycle,
+    *,
     to: str,
-    sources: list[str],
-    values: dict[str, Any],
+    where: str,
     cause: str,
     actor: str,
-) -> tuple[str, int] | None:
-    """One round trip: lock the row if it is in `sources` (FOR NO KEY UPDATE: serialises writers, not FK
-    checks), move it, and write the history row; None when it was not in `sources`."""
-    unknown = set(values) - set(table.c.keys())
+    from_: Iterable[str] | None = None,
+    name: str = "moved",
+    lock: bool = True,
+    to_sql: str | None = None,
+    using: str = "",
+    sets: str = "",
+    returning: str = "",
+) -> str:
+    """CTEs (to follow a WITH, comma-separated inside) that move the row of `lc.table` selected by `where` to
+    `to`, if it is in one of the allowed sources, and write its history row.
+
+    - `to`: the target state; several may be given as "A|B|C" when the SQL expression `to_sql` picks one per
+      row (settlement: what the items imply); every source must be allowed to reach every one of them.
+    - `where`: SQL over the row, aliased `t` (e.g. "t.id = :item").
+    - `lock`: first lock the row (FOR NO KEY UPDATE: serialises writers, not foreign-key checks) and read the
+      state it leaves. Without it, the caller already holds the row's lock and there must be one source.
+    - `using`: extra FROM items the UPDATE joins (e.g. "target x"), for `to_sql`, `sets` and `returning`.
+    - `sets`: further assignments (", col = expr ...").
+    - `returning`: further columns of the moved row the caller reads (", t.product_id ...").
+    - `cause`, `actor`: SQL expressions for the history row, evaluated over `{name}` (the moved rows, which
+      carry `id`, `payment_id`, `from_status`, `to_status` and the `returning` columns).
+
+    Answers CTEs named `{name}` (the moved rows) and `{name}_history`.
+    """
+    targets = to.split("|")
+    if to_sql is None:
+        if len(targets) != 1:
+            raise ValueError("several targets need `to_sql` to choose between them")
+        to_sql = f"'{lc.statuses(targets[0])}'"
+    sources = legal_sources(lc, targets, from_)
+    payment_key, item_key = _HISTORY_KEYS[lc.name]
+    col = lc.column
+    join = f", {using}" if using else ""
+    if lock:
+        head = f"""{name}_old AS (
+            SELECT t.id, t.{col} FROM {lc.table} t
+            WHERE {where} AND t.{col} IN {_literals(sources)}
+            FOR NO KEY UPDATE OF t
+        ), """
+        body = f"""{name} AS (
+            UPDATE {lc.table} AS t SET {col} = {to_sql}, updated_at = now(){sets}
+            FROM {name}_old{join} WHERE t.id = {name}_old.id
+            RETURNING t.id, {payment_key} AS payment_id, {name}_old.{col} AS from_status,
+                t.{col} AS to_status{returning}
+        )"""
+    else:
+        if len(sources) != 1:
+            raise ValueError(f"{lc.name}: a move without its own lock must have one source, not {sources}")
+        head = ""
+        body = f"""{name} AS (
+            UPDATE {lc.table} AS t SET {col} = {to_sql}, updated_at = now(){sets}
+            {"FROM " + using if using else ""}
+            WHERE {where} AND t.{col} = '{sources[0]}'
+            RETURNING t.id, {payment_key} AS payment_id, '{sources[0]}'::text AS from_status,
+                t.{col} AS to_status{returning}
+        )"""
+    history = f""", {name}_history AS (
+            {_HISTORY_INSERT}
+            SELECT payment_id, {"id" if item_key != "NULL" else "NULL"}, from_status, to_status, {cause}, {actor},
+                clock_timestamp()
+            FROM {name}
+        )"""
+    return head + body + history
+
+
+def born(lc: Lifecycle, *, rows: str, name: str, cause: str, actor: str) -> str:
+    """A CTE writing the history row of each row just inserted (by the CTE `rows`, answering `id` and, for
+    items, `payment_id`) in its lifecycle's initial state: the "from nothing" entry of its history."""
+    (initial,) = lc.initial
+    payment_key, item_key = ("id", "NULL") if lc is PAYMENT else ("payment_id", "id")
+    return f"""{name} AS (
+            {_HISTORY_INSERT}
+            SELECT {payment_key}, {item_key}, NULL, '{initial}', {cause}, {actor}, clock_timestamp() FROM {rows}
+        )"""
+
+
+def initial_state(lc: Lifecycle) -> str:
+    """The state a row of `lc` is inserted in (its table has exactly one)."""
+    (initial,) = lc.initial
+    return str(initial)
+
+
+# ---- one move in its own statement --------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _move_sql(lc: Lifecycle, to: str, sources: tuple[str, ...], columns: tuple[str, ...]) -> TextClause:
+    sets = "".join(f", {c} = :v_{c}" for c in columns)
+    ctes = move(lc, to=to, from_=sources, where="t.id = :row_id", sets=sets, cause=":cause", actor=":actor")
+    return text(f"WITH {ctes} SELECT from_status, payment_id FROM moved")
+
+
+def _transition(
+    session: Session,
+    lc: Lifecycle,
+    row_id: int,
+    to: StrEnum,
+    cause: str,
+    actor: str,
+    from_: Iterable[StrEnum] | None,
+    values: dict[str, Any] | None,
+) -> TransitionResult:
+    values = values or {}
+    table = lc.table
+    unknown = set(values) - set(SQLModel.metadata.tables[table].c.keys())
     if unknown:
-        raise ValueError(f"unknown columns {sorted(unknown)} for {table.name}")
+        raise ValueError(f"unknown columns {sorted(unknown)} for {table}")
+    sources = tuple(legal_sources(lc, [to], from_))
     columns = tuple(sorted(values))
+    statement = _move_sql(lc, str(to), sources, columns)
     params = {f"v_{c}": values[c] for c in columns}
-    params.update(row_id=row_id, sources=sources, to=to, cause=cause[:300], actor=actor[:80])
-    row = session.execute(_cas_sql(table.name, columns), params).first()
-    return (row[0], row[1]) if row else None
-
-
-def _current(session: Session, table: Table, row_id: int) -> str:
-    status = session.execute(select(table.c.status).where(table.c.id == row_id)).scalar_one_or_none()
-    if status is None:
-        raise NotFound(f"{table.name} {row_id} does not exist")
-    return status
+    params.update(row_id=row_id, cause=cause[:300], actor=actor[:80])
+    hit = session.execute(statement, params).first()
+    if hit is not None:
+        return TransitionResult(Applied.APPLIED, hit[0], str(to))
+    current = session.execute(
+        text(f"SELECT {lc.column} FROM {table} WHERE id = :id"),
+        {"id": row_id},
+    ).scalar_one_or_none()
+    if current is None:
+        raise NotFound(f"{table} {row_id} does not exist")
+    return TransitionResult(Applied.ALREADY if current == to else Applied.SUPERSEDED, None, current)
 
 
 def transition_payment(
@@ -133,9 +232,7 @@ def transition_payment(
 
     `values` are further columns set in the same UPDATE (e.g. paid_at). Writes the history row when applied.
     """
-    return _transition(
-        session, Payment.__table__, PAYMENT_TRANSITIONS, payment_id, to, cause, actor, from_, values
-    )
+    return _transition(session, PAYMENT, payment_id, to, cause, actor, from_, values)
 
 
 def transition_item(
@@ -149,25 +246,4 @@ def transition_item(
     values: dict[str, Any] | None = None,
 ) -> TransitionResult:
     """Move a payment item to `to`; the history row names the item and its payment."""
-    return _transition(
-        session, PaymentItem.__table__, ITEM_TRANSITIONS, item_id, to, cause, actor, from_, values
-    )
-
-
-def _transition(
-    session: Session,
-    table: Table,
-    rules: dict,
-    row_id: int,
-    to: StrEnum,
-    cause: str,
-    actor: str,
-    from_: Any,
-    values: dict[str, Any] | None,
-) -> TransitionResult:
-    sources = _sources(rules, to, from_)
-    hit = _cas(session, table, row_id, str(to), sources, values or {}, cause, actor)
-    if hit is None:
-        current = _current(session, table, row_id)
-        return TransitionResult(Applied.ALREADY if current == to else Applied.SUPERSEDED, None, current)
-    return TransitionResult(Applied.APPLIED, hit[0], str(to))
+    return _transition(session, ITEM, item_id, to, cause, actor, from_, values)

@@ -23,13 +23,12 @@ from esa_domain.adapters.suppliers.base import (
     FailureClass,
     Outcome,
 )
-from esa_domain.core.states import ItemStatus
+from esa_domain.core.states import ATTEMPT_LIVE, ItemStatus
 from esa_domain.core.transitions import transition_item
 from esa_domain.fulfillment.engine import FulfillmentContext, Step, record_outcome_in
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import driver
 from esa_domain.infra.evidence import NUL, storable
-from esa_domain.models import ATTEMPT_LIVE
 
 RECHECK_SOON = timedelta(seconds=5)
 log = logging.getLogger(__name__)

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from string import Formatter
 from typing import Any
 
 import psycopg
@@ -39,8 +40,16 @@ from esa_domain.adapters.suppliers.base import (
     SupplierOutcome,
 )
 from esa_domain.catalog.fx import PAIR
-from esa_domain.core.states import ITEM_FINAL, ITEM_TRANSITIONS, ItemStatus, sources_of
-from esa_domain.core.transitions import IllegalTransition, transition_item
+from esa_domain.core.states import (
+    ATTEMPT,
+    ATTEMPT_LIVE,
+    ITEM,
+    ITEM_FINAL,
+    AttemptState,
+    ItemStatus,
+    PaymentStatus,
+)
+from esa_domain.core.transitions import initial_state, move, transition_item
 from esa_domain.fulfillment.routing import (
     BreakerPolicy,
     Candidate,
@@ -51,13 +60,12 @@ from esa_domain.fulfillment.routing import (
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork, execute, for_driver
 from esa_domain.infra.evidence import storable
-from esa_domain.models import ATTEMPT_LIVE
 from esa_domain.operations.alerts import raise_alert
-from esa_domain.payments.settlement import after_settled, settle_ctes, settle_payment
+from esa_domain.payments.settlement import SETTLED, after_settled, settle_ctes, settle_payment
 
 log = logging.getLogger(__name__)
 ACTOR = "system:fulfillment"
-It = ItemStatus
+It, P, At = ItemStatus, PaymentStatus, AttemptState
 
 
 @dataclass(frozen=True)
@@ -88,31 +96,35 @@ class Step(StrEnum):
     LOST = "lost"  # someone else owns the item or settled the attempt: stop quietly
 
 
+# One reference per (item, supplier), reused for every status check and resend to that supplier. One
+# definition: Python formats it, and the SQL that inserts an attempt builds the same string from it.
+REFERENCE = "ESA{item}S{supplier}"
+
+
 def reference_for(item_id: int, supplier_id: int) -> str:
-    """One reference per (item, supplier); reused for every status check and resend to that supplier."""
-    return f"ESA{item_id}S{supplier_id}"
+    return REFERENCE.format(item=item_id, supplier=supplier_id)
+
+
+def reference_sql(item: str, supplier: str) -> str:
+    """`REFERENCE` as an SQL expression over the item's and the supplier's id expressions."""
+    parts = []
+    for literal, field_name, _, _ in Formatter().parse(REFERENCE):
+        if literal:
+            parts.append("'" + literal.replace("'", "''") + "'")
+        if field_name:
+            parts.append({"item": item, "supplier": supplier}[field_name])
+    return " || ".join(parts)
 
 
 # ---- the statements ------------------------------------------------------------------------------------
 
 
-def _legal(to: ItemStatus, *from_: ItemStatus) -> str:
-    """`to`, checked against the transition table for every source the SQL below moves it from."""
-    bad = set(from_) - sources_of(ITEM_TRANSITIONS, to)
-    if bad:
-        raise IllegalTransition(f"{', '.join(sorted(bad))} -> {to} is not an allowed transition")
-    return str(to)
-
-
-def _sql_in(values: tuple[str, ...] | list[str]) -> str:
+def _sql_in(values: Iterable[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
 _LIVE = _sql_in(ATTEMPT_LIVE)
 _CLAIMABLE = (It.PENDING, It.SUPPLIER_PENDING)
-_HISTORY = (
-    "INSERT INTO payment_history (payment_id, item_id, from_status, to_status, cause, actor, created_at)"
-)
 _ITEM_FACTS = """
     JOIN payments p ON p.id = i.payment_id
     JOIN products pr ON pr.id = i.product_id
@@ -120,23 +132,21 @@ _ITEM_FACTS = """
 
 # Claim the item (CAS, history row) for a paid order and, unless it has a live attempt, insert the attempt
 # at the cheapest candidate: one statement. Answers what the purchase needs; no attempt if no candidate.
+_CLAIMED = move(
+    ITEM,
+    to=It.PROCESSING,
+    from_=_CLAIMABLE,
+    where=f"t.id = :item AND EXISTS (SELECT 1 FROM payments p WHERE p.id = t.payment_id AND p.status = '{P.PAID}')",  # noqa: S608
+    returning=", t.product_id, t.target, t.zone",
+    cause=":cause",
+    actor=":actor",
+    name="claimed",
+)
 _CLAIM = for_driver(
     text(
         f"""
-    WITH cur AS (
-        SELECT i.id, i.status FROM payment_items i
-        WHERE i.id = :item AND i.status IN {_sql_in(_CLAIMABLE)}
-          AND EXISTS (SELECT 1 FROM payments p WHERE p.id = i.payment_id AND p.status = 'PAID')
-        FOR NO KEY UPDATE
-    ), claimed AS (
-        UPDATE payment_items i SET status = '{_legal(It.PROCESSING, *_CLAIMABLE)}', updated_at = now()
-        FROM cur WHERE i.id = cur.id
-        RETURNING i.id, i.payment_id, i.product_id, i.target, i.zone, cur.status AS from_status
-    ), history AS (
-        {_HISTORY}
-        SELECT payment_id, id, from_status, 'PROCESSING', :cause, :actor, clock_timestamp() FROM claimed
-    ), facts AS (
-        SELECT 'PROCESSING' AS status, i.id, i.payment_id, i.product_id, i.target, i.zone, k.kind, p.fx_rate,
+    WITH {_CLAIMED}, facts AS (
+        SELECT i.to_status AS status, i.id, i.payment_id, i.product_id, i.target, i.zone, k.kind, p.fx_rate,
             (SELECT a.id FROM item_attempts a WHERE a.item_id = i.id AND a.state IN {_LIVE} LIMIT 1) AS live_id
         FROM claimed i {_ITEM_FACTS}
     ), best AS (
@@ -146,8 +156,8 @@ _CLAIM = for_driver(
     ), attempt AS (
         INSERT INTO item_attempts (item_id, supplier_id, reference, state, cost_idr, cost_twd, checks,
             created_at)
-        SELECT f.id, b.supplier_id, 'ESA' || f.id || 'S' || b.supplier_id, 'SENDING', b.cost_idr, b.cost_twd,
-            0, clock_timestamp()
+        SELECT f.id, b.supplier_id, {reference_sql("f.id", "b.supplier_id")}, '{initial_state(ATTEMPT)}',
+            b.cost_idr, b.cost_twd, 0, clock_timestamp()
         FROM facts f CROSS JOIN best b
         RETURNING id, reference
     )
@@ -168,11 +178,12 @@ _LOCK_ITEM = text(
 )
 _STATUS = text("SELECT status FROM payment_items WHERE id = :item")
 _NEW_ATTEMPT = text(
-    """
+    f"""
     INSERT INTO item_attempts (item_id, supplier_id, reference, state, cost_idr, cost_twd, checks, created_at)
-    VALUES (:item, :supplier, :reference, 'SENDING', :cost_idr, :cost_twd, 0, clock_timestamp())
-    RETURNING id
-    """
+    VALUES (:item, :supplier, {reference_sql("CAST(:item AS bigint)", "CAST(:supplier AS bigint)")},
+        '{initial_state(ATTEMPT)}', :cost_idr, :cost_twd, 0, clock_timestamp())
+    RETURNING id, reference
+    """  # noqa: S608 (constants only)
 )
 # store the exchanges, then lock item, attempt and payment (in that order: everyone locks item before payment)
 _LOCK_FOR_OUTCOME = for_driver(
@@ -200,52 +211,52 @@ _LOCK_FOR_OUTCOME = for_driver(
     )
 )
 _ITEM_COLUMNS = {
-    It.SUCCESS: "artifact = :artifact, next_check_at = NULL",
-    It.FAILED: "failure_reason = :failure_reason",
-    It.SUPPLIER_PENDING: "deadline_at = :deadline_at, next_check_at = :next_check_at",
+    It.SUCCESS: ", artifact = :artifact, next_check_at = NULL",
+    It.FAILED: ", failure_reason = :failure_reason",
+    It.SUPPLIER_PENDING: ", deadline_at = :deadline_at, next_check_at = :next_check_at",
 }
-
-
-_SETTLED = "(SELECT status FROM settled) AS settled"
-
-
-def _settles(to: ItemStatus) -> str:
-    """When `to` is final, the payment settles in the same statement (its lock is held since the lock step)."""
-    return f", {settle_ctes(':item', repr(str(to)))}" if to in ITEM_FINAL else ""
+# an answer about a live attempt (compare-and-set on its state: a settled attempt is never rewritten)
+_ATTEMPT_ANSWER = f"""
+    UPDATE item_attempts SET state = :state,
+        failure_class = COALESCE(:failure_class, failure_class),
+        supplier_code = COALESCE(:supplier_code, supplier_code),
+        supplier_txn_id = COALESCE(:supplier_txn_id, supplier_txn_id),
+        message = COALESCE(:message, message),
+        request_json = CASE WHEN :purchase THEN CAST(:request_json AS jsonb) ELSE request_json END,
+        response_json = CASE WHEN :purchase THEN CAST(:response_json AS jsonb) ELSE response_json END,
+        latency_ms = CASE WHEN :purchase THEN :latency_ms ELSE latency_ms END,
+        checks = checks + :checks_added,
+        finished_at = COALESCE(:finished_at, finished_at),
+        next_check_at = :next_check_at
+    WHERE id = :attempt AND state IN {_LIVE}"""  # noqa: S608 (constants only)
 
 
 def _outcome_sql(to: ItemStatus) -> str:
     """Attempt update, breaker reset, item CAS PROCESSING -> `to` with its history row and, once every item of
-    the payment is final, the payment's settlement; answers how the payment settled (`settled`, or NULL)."""
+    the payment is final, the payment's settlement; answers how the payment settled (`settled`, or NULL).
+    The item's and the payment's locks are held since the lock step."""
+    moved = move(
+        ITEM,
+        to=to,
+        from_=[It.PROCESSING],
+        lock=False,
+        where="t.id = :item",
+        sets=_ITEM_COLUMNS[to],
+        cause=":cause",
+        actor=":actor",
+        name="moved",
+    )
+    final = to in ITEM_FINAL
+    settles = f", {settle_ctes(':item', repr(str(to)))}" if final else ""
     return for_driver(
         text(
             f"""
-        WITH att AS (
-            UPDATE item_attempts SET state = :state,
-                failure_class = COALESCE(:failure_class, failure_class),
-                supplier_code = COALESCE(:supplier_code, supplier_code),
-                supplier_txn_id = COALESCE(:supplier_txn_id, supplier_txn_id),
-                message = COALESCE(:message, message),
-                request_json = CASE WHEN :purchase THEN CAST(:request_json AS jsonb) ELSE request_json END,
-                response_json = CASE WHEN :purchase THEN CAST(:response_json AS jsonb) ELSE response_json END,
-                latency_ms = CASE WHEN :purchase THEN :latency_ms ELSE latency_ms END,
-                checks = checks + :checks_added,
-                finished_at = COALESCE(:finished_at, finished_at),
-                next_check_at = :next_check_at
-            WHERE id = :attempt
+        WITH att AS ({_ATTEMPT_ANSWER}
         ), breaker AS (
             UPDATE suppliers SET consecutive_failures = 0, circuit_open_until = NULL
             WHERE :healthy AND id = :supplier AND (consecutive_failures <> 0 OR circuit_open_until IS NOT NULL)
-        ), moved AS (
-            UPDATE payment_items SET status = '{_legal(to, It.PROCESSING)}', updated_at = now(),
-                {_ITEM_COLUMNS[to]}
-            WHERE id = :item AND status = 'PROCESSING'
-            RETURNING id, payment_id
-        ), history AS (
-            {_HISTORY}
-            SELECT payment_id, id, 'PROCESSING', '{to}', :cause, :actor, clock_timestamp() FROM moved
-        ){_settles(to)}
-        SELECT (SELECT count(*) FROM moved) AS moved, {_SETTLED if to in ITEM_FINAL else "NULL AS settled"}
+        ), {moved}{settles}
+        SELECT (SELECT count(*) FROM moved) AS moved, {SETTLED if final else "NULL AS settled"}
         """  # noqa: S608 (constants only)
         )
     )
@@ -303,8 +314,6 @@ def advance_item(ctx: FulfillmentContext, item_id: int, *, cause: str = "fulfill
             return _check_status(ctx, item_id, item.live_attempt_id)
         if row.attempt_id is None:  # no candidate: the claim and the item's failure commit together
             return _fail_item(ctx, uow, item_id, item)
-        if row.reference != reference_for(item_id, row.supplier_id):
-            raise AssertionError(f"attempt reference {row.reference} is not reference_for's")  # one format
         uow.commit()  # the attempt exists before the request leaves
         best = Candidate(row.supplier_id, row.supplier_code, row.sku, row.cost_idr, row.cost_twd)
         return _buy(ctx, uow, item_id, row.attempt_id, best, _request(ctx, item, best, row.reference))
@@ -331,21 +340,19 @@ def _plan_purchase(
     if not candidates:
         return _fail_item(ctx, uow, item_id, item)
     best = candidates[0]
-    reference = reference_for(item_id, best.supplier_id)
     try:
-        attempt_id = (
+        attempt_id, reference = (
             s.connection()
             .execute(
                 _NEW_ATTEMPT,
                 {
                     "item": item_id,
                     "supplier": best.supplier_id,
-                    "reference": reference,
                     "cost_idr": best.cost_idr,
                     "cost_twd": best.cost_twd,
                 },
             )
-            .scalar_one()
+            .one()
         )
         uow.commit()  # the attempt exists before the request leaves
     except IntegrityError:
@@ -504,7 +511,7 @@ def _record_in(
         o.outcome is Outcome.FAILED
         and o.failure_class is not FailureClass.CUSTOMER
         and operation == "status"
-        and row.state == "UNKNOWN"
+        and row.state == At.UNKNOWN
         and now - row.created_at < ctx.policy.not_found_grace
     ):
         o = SupplierOutcome(Outcome.UNKNOWN, message=f"not trusted yet within grace: {o.message}")
@@ -556,11 +563,11 @@ def _apply_outcome(
         "actor": actor[:80],
     }
     if o.outcome is Outcome.SUCCESS:
-        params |= {"state": "SUCCESS", "finished_at": now, "healthy": True, "artifact": o.artifact}
+        params |= {"state": At.SUCCESS, "finished_at": now, "healthy": True, "artifact": o.artifact}
         _settled(s, row.payment_id, execute(s, _OUTCOME[It.SUCCESS], params).fetchone())
         return Step.DONE, It.SUCCESS
     if o.outcome is Outcome.FAILED:
-        params |= {"state": "FAILED", "failure_class": str(o.failure_class), "finished_at": now}
+        params |= {"state": At.FAILED, "failure_class": str(o.failure_class), "finished_at": now}
         if o.failure_class is FailureClass.CUSTOMER:
             params["failure_reason"] = (o.message or "rejected by supplier")[:300]
             _settled(s, row.payment_id, execute(s, _OUTCOME[It.FAILED], params).fetchone())
@@ -585,7 +592,7 @@ def _apply_outcome(
     checks = row.checks + params["checks_added"]
     next_check_at = now + ctx.policy.check_backoff[min(checks, len(ctx.policy.check_backoff) - 1)]
     deadline = row.deadline_at or now + ctx.policy.deadline
-    params |= {"state": str(o.outcome), "next_check_at": next_check_at, "deadline_at": deadline}
+    params |= {"state": At(o.outcome), "next_check_at": next_check_at, "deadline_at": deadline}
     execute(s, _OUTCOME[It.SUPPLIER_PENDING], params)
     if now >= deadline:
         transition_item(
@@ -611,21 +618,7 @@ def _apply_outcome(
 
 
 # a definite product/config failure: the attempt is finished, the item stays with this worker
-_ATTEMPT_ONLY = for_driver(
-    text(
-        """
-    UPDATE item_attempts SET state = :state, failure_class = :failure_class,
-        supplier_code = COALESCE(:supplier_code, supplier_code),
-        supplier_txn_id = COALESCE(:supplier_txn_id, supplier_txn_id),
-        message = COALESCE(:message, message),
-        request_json = CASE WHEN :purchase THEN CAST(:request_json AS jsonb) ELSE request_json END,
-        response_json = CASE WHEN :purchase THEN CAST(:response_json AS jsonb) ELSE response_json END,
-        latency_ms = CASE WHEN :purchase THEN :latency_ms ELSE latency_ms END,
-        checks = checks + :checks_added, finished_at = :finished_at, next_check_at = NULL
-    WHERE id = :attempt
-    """
-    )
-)
+_ATTEMPT_ONLY = for_driver(text(_ATTEMPT_ANSWER))
 
 
 def _settled(s: Session, payment_id: int, outcome: Any) -> None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
@@ -16,13 +16,9 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
-if TYPE_CHECKING:
-    from esa_domain.infra.outbox import Publisher
+from esa_domain.infra.outbox import OUTBOX_IDS, OUTBOX_ROWS, Publisher, dispatch_committed
 
 log = logging.getLogger(__name__)
-
-OUTBOX_IDS = "esa_outbox_ids"  # key in Session.info: ids of the outbox rows written in this transaction
-OUTBOX_ROWS = "esa_outbox_rows"  # key in Session.info: those rows (outbox.Pending), for dispatch
 
 
 PING_AFTER_IDLE_S = 5.0  # a pooled connection idle longer than this is checked before it is handed out
@@ -128,8 +124,6 @@ class UnitOfWork:
         self.session.commit()
         self.forget_outbox()
         if rows and self.publisher is not None:
-            from esa_domain.infra.outbox import dispatch_committed
-
             dispatch_committed(self.connection, self.publisher, rows)
 
     def rollback(self) -> None:

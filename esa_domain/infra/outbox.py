@@ -20,7 +20,9 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
-from esa_domain.infra.db import OUTBOX_IDS, OUTBOX_ROWS
+OUTBOX_IDS = "esa_outbox_ids"  # key in Session.info: ids of the outbox rows written in this transaction
+OUTBOX_ROWS = "esa_outbox_rows"  # key in Session.info: those rows (Pending), for dispatch after commit
+
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ from esa_domain.models.ops import (
     OutboxMessage,
 )
 from esa_domain.models.orders import (
-    ATTEMPT_LIVE,
     Customer,
     ItemAttempt,
     Payment,
@@ -23,7 +22,6 @@ from esa_domain.models.orders import (
 )
 
 __all__ = [
-    "ATTEMPT_LIVE",
     "Alert",
     "Customer",
     "FxRate",

@@ -9,12 +9,23 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Column, Index, Numeric, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from esa_domain.core.states import ITEM_OPEN, PAYMENT_OPEN, ItemStatus, PaymentStatus
+from esa_domain.core.states import (
+    ATTEMPT_LIVE,
+    ITEM_OPEN,
+    PAYMENT_OPEN,
+    AttemptState,
+    ItemStatus,
+    PaymentStatus,
+)
 from esa_domain.models._base import created_at, fk, json_col, money, pk, ts
 
 
 def _in(values: Any) -> str:
     return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
+def _in_ordered(values: Any) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
 class Customer(SQLModel, table=True):
@@ -127,30 +138,32 @@ class PaymentItem(SQLModel, table=True):
     updated_at: datetime | None = ts()
 
 
-ATTEMPT_LIVE = ("SENDING", "PENDING", "UNKNOWN")
-
-
 class ItemAttempt(SQLModel, table=True):
     """One row per (item, supplier), committed before the request leaves; its reference is reused for checks."""
 
     __tablename__ = "item_attempts"
     __table_args__ = (
         UniqueConstraint("item_id", "supplier_id", name="uq_attempt_item_supplier"),
-        CheckConstraint(
-            "state IN ('SENDING', 'PENDING', 'UNKNOWN', 'SUCCESS', 'FAILED')", name="ck_attempt_state"
-        ),
+        CheckConstraint(f"state IN {_in_ordered(AttemptState)}", name="ck_attempt_state"),
         # an item never has two live attempts, whatever the number of workers
         Index(
-            "uq_attempt_one_live", "item_id", unique=True, postgresql_where=text(f"state IN {ATTEMPT_LIVE!r}")
+            "uq_attempt_one_live",
+            "item_id",
+            unique=True,
+            postgresql_where=text(f"state IN {_in_ordered(ATTEMPT_LIVE)}"),
         ),
-        Index("ix_attempts_live_check", "next_check_at", postgresql_where=text(f"state IN {ATTEMPT_LIVE!r}")),
+        Index(
+            "ix_attempts_live_check",
+            "next_check_at",
+            postgresql_where=text(f"state IN {_in_ordered(ATTEMPT_LIVE)}"),
+        ),
         Index("ix_attempts_created", "created_at"),  # supplier health over a time window
     )
     id: int | None = pk()
     item_id: int = fk("payment_items.id")
     supplier_id: int = fk("suppliers.id")
     reference: str = Field(sa_column=Column(String(40), unique=True, nullable=False))
-    state: str = Field(default="SENDING", max_length=10)  # SENDING, then the adapter's outcome
+    state: str = Field(default=AttemptState.SENDING, max_length=10)  # core.states.ATTEMPT
     failure_class: str | None = Field(default=None, max_length=10)
     supplier_code: str | None = Field(default=None, max_length=40)
     supplier_txn_id: str | None = Field(default=None, max_length=80)

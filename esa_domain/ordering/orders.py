@@ -35,7 +35,8 @@ from esa_domain.core.errors import (
     PromoUnknown,
     UnknownProduct,
 )
-from esa_domain.core.states import PaymentStatus
+from esa_domain.core.states import ITEM, PAYMENT, PaymentStatus
+from esa_domain.core.transitions import born, initial_state
 from esa_domain.infra import outbox
 from esa_domain.infra.db import UnitOfWork, driver
 from esa_domain.models import Promo
@@ -363,30 +364,24 @@ def place_order(
 # The whole order in one statement: the payment (the idempotency index decides: a taken key inserts nothing,
 # and then nothing else is written), its history row, the items and their history rows, and the outbox row
 # that asks ECPay about the payment at the end of its window.
-_WRITE = """
+_WRITE = f"""
     WITH p AS (
         INSERT INTO payments (merchant_trade_no, customer_id, status, subtotal_twd, discount_twd, amount_twd,
             promo_id, fx_rate_id, fx_rate, cost_idr, cost_twd, idempotency_key, request_hash, expires_at,
             refunded_twd, created_at)
-        VALUES (%(trade_no)s, %(customer_id)s, 'PENDING', %(subtotal)s, %(discount)s, %(amount)s, %(promo_id)s, %(fx_rate_id)s,
+        VALUES (%(trade_no)s, %(customer_id)s, '{initial_state(PAYMENT)}', %(subtotal)s, %(discount)s, %(amount)s, %(promo_id)s, %(fx_rate_id)s,
             %(fx_rate)s, %(cost_idr)s, %(cost_twd)s, %(key)s, %(digest)s, %(expires_at)s, 0, %(now)s)
         ON CONFLICT (customer_id, idempotency_key) DO NOTHING
         RETURNING id
-    ), ph AS (
-        INSERT INTO payment_history (payment_id, to_status, cause, actor)
-        SELECT id, 'PENDING', 'order placed', %(actor)s FROM p
-    ), i AS (
+    ), {born(PAYMENT, rows="p", name="ph", cause="'order placed'", actor="%(actor)s")}, i AS (
         INSERT INTO payment_items (payment_id, product_id, target, zone, status, price_twd, cost_idr, created_at)
-        SELECT p.id, l.product_id, l.target, l.zone, 'PENDING', l.price_twd, l.cost_idr, %(now)s
+        SELECT p.id, l.product_id, l.target, l.zone, '{initial_state(ITEM)}', l.price_twd, l.cost_idr, %(now)s
         FROM p, unnest(CAST(%(product_ids)s AS bigint[]), CAST(%(targets)s AS text[]), CAST(%(zones)s AS text[]),
                        CAST(%(prices)s AS bigint[]), CAST(%(costs)s AS bigint[]))
                 WITH ORDINALITY AS l(product_id, target, zone, price_twd, cost_idr, n)
         ORDER BY l.n
         RETURNING id, payment_id
-    ), ih AS (
-        INSERT INTO payment_history (payment_id, item_id, to_status, cause, actor)
-        SELECT payment_id, id, 'PENDING', 'order placed', %(actor)s FROM i
-    ), o AS (
+    ), {born(ITEM, rows="i", name="ih", cause="'order placed'", actor="%(actor)s")}, o AS (
         INSERT INTO outbox (topic, payload, available_at, dispatch_attempts)
         SELECT 'check_payment', jsonb_build_object('payment_id', id), %(check_at)s, 0 FROM p
         RETURNING id, payload
@@ -394,7 +389,7 @@ _WRITE = """
     SELECT p.id, o.id AS outbox_id, o.payload AS outbox_payload,
            (SELECT array_agg(id ORDER BY id) FROM i) AS item_ids
     FROM p, o
-    """
+    """  # noqa: S608 (constants only)
 
 
 def _write(

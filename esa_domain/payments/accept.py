@@ -16,6 +16,7 @@ from typing import Any
 
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
+from sqlalchemy import text
 from sqlmodel import Session
 
 from esa_domain.adapters.ecpay import (
@@ -30,10 +31,10 @@ from esa_domain.adapters.ecpay import (
     parse_notification,
     redact,
 )
-from esa_domain.core.states import PAYMENT_TRANSITIONS, PaymentStatus, sources_of
-from esa_domain.core.transitions import Applied, transition_payment
+from esa_domain.core.states import PAYMENT, PaymentStatus
+from esa_domain.core.transitions import Applied, move, transition_payment
 from esa_domain.infra import outbox, topics
-from esa_domain.infra.db import UnitOfWork, driver
+from esa_domain.infra.db import UnitOfWork, driver, for_driver
 from esa_domain.infra.evidence import storable
 from esa_domain.models import GatewayEvent, Payment
 from esa_domain.operations.alerts import raise_alert
@@ -267,33 +268,32 @@ def _paid_values(ev: PaymentEvidence, now: datetime) -> dict[str, Any]:
 # history row as transition_payment(.., PAID), the fulfill_item outbox rows, and the event's outcome. When it
 # matches nothing (an unknown trade, another amount, already paid), nothing is written and apply_evidence
 # works out which, as it always did.
-# the allowed sources are constants: written into the statement, no array for psycopg to adapt per call
-_PAID_FROM = ", ".join(f"'{s.value}'" for s in sorted(sources_of(PAYMENT_TRANSITIONS, PaymentStatus.PAID)))
-_ACCEPT_AT_ONCE = f"""
-WITH old AS (
-    SELECT id, status FROM payments
-    WHERE merchant_trade_no = %(trade_no)s AND amount_twd = %(amount)s AND status IN ({_PAID_FROM})
-    FOR NO KEY UPDATE
-), upd AS (
-    UPDATE payments AS t SET status = 'PAID', updated_at = now(), paid_at = %(paid_at)s,
-        paid_amount_twd = %(paid_amount_twd)s, ecpay_trade_no = %(ecpay_trade_no)s,
-        payment_method = %(payment_method)s
-    FROM old WHERE t.id = old.id
-    RETURNING t.id, old.status AS from_status
-), history AS (
-    INSERT INTO payment_history (payment_id, item_id, from_status, to_status, cause, actor, created_at)
-    SELECT id, NULL, from_status, 'PAID', %(cause)s, 'ecpay', clock_timestamp() FROM upd
-), event AS (
-    UPDATE gateway_events SET outcome = %(outcome)s, verified = true, payment_id = upd.id
-    FROM upd WHERE gateway_events.id = %(event_id)s
+_PAID = move(
+    PAYMENT,
+    to=PaymentStatus.PAID,
+    where="t.merchant_trade_no = :trade_no AND t.amount_twd = :amount",
+    sets=", paid_at = :paid_at, paid_amount_twd = :paid_amount_twd, ecpay_trade_no = :ecpay_trade_no, "
+    "payment_method = :payment_method",
+    cause=":cause",
+    actor="'ecpay'",
+    name="upd",
+)
+_ACCEPT_AT_ONCE = for_driver(
+    text(
+        f"""
+WITH {_PAID}, event AS (
+    UPDATE gateway_events SET outcome = :outcome, verified = true, payment_id = upd.id
+    FROM upd WHERE gateway_events.id = :event_id
 ), fulfil AS (
     INSERT INTO outbox (topic, payload, dispatch_attempts)
-    SELECT %(topic)s, jsonb_build_object('item_id', i.id), 0
+    SELECT :topic, jsonb_build_object('item_id', i.id), 0
     FROM payment_items AS i JOIN upd ON i.payment_id = upd.id ORDER BY i.id
     RETURNING id, payload
 )
 SELECT upd.id AS payment_id, fulfil.id, fulfil.payload FROM upd, fulfil ORDER BY fulfil.id
 """  # noqa: S608 (constants only)
+    )
+)
 
 
 def _accept_at_once(

@@ -9,24 +9,37 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlmodel import Session
 
-from esa_domain.core.states import ITEM_FINAL, PAYMENT_TRANSITIONS, ItemStatus, PaymentStatus
-from esa_domain.core.transitions import Applied, IllegalTransition, TransitionResult
+from esa_domain.core.states import ITEM_FINAL, PAYMENT, ItemStatus, PaymentStatus
+from esa_domain.core.transitions import Applied, TransitionResult, move
 from esa_domain.infra import outbox, topics
 
 ACTOR = "system:fulfillment"
 P = PaymentStatus
-if not {P.SUCCESS, P.PARTIAL, P.FAILED} <= PAYMENT_TRANSITIONS[P.PAID]:  # what settle_ctes moves PAID to
-    raise IllegalTransition("PAID must be allowed to move to SUCCESS, PARTIAL and FAILED")
 _FINAL = "(" + ", ".join(f"'{s}'" for s in sorted(ITEM_FINAL)) + ")"
 _LOCK = text("SELECT 1 FROM payments WHERE id = :payment FOR NO KEY UPDATE")
+SETTLED = "(SELECT to_status FROM settled) AS settled"  # how the payment settled, for a SELECT list
 
 
 def settle_ctes(item: str = "NULL", item_status: str = "NULL") -> str:
     """CTEs (to follow a WITH) that move payment :payment PAID -> SUCCESS | PARTIAL | FAILED with its history
     row once every item is final: `target` (what its items imply, no row while one is open) and `settled` (the
-    row moved, if it moved). Item `item` counts as `item_status` (SQL expressions), for a statement that also
-    moves that item. The caller holds the payment's lock, taken by an earlier statement, so every sibling's
-    committed status is visible and none can change meanwhile."""
+    row moved, if it moved; its `to_status`). Item `item` counts as `item_status` (SQL expressions), for a
+    statement that also moves that item. The caller holds the payment's lock, taken by an earlier statement, so
+    every sibling's committed status is visible and none can change meanwhile. The rule is
+    `states.payment_status_from_items`, here in SQL."""
+    settled = move(
+        PAYMENT,
+        to=f"{P.SUCCESS}|{P.PARTIAL}|{P.FAILED}",
+        to_sql="x.status",
+        from_=[P.PAID],
+        lock=False,
+        using="target x",
+        where="t.id = :payment",
+        returning=", x.n, x.ok",
+        cause="ok || ' of ' || n || ' items delivered'",
+        actor=f"'{ACTOR}'",
+        name="settled",
+    )
     return f"""
     siblings AS (
         SELECT count(*) AS n, count(*) FILTER (WHERE x.status = '{ItemStatus.SUCCESS}') AS ok,
@@ -37,16 +50,7 @@ def settle_ctes(item: str = "NULL", item_status: str = "NULL") -> str:
         SELECT CASE WHEN ok = n THEN '{P.SUCCESS}' WHEN ok > 0 THEN '{P.PARTIAL}' ELSE '{P.FAILED}' END AS status,
             n, ok
         FROM siblings WHERE final AND n > 0
-    ), settled AS (
-        UPDATE payments p SET status = t.status, updated_at = now()
-        FROM target t WHERE p.id = :payment AND p.status = '{P.PAID}'
-        RETURNING p.id, t.status, t.n, t.ok
-    ), settled_history AS (
-        INSERT INTO payment_history (payment_id, item_id, from_status, to_status, cause, actor, created_at)
-        SELECT id, NULL, '{P.PAID}', status, ok || ' of ' || n || ' items delivered', '{ACTOR}',
-            clock_timestamp()
-        FROM settled
-    )"""  # noqa: S608 (constants only)
+    ), {settled}"""  # noqa: S608 (constants only)
 
 
 _SETTLE = text(
