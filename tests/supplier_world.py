@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from esa_api import create_app
-from esa_domain.adapters.suppliers.registry import build_adapters
+from esa_domain.adapters.suppliers.registry import build_adapters, supplier_settings
 from esa_domain.fulfillment.engine import FulfillmentContext, FulfillmentPolicy, advance_item, check_attempt
 from esa_domain.fulfillment.routing import BreakerPolicy
 from esa_domain.infra.db import UnitOfWork
@@ -125,6 +125,7 @@ def start_world(engine: Engine, **sim_config: float) -> World:
     )
     settings = Settings(
         **{k.lower(): v for k, v in env.items() if not k.startswith("ESA_")},
+        suppliers=supplier_settings(env),
         ESA_PUBLIC_URL=api_url,
         database_url="unused",
         redis_url="unused",

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from esa_domain.adapters.suppliers.spec import SupplierSettings
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
@@ -54,26 +56,12 @@ class Settings(BaseSettings):
     line_api_base_url: str = "https://api.line.me"
     line_alert_to: str = ""  # operators' group or user id for alerts
 
-    # Suppliers. One whose credentials are empty is not registered: its offers are skipped by routing.
-    iak_username: str = ""
-    iak_api_key: SecretStr = SecretStr("")
-    iak_prepaid_url: str = "https://prepaid.iak.dev"
-    iak_postpaid_url: str = "https://testpostpaid.mobilepulsa.net"
-    lapakgaming_secret_key: SecretStr = SecretStr("")
-    lapakgaming_base_url: str = "https://dev.lapakgaming.com"
-    billfazz_api_key: str = ""
-    billfazz_api_secret: SecretStr = SecretStr("")
-    billfazz_base_url: str = "https://secure.billfazz.com/sandbox/api/v1"
-    redision_base_url: str = ""
-    redision_client_id: str = ""
-    redision_client_secret: SecretStr = SecretStr("")
-    redision_partner_id: str = ""
-    pulsaif_base_url: str = ""
-    pulsaif_member_id: str = ""
-    pulsaif_pin: SecretStr = SecretStr("")
-    pulsaif_password: SecretStr = SecretStr("")
-    pulsaif_callback_secret: SecretStr = SecretStr("")  # the last path segment of our report URL
+    # Suppliers: each reads its own settings (IAK_*, PULSAIF_*, ...) in esa_domain/adapters/suppliers/<code>/
+    # settings.py; this is what they share. One whose credentials are empty is not registered: routing skips it.
     supplier_read_timeout_s: float = 15.0
+    # Each supplier's settings by code, when given explicitly (tests: registry.supplier_settings(env)); None: each
+    # supplier reads its own from the environment. Only the suppliers named here are registered.
+    suppliers: dict[str, SupplierSettings] | None = None
 
     # FX
     fx_source_url: str = ""  # JSON {"rate": "0.00198", ...}; empty: rates are set by hand in the dashboard

@@ -17,7 +17,8 @@ from esa_domain.adapters.suppliers.base import (
     PurchaseRequest,
     SupplierError,
 )
-from esa_domain.adapters.suppliers.billfazz import FAILURE_REASONS, BillfazzAdapter, outcome_from_order
+from esa_domain.adapters.suppliers.billfazz.adapter import BillfazzAdapter, outcome_from_order
+from esa_domain.adapters.suppliers.billfazz.codes import FAILURE_REASONS
 from sandbox import billfazz as billfazz_sim
 from sandbox._common import SimulatorConfig
 from sandbox.behaviours import Behaviour, target_for

@@ -17,13 +17,8 @@ from esa_domain.adapters.suppliers.base import (
     PurchaseRequest,
     SupplierError,
 )
-from esa_domain.adapters.suppliers.iak import (
-    POSTPAID_RC_OUTCOMES,
-    RC_OUTCOMES,
-    IakAdapter,
-    iak_sign,
-    outcome_from_data,
-)
+from esa_domain.adapters.suppliers.iak.adapter import IakAdapter, iak_sign, outcome_from_data
+from esa_domain.adapters.suppliers.iak.codes import POSTPAID_RC_OUTCOMES, RC_OUTCOMES
 from sandbox import iak as iak_sim
 from sandbox._common import SimulatorConfig
 from sandbox.behaviours import Behaviour, target_for

@@ -17,7 +17,8 @@ from esa_domain.adapters.suppliers.base import (
     PurchaseRequest,
     SupplierError,
 )
-from esa_domain.adapters.suppliers.lapakgaming import CODE_OUTCOMES, LapakGamingAdapter
+from esa_domain.adapters.suppliers.lapakgaming.adapter import LapakGamingAdapter
+from esa_domain.adapters.suppliers.lapakgaming.codes import CODE_OUTCOMES
 from sandbox import lapakgaming as lapak_sim
 from sandbox._common import SimulatorConfig
 from sandbox.behaviours import Behaviour, target_for

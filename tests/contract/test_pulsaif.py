@@ -19,7 +19,7 @@ from esa_domain.adapters.suppliers.base import (
     PurchaseRequest,
     SupplierError,
 )
-from esa_domain.adapters.suppliers.pulsaif import PulsaIFAdapter, PulsaIFConfig
+from esa_domain.adapters.suppliers.pulsaif.adapter import PulsaIFAdapter, PulsaIFConfig
 from sandbox import pulsaif as sim
 from sandbox._common import SimulatorConfig
 from sandbox.behaviours import Behaviour, target_for

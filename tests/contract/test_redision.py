@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from esa_domain.adapters.suppliers.base import CallbackRequest, FailureClass, Outcome, PurchaseRequest
-from esa_domain.adapters.suppliers.redision import WIB, RedisionAdapter, RedisionConfig
+from esa_domain.adapters.suppliers.redision.adapter import WIB, RedisionAdapter, RedisionConfig
 from sandbox import redision as sim
 from sandbox._common import SimulatorConfig
 from sandbox.behaviours import Behaviour, target_for

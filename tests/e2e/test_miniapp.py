@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from esa_api import create_app
 from esa_api.customer.config import CustomerApiConfig
+from esa_domain.adapters.suppliers.iak import IakSettings
 from esa_domain.infra.runtime import Runtime
 from esa_domain.infra.settings import Settings
 from esa_domain.models import Payment, PaymentItem
@@ -72,7 +73,12 @@ def stack(db, database_url, redis_url, redis_client, run_asgi, tmp_path) -> Iter
         database_url="x",
         redis_url=redis_url,
         ESA_PUBLIC_URL=base,
-        **{k.lower(): v for k, v in supplier_env.items()},
+        ecpay_base_url=ecpay_url,
+        suppliers={
+            "iak": IakSettings(
+                username=IAK["username"], api_key=IAK["api_key"], prepaid_url=iak_url, postpaid_url=iak_url
+            )
+        },
     )
     worker_env = {
         **supplier_env,

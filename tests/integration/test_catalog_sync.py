@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlmodel import Session, select
 
 from esa_domain.adapters.suppliers.base import CatalogEntry, CatalogResult, SupplierError
-from esa_domain.adapters.suppliers.iak import IakAdapter
-from esa_domain.adapters.suppliers.lapakgaming import LapakGamingAdapter
+from esa_domain.adapters.suppliers.iak.adapter import IakAdapter
+from esa_domain.adapters.suppliers.lapakgaming.adapter import LapakGamingAdapter
 from esa_domain.catalog.sync import sync_supplier_catalog
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import Alert, JobRun, Product, Supplier, SupplierExchange, SupplierOffer

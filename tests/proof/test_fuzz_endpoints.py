@@ -249,13 +249,13 @@ def test_supplier_callbacks_not_correctly_signed_change_nothing_and_never_5xx(db
 ONCE_5XX = {
     "iak sign with a non-ASCII character": (
         "POST", "/callbacks/iak", {}, json.dumps({"data": {"ref_id": "ESA1S1", "sign": "é"}}).encode(),
-        "esa_domain/suppliers/iak.py IakAdapter.parse_callback: hmac.compare_digest(str, str) raises TypeError "
+        "esa_domain/adapters/suppliers/iak/adapter.py IakAdapter.parse_callback: hmac.compare_digest(str, str) raises TypeError "
         "for non-ASCII str; compare bytes (.encode()) as pulsaif does",
     ),
     "redision X-SIGNATURE with a non-ASCII byte": (
         "POST", "/callbacks/redision", {"x-timestamp": b"2026-01-01T10:00:00+07:00", "x-signature": b"\xe9ab"},
         b"{}",
-        "esa_domain/suppliers/redision.py RedisionAdapter.parse_callback: hmac.compare_digest(expected, "
+        "esa_domain/adapters/suppliers/redision/adapter.py RedisionAdapter.parse_callback: hmac.compare_digest(expected, "
         "signature.lower()) raises TypeError for a non-ASCII header; compare bytes",
     ),
     "deeply nested JSON callback body": (

@@ -12,8 +12,11 @@ import hmac
 
 import pytest
 
-from esa_domain.adapters.suppliers import pulsaif, redision
 from esa_domain.adapters.suppliers.base import FailureClass, Outcome
+from esa_domain.adapters.suppliers.pulsaif import adapter as pulsaif
+from esa_domain.adapters.suppliers.pulsaif import codes as pulsaif_codes
+from esa_domain.adapters.suppliers.redision import adapter as redision
+from esa_domain.adapters.suppliers.redision import codes as redision_codes
 
 SECRET = "s3cret"
 
@@ -223,12 +226,12 @@ def test_redision_rejected_status_query_is_unknown_not_failed(code: str) -> None
 def test_redision_status_query_not_found_is_unknown_with_a_not_found_code() -> None:
     body = {"responseCode": "4043801", "responseMessage": "Transaction Not Found", "partnerReferenceNo": "R1"}
     result = redision.outcome_from_answer(body, 404, "R1", is_status_query=True)
-    assert result.outcome is Outcome.UNKNOWN and result.supplier_code in redision.NOT_FOUND_CODES
+    assert result.outcome is Outcome.UNKNOWN and result.supplier_code in redision_codes.NOT_FOUND_CODES
 
 
 def test_pulsaif_check_of_unknown_refid_is_unknown_with_a_not_found_code() -> None:
     result = pulsaif.parse_reply("R#2140669 Transaksi tidak ditemukan", REF, is_status_query=True)
-    assert result.outcome is Outcome.UNKNOWN and result.supplier_code in pulsaif.NOT_FOUND_CODES
+    assert result.outcome is Outcome.UNKNOWN and result.supplier_code in pulsaif_codes.NOT_FOUND_CODES
 
 
 def test_configs_and_adapters_never_show_secrets_in_repr() -> None:

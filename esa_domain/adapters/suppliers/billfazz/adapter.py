@@ -1,8 +1,8 @@
 """BillFazz adapter: prepaid and postpaid payments over HTTP Basic auth and camelCase JSON.
 
 Only `status: "success"` is documented; the rest (pending/failed + failureReason, 4xx `{"message"}`) is the
-ASSUMED contract of shared/specs/suppliers.md, gathered in `STATUS_OUTCOMES`, `FAILURE_REASONS` and
-`MESSAGE_RULES` so it is corrected in one place when real docs arrive. Callbacks are unsigned: a trigger only.
+ASSUMED contract of shared/specs/suppliers.md, gathered in `codes.py` (`STATUS_OUTCOMES`, `FAILURE_REASONS`,
+`MESSAGE_RULES`) so it is corrected in one place when real docs arrive. Callbacks are unsigned: a trigger only.
 """
 
 from __future__ import annotations
@@ -28,26 +28,9 @@ from esa_domain.adapters.suppliers.base import (
     SupplierError,
     SupplierOutcome,
 )
+from esa_domain.adapters.suppliers.billfazz.codes import FAILURE_REASONS, MESSAGE_RULES, STATUS_OUTCOMES
 
 SANDBOX_URL = "https://secure.billfazz.com/sandbox/api/v1"
-
-STATUS_OUTCOMES = {"success": Outcome.SUCCESS, "pending": Outcome.PENDING}  # "failed": by failureReason
-# ASSUMED failureReason values; an unrecognised reason is UNKNOWN (we cannot tell whom to blame).
-FAILURE_REASONS: dict[str, FailureClass] = {
-    "INVALID_DESTINATION": FailureClass.CUSTOMER,
-    "DESTINATION_BLOCKED": FailureClass.CUSTOMER,
-    "OUT_OF_STOCK": FailureClass.PRODUCT,
-    "PRODUCT_UNAVAILABLE": FailureClass.PRODUCT,
-    "PROVIDER_PROBLEM": FailureClass.PRODUCT,
-    "INSUFFICIENT_BALANCE": FailureClass.CONFIG,
-}
-# ASSUMED 4xx `message` fragments, first match wins; a duplicate refId is UNKNOWN (query it).
-MESSAGE_RULES: tuple[tuple[str, Outcome, FailureClass | None], ...] = (
-    ("already exists", Outcome.UNKNOWN, None),
-    ("destination", Outcome.FAILED, FailureClass.CUSTOMER),
-    ("product", Outcome.FAILED, FailureClass.PRODUCT),
-    ("balance", Outcome.FAILED, FailureClass.CONFIG),
-)
 
 
 def _order(body: Any) -> dict[str, Any] | None:

@@ -1,10 +1,10 @@
 """Redision adapter: an ASSUMED SNAP-BI style contract (no public docs; see shared/specs/suppliers.md).
 
-Everything the spec only assumes is kept in the constants and small pure functions at the top of this
-module (paths, signature strings, the response-code table) so it is one edit to correct once real docs
-arrive. Additions beyond the spec, also assumed and marked `ASSUMED+`: `4043801` (no transaction with this
-reference, answered by the status query: UNKNOWN with that code, listed in `NOT_FOUND_CODES` so the engine
-can apply its grace re-check as for IAK rc 06), `4043813` (amount does not match the price), the
+Everything the spec only assumes is kept in one place so it is one edit to correct once real docs arrive: the
+response-code table in `codes.py`, and the constants and small pure functions at the top of this module (paths,
+signature strings). Additions beyond the spec, also assumed and marked `ASSUMED+`: `4043801` (no transaction
+with this reference, answered by the status query: UNKNOWN with that code, listed in `NOT_FOUND_CODES` so the
+engine can apply its grace re-check as for IAK rc 06), `4043813` (amount does not match the price), the
 `originalResponseCode` field of a FAILED order, `additionalInfo.callbackUrl` on an order, and the
 products/balance shapes.
 """
@@ -42,6 +42,7 @@ from esa_domain.adapters.suppliers.base import (
     SupplierError,
     SupplierOutcome,
 )
+from esa_domain.adapters.suppliers.redision.codes import NOT_FOUND_CODES, RESPONSE_CODES
 
 TOKEN_PATH = "/v1.0/access-token/b2b"
 PRODUCTS_PATH = "/v1.0/products"
@@ -51,24 +52,6 @@ WIB = timezone(timedelta(hours=7))
 REDACT_KEYS = ("x-signature", "authorization", "accessToken", "x-client-secret")
 
 _F, _S, _P, _U = Outcome.FAILED, Outcome.SUCCESS, Outcome.PENDING, Outcome.UNKNOWN
-# responseCode -> (outcome, failure class, meaning). Any code not listed is UNKNOWN.
-RESPONSE_CODES: dict[str, tuple[Outcome, FailureClass | None, str]] = {
-    "2003800": (_S, None, "successful"),
-    "2023800": (_P, None, "in progress"),
-    "4043811": (_F, FailureClass.CUSTOMER, "invalid customer number"),
-    "4043818": (_F, FailureClass.PRODUCT, "SKU not found"),
-    "4043813": (_F, FailureClass.PRODUCT, "amount does not match the price"),  # ASSUMED+
-    "4033814": (_F, FailureClass.CONFIG, "insufficient funds"),
-    "4013800": (_F, FailureClass.CONFIG, "unauthorized"),
-    "4013801": (_F, FailureClass.CONFIG, "invalid access token"),
-    "4093800": (_U, None, "duplicate reference: query its status"),
-    "5003801": (_F, FailureClass.PRODUCT, "biller failure"),
-    "5003800": (_U, None, "general error"),
-    "5043800": (_U, None, "timeout"),
-}
-# ASSUMED+: the status query knows no transaction with this reference. UNKNOWN, because an in-flight
-# order may still create it; the engine decides after its grace re-check (as for IAK rc 06).
-NOT_FOUND_CODES = frozenset({"4043801"})
 
 
 # ---- signatures (pure) ----------------------------------------------------------------------------------

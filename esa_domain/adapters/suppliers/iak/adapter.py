@@ -1,7 +1,7 @@
 """IAK adapter: prepaid top-ups, postpaid bills (inquiry then payment), price list, balance, callbacks.
 
 Auth is `sign = md5(username + api_key + X)` in the JSON body (X per call, see shared/specs/suppliers.md).
-Every answer maps to one `SupplierOutcome` through `RC_OUTCOMES`; a code not in the table is UNKNOWN.
+Every answer maps to one `SupplierOutcome` through the tables of `codes.py`; a code not in them is UNKNOWN.
 """
 
 from __future__ import annotations
@@ -30,39 +30,17 @@ from esa_domain.adapters.suppliers.base import (
     SupplierError,
     SupplierOutcome,
 )
+from esa_domain.adapters.suppliers.iak.codes import (
+    CHECK_REFUSED_CODES,
+    NOT_FOUND_CODES,
+    POSTPAID_RC_OUTCOMES,
+    POSTPAID_STATUS,
+    RC_OUTCOMES,
+)
 
 SANDBOX_PREPAID_URL = "https://prepaid.iak.dev"
 SANDBOX_POSTPAID_URL = "https://testpostpaid.mobilepulsa.net"
 REDACT_KEYS = ("sign", "username")  # the username is the account's phone number: keep it out of the record
-
-_P, _C, _K = FailureClass.PRODUCT, FailureClass.CUSTOMER, FailureClass.CONFIG
-# rc -> (outcome, failure class); anything absent is UNKNOWN.
-RC_OUTCOMES: dict[str, tuple[Outcome, FailureClass | None]] = {
-    "00": (Outcome.SUCCESS, None),
-    "39": (Outcome.PENDING, None),
-    "201": (Outcome.UNKNOWN, None),
-    "06": (Outcome.UNKNOWN, None),  # transaction not found: see NOT_FOUND_CODES
-    **{rc: (Outcome.FAILED, _P) for rc in ("07", "106", "110", "10", "121", "202", "207", "20")},
-    **{rc: (Outcome.FAILED, _C) for rc in ("13", "14", "16", "203", "206", "131", "141", "142")},
-    **{rc: (Outcome.FAILED, _K) for rc in ("17", "102", "118", "204")},
-}
-# Postpaid answers carry `response_code`; these differ from the prepaid table.
-POSTPAID_RC_OUTCOMES: dict[str, tuple[Outcome, FailureClass | None]] = {
-    **RC_OUTCOMES,
-    "05": (Outcome.UNKNOWN, None),
-    "103": (Outcome.UNKNOWN, None),  # timeout on payment: it may still have been paid
-    "42": (Outcome.FAILED, _P),  # payment never arrived: no debit stands, another supplier may pay
-    "01": (Outcome.FAILED, _C),  # invoice already paid (IAK postpaid docs)
-    "34": (Outcome.FAILED, _C),  # bill already paid (IAK postpaid docs)
-    "100": (Outcome.FAILED, _K),  # invalid signature (postpaid's code for it)
-}
-# "no such transaction": UNKNOWN, because an in-flight request may still create it; the engine decides
-# after its grace re-check (shared/specs/suppliers.md, rc 06).
-NOT_FOUND_CODES = frozenset({"06"})
-# Postpaid check-status `status` field: 0 never paid (rc 42), 1 success, 2 failed, 3 pending (rc 39).
-POSTPAID_STATUS = {"1": Outcome.SUCCESS, "3": Outcome.PENDING}
-# On a status check these codes mean the check itself was refused, not that the transaction failed.
-CHECK_REFUSED_CODES = frozenset({"204", "102", "118", "100"})
 
 
 def _as_status_answer(outcome: SupplierOutcome) -> SupplierOutcome:

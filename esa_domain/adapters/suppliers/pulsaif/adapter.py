@@ -1,12 +1,14 @@
 """Pulsa IF adapter: an ASSUMED OtomaX-style H2H contract over HTTP GET (see shared/specs/suppliers.md).
 
-Replies are one line of Indonesian text read by pattern, so every pattern lives in the constants below and
-is one edit to correct once real docs arrive. Additions beyond the spec, marked `ASSUMED+`: the sign of
-/pricelist and /balance (`OtomaX|memberID|pin|password`), GET /balance answering `Saldo <amount>`, and the
-price read from `Harga <amount>` in a reply, and `tidak ditemukan` answering a check of an unknown refID
-(UNKNOWN with supplier_code `not_found`, listed in `NOT_FOUND_CODES` for the engine's grace re-check, as for
-IAK rc 06). A GAGAL reply whose reason names none of the listed words is
-a product failure (definitely not delivered; the next supplier may succeed).
+Replies are one line of Indonesian text read by pattern, so every pattern is a constant (those that decide the
+outcome in `codes.py`, those that pick out fields below) and is one edit to correct once real docs arrive.
+Additions beyond the spec, marked `ASSUMED+`: the sign of /pricelist and /balance
+(`OtomaX|memberID|pin|password`), GET /balance answering `Saldo <amount>`, and the price read from
+`Harga <amount>` in a reply, and `tidak ditemukan` answering a check of an unknown refID (UNKNOWN with
+supplier_code `not_found`, listed in `codes.NOT_FOUND_CODES` for the engine's grace re-check, as for IAK
+rc 06).
+A GAGAL reply whose reason names none of the listed words is a product failure (definitely not delivered; the
+next supplier may succeed).
 """
 
 from __future__ import annotations
@@ -35,30 +37,30 @@ from esa_domain.adapters.suppliers.base import (
     SupplierError,
     SupplierOutcome,
 )
+from esa_domain.adapters.suppliers.pulsaif.codes import (
+    AUTH_WORDS,
+    BALANCE_WORDS,
+    CALLBACK_STATUS,
+    CUSTOMER_WORDS,
+    DUPLICATE,
+    FAILED,
+    NOT_FOUND,
+    PENDING,
+    PRODUCT_WORDS,
+    SUCCESS,
+)
 
 TRX_PATH = "/trx"
 PRICELIST_PATH = "/pricelist"
 BALANCE_PATH = "/balance"  # ASSUMED+
 REDACT_KEYS = ("sign", "pin", "password")
 
-DUPLICATE = re.compile(r"dobel|sudah\s+ada", re.IGNORECASE)
-SUCCESS = re.compile(r"\bSUKSES\b", re.IGNORECASE)
-FAILED = re.compile(r"\bGAGAL\b\.?\s*(?P<reason>.*)", re.IGNORECASE)
-NOT_FOUND = re.compile(r"tidak\s+ditemukan", re.IGNORECASE)  # ASSUMED+, on a check=1 only
-NOT_FOUND_CODES = frozenset({"not_found"})
-PENDING = re.compile(r"\bR#(?P<ref>\S+).*\bakan\s+diproses\b", re.IGNORECASE)
 REFERENCE = re.compile(r"\bR#(?P<ref>[^\s.,]+)")
 SERIAL = re.compile(r"\bSN\s*[:/]\s*")
 SERIAL_END = re.compile(r"\.\s|\.?\s*$|\s+(?:Harga|Saldo|@)", re.IGNORECASE)
 PRICE = re.compile(r"\bHarga\s*:?\s*(?:Rp\.?\s*)?(?P<amount>\d[\d.]*)", re.IGNORECASE)
 BALANCE = re.compile(r"\bSaldo\b\D*(?P<amount>\d[\d.]*)", re.IGNORECASE)
-# A failure reason's first sentence -> class; checked in this order.
-CUSTOMER_WORDS = re.compile(r"nomor|tujuan", re.IGNORECASE)
-PRODUCT_WORDS = re.compile(r"gangguan|kosong|cut\s*off", re.IGNORECASE)
-AUTH_WORDS = re.compile(r"\bsign\b|\bIP\b", re.IGNORECASE)
-BALANCE_WORDS = re.compile(r"saldo", re.IGNORECASE)
 AVAILABLE = frozenset({"1", "aktif", "active", "open", "normal", "tersedia", "ready"})
-CALLBACK_STATUS = {"20": Outcome.SUCCESS, "40": Outcome.FAILED, "1": Outcome.PENDING}
 
 
 # ---- signatures (pure) ----------------------------------------------------------------------------------

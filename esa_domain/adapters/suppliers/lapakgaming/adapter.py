@@ -1,6 +1,6 @@
 """Lapak Gaming adapter: game top-ups and vouchers over a bearer-key JSON API.
 
-Every answer is `{"code", "data"}`; `CODE_OUTCOMES` maps the documented codes, anything else is UNKNOWN.
+Every answer is `{"code", "data"}`; `codes.py` maps the documented codes, anything else is UNKNOWN.
 An accepted order is PENDING until `order_status` (or a callback, which is only a trigger) says otherwise.
 `partner_reference_id` carries our attempt reference and is the supplier's idempotency key.
 """
@@ -28,24 +28,9 @@ from esa_domain.adapters.suppliers.base import (
     SupplierError,
     SupplierOutcome,
 )
+from esa_domain.adapters.suppliers.lapakgaming.codes import CODE_OUTCOMES, ORDER_STATUS
 
 DEV_URL = "https://dev.lapakgaming.com"
-
-_P, _C, _K = FailureClass.PRODUCT, FailureClass.CUSTOMER, FailureClass.CONFIG
-CODE_OUTCOMES: dict[str, tuple[Outcome, FailureClass | None]] = {
-    **{c: (Outcome.FAILED, _P) for c in ("PRODUCT_NOT_FOUND", "PRODUCT_EMPTY", "PROVIDER_NOT_FOUND",
-                                          "PROVIDER_INACTIVE", "STOCK_NOT_FOUND", "PRICE_NOT_MATCH")},
-    **{c: (Outcome.FAILED, _K) for c in ("INSUFFICIENT_BALANCE", "UNAUTHORIZED", "NOT_ALLOWED")},
-    **{c: (Outcome.FAILED, _C) for c in ("USER_ID_EMPTY", "USER_ID_CONTAIN_SPACE")},
-    "SYSTEM_ERROR": (Outcome.UNKNOWN, None),
-    "UNKNOWN_ERROR": (Outcome.UNKNOWN, None),
-}  # fmt: skip
-# order_status `data.status`; REFUNDED is final, classed as product so the next supplier may try.
-ORDER_STATUS: dict[str, tuple[Outcome, FailureClass | None]] = {
-    "SUCCESS": (Outcome.SUCCESS, None),
-    "PENDING": (Outcome.PENDING, None),
-    "REFUNDED": (Outcome.FAILED, _P),
-}
 
 
 def _order_outcome(data: dict[str, Any], code: str) -> SupplierOutcome:
