@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import reflex as rx
 
-_STATUS_COLOURS = (
-    ("SUCCESS", "green"),
-    ("PAID", "blue"),
-    ("PENDING", "gray"),
-    ("PROCESSING", "blue"),
-    ("SUPPLIER_PENDING", "amber"),
-    ("NEEDS_REVIEW", "orange"),
-    ("PARTIAL", "amber"),
-    ("FAILED", "red"),
-    ("EXPIRED", "gray"),
-    ("REFUND_PENDING", "purple"),
-    ("REFUNDED", "purple"),
-)
+from esa_domain.core.states import PAYMENT, Lifecycle
 
 
-def status_badge(status) -> rx.Component:
-    return rx.badge(status, color_scheme=rx.match(status, *_STATUS_COLOURS, "gray"), variant="soft")
+def status_badge(status, lifecycle: Lifecycle = PAYMENT) -> rx.Component:
+    """A status in its lifecycle's colour, with what it means to an operator on hover.
+
+    `status` is a Var known only in the browser, so every row of the table becomes a case at compile time."""
+    colours = [(str(s), st.colour) for s, st in lifecycle.states.items()]
+    meanings = [(str(s), st.operator) for s, st in lifecycle.states.items()]
+    return rx.badge(
+        status,
+        color_scheme=rx.match(status, *colours, "gray"),
+        title=rx.match(status, *meanings, ""),
+        variant="soft",
+    )
 
 
 def stat(label: str, value, sub=None, id: str | None = None) -> rx.Component:

@@ -12,6 +12,7 @@ from esa_admin.components.layout import template
 from esa_admin.components.widgets import status_badge, table
 from esa_admin.deps import unit_of_work
 from esa_domain.core.errors import DomainError
+from esa_domain.core.states import ITEM, PAYMENT, OperatorAction
 from esa_domain.infra.db import default_engine
 from esa_domain.operations import actions as operator_actions
 from esa_domain.views.orders import order_view
@@ -23,6 +24,10 @@ _ACTIONS = {
     "resolve_fail": "Resolve the item as NOT delivered",
     "refund": "Refund this payment",
 }
+
+
+def _yes(allowed: bool) -> str:
+    return "yes" if allowed else ""  # state dicts hold strings: "" is no
 
 
 class OrderState(AuthState):
@@ -68,8 +73,11 @@ class OrderState(AuthState):
             "paid": fmt.when(view.paid_at),
             "expires": fmt.when(view.expires_at),
             "customer": f"{view.customer_name} ({view.line_user_id})",
-            "retryable": "yes" if view.status == "PAID" else "",
-            "refundable": "yes" if view.status in ("FAILED", "PARTIAL", "NEEDS_REVIEW") else "",
+            "status_note": PAYMENT[view.status].operator,
+            # the buttons the table allows; operations.actions checks the same table again on confirm
+            "retryable": _yes(view.status in PAYMENT.allowing(OperatorAction.RETRY)),
+            "refundable": _yes(view.status in PAYMENT.allowing(OperatorAction.REFUND)),
+            "refund_by_hand": _yes(operator_actions.refunds_by_hand(view.status)),
         }
         self.items = [
             {
@@ -81,7 +89,7 @@ class OrderState(AuthState):
                 "cost": fmt.idr(i.cost_idr),
                 "artifact": i.artifact or "",
                 "failure": i.failure_reason or "",
-                "review": "yes" if i.status == "NEEDS_REVIEW" else "",
+                "review": _yes(i.status in ITEM.allowing(OperatorAction.RESOLVE)),
             }
             for i in view.items
         ]
@@ -163,6 +171,7 @@ def _header() -> rx.Component:
             rx.hstack(
                 rx.heading(o["trade_no"], size="5", id="order-trade-no"),
                 status_badge(o["status"]),
+                rx.text(o["status_note"], size="2", color_scheme="gray", id="order-status-note"),
                 rx.spacer(),
                 rx.cond(
                     AuthState.can_operate,
@@ -217,7 +226,7 @@ def _item_row(i) -> rx.Component:
         rx.table.cell("#" + i["id"]),
         rx.table.cell(i["product"]),
         rx.table.cell(i["target"]),
-        rx.table.cell(status_badge(i["status"])),
+        rx.table.cell(status_badge(i["status"], ITEM)),
         rx.table.cell(i["price"]),
         rx.table.cell(i["cost"]),
         rx.table.cell(rx.text(i["artifact"], " ", i["failure"], size="1")),
@@ -325,8 +334,7 @@ def _dialog() -> rx.Component:
                         rx.input(name="artifact", placeholder="Serial / token if known", width="100%"),
                     ),
                     rx.cond(
-                        (OrderState.dialog_action == "refund")
-                        & (OrderState.order["status"] == "NEEDS_REVIEW"),
+                        (OrderState.dialog_action == "refund") & (OrderState.order["refund_by_hand"] != ""),
                         rx.input(name="amount", placeholder="Amount refunded by hand (NT$)", width="100%"),
                     ),
                     rx.cond(

@@ -20,7 +20,7 @@ from esa_domain.core.errors import (
     PromoError,
     UnknownProduct,
 )
-from esa_domain.core.states import ItemStatus, PaymentStatus
+from esa_domain.core.states import ItemStatus
 from esa_domain.infra.runtime import Runtime
 from esa_domain.models import PromoUsage
 from esa_domain.ordering.orders import (
@@ -151,7 +151,7 @@ def _written_view(placed: PlacedOrder, q: Quote, public_url: str) -> OrderOut:
         id=placed.payment_id,
         reference=placed.merchant_trade_no,
         status=placed.status,
-        status_text=reads.STATUS_TEXT[PaymentStatus.PENDING],
+        **reads.payment_words(placed.status),  # in the default language: the route words it for the request
         subtotal_twd=q.subtotal_twd,
         discount_twd=q.discount_twd,
         amount_twd=q.amount_twd,
@@ -167,6 +167,7 @@ def _written_view(placed: PlacedOrder, q: Quote, public_url: str) -> OrderOut:
                 target=line.target,
                 zone=line.zone,
                 status=ItemStatus.PENDING,
+                **reads.item_words(ItemStatus.PENDING, paid=False),
                 price_twd=line.product.price_twd,
                 delivered_code=None,
             )

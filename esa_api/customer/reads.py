@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, exists
 from sqlmodel import Session, col, select
 
 from esa_api.customer.schemas import CatalogOut, CategoryOut, OrderItemOut, OrderOut, ProductOut
 from esa_api.customer.target_hints import TARGET_SPECS
-from esa_domain.core.states import ItemStatus, PaymentStatus
+from esa_domain.core.states import ITEM, PAYMENT, ItemStatus, PaymentStatus
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory, Supplier, SupplierOffer
 
-STATUS_TEXT = {
-    PaymentStatus.PENDING: "Waiting for your payment",
-    PaymentStatus.PAID: "Paid: your top-up is being delivered",
-    PaymentStatus.SUCCESS: "Delivered",
-    PaymentStatus.PARTIAL: "Partly delivered: the rest will be refunded",
-    PaymentStatus.FAILED: "Not delivered: it will be refunded",
-    PaymentStatus.EXPIRED: "Not paid in time",
-    PaymentStatus.REFUND_PENDING: "Being refunded",
-    PaymentStatus.REFUNDED: "Refunded",
-    PaymentStatus.NEEDS_REVIEW: "Our team is reviewing your refund",
-}
+
+def payment_words(status: str, language: str = "id") -> dict[str, Any]:
+    """An order's status as the customer reads it (esa_domain.core.states is the one source of wording)."""
+    return {"status_text": PAYMENT.customer_text(status, language), "final": PAYMENT.customer_final(status)}
+
+
+def item_words(status: str, *, paid: bool, language: str = "id") -> dict[str, Any]:
+    """An item's status as the customer reads it; `paid`: its order's money has arrived."""
+    return {
+        "status_text": ITEM.customer_text(status, language, paid=paid),
+        "final": ITEM.customer_final(status),
+    }
+
+
+def in_language(order: OrderOut, language: str) -> OrderOut:
+    """The same order with its wording in `language` (for a view built before the language was known)."""
+    paid = order.paid_at is not None
+    return order.model_copy(
+        update={
+            **payment_words(order.status, language),
+            "items": [
+                i.model_copy(update=item_words(i.status, paid=paid, language=language)) for i in order.items
+            ],
+        }
+    )
 
 
 def catalog(engine: Engine) -> CatalogOut:
@@ -75,7 +90,7 @@ def checkout_link(public_url: str, merchant_trade_no: str) -> str:
     return f"{public_url.rstrip('/')}/ecpay/checkout/{merchant_trade_no}"
 
 
-def _views(s: Session, payments: list[Payment], public_url: str) -> list[OrderOut]:
+def _views(s: Session, payments: list[Payment], public_url: str, language: str) -> list[OrderOut]:
     if not payments:
         return []
     ids = [p.id for p in payments]
@@ -85,6 +100,7 @@ def _views(s: Session, payments: list[Payment], public_url: str) -> list[OrderOu
         .where(col(PaymentItem.payment_id).in_(ids))
         .order_by(col(PaymentItem.id))
     ).all()
+    paid = {p.id: p.paid_at is not None for p in payments}
     items: dict[int, list[OrderItemOut]] = {}
     for item, code, name in rows:
         items.setdefault(item.payment_id, []).append(
@@ -95,6 +111,7 @@ def _views(s: Session, payments: list[Payment], public_url: str) -> list[OrderOu
                 target=item.target,
                 zone=item.zone,
                 status=item.status,
+                **item_words(item.status, paid=paid[item.payment_id], language=language),
                 price_twd=item.price_twd,
                 delivered_code=item.artifact if item.status == ItemStatus.SUCCESS else None,
             )
@@ -105,7 +122,7 @@ def _views(s: Session, payments: list[Payment], public_url: str) -> list[OrderOu
             id=p.id,  # type: ignore[arg-type]
             reference=p.merchant_trade_no,
             status=p.status,
-            status_text=STATUS_TEXT.get(PaymentStatus(p.status), p.status.title()),
+            **payment_words(p.status, language),
             subtotal_twd=p.subtotal_twd,
             discount_twd=p.discount_twd,
             amount_twd=p.amount_twd,
@@ -124,19 +141,29 @@ def own_payment(s: Session, customer_id: int, order_id: int) -> Payment | None:
     return s.exec(select(Payment).where(Payment.id == order_id, Payment.customer_id == customer_id)).first()
 
 
-def own_order(engine: Engine, customer_id: int, order_id: int, public_url: str) -> OrderOut | None:
+def own_order(
+    engine: Engine, customer_id: int, order_id: int, public_url: str, language: str = "id"
+) -> OrderOut | None:
     with Session(engine) as s:
-        return order_view(s, customer_id, order_id, public_url)
+        return order_view(s, customer_id, order_id, public_url, language)
 
 
-def order_view(s: Session, customer_id: int, order_id: int, public_url: str) -> OrderOut | None:
+def order_view(
+    s: Session, customer_id: int, order_id: int, public_url: str, language: str = "id"
+) -> OrderOut | None:
     """One of the customer's orders, or None when it is not theirs (or does not exist)."""
     payment = own_payment(s, customer_id, order_id)
-    return _views(s, [payment], public_url)[0] if payment else None
+    return _views(s, [payment], public_url, language)[0] if payment else None
 
 
 def own_orders(
-    engine: Engine, customer_id: int, *, limit: int, before: int | None, public_url: str
+    engine: Engine,
+    customer_id: int,
+    *,
+    limit: int,
+    before: int | None,
+    public_url: str,
+    language: str = "id",
 ) -> tuple[list[OrderOut], int | None]:
     """Newest first, keyset-paged by id: (this page, the `before` for the next page or None)."""
     query = select(Payment).where(Payment.customer_id == customer_id)
@@ -145,5 +172,5 @@ def own_orders(
     with Session(engine) as s:
         payments = list(s.exec(query.order_by(col(Payment.id).desc()).limit(limit + 1)).all())
         more = len(payments) > limit
-        page = _views(s, payments[:limit], public_url)
+        page = _views(s, payments[:limit], public_url, language)
     return page, (page[-1].id if more and page else None)

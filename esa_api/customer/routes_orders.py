@@ -15,6 +15,7 @@ from esa_api.customer.problems import Problem
 from esa_api.customer.responses import problems
 from esa_api.customer.schemas import CheckoutOut, OrderOut, OrderPage, QuoteIn
 from esa_api.deps import get_runtime
+from esa_domain.core.states import PAYMENT
 from esa_domain.infra.runtime import Runtime
 
 # every route here needs the customer; current_customer counts the address and customer limits
@@ -28,6 +29,49 @@ IdempotencyKey = Annotated[
         description="one fresh value (a UUID) per order attempt; resend it when retrying the same attempt",
     ),
 ]
+
+
+# a tag's primary subtag -> the language we word statuses in; every Chinese tag reads Traditional (Taiwan)
+_PRIMARY = {"id": "id", "in": "id", "en": "en", "zh": "zh-Hant"}
+
+
+def preferred_language(accept_language: str | None) -> str:
+    """The language to word statuses in: the most preferred one we have in `Accept-Language`, else Bahasa
+    Indonesia (what most customers read first). A malformed header is read as far as it makes sense."""
+    best, best_q = "id", 0.0
+    for part in (accept_language or "").split(","):
+        tag, *params = part.split(";")
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        language = _PRIMARY.get(tag.strip().lower().split("-")[0])
+        if language is not None and q > best_q:  # the first of equal preference wins
+            best, best_q = language, q
+    return best
+
+
+def customer_language(
+    response: Response,
+    accept_language: Annotated[
+        str | None,
+        Header(
+            max_length=500,
+            description="id (the default), en or zh-Hant (zh-TW): the language of `status_text`",
+        ),
+    ] = None,
+) -> str:
+    language = preferred_language(accept_language)
+    response.headers["Content-Language"] = language
+    response.headers.add_vary_header("Accept-Language")
+    return language
+
+
+Language = Annotated[str, Depends(customer_language)]
 
 
 def _not_found(order_id: int) -> Problem:
@@ -46,6 +90,7 @@ async def place_order(
     body: QuoteIn,
     response: Response,
     idempotency_key: IdempotencyKey,
+    language: Language,
     me: CurrentCustomer = Depends(current_customer),
     rt: Runtime = Depends(get_runtime),
     cfg: CustomerApiConfig = Depends(get_config),
@@ -60,20 +105,24 @@ async def place_order(
     if placed.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    return order
+    return reads.in_language(order, language)
 
 
 @router.get("", response_model=OrderPage, responses=problems(401))
 async def list_orders(
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="from `next_before`")] = None,
+    *,
+    language: Language,
     me: CurrentCustomer = Depends(current_customer),
     rt: Runtime = Depends(get_runtime),
     cfg: CustomerApiConfig = Depends(get_config),
 ) -> OrderPage:
     """Your orders, newest first."""
     page, nxt = await run_in_threadpool(
-        lambda: reads.own_orders(rt.engine, me.id, limit=limit, before=before, public_url=cfg.public_url)
+        lambda: reads.own_orders(
+            rt.engine, me.id, limit=limit, before=before, public_url=cfg.public_url, language=language
+        )
     )
     return OrderPage(orders=page, next_before=nxt)
 
@@ -81,12 +130,13 @@ async def list_orders(
 @router.get("/{order_id}", response_model=OrderOut, responses=problems(401, 404))
 async def get_order(
     order_id: OrderId,
+    language: Language,
     me: CurrentCustomer = Depends(current_customer),
     rt: Runtime = Depends(get_runtime),
     cfg: CustomerApiConfig = Depends(get_config),
 ) -> OrderOut:
-    """One of your orders, with its items and status (poll it after paying)."""
-    order = await run_in_threadpool(reads.own_order, rt.engine, me.id, order_id, cfg.public_url)
+    """One of your orders, with its items and status (poll it after paying, until `final`)."""
+    order = await run_in_threadpool(reads.own_order, rt.engine, me.id, order_id, cfg.public_url, language)
     if order is None:
         raise _not_found(order_id)
     return order
@@ -107,7 +157,8 @@ async def get_checkout(
         raise Problem(
             409,
             "order_not_payable",
-            f"order {order_id} is {order.status_text.lower()}; it can no longer be paid. Place a new order.",
+            f"order {order_id} is {PAYMENT.customer_text(order.status, 'en').lower()}; it can no longer be paid. "
+            "Place a new order.",
         )
     return CheckoutOut(
         order_id=order.id,

@@ -92,6 +92,12 @@ class PromoCheckOut(BaseModel):
     amount_twd: int
 
 
+_FINAL = (
+    "true once it moves on only if a person acts (delivered, refunded, not paid in time, or waiting for our "
+    "team): stop polling"
+)
+
+
 class OrderItemOut(BaseModel):
     id: int
     product_code: str
@@ -99,6 +105,8 @@ class OrderItemOut(BaseModel):
     target: str
     zone: str | None
     status: str
+    status_text: str = Field(description="the status in words, for the customer, in the request's language")
+    final: bool = Field(description=_FINAL)
     price_twd: int
     delivered_code: str | None = Field(description="serial, PLN token or voucher code once delivered")
 
@@ -107,7 +115,8 @@ class OrderOut(BaseModel):
     id: int
     reference: str = Field(description="the payment reference ECPay shows (MerchantTradeNo)")
     status: str
-    status_text: str = Field(description="the status in words, for the customer")
+    status_text: str = Field(description="the status in words, for the customer, in the request's language")
+    final: bool = Field(description=_FINAL)
     subtotal_twd: int
     discount_twd: int
     amount_twd: int

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from esa_domain.catalog.fx import PAIR
 from esa_domain.catalog.fx_refresh import FxSourceError, checked_rate
 from esa_domain.core.errors import DomainError
-from esa_domain.core.states import ItemStatus, PaymentStatus
+from esa_domain.core.states import ITEM, PAYMENT, ItemStatus, OperatorAction, PaymentStatus
 from esa_domain.core.transitions import transition_item, transition_payment
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork
@@ -39,6 +39,16 @@ def _reason(reason: str) -> str:
     return reason
 
 
+def _listed(statuses: frozenset) -> str:
+    return " or ".join(sorted(str(s) for s in statuses))
+
+
+def refunds_by_hand(status: str) -> bool:
+    """Whether refunding a payment in `status` means recording a refund an operator made by hand: the table
+    lets it move straight to REFUNDED (no automatic refund is left to try)."""
+    return status in PAYMENT.allowing(OperatorAction.REFUND) and PaymentStatus.REFUNDED in PAYMENT[status].to
+
+
 def retry_fulfillment(uow: UnitOfWork, operator: Operator, payment_id: int, reason: str) -> list[int]:
     """Re-dispatch fulfillment for the paid payment's items that are not moving (PENDING or PROCESSING).
 
@@ -52,8 +62,11 @@ def retry_fulfillment(uow: UnitOfWork, operator: Operator, payment_id: int, reas
     payment = s.get(Payment, payment_id, with_for_update={"key_share": True})
     if payment is None:
         raise ActionRefused(f"payment {payment_id} does not exist")
-    if payment.status != PaymentStatus.PAID:
-        raise ActionRefused(f"only a PAID payment can be retried; this one is {payment.status}")
+    retryable = PAYMENT.allowing(OperatorAction.RETRY)
+    if payment.status not in retryable:
+        raise ActionRefused(
+            f"only a {_listed(retryable)} payment can be retried; this one is {payment.status}"
+        )
     items = s.exec(
         select(PaymentItem).where(
             PaymentItem.payment_id == payment_id,
@@ -94,6 +107,9 @@ def resolve_review(
     item = s.get(PaymentItem, item_id)
     if item is None:
         raise ActionRefused(f"item {item_id} does not exist")
+    resolvable = ITEM.allowing(OperatorAction.RESOLVE)
+    if item.status not in resolvable:
+        raise ActionRefused(f"item {item_id} is {item.status}, not {_listed(resolvable)}: nothing to resolve")
     to = ItemStatus.SUCCESS if delivered else ItemStatus.FAILED
     values = {"artifact": artifact.strip()[:300]} if delivered and artifact else {}
     if not delivered:
@@ -152,10 +168,12 @@ def refund(
     payment = s.get(Payment, payment_id, with_for_update={"key_share": True})
     if payment is None:
         raise ActionRefused(f"payment {payment_id} does not exist")
-    if payment.status in (PaymentStatus.FAILED, PaymentStatus.PARTIAL):
-        _start_refund(uow, operator, payment_id, why)
-        new = PaymentStatus.REFUND_PENDING
-    elif payment.status == PaymentStatus.NEEDS_REVIEW:
+    refundable = PAYMENT.allowing(OperatorAction.REFUND)
+    if payment.status not in refundable:
+        raise ActionRefused(
+            f"a {payment.status} payment cannot be refunded here (only {', '.join(sorted(refundable))} ones)"
+        )
+    if refunds_by_hand(payment.status):
         amount = refunded_twd if refunded_twd is not None else payment.amount_twd - payment.refunded_twd
         if not 0 < amount <= payment.amount_twd:
             raise ActionRefused(
@@ -174,9 +192,8 @@ def refund(
             raise ActionRefused(f"payment {payment_id} moved to {result.current} meanwhile; reload the page")
         new = PaymentStatus.REFUNDED
     else:
-        raise ActionRefused(
-            f"a {payment.status} payment cannot be refunded here (only FAILED, PARTIAL or NEEDS_REVIEW ones)"
-        )
+        _start_refund(uow, operator, payment_id, why)
+        new = PaymentStatus.REFUND_PENDING
     record_action(
         s,
         operator.id,

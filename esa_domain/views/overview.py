@@ -9,15 +9,29 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from esa_domain.core.states import PaymentStatus
+from esa_domain.core.states import ATTEMPT_LIVE, PAYMENT, AttemptState, PaymentStatus
 from esa_domain.models import ItemAttempt, Payment, Supplier
-from esa_domain.operations.reconciliation import ReconcilePolicy
+from esa_domain.operations.policy import ReconcilePolicy
 from esa_domain.views.orders import TAIPEI
 from esa_domain.views.stuck import stuck_payments
 
 P = PaymentStatus
-_PAID = [P.PAID, P.SUCCESS, P.PARTIAL, P.FAILED, P.REFUND_PENDING, P.REFUNDED, P.NEEDS_REVIEW]
-_FINISHED = [P.SUCCESS, P.PARTIAL, P.FAILED, P.REFUND_PENDING, P.REFUNDED, P.NEEDS_REVIEW]
+
+
+def _after(status: PaymentStatus) -> list[PaymentStatus]:
+    """Every payment status reachable from `status` in the table (not `status` itself), in the table's order."""
+    seen: set[PaymentStatus] = set()
+    todo = [status]
+    while todo:
+        for nxt in PAYMENT.transitions[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return [s for s in PaymentStatus if s in seen and s != status]
+
+
+_FINISHED = _after(P.PAID)  # money taken and fulfillment over: delivered, partly, not, or refunded
+_PAID = [P.PAID, *_FINISHED]  # money taken
 
 
 @dataclass(frozen=True)
@@ -129,9 +143,9 @@ def supplier_health(session: Session, *, since: datetime) -> list[SupplierHealth
             Supplier.code,
             Supplier.name,
             func.count(a.id),
-            func.count(a.id).filter(col(a.state) == "SUCCESS"),
-            func.count(a.id).filter(col(a.state) == "FAILED"),
-            func.count(a.id).filter(col(a.state).in_(["SENDING", "PENDING", "UNKNOWN"])),
+            func.count(a.id).filter(col(a.state) == AttemptState.SUCCESS),
+            func.count(a.id).filter(col(a.state) == AttemptState.FAILED),
+            func.count(a.id).filter(col(a.state).in_(ATTEMPT_LIVE)),
             func.avg(a.latency_ms),
         )
         .select_from(Supplier)

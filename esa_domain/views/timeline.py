@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from esa_domain.core.states import ATTEMPT, ITEM, PAYMENT, Lifecycle
 from esa_domain.models import (
     Alert,
     GatewayEvent,
@@ -41,17 +42,21 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
-_LEVEL = {
-    "SUCCESS": "ok",
-    "PAID": "ok",
-    "REFUNDED": "ok",
-    "FAILED": "error",
-    "NEEDS_REVIEW": "warn",
-    "EXPIRED": "warn",
-    "PARTIAL": "warn",
-    "SUPPLIER_PENDING": "warn",
-    "UNKNOWN": "warn",
-}
+# a transition or attempt is coloured like its state's badge: these colours mean "look at it"
+_LEVEL_OF_COLOUR = {"green": "ok", "amber": "warn", "orange": "warn", "red": "error"}
+
+
+def _reading(lifecycle: Lifecycle, status: str) -> tuple[str, str]:
+    """(what an operator reads, level) for a status; one the table no longer has reads as itself."""
+    try:
+        state = lifecycle[status]
+    except ValueError:
+        return "", "info"
+    return state.operator, _LEVEL_OF_COLOUR.get(state.colour, "info")
+
+
+def _titled(title: str, meaning: str) -> str:
+    return f"{title} · {meaning}" if meaning else title
 
 
 def order_timeline(session: Session, payment_id: int) -> list[TimelineEntry]:
@@ -61,14 +66,15 @@ def order_timeline(session: Session, payment_id: int) -> list[TimelineEntry]:
         select(PaymentHistory).where(col(PaymentHistory.payment_id) == payment_id).order_by(PaymentHistory.id)
     ).scalars():
         who = f"item #{h.item_id}" if h.item_id else "payment"
+        meaning, level = _reading(ITEM if h.item_id else PAYMENT, h.to_status)
         entries.append(
             TimelineEntry(
                 h.created_at,
                 "transition",
-                f"{who}: {h.from_status or '∅'} → {h.to_status}",
+                _titled(f"{who}: {h.from_status or '∅'} → {h.to_status}", meaning),
                 h.cause,
                 h.actor,
-                level=_LEVEL.get(h.to_status, "info"),
+                level=level,
             )
         )
     for g in session.execute(
@@ -93,6 +99,7 @@ def order_timeline(session: Session, payment_id: int) -> list[TimelineEntry]:
         .order_by(ItemAttempt.id)
     ).all()
     for a, code in attempts:
+        meaning, level = _reading(ATTEMPT, a.state)
         detail = " · ".join(
             x
             for x in (
@@ -108,12 +115,12 @@ def order_timeline(session: Session, payment_id: int) -> list[TimelineEntry]:
             TimelineEntry(
                 a.created_at,
                 "attempt",
-                f"item #{a.item_id} attempt at {code}: {a.state}",
+                _titled(f"item #{a.item_id} attempt at {code}: {a.state}", meaning),
                 detail,
                 f"supplier:{code}",
                 _pretty(a.request_json),
                 _pretty(a.response_json),
-                _LEVEL.get(a.state, "info"),
+                level,
             )
         )
     attempt_ids = [a.id for a, _ in attempts]

@@ -300,6 +300,65 @@ def test_checkout_hands_off_to_ecpay_only_while_the_order_waits_for_payment(db, 
     assert httpx.get(f"{api.base}/api/v1/orders/{order['id']}", headers=auth).json()["checkout_url"] is None
 
 
+def test_the_order_answers_in_bahasa_indonesia_unless_the_customer_asks_otherwise(api):
+    auth = api.sign_in()
+    # Given an order placed by a customer whose browser prefers English
+    placed = api.order({**auth, "Accept-Language": "en-US,en;q=0.9"})
+    assert placed.status_code == 201, placed.text
+    assert (placed.json()["status_text"], placed.json()["items"][0]["status_text"]) == (
+        "Waiting for your payment",
+        "Waiting for payment",
+    )
+    url = f"{api.base}/api/v1/orders/{placed.json()['id']}"
+
+    # When it is read without saying a language, Bahasa Indonesia; with Accept-Language, that language
+    default = httpx.get(url, headers=auth)
+    english = httpx.get(url, headers={**auth, "Accept-Language": "en"})
+    chinese = httpx.get(url, headers={**auth, "Accept-Language": "zh-TW,zh;q=0.9"})
+    listed = httpx.get(f"{api.base}/api/v1/orders", headers={**auth, "Accept-Language": "en"})
+
+    # Then every status is worded in it, and nothing is final while the order waits for payment
+    assert default.headers["content-language"] == "id" and "Accept-Language" in default.headers["vary"]
+    order = default.json()
+    assert (order["status"], order["status_text"], order["final"]) == (
+        "PENDING",
+        "Menunggu pembayaran Anda",
+        False,
+    )
+    assert [(i["status_text"], i["final"]) for i in order["items"]] == [("Menunggu pembayaran", False)]
+    assert english.headers["content-language"] == "en"
+    assert english.json()["status_text"] == "Waiting for your payment"
+    assert english.json()["items"][0]["status_text"] == "Waiting for payment"
+    assert chinese.json()["status_text"] == "等待付款"
+    assert listed.json()["orders"][0]["status_text"] == "Waiting for your payment"
+
+
+def test_a_paid_orders_waiting_item_reads_queued_and_a_delivered_order_is_final(db, api):
+    auth = {**api.sign_in(), "Accept-Language": "en"}
+    order_id = api.order(auth).json()["id"]
+    url = f"{api.base}/api/v1/orders/{order_id}"
+    # Given the money has arrived but no worker has taken the item yet
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE payments SET status = 'PAID', paid_at = now() WHERE id = :id"), {"id": order_id}
+        )
+    paid = httpx.get(url, headers=auth).json()
+    assert (paid["status_text"], paid["final"]) == ("Paid: your top-up is being delivered", False)
+    assert paid["items"][0]["status_text"] == "Queued for delivery"
+
+    # When the item is delivered and the payment settles
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE payment_items SET status = 'SUCCESS' WHERE payment_id = :id"), {"id": order_id}
+        )
+        conn.execute(text("UPDATE payments SET status = 'SUCCESS' WHERE id = :id"), {"id": order_id})
+    done = httpx.get(url, headers=auth).json()
+
+    # Then both say so, and the Mini App may stop polling
+    assert (done["status_text"], done["final"]) == ("Delivered", True)
+    assert [(i["status_text"], i["final"]) for i in done["items"]] == [("Delivered", True)]
+
+
 # --- rate limits, CORS, request ids -------------------------------------------------------------------------
 
 

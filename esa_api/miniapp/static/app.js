@@ -2,9 +2,9 @@
 "use strict";
 
 const API = "/api/v1";
-const FINAL = ["SUCCESS", "PARTIAL", "FAILED", "EXPIRED", "REFUNDED", "NEEDS_REVIEW"];
-const ITEM_TEXT = { PENDING: "Waiting for payment", PROCESSING: "Delivering", SUPPLIER_PENDING: "Delivering",
-                    SUCCESS: "Delivered", FAILED: "Not delivered", NEEDS_REVIEW: "Being checked" };
+// the API words every status (status_text) in this language and says when to stop watching (final)
+const LANGUAGES = (navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language])
+  .filter(Boolean).join(", ");
 const $ = (id) => document.getElementById(id);
 const state = { config: null, catalog: null, category: null, product: null, attempt: null, order: null,
                 poll: null, nextBefore: null };
@@ -25,6 +25,7 @@ class ApiError extends Error {
 
 async function api(path, { method = "GET", body, headers = {} } = {}) {
   const h = { Accept: "application/json", ...headers };
+  if (LANGUAGES) h["Accept-Language"] = LANGUAGES;
   if (token()) h.Authorization = "Bearer " + token();
   if (body !== undefined) h["Content-Type"] = "application/json";
   let res;
@@ -206,7 +207,7 @@ function openOrder(order) {
   sessionStorage.setItem("esa.order", String(order.id));
   renderOrder(order);
   show("order");
-  if (!FINAL.includes(order.status)) startPolling(order.id);
+  if (!order.final) startPolling(order.id);
 }
 
 function renderOrder(o) {
@@ -223,7 +224,7 @@ function renderOrder(o) {
     const row = el("div", "oitem");
     const head = el("div", "row");
     head.append(el("span", "", it.product_name), el("span", "price", ntd(it.price_twd)));
-    row.append(head, el("div", "muted small", `To ${it.target}${it.zone ? " (" + it.zone + ")" : ""} · ${itemText(o, it)}`));
+    row.append(head, el("div", "muted small", `To ${it.target}${it.zone ? " (" + it.zone + ")" : ""} · ${it.status_text}`));
     if (it.delivered_code) {
       const code = el("div", "small");
       code.append("Code: ", el("span", "code", it.delivered_code));
@@ -233,12 +234,7 @@ function renderOrder(o) {
   }
   $("pay").hidden = !o.checkout_url;
   $("pay").textContent = "Pay " + ntd(o.amount_twd) + " with ECPay";
-  $("o-watch").hidden = FINAL.includes(o.status);
-}
-
-function itemText(o, it) {
-  if (it.status === "PENDING" && o.status !== "PENDING") return "Queued for delivery";
-  return ITEM_TEXT[it.status] || it.status;
+  $("o-watch").hidden = o.final;
 }
 
 async function pay() {
@@ -263,7 +259,7 @@ function startPolling(id) {
       const o = await api(`/orders/${id}`);
       state.order = o;
       renderOrder(o);
-      if (FINAL.includes(o.status)) stopPolling();
+      if (o.final) stopPolling();
     } catch (err) { /* keep polling through a blip; a 401 signs out */ }
   }, 1500);
 }
