@@ -46,6 +46,15 @@ class State:
     final: bool = False  # nothing moves on from here, ever
 
 
+@dataclass(frozen=True)
+class History:
+    """Where a lifecycle's moves are recorded: the history table, and the key columns of a history row as SQL
+    expressions over the moved row `t` ("NULL" for a key the lifecycle does not fill)."""
+
+    table: str
+    keys: Mapping[str, str]
+
+
 class Lifecycle:
     """A state machine as data: `states` maps each status to its row; legality is read from here only."""
 
@@ -57,6 +66,8 @@ class Lifecycle:
         *,
         table: str,
         column: str = "status",
+        history: History | None = None,
+        touch: str | None = "updated_at",
     ) -> None:
         missing = set(statuses) - set(states)
         if missing:
@@ -75,6 +86,8 @@ class Lifecycle:
         self.states: Mapping[StrEnum, State] = MappingProxyType(dict(states))
         self.table = table
         self.column = column
+        self.history = history  # where each move is recorded; None: the row's own columns are its record
+        self.touch = touch  # a timestamp column every move sets to now()
 
     def __repr__(self) -> str:
         return f"Lifecycle({self.name})"
@@ -232,6 +245,7 @@ PAYMENT = Lifecycle(
         ),
     },
     table="payments",
+    history=History("payment_history", {"payment_id": "t.id", "item_id": "NULL"}),
 )
 
 
@@ -298,6 +312,7 @@ ITEM = Lifecycle(
         ),
     },
     table="payment_items",
+    history=History("payment_history", {"payment_id": "t.payment_id", "item_id": "t.id"}),
 )
 
 
@@ -330,6 +345,8 @@ ATTEMPT = Lifecycle(
     },
     table="item_attempts",
     column="state",
+    touch=None,
+    # no history table: an attempt's record is its own row and every request and answer (supplier_exchanges)
 )
 
 

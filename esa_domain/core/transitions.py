@@ -35,13 +35,6 @@ from esa_domain.core.states import ITEM, PAYMENT, IllegalTransition, ItemStatus,
 
 __all__ = ["IllegalTransition", "born", "move", "transition_item", "transition_payment"]
 
-HISTORY_TABLE = "payment_history"
-_HISTORY_INSERT = (
-    f"INSERT INTO {HISTORY_TABLE} (payment_id, item_id, from_status, to_status, cause, actor, created_at)"
-)
-# where each lifecycle's history row points: (payment_id, item_id), as expressions over the moved row `t`
-_HISTORY_KEYS = {PAYMENT.name: ("t.id", "NULL"), ITEM.name: ("t.payment_id", "t.id")}
-
 
 class NotFound(LookupError):
     pass
@@ -87,13 +80,36 @@ def legal_sources(lc: Lifecycle, targets: Iterable[str], from_: Iterable[str] | 
     return sorted(str(s) for s in sources)
 
 
+def _history_insert(
+    lc: Lifecycle, name: str, source: str, from_sql: str, to_sql: str, cause: str, actor: str
+) -> str:
+    """A CTE writing one history row per row of `source` (the moved or born rows, which carry the history keys
+    the lifecycle fills under their own names)."""
+    assert lc.history is not None
+    keys = lc.history.keys
+    columns = ", ".join(keys)
+    values = ", ".join("NULL" if expr == "NULL" else key for key, expr in keys.items())
+    return f"""{name} AS (
+            INSERT INTO {lc.history.table} ({columns}, from_status, to_status, cause, actor, created_at)
+            SELECT {values}, {from_sql}, {to_sql}, {cause}, {actor}, clock_timestamp() FROM {source}
+        )"""
+
+
+def _returned_keys(lc: Lifecycle) -> str:
+    """The history keys a moved row carries (", t.payment_id AS payment_id ..."): what its history row needs,
+    and what callers read (a payment's or an item's `payment_id`)."""
+    if lc.history is None:
+        return ""
+    return "".join(f", {expr} AS {key}" for key, expr in lc.history.keys.items() if expr != "NULL")
+
+
 def move(
     lc: Lifecycle,
     *,
     to: str,
     where: str,
-    cause: str,
-    actor: str,
+    cause: str | None = None,
+    actor: str | None = None,
     from_: Iterable[str] | None = None,
     name: str = "moved",
     lock: bool = True,
@@ -102,21 +118,23 @@ def move(
     sets: str = "",
     returning: str = "",
 ) -> str:
-    """CTEs (to follow a WITH, comma-separated inside) that move the row of `lc.table` selected by `where` to
-    `to`, if it is in one of the allowed sources, and write its history row.
+    """CTEs (to follow a WITH, comma-separated inside) that move the rows of `lc.table` selected by `where` to
+    `to`, if they are in one of the allowed sources, and write their history rows.
 
     - `to`: the target state; several may be given as "A|B|C" when the SQL expression `to_sql` picks one per
       row (settlement: what the items imply); every source must be allowed to reach every one of them.
     - `where`: SQL over the row, aliased `t` (e.g. "t.id = :item").
     - `lock`: first lock the row (FOR NO KEY UPDATE: serialises writers, not foreign-key checks) and read the
-      state it leaves. Without it, the caller already holds the row's lock and there must be one source.
+      state it leaves. Without it the caller already holds the row's lock, and a lifecycle with history must
+      name one source (the state the history row says it left).
     - `using`: extra FROM items the UPDATE joins (e.g. "target x"), for `to_sql`, `sets` and `returning`.
     - `sets`: further assignments (", col = expr ...").
     - `returning`: further columns of the moved row the caller reads (", t.product_id ...").
-    - `cause`, `actor`: SQL expressions for the history row, evaluated over `{name}` (the moved rows, which
-      carry `id`, `payment_id`, `from_status`, `to_status` and the `returning` columns).
+    - `cause`, `actor`: SQL expressions for the history row (required when the lifecycle keeps history),
+      evaluated over `{name}`: the moved rows, which carry `id`, the history keys (`payment_id` ...),
+      `from_status`, `to_status` and the `returning` columns.
 
-    Answers CTEs named `{name}` (the moved rows) and `{name}_history`.
+    Answers CTEs named `{name}` (the moved rows) and, with history, `{name}_history`.
     """
     targets = to.split("|")
     if to_sql is None:
@@ -124,50 +142,46 @@ def move(
             raise ValueError("several targets need `to_sql` to choose between them")
         to_sql = f"'{lc.statuses(targets[0])}'"
     sources = legal_sources(lc, targets, from_)
-    payment_key, item_key = _HISTORY_KEYS[lc.name]
+    if lc.history is not None and (cause is None or actor is None):
+        raise ValueError(f"{lc.name} keeps history: a move needs its cause and actor")
     col = lc.column
-    join = f", {using}" if using else ""
+    touch = f", {lc.touch} = now()" if lc.touch else ""
+    keys = _returned_keys(lc)
     if lock:
-        head = f"""{name}_old AS (
+        join = f", {using}" if using else ""
+        ctes = f"""{name}_old AS (
             SELECT t.id, t.{col} FROM {lc.table} t
             WHERE {where} AND t.{col} IN {_literals(sources)}
             FOR NO KEY UPDATE OF t
-        ), """
-        body = f"""{name} AS (
-            UPDATE {lc.table} AS t SET {col} = {to_sql}, updated_at = now(){sets}
+        ), {name} AS (
+            UPDATE {lc.table} AS t SET {col} = {to_sql}{touch}{sets}
             FROM {name}_old{join} WHERE t.id = {name}_old.id
-            RETURNING t.id, {payment_key} AS payment_id, {name}_old.{col} AS from_status,
-                t.{col} AS to_status{returning}
+            RETURNING t.id{keys}, {name}_old.{col} AS from_status, t.{col} AS to_status{returning}
         )"""
     else:
-        if len(sources) != 1:
+        if lc.history is not None and len(sources) != 1:
             raise ValueError(f"{lc.name}: a move without its own lock must have one source, not {sources}")
-        head = ""
-        body = f"""{name} AS (
-            UPDATE {lc.table} AS t SET {col} = {to_sql}, updated_at = now(){sets}
+        left = f"'{sources[0]}'::text" if len(sources) == 1 else "NULL::text"
+        ctes = f"""{name} AS (
+            UPDATE {lc.table} AS t SET {col} = {to_sql}{touch}{sets}
             {"FROM " + using if using else ""}
-            WHERE {where} AND t.{col} = '{sources[0]}'
-            RETURNING t.id, {payment_key} AS payment_id, '{sources[0]}'::text AS from_status,
-                t.{col} AS to_status{returning}
+            WHERE {where} AND t.{col} IN {_literals(sources)}
+            RETURNING t.id{keys}, {left} AS from_status, t.{col} AS to_status{returning}
         )"""
-    history = f""", {name}_history AS (
-            {_HISTORY_INSERT}
-            SELECT payment_id, {"id" if item_key != "NULL" else "NULL"}, from_status, to_status, {cause}, {actor},
-                clock_timestamp()
-            FROM {name}
-        )"""
-    return head + body + history
+    if lc.history is None:
+        return ctes
+    return (
+        ctes + ", " + _history_insert(lc, f"{name}_history", name, "from_status", "to_status", cause, actor)
+    )  # type: ignore[arg-type]
 
 
 def born(lc: Lifecycle, *, rows: str, name: str, cause: str, actor: str) -> str:
-    """A CTE writing the history row of each row just inserted (by the CTE `rows`, answering `id` and, for
-    items, `payment_id`) in its lifecycle's initial state: the "from nothing" entry of its history."""
-    (initial,) = lc.initial
-    payment_key, item_key = ("id", "NULL") if lc is PAYMENT else ("payment_id", "id")
-    return f"""{name} AS (
-            {_HISTORY_INSERT}
-            SELECT {payment_key}, {item_key}, NULL, '{initial}', {cause}, {actor}, clock_timestamp() FROM {rows}
-        )"""
+    """A CTE writing the history row of each row just inserted (by the CTE `rows`, which answers the columns
+    the lifecycle's history keys read: `id`, and `payment_id` for items) in its initial state: the "from
+    nothing" entry of its history."""
+    assert lc.history is not None
+    keyed = f"(SELECT {_returned_keys(lc)[2:]} FROM {rows} t) AS {name}_rows"
+    return _history_insert(lc, name, keyed, "NULL", f"'{initial_state(lc)}'", cause, actor)
 
 
 def initial_state(lc: Lifecycle) -> str:

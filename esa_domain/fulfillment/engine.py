@@ -215,10 +215,15 @@ _ITEM_COLUMNS = {
     It.FAILED: ", failure_reason = :failure_reason",
     It.SUPPLIER_PENDING: ", deadline_at = :deadline_at, next_check_at = :next_check_at",
 }
-# an answer about a live attempt (compare-and-set on its state: a settled attempt is never rewritten)
-_ATTEMPT_ANSWER = f"""
-    UPDATE item_attempts SET state = :state,
-        failure_class = COALESCE(:failure_class, failure_class),
+# an answer about a live attempt: compare-and-set on its state (a settled attempt is never rewritten)
+_ATTEMPT_ANSWER = move(
+    ATTEMPT,
+    to="|".join(ATTEMPT.transitions[At.SENDING]),
+    to_sql=":state",
+    lock=False,
+    where="t.id = :attempt",
+    sets="""
+        , failure_class = COALESCE(:failure_class, failure_class),
         supplier_code = COALESCE(:supplier_code, supplier_code),
         supplier_txn_id = COALESCE(:supplier_txn_id, supplier_txn_id),
         message = COALESCE(:message, message),
@@ -227,8 +232,9 @@ _ATTEMPT_ANSWER = f"""
         latency_ms = CASE WHEN :purchase THEN :latency_ms ELSE latency_ms END,
         checks = checks + :checks_added,
         finished_at = COALESCE(:finished_at, finished_at),
-        next_check_at = :next_check_at
-    WHERE id = :attempt AND state IN {_LIVE}"""  # noqa: S608 (constants only)
+        next_check_at = :next_check_at""",
+    name="att",
+)
 
 
 def _outcome_sql(to: ItemStatus) -> str:
@@ -251,8 +257,7 @@ def _outcome_sql(to: ItemStatus) -> str:
     return for_driver(
         text(
             f"""
-        WITH att AS ({_ATTEMPT_ANSWER}
-        ), breaker AS (
+        WITH {_ATTEMPT_ANSWER}, breaker AS (
             UPDATE suppliers SET consecutive_failures = 0, circuit_open_until = NULL
             WHERE :healthy AND id = :supplier AND (consecutive_failures <> 0 OR circuit_open_until IS NOT NULL)
         ), {moved}{settles}
@@ -618,7 +623,7 @@ def _apply_outcome(
 
 
 # a definite product/config failure: the attempt is finished, the item stays with this worker
-_ATTEMPT_ONLY = for_driver(text(_ATTEMPT_ANSWER))
+_ATTEMPT_ONLY = for_driver(text(f"WITH {_ATTEMPT_ANSWER} SELECT count(*) FROM att"))  # noqa: S608
 
 
 def _settled(s: Session, payment_id: int, outcome: Any) -> None:

@@ -20,7 +20,7 @@ from esa_domain.fulfillment.routing import BreakerPolicy
 from esa_domain.infra.db import UnitOfWork, default_engine
 from esa_domain.infra.outbox import Publisher
 from esa_domain.infra.settings import Settings, get_settings
-from esa_domain.operations.reconciliation import ReconcilePolicy
+from esa_domain.operations.policy import ReconcilePolicy
 from esa_domain.ordering.orders import OrderPolicy
 from esa_domain.payments.accept import EcpayConfig
 
@@ -62,6 +62,7 @@ def build_order_policy(settings: Settings) -> OrderPolicy:
         payment_window=timedelta(minutes=settings.payment_window_minutes),
         fx_max_age=timedelta(minutes=settings.fx_max_age_minutes),
         max_items=settings.max_items_per_order,
+        check_after_window=timedelta(seconds=settings.payment_check_after_window_seconds),
     )
 
 

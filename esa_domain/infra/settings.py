@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     payment_window_minutes: int = Field(default=30, ge=1, alias="ESA_PAYMENT_WINDOW_MINUTES")
     fx_max_age_minutes: int = Field(default=24 * 60, ge=1, alias="ESA_FX_MAX_AGE_MINUTES")
     max_items_per_order: int = Field(default=10, ge=1, alias="ESA_MAX_ITEMS_PER_ORDER")
+    # ECPay is asked about an order still unpaid this long after its window closes (healed or expired then)
+    payment_check_after_window_seconds: int = Field(
+        default=60, ge=0, le=3600, alias="ESA_PAYMENT_CHECK_AFTER_WINDOW_SECONDS"
+    )
 
     # ECPay (public stage merchant by default; production keys come from the environment)
     ecpay_merchant_id: str = "3002607"

@@ -15,42 +15,35 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from esa_domain.adapters.ecpay import EcpayClient
-from esa_domain.core.states import ItemStatus, PaymentStatus
-from esa_domain.core.transitions import transition_item
+from esa_domain.core.states import ATTEMPT, AttemptState, ItemStatus, PaymentStatus
+from esa_domain.core.transitions import move, transition_item
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import Alert, JobRun, Payment, PaymentItem
 from esa_domain.operations.alerts import raise_alert
+from esa_domain.operations.policy import ReconcilePolicy
 from esa_domain.operations.stuck import STUCK, per_order
 from esa_domain.payments.accept import EcpayConfig, Verdict, check_payment
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ReconcilePolicy:
-    """All of reconciliation's timing, in one place (built from Settings by esa_domain.infra.runtime)."""
-
-    every: timedelta = timedelta(minutes=10)  # the schedule's tick (workers.schedules)
-    time_limit: timedelta = timedelta(minutes=9)  # the actor's time limit: a run ends before the next tick
-    abandon_after: timedelta = timedelta(minutes=15)  # "running" this long: past its time limit, dead
-    query_after: timedelta = timedelta(minutes=10)  # ECPay: query cards about 10 minutes after checkout
-    redispatch_after: timedelta = timedelta(minutes=2)  # a PAID item still PENDING this long lost its message
-    stall_after: timedelta = timedelta(minutes=5)  # PROCESSING this long: its worker died
-    overdue_check: timedelta = timedelta(minutes=2)  # a SUPPLIER_PENDING check this late lost its message
-    # the stuck thresholds (esa_domain.operations.stuck): past them an order is listed and alerted on
-    alert_paid_after: timedelta = timedelta(minutes=30)  # paid, not delivered, this long: tell a person
-    alert_pending_after: timedelta = timedelta(hours=1)  # past its window and ECPay still unreachable
-    alert_refund_after: timedelta = timedelta(hours=1)
-    alert_review_after: timedelta = timedelta(0)  # waiting for an operator: at once
-    batch: int = 500
+# the request in flight when the worker died may have been delivered: its attempt's outcome is unknown
+_SENT = move(
+    ATTEMPT,
+    to=AttemptState.UNKNOWN,
+    from_=[AttemptState.SENDING],
+    lock=False,
+    where="t.item_id = :id",
+    sets=", next_check_at = :now",
+)
+_SENT_UNANSWERED = text(f"WITH {_SENT} SELECT count(*) FROM moved")  # noqa: S608 (from the lifecycle table)
 
 
 def reconcile(
@@ -147,13 +140,7 @@ def _items(uow, now: datetime, policy: ReconcilePolicy, counts: Counter[str]) ->
             )
             if r.applied:
                 # whatever was in flight may have been delivered: only a status check may tell
-                s.execute(
-                    text(
-                        "UPDATE item_attempts SET state = 'UNKNOWN', next_check_at = :now "
-                        "WHERE item_id = :id AND state = 'SENDING'"
-                    ),
-                    {"id": item_id, "now": now},
-                )
+                s.execute(_SENT_UNANSWERED, {"id": item_id, "now": now})
                 outbox.record(s, topics.FULFILL_ITEM, {"item_id": item_id})
                 counts["items_recovered"] += 1
         overdue = s.exec(

@@ -12,16 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import exists, func, literal, or_, select
 from sqlmodel import Session, col
 
 from esa_domain.core.states import ITEM_OPEN, ItemStatus, PaymentStatus
 from esa_domain.models import Payment, PaymentItem
-
-if TYPE_CHECKING:
-    from esa_domain.operations.reconciliation import ReconcilePolicy
+from esa_domain.operations.policy import ReconcilePolicy
+from esa_domain.payments.refunds import REVIEW_CONDITIONS
 
 
 @dataclass(frozen=True)
@@ -208,7 +206,7 @@ STUCK: tuple[StuckCondition, ...] = (
         title="Order {pid}: refund needs an operator",
         body="Order {pid} could not be refunded automatically. Refund it by hand.",
         # esa_domain.payments.refunds alerts as it parks the payment, under the reason it could not refund
-        alerted_as=("refund_zero", "refund_manual", "refund_no_trade_no", "refund_unknown", "refund_refused"),
+        alerted_as=REVIEW_CONDITIONS,
     ),
 )
 

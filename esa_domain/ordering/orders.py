@@ -66,6 +66,8 @@ class OrderPolicy:
     payment_window: timedelta = timedelta(minutes=30)
     fx_max_age: timedelta = timedelta(hours=24)
     max_items: int = 10
+    # ECPay is asked about a still unpaid order this long after its window closes (then healed or expired)
+    check_after_window: timedelta = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -397,9 +399,7 @@ def _write(
 ) -> PlacedOrder | None:
     """Write the order; None when the idempotency key is already taken (nothing was written)."""
     expires_at = now + policy.payment_window
-    check_at = expires_at + timedelta(
-        minutes=1
-    )  # ask ECPay, then heal or expire (the reconciler backs it up)
+    check_at = expires_at + policy.check_after_window  # ask ECPay, then heal or expire
     trade_no = new_merchant_trade_no(now)
     row = (
         driver(session)

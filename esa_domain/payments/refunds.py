@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 UowFactory = Callable[[], UnitOfWork]
 ACTOR = "system:refunds"
 EVENT_KIND = "refund"
+# the alert conditions a refund that needs a person is raised under (the stuck table knows them too)
+REFUND_ZERO = "refund_zero"
+REFUND_MANUAL = "refund_manual"
+REFUND_NO_TRADE_NO = "refund_no_trade_no"
+REFUND_UNKNOWN = "refund_unknown"
+REFUND_REFUSED = "refund_refused"
+REVIEW_CONDITIONS = (REFUND_ZERO, REFUND_MANUAL, REFUND_NO_TRADE_NO, REFUND_UNKNOWN, REFUND_REFUSED)
 P = PaymentStatus
 
 
@@ -129,7 +136,7 @@ def _claim(session: Session, payment_id: int, config: EcpayConfig) -> _Claim | s
             session,
             config,
             payment_id,
-            "refund_zero",
+            REFUND_ZERO,
             f"Nothing left to refund on order {payment_id}",
             f"The computed refund is NT${amount} (NT${payment.refunded_twd} of NT${payment.amount_twd} "
             "already refunded). Check the items and settle the payment by hand.",
@@ -139,7 +146,7 @@ def _claim(session: Session, payment_id: int, config: EcpayConfig) -> _Claim | s
             session,
             config,
             payment_id,
-            "refund_manual",
+            REFUND_MANUAL,
             f"Refund NT${amount} by hand on order {payment_id}",
             f"Paid by {payment.payment_method or 'an unknown method'}, which has no refund API. "
             f"Refund NT${amount} to the customer by hand, then mark the payment refunded in the dashboard.",
@@ -149,7 +156,7 @@ def _claim(session: Session, payment_id: int, config: EcpayConfig) -> _Claim | s
             session,
             config,
             payment_id,
-            "refund_no_trade_no",
+            REFUND_NO_TRADE_NO,
             f"Refund NT${amount} by hand on order {payment_id}",
             "The payment has no ECPay TradeNo, so DoAction cannot refund it. "
             "Refund it in ECPay's back office.",
@@ -261,7 +268,7 @@ def _settle(
             session,
             config,
             pid,
-            "refund_unknown",
+            REFUND_UNKNOWN,
             f"Refund of NT${amount} on order {pid}: outcome unknown",
             f"DoAction {action} got no trustworthy answer ({result}). The refund MAY OR MAY NOT have "
             "happened: check the trade in ECPay's back office before refunding again.",
@@ -271,7 +278,7 @@ def _settle(
             session,
             config,
             pid,
-            "refund_refused",
+            REFUND_REFUSED,
             f"ECPay refused the NT${amount} refund on order {pid}",
             f"DoAction {action} answered RtnCode {result.rtn_code} {result.rtn_msg}. Nothing was refunded; "
             "refund in ECPay's back office or by hand, then mark the payment refunded.",

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from esa_domain.operations.reconciliation import ReconcilePolicy
+from esa_domain.operations.policy import ReconcilePolicy
 from esa_domain.operations.stuck import STUCK
 from esa_domain.views.routes import order_url
 

@@ -13,7 +13,8 @@ from esa_domain.core.transitions import transition_payment
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import Alert, Payment, PaymentItem
 from esa_domain.operations.alerts import raise_alert
-from esa_domain.operations.reconciliation import ReconcilePolicy, reconcile
+from esa_domain.operations.policy import ReconcilePolicy
+from esa_domain.operations.reconciliation import reconcile
 from esa_domain.operations.stuck import BY_NAME, STUCK
 from esa_domain.payments.accept import EcpayConfig
 from esa_domain.views import overview, stuck

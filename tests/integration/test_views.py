@@ -20,7 +20,7 @@ from esa_domain.operations.actions import (
     set_fx_rate,
     update_product,
 )
-from esa_domain.operations.reconciliation import ReconcilePolicy
+from esa_domain.operations.policy import ReconcilePolicy
 from esa_domain.views import alerts, catalog, overview, stuck, timeline
 from esa_domain.views.orders import TAIPEI, OrderFilter, search_orders
 from esa_domain.views.routes import order_url

@@ -25,7 +25,8 @@ from esa_domain.adapters.ecpay import check_mac_value
 from esa_domain.infra import outbox
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.infra.runtime import Runtime
-from esa_domain.operations.reconciliation import ReconcilePolicy, reconcile
+from esa_domain.operations.policy import ReconcilePolicy
+from esa_domain.operations.reconciliation import reconcile
 from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from sandbox.behaviours import Behaviour, target_for
 from tests import factories
