@@ -54,7 +54,8 @@ def refresh_fx() -> None:
     rt = runtime()
     if not rt.settings.fx_source_url:
         return
-    from esa_domain.catalog.fx_refresh import HttpFxSource, refresh_rate
+    from esa_domain.adapters.fx_source import HttpFxSource
+    from esa_domain.catalog.fx_refresh import refresh_rate
 
     rate = refresh_rate(rt.uow, HttpFxSource(rt.settings.fx_source_url))
     log.info("FX IDR/TWD now %s", rate.rate)

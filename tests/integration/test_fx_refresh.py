@@ -9,8 +9,9 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from esa_domain.adapters.fx_source import HttpFxSource
 from esa_domain.catalog.fx import usable_rate
-from esa_domain.catalog.fx_refresh import FxSourceError, HttpFxSource, refresh_rate
+from esa_domain.catalog.fx_refresh import FxSourceError, refresh_rate
 from esa_domain.core.errors import StaleRate
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import FxRate, JobRun, OperatorAction
