@@ -16,13 +16,18 @@ from esa_domain.models import Payment, PaymentItem, Product, ProductCategory, Su
 
 def payment_words(status: str, language: str = "id") -> dict[str, Any]:
     """An order's status as the customer reads it (esa_domain.core.states is the one source of wording)."""
-    return {"status_text": PAYMENT.customer_text(status, language), "final": PAYMENT.customer_final(status)}
+    return {
+        "status_text": PAYMENT.customer_text(status, language),
+        "status_colour": PAYMENT[status].colour,
+        "final": PAYMENT.customer_final(status),
+    }
 
 
 def item_words(status: str, *, paid: bool, language: str = "id") -> dict[str, Any]:
     """An item's status as the customer reads it; `paid`: its order's money has arrived."""
     return {
         "status_text": ITEM.customer_text(status, language, paid=paid),
+        "status_colour": ITEM[status].colour,
         "final": ITEM.customer_final(status),
     }
 

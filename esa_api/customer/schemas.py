@@ -98,6 +98,9 @@ _FINAL = (
 )
 
 
+_COLOUR = "the status's colour (gray, blue, green, amber, orange, red, purple), as the dashboard shows it"
+
+
 class OrderItemOut(BaseModel):
     id: int
     product_code: str
@@ -106,6 +109,7 @@ class OrderItemOut(BaseModel):
     zone: str | None
     status: str
     status_text: str = Field(description="the status in words, for the customer, in the request's language")
+    status_colour: str = Field(description=_COLOUR)
     final: bool = Field(description=_FINAL)
     price_twd: int
     delivered_code: str | None = Field(description="serial, PLN token or voucher code once delivered")
@@ -116,6 +120,7 @@ class OrderOut(BaseModel):
     reference: str = Field(description="the payment reference ECPay shows (MerchantTradeNo)")
     status: str
     status_text: str = Field(description="the status in words, for the customer, in the request's language")
+    status_colour: str = Field(description=_COLOUR)
     final: bool = Field(description=_FINAL)
     subtotal_twd: int
     discount_twd: int

@@ -4,6 +4,7 @@ customer API's language choice and the operator actions read the same rows."""
 from __future__ import annotations
 
 import typing
+from pathlib import Path
 
 import pytest
 from reflex.components.radix.themes.base import LiteralAccentColor
@@ -104,3 +105,12 @@ def test_operator_actions_come_from_the_table():
     assert not ATTEMPT.allowing(OperatorAction.RESOLVE)
     # a refund an operator records by hand is one the table lets go straight to REFUNDED
     assert {s for s in PaymentStatus if refunds_by_hand(s)} == {PaymentStatus.NEEDS_REVIEW}
+
+
+def test_the_mini_app_has_a_badge_for_every_colour_a_customer_can_see():
+    # Given the Mini App's stylesheet, which colours a badge by the API's status_colour
+    css = (Path(__file__).resolve().parents[2] / "esa_api" / "miniapp" / "static" / "app.css").read_text()
+    for lifecycle in CUSTOMER_SEES:
+        for status, state in lifecycle.states.items():
+            # Then every colour a payment or an item can have is styled
+            assert f".badge.{state.colour} " in css, f"{lifecycle.name} {status}: no .badge.{state.colour}"

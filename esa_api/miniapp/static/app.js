@@ -214,7 +214,7 @@ function renderOrder(o) {
   $("o-id").textContent = "#" + o.id;
   const badge = $("order-status");
   badge.textContent = o.status;
-  badge.className = "badge " + o.status;
+  badge.className = "badge " + o.status_colour;
   $("o-status-text").textContent = o.status_text;
   $("o-amount").textContent = ntd(o.amount_twd);
   $("o-ref").textContent = o.reference;
@@ -277,7 +277,7 @@ async function openOrders(reset = true) {
     const left = el("div");
     left.append(el("div", "name", `#${o.id} · ${o.items.map((i) => i.product_name).join(", ")}`),
                 el("div", "sub", new Date(o.created_at).toLocaleString()));
-    const badge = el("span", "badge " + o.status, o.status);
+    const badge = el("span", "badge " + o.status_colour, o.status);
     item.append(left, badge);
     item.onclick = () => openOrder(o);
     $("orders").append(item);
