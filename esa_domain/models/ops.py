@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, Column, Index, String, text
 from sqlmodel import Field, SQLModel
 
 from esa_domain.models._base import created_at, fk, json_col, pk, ts
+from esa_domain.models._base import created_at as _now_by_default
 
 ROLES = ("viewer", "operator", "admin")
 
@@ -86,6 +87,18 @@ class OperatorSession(SQLModel, table=True):
     expires_at: datetime = ts(nullable=False)
     revoked_at: datetime | None = ts()
     created_at: datetime = created_at()
+    last_used_at: datetime = _now_by_default()  # the idle timeout counts from here
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per key ("user:<name>" or "addr:<ip>") in the current window, and the lock-out they earned."""
+
+    __tablename__ = "login_throttles"
+    id: int | None = pk()
+    key: str = Field(sa_column=Column(String(120), unique=True, nullable=False))
+    failures: int = 0
+    window_started_at: datetime = created_at()
+    locked_until: datetime | None = ts()
 
 
 class OperatorAction(SQLModel, table=True):

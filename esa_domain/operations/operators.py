@@ -14,14 +14,22 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
 from esa_domain.core.errors import DomainError
 from esa_domain.models import Operator, OperatorAction, OperatorSession
-from esa_domain.models.ops import ROLES
+from esa_domain.models.ops import ROLES, LoginThrottle
 
 MIN_PASSWORD_LENGTH = 8
 DEFAULT_SESSION_TTL = timedelta(hours=12)
+DEFAULT_SESSION_IDLE = timedelta(minutes=30)
+# login throttling: failures counted per username and per address in a window; from the 5th on, each further
+# failure doubles the lock-out, up to the cap
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_FREE_FAILURES = 5
+LOGIN_FIRST_LOCK = timedelta(seconds=30)
+LOGIN_MAX_LOCK = timedelta(minutes=15)
 _RANK = {role: rank for rank, role in enumerate(ROLES)}  # viewer < operator < admin
 _hasher = PasswordHasher()
 # verified against when the username is unknown, so a miss costs as long as a hit (no user enumeration)
@@ -128,8 +136,10 @@ def open_session(session: Session, operator: Operator, ttl: timedelta = DEFAULT_
     return token
 
 
-def operator_for_token(session: Session, token: str | None) -> Operator | None:
-    """The active operator owning this unexpired, unrevoked token; None otherwise."""
+def operator_for_token(
+    session: Session, token: str | None, idle: timedelta = DEFAULT_SESSION_IDLE
+) -> Operator | None:
+    """The active operator owning this unexpired, unrevoked token, used within `idle`; None otherwise."""
     if not token:
         return None
     row = session.exec(
@@ -139,10 +149,25 @@ def operator_for_token(session: Session, token: str | None) -> Operator | None:
             OperatorSession.token_hash == _token_hash(token),
             col(OperatorSession.revoked_at).is_(None),
             col(OperatorSession.expires_at) > func.now(),
+            col(OperatorSession.last_used_at) > func.now() - idle,
             col(Operator.active),
         )
     ).first()
     return row
+
+
+def resume_session(
+    session: Session, token: str | None, idle: timedelta = DEFAULT_SESSION_IDLE
+) -> Operator | None:
+    """operator_for_token, and the session counts as used now (the idle timeout restarts); caller commits."""
+    operator = operator_for_token(session, token, idle)
+    if operator is not None:
+        session.execute(
+            update(OperatorSession)
+            .where(OperatorSession.token_hash == _token_hash(token or ""))
+            .values(last_used_at=func.now())
+        )
+    return operator
 
 
 def close_session(session: Session, token: str | None) -> bool:
@@ -200,3 +225,96 @@ def record_action(
     session.add(row)
     session.flush()
     return row
+
+
+class LoginLocked(OperatorError):
+    """Too many failed logins for this username or address: `until` says when to try again."""
+
+    code = "operator_login_locked"
+    http_status = 429
+
+    def __init__(self, until: datetime) -> None:
+        self.until = until
+        super().__init__(
+            f"Too many failed logins. Try again after {until:%H:%M:%S} UTC "
+            f"(in {max(1, int((until - datetime.now(UTC)).total_seconds()) + 1)} s)."
+        )
+
+
+def _throttle_keys(username: str, address: str | None) -> list[str]:
+    keys = [f"user:{_normalise_username(username)[:60]}"]
+    if address:
+        keys.append(f"addr:{address[:64]}")
+    return keys
+
+
+def check_login_allowed(session: Session, username: str, address: str | None) -> None:
+    """Raise LoginLocked if the username or the address is locked out now (checked before the password)."""
+    locked = session.exec(
+        select(func.max(LoginThrottle.locked_until)).where(
+            col(LoginThrottle.key).in_(_throttle_keys(username, address)),
+            col(LoginThrottle.locked_until) > func.now(),
+        )
+    ).one()
+    if locked is not None:
+        raise LoginLocked(locked)
+
+
+def record_login_failure(session: Session, username: str, address: str | None, locked: bool = False) -> None:
+    """Count a failed login against the username and the address, lock them out past the free failures, and
+    add it to the one audit row of this username's window. `locked`: the attempt was refused by a lock-out
+    (audited, but it neither extends the lock nor reveals anything)."""
+    now = datetime.now(UTC)
+    if not locked:
+        for key in _throttle_keys(username, address):
+            session.execute(insert(LoginThrottle).values(key=key, failures=0).on_conflict_do_nothing())
+            row = session.exec(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()).one()
+            if row.window_started_at < now - LOGIN_WINDOW and (
+                row.locked_until is None or row.locked_until < now
+            ):
+                row.failures, row.window_started_at = 0, now
+            row.failures += 1
+            if row.failures >= LOGIN_FREE_FAILURES:
+                lock = LOGIN_FIRST_LOCK * 2 ** (row.failures - LOGIN_FREE_FAILURES)
+                row.locked_until = now + min(lock, LOGIN_MAX_LOCK)
+            session.add(row)
+    subject = _throttle_keys(username, None)[0]
+    audit = session.exec(
+        select(OperatorAction)
+        .where(
+            OperatorAction.action == "login_failed",
+            OperatorAction.subject == subject,
+            col(OperatorAction.created_at) > now - LOGIN_WINDOW,
+        )
+        .order_by(col(OperatorAction.id).desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+    if audit is None:
+        record_action(
+            session,
+            None,
+            "login_failed",
+            subject=subject,
+            detail={
+                "attempts": 1,
+                "refused_locked": int(locked),
+                "last_address": address,
+                "last_at": now.isoformat(),
+            },
+        )
+        return
+    detail = dict(audit.detail or {})
+    detail["attempts"] = int(detail.get("attempts", 1)) + 1
+    detail["refused_locked"] = int(detail.get("refused_locked", 0)) + int(locked)
+    detail["last_address"], detail["last_at"] = address, now.isoformat()
+    audit.detail = detail
+    session.add(audit)
+    session.flush()
+
+
+def clear_login_failures(session: Session, username: str) -> None:
+    """A successful login forgets the username's failures (the address keeps its count)."""
+    session.execute(
+        LoginThrottle.__table__.delete().where(LoginThrottle.key == _throttle_keys(username, None)[0])
+    )
