@@ -1,10 +1,15 @@
-"""The session: a token in a cookie, verified against operator_sessions on every page load and every event."""
+"""The session: a token in a cookie, verified against operator_sessions on every page load and every event.
+
+What a client's states hold is cleared on the server when its session ends (logout, expiry, idle timeout,
+revocation) and on every (re)connect before the session is checked: a client token alone shows no data.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import reflex as rx
+from reflex.state import _override_base_method
 from sqlmodel import Session
 
 from esa_admin import routes
@@ -17,10 +22,30 @@ from esa_domain.operations import operators
 SESSION_COOKIE = "esa_session"
 
 
+def _idle() -> timedelta:
+    return timedelta(minutes=get_settings().session_idle_minutes)
+
+
+def _dashboard_states(root: type[rx.State]) -> list[type[rx.State]]:
+    """`root` and every state below it (every page's state is an AuthState)."""
+    found = [root]
+    for sub in root.get_substates():
+        found.extend(_dashboard_states(sub))
+    return found
+
+
 class AuthState(rx.State):
     """Base state of every dashboard page: who is logged in, re-checked against the database on each event."""
 
-    token: str = rx.Cookie("", name=SESSION_COOKIE, path="/", same_site="strict", max_age=12 * 3600)
+    # written by Reflex's frontend script, so it cannot be HttpOnly (see the README's "Dashboard sessions")
+    token: str = rx.Cookie(
+        "",
+        name=SESSION_COOKIE,
+        path="/",
+        same_site="strict",
+        secure=get_settings().public_url.startswith("https://"),
+        max_age=12 * 3600,
+    )
     username: str = ""
     display_name: str = ""
     role: str = ""
@@ -28,10 +53,13 @@ class AuthState(rx.State):
     flash_kind: str = "info"
 
     def current_operator(self) -> Operator | None:
-        """The operator behind this token now (None if logged out, expired, revoked or deactivated)."""
-        with Session(default_engine()) as session:
-            operator = operators.operator_for_token(session, self.token)
+        """The operator behind this token now (None if logged out, expired, idle, revoked or deactivated);
+        the session counts as used. When None, this state's data is emptied."""
+        with Session(default_engine(), expire_on_commit=False) as session:
+            operator = operators.resume_session(session, self.token, _idle())
+            session.commit()
         if operator is None:
+            self.reset()  # this page's data, and who was logged in
             self.username, self.display_name, self.role = "", "", ""
         else:
             self.username, self.display_name, self.role = (
@@ -70,10 +98,25 @@ class AuthState(rx.State):
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    # Reflex 0.10 has no public hook on hydrate; this one is marked as a deliberate override of its method
+    @_override_base_method
+    def _reset_client_storage(self) -> None:
+        """Reflex calls this on every (re)connect before sending the client its first state: nothing is
+        sent from before the session is checked again (the page's on_load loads its data after that)."""
+        super()._reset_client_storage()
+        self.reset()
+
+    async def forget_client(self) -> None:
+        """Empty every dashboard state of this client on the server (not only the ones loaded now)."""
+        for cls in _dashboard_states(AuthState):
+            await self.get_state(cls)
+        (await self.get_state(AuthState)).reset()
+
     @rx.event
-    def require_login(self):
-        """on_load of every protected page: a logged-out visitor is sent to the login page."""
+    async def require_login(self):
+        """on_load of every protected page: a logged-out visitor is sent to the login page, states emptied."""
         if self.current_operator() is None:
+            await self.forget_client()
             return rx.redirect(routes.LOGIN)
         return None
 
@@ -82,15 +125,14 @@ class AuthState(rx.State):
         self.flash = ""
 
     @rx.event
-    def logout(self):
+    async def logout(self):
         with unit_of_work() as uow:
-            operator = operators.operator_for_token(uow.session, self.token)
+            operator = operators.operator_for_token(uow.session, self.token, _idle())
             if operator is not None:
                 operators.record_action(uow.session, operator.id, "logout")
             operators.close_session(uow.session, self.token)
             uow.commit()
-        self.token = ""
-        self.username, self.display_name, self.role = "", "", ""
+        await self.forget_client()  # the token cookie too
         return rx.redirect(routes.LOGIN)
 
 
@@ -101,13 +143,23 @@ class LoginState(AuthState):
     def login(self, form: dict):
         username = str(form.get("username", ""))
         password = str(form.get("password", ""))
+        address = self.router.session.client_ip or None
         with unit_of_work() as uow:
+            try:
+                operators.check_login_allowed(uow.session, username, address)
+            except operators.LoginLocked as locked:
+                # the password is not even checked: the right one during a lock-out does not log in
+                operators.record_login_failure(uow.session, username, address, locked=True)
+                uow.commit()
+                self.error = str(locked)
+                return None
             operator = operators.authenticate(uow.session, username, password)
             if operator is None:
-                operators.record_action(uow.session, None, "login_failed", subject=f"user:{username[:60]}")
+                operators.record_login_failure(uow.session, username, address)
                 uow.commit()
                 self.error = "Wrong username or password (or the account is deactivated)."
                 return None
+            operators.clear_login_failures(uow.session, username)
             hours = get_settings().session_hours
             token = operators.open_session(uow.session, operator, ttl=timedelta(hours=hours))
             operators.record_action(uow.session, operator.id, "login")
@@ -118,7 +170,8 @@ class LoginState(AuthState):
         return rx.redirect(routes.OVERVIEW)
 
     @rx.event
-    def redirect_if_logged_in(self):
+    async def redirect_if_logged_in(self):
         if self.current_operator() is not None:
             return rx.redirect(routes.OVERVIEW)
+        await self.forget_client()
         return None

@@ -6,7 +6,9 @@ import reflex as rx
 
 from esa_admin.components.layout import icon_links
 from esa_admin.pages import alerts, catalog, fx, login, order, orders, overview, stuck, suppliers
+from esa_admin.socket_origin import guard_socket_origin
 from esa_api import create_app
+from esa_domain.infra.settings import get_settings
 
 PAGES = [
     login.login_page,
@@ -21,7 +23,8 @@ PAGES = [
 ]
 
 app = rx.App(
-    api_transformer=create_app(),
+    # the websocket takes only the dashboard's own origin (ESA_PUBLIC_URL)
+    api_transformer=[create_app(), guard_socket_origin(get_settings().public_url)],
     stylesheets=[],
     head_components=icon_links(),
 )

@@ -53,6 +53,7 @@ def dashboard_url(database_url: str, redis_url: str, chromium_path: str) -> Iter
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "ESA_ENV": "test",
+        "ESA_PUBLIC_URL": f"http://127.0.0.1:{port}",  # the only origin the dashboard's websocket accepts
     }
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "e2e-app.log", "wb")  # noqa: SIM115  (closed at teardown)
