@@ -66,10 +66,29 @@ def _uow():  # type: ignore[no-untyped-def]
 
 
 def _seed() -> None:
+    from esa_domain.infra.settings import get_settings
     from sandbox.demo_data import seed
 
+    environment = get_settings().environment
+    if environment != "demo":
+        # the demo operators' passwords are published: their data belongs in the demo only
+        say(f"not seeding demo data: ESA_ENV is {environment!r}, and demo data is for ESA_ENV=demo only")
+        return
     say("seeding demo data (first run only) …")
     seed(_uow(), say=lambda m: say(f"  {m}"))
+
+
+def _refuse_unsafe_production() -> int | None:
+    """2 (after printing every problem) when ESA_ENV=production runs on the demo's defaults; None when safe."""
+    from esa_domain.infra.production import UnsafeProduction, refuse_unsafe_production
+    from esa_domain.infra.settings import get_settings
+
+    try:
+        refuse_unsafe_production(get_settings())
+    except UnsafeProduction as exc:
+        print(f"esa: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return None
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -147,6 +166,8 @@ def _scheduler_cmd() -> list[str]:
 def cmd_worker(args: argparse.Namespace) -> int:
     servers = _ensure_servers()
     try:
+        if (refused := _refuse_unsafe_production()) is not None:
+            return refused
         return subprocess.call(_worker_cmd(args.processes, args.threads), cwd=ROOT, env=_venv_env())
     finally:
         if servers:
@@ -156,6 +177,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_scheduler(args: argparse.Namespace) -> int:
     servers = _ensure_servers()
     try:
+        if (refused := _refuse_unsafe_production()) is not None:
+            return refused
         return subprocess.call(_scheduler_cmd(), cwd=ROOT, env=_venv_env())
     finally:
         if servers:
@@ -209,6 +232,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     servers = _ensure_servers()
     children: list[tuple[str, subprocess.Popen]] = []  # type: ignore[type-arg]
     try:
+        if (refused := _refuse_unsafe_production()) is not None:
+            return refused
         _upgrade()
         _seed()
         settings = get_settings()
@@ -306,14 +331,20 @@ def _kick_off(env: dict[str, str]) -> None:
 
 
 def _banner(port: int) -> None:
+    from esa_domain.infra.settings import get_settings
     from sandbox.demo_data import DEMO_OPERATOR, DEMO_VIEWER
 
     url = f"http://127.0.0.1:{port}"
+    login = (
+        f"""log in as {DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]}  (admin)
+                                         or {DEMO_VIEWER[0]} / {DEMO_VIEWER[1]}  (read-only)"""
+        if get_settings().environment == "demo"
+        else "log in with an operator made by `esa operator create`"
+    )
     print(
         f"""
   ESA is up.
-    Dashboard     {url}/            log in as {DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]}  (admin)
-                                         or {DEMO_VIEWER[0]} / {DEMO_VIEWER[1]}  (read-only)
+    Dashboard     {url}/            {login}
     Mini App      {url}/app/
     API docs      {url}/api/docs
   Press Ctrl-C to stop everything.

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from esa_api import callbacks, customer, docs, ecpay_routes, health, miniapp
 from esa_api.deps import runtime_for
+from esa_domain.infra.production import refuse_unsafe_production
 from esa_domain.infra.runtime import Runtime
 
 
@@ -19,6 +20,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     installed = app.state.runtime
     settings = installed.settings if installed is not None else get_settings()
+    # again here: tests and servers may install the runtime after the factory ran
+    await anyio.to_thread.run_sync(
+        refuse_unsafe_production, settings, installed.engine if installed is not None else None
+    )
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
     if installed is not None or (settings.database_url and settings.redis_url):
         # the runtime and the supplier adapters (their HTTP clients, TLS contexts, modules) are built now, not
@@ -34,7 +39,16 @@ def _build_runtime(app: FastAPI) -> None:
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
-    """`runtime`: engine, publisher and settings; built from the environment on first use when None."""
+    """`runtime`: engine, publisher and settings; built from the environment on first use when None.
+
+    Raises UnsafeProduction when ESA_ENV=production and the settings or the database are the demo's.
+    """
+    from esa_domain.infra.settings import get_settings
+
+    refuse_unsafe_production(
+        runtime.settings if runtime is not None else get_settings(),
+        runtime.engine if runtime is not None else None,
+    )
     app = FastAPI(
         lifespan=_lifespan,
         # no OpenTelemetry here: FastAPI's native telemetry would otherwise look for a provider per request

@@ -83,8 +83,6 @@ class Settings(BaseSettings):
 
     # Operator sessions
     session_hours: int = Field(default=12, alias="ESA_SESSION_HOURS")
-    # a session unused this long is refused (and the dashboard's states for it are cleared)
-    session_idle_minutes: int = Field(default=30, ge=1, alias="ESA_SESSION_IDLE_MINUTES")
 
     # Policies: how long things may take before the system acts, or tells a person. The defaults are the values
     # the code was tuned with; esa_domain.infra.runtime turns these into the policy objects.
@@ -116,6 +114,12 @@ class Settings(BaseSettings):
     stuck_pending_after_minutes: int = Field(default=60, ge=0, alias="ESA_STUCK_PENDING_AFTER_MINUTES")
     stuck_refund_after_minutes: int = Field(default=60, ge=0, alias="ESA_STUCK_REFUND_AFTER_MINUTES")
     stuck_review_after_minutes: int = Field(default=0, ge=0, alias="ESA_STUCK_REVIEW_AFTER_MINUTES")
+
+    @field_validator("environment")
+    @classmethod
+    def _environment_name(cls, value: str) -> str:
+        # ' Production ' is production: every comparison sees one spelling
+        return value.strip().lower()
 
     @field_validator("check_backoff_seconds", mode="before")
     @classmethod
