@@ -181,13 +181,17 @@ def test_tricky_characters_encode_like_ecpay(value: str, encoded: str):
     assert check_mac_value(fields, KEY, IV) == php_sdk_mac(fields, KEY, IV)
 
 
-def test_md5_is_used_for_legacy_encrypt_type_zero():
+def test_md5_is_computed_like_the_sdk_but_never_verifies():
     legacy = {**NOTIFICATION, "EncryptType": "0"}
     md5 = check_mac_value(legacy, KEY, IV, method="md5")
     assert len(md5) == 32 and md5 == php_sdk_mac(legacy, KEY, IV, "md5")
-    assert verify_check_mac_value({**legacy, "CheckMacValue": md5}, KEY, IV)
+    # a sender must not pick the weaker hash: EncryptType=0 is refused whichever MAC it carries
+    assert not verify_check_mac_value({**legacy, "CheckMacValue": md5}, KEY, IV)
     sha = check_mac_value(legacy, KEY, IV)
     assert not verify_check_mac_value({**legacy, "CheckMacValue": sha}, KEY, IV)
+    assert verify_check_mac_value(
+        {**NOTIFICATION, "CheckMacValue": check_mac_value(NOTIFICATION, KEY, IV)}, KEY, IV
+    )
 
 
 def test_unknown_hash_method_is_refused():

@@ -117,3 +117,24 @@ def test_redact_keeps_everything_but_the_mac():
     stored = redact(RECEIVED)
     assert "CheckMacValue" not in stored
     assert stored == {k: v for k, v in RECEIVED.items() if k != "CheckMacValue"}
+
+
+@pytest.mark.parametrize("code", ["01", "001", "+1", "1 ", " 1"])
+def test_only_rtncode_exactly_1_is_paid(code):
+    # Given a correctly signed notice whose RtnCode merely parses to 1
+    result = parse(signed({**RECEIVED, "RtnCode": code}))
+    # Then it is refused, never a payment
+    assert isinstance(result, Rejection) or not result.paid
+
+
+def test_rtncode_01_is_rejected():
+    assert isinstance(parse(signed({**RECEIVED, "RtnCode": "01"})), Rejection)
+
+
+@pytest.mark.parametrize("method", ["md5", "sha256"])
+def test_encrypt_type_0_is_rejected_whatever_the_mac(method):
+    fields = {k: v for k, v in RECEIVED.items() if k != "CheckMacValue"}
+    fields["EncryptType"] = "0"
+    fields["CheckMacValue"] = check_mac_value(fields, KEY, IV, method)
+    result = parse(fields)
+    assert isinstance(result, Rejection) and "EncryptType" in result.reason

@@ -56,13 +56,15 @@ def verify_check_mac_value(params: Mapping[str, str], hash_key: str, hash_iv: st
     """True when `params` carry a CheckMacValue that matches the rest of `params`.
 
     `params`: every field received, including `CheckMacValue`; a missing one is never valid.
-    MD5 is used only when the fields say `EncryptType=0`, otherwise SHA-256.
+    Only SHA-256 verifies: fields saying any `EncryptType` but 1 are refused, never checked with MD5 (a sender
+    must not choose the weaker hash; we sign every request with EncryptType=1).
     """
     received = params.get(MAC_FIELD)
     if not received:
         return False
-    method = "md5" if params.get("EncryptType") == "0" else "sha256"
-    expected = check_mac_value(params, hash_key, hash_iv, method)
+    if params.get("EncryptType", "1") != "1":
+        return False
+    expected = check_mac_value(params, hash_key, hash_iv, "sha256")
     # constant-time: a timing oracle on the MAC would let a forger guess it byte by byte
     return hmac.compare_digest(expected.encode("ascii"), received.strip().upper().encode("utf-8"))
 

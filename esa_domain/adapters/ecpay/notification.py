@@ -15,7 +15,7 @@ from esa_domain.adapters.ecpay.codec import MAC_FIELD, verify_check_mac_value
 ACK = "1|OK"
 REQUIRED_FIELDS = ("MerchantTradeNo", "RtnCode", "TradeAmt")
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
-_CODE = re.compile(r"-?[0-9]+")
+_CODE = re.compile(r"-?(0|[1-9][0-9]*)")  # ECPay's form: no leading zeros, so "01" is not "1"
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Notification:
     merchant_trade_no: str
     trade_no: str  # ECPay's own trade number, needed for refunds
     rtn_code: int
-    paid: bool  # RtnCode == 1
+    paid: bool  # RtnCode is exactly "1"
     simulated: bool  # SimulatePaid == '1': fired from ECPay's dashboard, no money moved
     amount_twd: int
     payment_type: str
@@ -65,6 +65,8 @@ def parse_notification(
     """
     if MAC_FIELD not in fields:
         return Rejection("no CheckMacValue")
+    if fields.get("EncryptType", "1") != "1":
+        return Rejection(f"EncryptType {fields['EncryptType']!r}: only SHA-256 (EncryptType=1) is accepted")
     if not verify_check_mac_value(fields, hash_key, hash_iv):
         return Rejection("CheckMacValue does not match")
     # a validly signed notice for another merchant (shared keys on stage) is still not ours
@@ -76,13 +78,13 @@ def parse_notification(
     if not _WHOLE_NUMBER.fullmatch(fields["TradeAmt"]):
         return Rejection(f"TradeAmt {fields['TradeAmt']!r} is not a whole number of TWD")
     if not _CODE.fullmatch(fields["RtnCode"]):
-        return Rejection(f"RtnCode {fields['RtnCode']!r} is not a number")
+        return Rejection(f"RtnCode {fields['RtnCode']!r} is not a number in ECPay's form")
     rtn_code = int(fields["RtnCode"])
     return Notification(
         merchant_trade_no=fields["MerchantTradeNo"],
         trade_no=fields.get("TradeNo", ""),
         rtn_code=rtn_code,
-        paid=rtn_code == 1,
+        paid=fields["RtnCode"] == "1",  # exactly ECPay's success code, nothing that merely parses to 1
         simulated=fields.get("SimulatePaid", "0") == "1",
         amount_twd=int(fields["TradeAmt"]),
         payment_type=fields.get("PaymentType", ""),
