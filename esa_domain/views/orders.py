@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, tuple_
 from sqlmodel import Session, col
 
+from esa_domain.core.errors import InvalidRequest
 from esa_domain.models import Customer, Payment, PaymentItem, Product
 
 TAIPEI = ZoneInfo("Asia/Taipei")  # the business day is Taiwan's
@@ -43,6 +44,35 @@ class OrderPage:
     next_cursor: tuple[datetime, int] | None  # pass as `after` for the next page; None on the last page
 
 
+# the days an order can have been placed on, with room: outside them a date is a typo (and 9999-12-31 + 1 day
+# would overflow)
+FIRST_DAY, LAST_DAY = date(2020, 1, 1), date(2100, 12, 31)
+
+
+def filter_day(value: str, label: str) -> date | None:
+    """The calendar day typed into the `label` filter ("From", "To"); None when empty.
+
+    Raises InvalidRequest, with a message for the person who typed it, when `value` is no date or out of range.
+    """
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(f"{label} date {text!r} is not a date: write it like 2026-01-31.") from None
+    _check_day(day, label)
+    return day
+
+
+def _check_day(day: date, label: str) -> None:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidRequest(
+            f"{label} date {day.isoformat()} is out of range: pick a day between {FIRST_DAY.isoformat()} "
+            f"and {LAST_DAY.isoformat()}."
+        )
+
+
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=TAIPEI)
 
@@ -50,7 +80,17 @@ def _day_start(day: date) -> datetime:
 def search_orders(
     session: Session, f: OrderFilter, *, after: tuple[datetime, int] | None = None, limit: int = 25
 ) -> OrderPage:
-    """Newest first. Every search term is an exact match on a unique or indexed column (no LIKE scans)."""
+    """Newest first. Every search term is an exact match on a unique or indexed column (no LIKE scans).
+
+    Raises InvalidRequest when a date filter is outside FIRST_DAY..LAST_DAY or From is after To.
+    """
+    for day, label in ((f.date_from, "From"), (f.date_to, "To")):
+        if day is not None:
+            _check_day(day, label)
+    if f.date_from and f.date_to and f.date_from > f.date_to:
+        raise InvalidRequest(
+            f"From ({f.date_from.isoformat()}) is after To ({f.date_to.isoformat()}): swap them or clear one."
+        )
     stmt = select(
         Payment.id,
         Payment.merchant_trade_no,
