@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
-from esa_api import callbacks, customer, docs, ecpay_routes, health, miniapp
+from esa_api import callbacks, customer, docs, ecpay_routes, health, miniapp, security
 from esa_api.deps import runtime_for
 from esa_domain.infra.production import refuse_unsafe_production
 from esa_domain.infra.runtime import Runtime
@@ -67,4 +67,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     customer.install(app)
     miniapp.mount(app)
     docs.install(app)
+    security.install(app)  # last: outermost, so every answer (CORS and 413 included) carries its headers
     return app

@@ -40,8 +40,8 @@ async def return_url(request: Request) -> Response:
     try:
         reply = await run_in_threadpool(handle_notification, rt.uow, fields, rt.ecpay, remote_addr=remote)
     except Exception:
-        log.exception(
-            "ECPay notification for %s not handled; ECPay will re-send", fields.get("MerchantTradeNo")
+        log.exception(  # %.40s: the trade number is whatever was posted, of any length
+            "ECPay notification for %.40s not handled; ECPay will re-send", fields.get("MerchantTradeNo")
         )
         return PlainTextResponse("0|temporary error, please retry", status_code=500)
     return PlainTextResponse(reply.body, status_code=reply.status_code)

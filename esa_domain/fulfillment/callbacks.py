@@ -27,6 +27,7 @@ from esa_domain.core.states import ATTEMPT_LIVE, ItemStatus
 from esa_domain.core.transitions import transition_item
 from esa_domain.fulfillment.engine import FulfillmentContext, Step, record_outcome_in
 from esa_domain.infra import outbox, topics
+from esa_domain.infra.bounded import bounded
 from esa_domain.infra.db import driver
 from esa_domain.infra.evidence import NUL, storable
 
@@ -78,7 +79,7 @@ def handle_callback(
                     "attempt": attempt.id if attempt else None,
                     "method": request.method,
                     "url": f"/callbacks/{supplier_code}",  # a path may carry a secret segment
-                    "request": Jsonb(storable(result.redacted)),
+                    "request": Jsonb(storable(bounded(result.redacted))),  # even an unsigned one, bounded
                     "response": Jsonb(
                         {
                             "verdict": verdict,

@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     rate_limit_customer_per_minute: int = Field(default=60, ge=1)
     rate_limit_address_per_minute: int = Field(default=120, ge=1)
 
+    # The web edge (esa_api/security.py): request body limits, and the reverse proxies whose X-Forwarded-For
+    # names the client (comma-separated addresses or CIDRs; empty: the direct peer is the client)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, alias="ESA_MAX_BODY_BYTES")
+    max_notification_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, alias="ESA_MAX_NOTIFICATION_BODY_BYTES"
+    )
+    trusted_proxies: str = Field(default="", alias="ESA_TRUSTED_PROXIES")
+
     # Operator sessions
     session_hours: int = Field(default=12, alias="ESA_SESSION_HOURS")
 
@@ -120,6 +128,21 @@ class Settings(BaseSettings):
     def _environment_name(cls, value: str) -> str:
         # ' Production ' is production: every comparison sees one spelling
         return value.strip().lower()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in (p.strip() for p in value.split(",")):
+            try:
+                part and ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"ESA_TRUSTED_PROXIES takes addresses or CIDRs, comma-separated (e.g. '10.0.0.0/8,127.0.0.1'); "
+                    f"{part!r} is neither"
+                ) from None
+        return value
 
     @field_validator("check_backoff_seconds", mode="before")
     @classmethod

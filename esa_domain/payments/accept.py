@@ -34,6 +34,7 @@ from esa_domain.adapters.ecpay import (
 from esa_domain.core.states import PAYMENT, PaymentStatus
 from esa_domain.core.transitions import Applied, move, transition_payment
 from esa_domain.infra import outbox, topics
+from esa_domain.infra.bounded import bounded
 from esa_domain.infra.db import UnitOfWork, driver, for_driver
 from esa_domain.infra.evidence import storable
 from esa_domain.models import GatewayEvent, Payment
@@ -124,12 +125,19 @@ _SETTLE_EVENT = (
 )
 
 
+# the columns' sizes: an unsigned post may send anything longer
+TRADE_NO_COLUMN: int = GatewayEvent.__table__.c.merchant_trade_no.type.length  # type: ignore[attr-defined]
+REMOTE_ADDR_COLUMN: int = GatewayEvent.__table__.c.remote_addr.type.length  # type: ignore[attr-defined]
+
+
 def _store_received(session: Session, kind: str, fields: Mapping[str, str], remote_addr: str | None) -> int:
+    # not verified yet: whatever was posted is kept, but bounded (columns' sizes, clipped fields, capped document)
+    trade_no = storable(fields.get("MerchantTradeNo") or None)
     params = {
         "kind": kind,
-        "trade_no": storable(fields.get("MerchantTradeNo") or None),
-        "fields": Jsonb(storable(redact(fields))),
-        "remote_addr": remote_addr,
+        "trade_no": trade_no[:TRADE_NO_COLUMN] if trade_no else None,
+        "fields": Jsonb(storable(bounded(redact(fields)))),
+        "remote_addr": remote_addr[:REMOTE_ADDR_COLUMN] if remote_addr else None,
     }
     row = driver(session).execute(_STORE_EVENT, params).fetchone()
     assert row is not None
@@ -176,7 +184,7 @@ def handle_notification(
             raise
         uow.commit()
         if reply.verdict is Verdict.REJECTED and reply.payment_id is None:
-            log.warning("ECPay notification rejected: %s", reply.reason)
+            log.warning("ECPay notification rejected: %.200s", reply.reason)  # may quote what was sent
         return reply
 
 
