@@ -1,4 +1,5 @@
-"""The session: a token in a cookie, verified against operator_sessions on every page load and every event.
+"""The session: a token in an HttpOnly cookie the server sets (esa_admin/session_cookie.py), read from the
+websocket's handshake and verified against operator_sessions on every page load and every event.
 
 What a client's states hold is cleared on the server when its session ends (logout, expiry, idle timeout,
 revocation) and on every (re)connect before the session is checked: a client token alone shows no data.
@@ -6,6 +7,7 @@ revocation) and on every (re)connect before the session is checked: a client tok
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import reflex as rx
@@ -14,12 +16,11 @@ from sqlmodel import Session
 
 from esa_admin import routes
 from esa_admin.deps import unit_of_work
+from esa_admin.session_cookie import SESSION_PATH, TICKET_TTL, token_from_cookie_header
 from esa_domain.infra.db import default_engine
 from esa_domain.infra.settings import get_settings
 from esa_domain.models import Operator
 from esa_domain.operations import operators
-
-SESSION_COOKIE = "esa_session"
 
 
 def _idle() -> timedelta:
@@ -37,26 +38,21 @@ def _dashboard_states(root: type[rx.State]) -> list[type[rx.State]]:
 class AuthState(rx.State):
     """Base state of every dashboard page: who is logged in, re-checked against the database on each event."""
 
-    # written by Reflex's frontend script, so it cannot be HttpOnly (see the README's "Dashboard sessions")
-    token: str = rx.Cookie(
-        "",
-        name=SESSION_COOKIE,
-        path="/",
-        same_site="strict",
-        secure=get_settings().public_url.startswith("https://"),
-        max_age=12 * 3600,
-    )
     username: str = ""
     display_name: str = ""
     role: str = ""
     flash: str = ""  # a message the layout shows (permission refused, action done)
     flash_kind: str = "info"
 
+    def _session_token(self) -> str:
+        # the cookie sent with this client's websocket handshake (Reflex never sends it back to the browser)
+        return token_from_cookie_header(self.router.headers.cookie)
+
     def current_operator(self) -> Operator | None:
         """The operator behind this token now (None if logged out, expired, idle, revoked or deactivated);
         the session counts as used. When None, this state's data is emptied."""
         with Session(default_engine(), expire_on_commit=False) as session:
-            operator = operators.resume_session(session, self.token, _idle())
+            operator = operators.resume_session(session, self._session_token(), _idle())
             session.commit()
         if operator is None:
             self.reset()  # this page's data, and who was logged in
@@ -126,14 +122,21 @@ class AuthState(rx.State):
 
     @rx.event
     async def logout(self):
+        token = self._session_token()
         with unit_of_work() as uow:
-            operator = operators.operator_for_token(uow.session, self.token, _idle())
+            operator = operators.operator_for_token(uow.session, token, _idle())
             if operator is not None:
                 operators.record_action(uow.session, operator.id, "logout")
-            operators.close_session(uow.session, self.token)
+            operators.close_session(uow.session, token)
             uow.commit()
-        await self.forget_client()  # the token cookie too
-        return rx.redirect(routes.LOGIN)
+        await self.forget_client()
+        # the server drops the cookie (the session behind it is revoked already)
+        return [
+            rx.call_script(
+                f"fetch({json.dumps(SESSION_PATH)}, {{method: 'DELETE', credentials: 'same-origin'}})"
+            ),
+            rx.redirect(routes.LOGIN),
+        ]
 
 
 class LoginState(AuthState):
@@ -160,14 +163,16 @@ class LoginState(AuthState):
                 self.error = "Wrong username or password (or the account is deactivated)."
                 return None
             operators.clear_login_failures(uow.session, username)
-            hours = get_settings().session_hours
-            token = operators.open_session(uow.session, operator, ttl=timedelta(hours=hours))
+            ticket = operators.open_session(uow.session, operator, ttl=TICKET_TTL)
             operators.record_action(uow.session, operator.id, "login")
             uow.commit()
-        self.token = token
         self.error = ""
-        self.username, self.display_name, self.role = operator.username, operator.display_name, operator.role
-        return rx.redirect(routes.OVERVIEW)
+        # the page trades the one-time ticket for the HttpOnly session cookie, then loads afresh with it
+        return rx.call_script(
+            f"fetch({json.dumps(SESSION_PATH)}, {{method: 'POST', credentials: 'same-origin', "
+            f"body: {json.dumps(ticket)}}}).then((r) => window.location.assign("
+            f"r.ok ? {json.dumps(routes.OVERVIEW)} : {json.dumps(routes.LOGIN)}))"
+        )
 
     @rx.event
     async def redirect_if_logged_in(self):

@@ -6,6 +6,7 @@ import reflex as rx
 
 from esa_admin.components.layout import icon_links
 from esa_admin.pages import alerts, catalog, fx, login, order, orders, overview, stuck, suppliers
+from esa_admin.session_cookie import serve_session_cookie
 from esa_admin.socket_origin import guard_socket_origin
 from esa_api import create_app
 from esa_domain.infra.settings import get_settings
@@ -23,8 +24,12 @@ PAGES = [
 ]
 
 app = rx.App(
-    # the websocket takes only the dashboard's own origin (ESA_PUBLIC_URL)
-    api_transformer=[create_app(), guard_socket_origin(get_settings().public_url)],
+    # /_session sets the HttpOnly session cookie; the websocket takes only the dashboard's own origin (ESA_PUBLIC_URL)
+    api_transformer=[
+        create_app(),
+        serve_session_cookie(get_settings().public_url),
+        guard_socket_origin(get_settings().public_url),
+    ],
     stylesheets=[],
     head_components=icon_links(),
 )

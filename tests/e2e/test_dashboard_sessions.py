@@ -10,16 +10,33 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from esa_domain.models import OperatorAction
+from tests.conftest import _TABLES
 from tests.e2e import builders
 
 pytestmark = pytest.mark.e2e
 
 PHONE = "081377778888"  # the customer's number on the order that needs review
+
+
+@pytest.fixture
+def db(engine):
+    """The engine on empty tables; the TRUNCATE is retried when a query of the previous test's page deadlocks it."""
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
+            return engine
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(1)
+    return engine
 
 
 @pytest.fixture
@@ -108,6 +125,17 @@ def test_thirty_wrong_passwords_then_the_right_one_is_refused_and_audited_in_one
     assert [(r.subject, r.detail["attempts"]) for r in rows] == [("user:ops", 31)]
     with Session(db) as s:
         assert s.execute(select(OperatorAction).where(OperatorAction.action == "login")).first() is None
+
+
+def test_the_session_cookie_is_httponly_strict_and_out_of_scripts_reach(dashboard_url, dashboard_page, demo):
+    page = dashboard_page
+    _login(page, dashboard_url, "ops")
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "esa_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and len(cookie["value"]) >= 40
+    assert "esa_session" not in page.evaluate("document.cookie")
+    assert cookie["value"] not in page.evaluate(
+        "JSON.stringify(window.sessionStorage) + JSON.stringify(localStorage)"
+    )
 
 
 def test_a_websocket_from_another_origin_is_refused(dashboard_url, demo):
