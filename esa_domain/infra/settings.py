@@ -91,6 +91,8 @@ class Settings(BaseSettings):
 
     # Operator sessions
     session_hours: int = Field(default=12, alias="ESA_SESSION_HOURS")
+    # a session unused this long is refused (and the dashboard's states for it are cleared)
+    session_idle_minutes: int = Field(default=30, ge=1, alias="ESA_SESSION_IDLE_MINUTES")
 
     # Policies: how long things may take before the system acts, or tells a person. The defaults are the values
     # the code was tuned with; esa_domain.infra.runtime turns these into the policy objects.
