@@ -3,19 +3,10 @@
 The dashboard reads and writes through esa_domain (DATABASE_URL via esa_domain.infra.settings), so no Reflex db_url.
 """
 
-from urllib.parse import urlsplit
-
 import reflex as rx
 
+from esa_admin.socket_origin import allowed_origins, origin_of
 from esa_domain.infra.settings import get_settings
-
-
-def _origin(url: str) -> str:
-    # as browsers send Origin: scheme://host[:port], lower-case, no default port
-    parts = urlsplit(url.strip())
-    scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-    default = port is None or (scheme, port) in (("http", 80), ("https", 443))
-    return f"{scheme}://{host}" if default else f"{scheme}://{host}:{port}"
 
 
 def _allowed_origins() -> tuple[str, ...]:
@@ -23,8 +14,8 @@ def _allowed_origins() -> tuple[str, ...]:
     (ESA_PUBLIC_URL) and the Mini App's (MINIAPP_ORIGINS), never Reflex's default "*", which with credentials
     answers any site. /api/v1 narrows it further to the Mini App's (esa_api/customer/cors.py)."""
     settings = get_settings()
-    extra = (o for o in settings.miniapp_origins.split(",") if o.strip())
-    return tuple(dict.fromkeys(_origin(o) for o in (settings.public_url, *extra)))
+    extra = (origin_of(o) for o in settings.miniapp_origins.split(",") if o.strip())
+    return tuple(dict.fromkeys((*sorted(allowed_origins(settings.public_url)), *extra)))
 
 
 config = rx.Config(

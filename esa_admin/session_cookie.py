@@ -16,7 +16,7 @@ from http.cookies import SimpleCookie
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from esa_admin.deps import unit_of_work
-from esa_admin.socket_origin import origin_of
+from esa_admin.socket_origin import allowed_origins, origin_of
 from esa_domain.infra.settings import get_settings
 from esa_domain.operations import operators
 
@@ -58,7 +58,7 @@ class SessionCookieEndpoint:
 
     def __init__(self, app: ASGIApp, allowed_origin: str) -> None:
         self.app = app
-        self.allowed = origin_of(allowed_origin)
+        self.allowed = allowed_origins(allowed_origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path", "").rstrip("/") != SESSION_PATH:
@@ -66,7 +66,7 @@ class SessionCookieEndpoint:
             return
         origin = dict(scope.get("headers") or []).get(b"origin", b"").decode("latin-1")
         method = scope.get("method", "")
-        if not origin or origin_of(origin) != self.allowed or method not in ("POST", "DELETE"):
+        if not origin or origin_of(origin) not in self.allowed or method not in ("POST", "DELETE"):
             await _answer(send, 403)
             return
         if method == "DELETE":

@@ -17,11 +17,27 @@ EVENT_PATH = "/_event"
 def origin_of(url: str) -> str:
     """scheme://host[:port] of a URL, lower-case, default ports left out (as browsers send Origin)."""
     parts = urlsplit(url.strip())
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-    port = parts.port
+    return _origin(parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _origin(scheme: str, host: str, port: int | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
     if port is None or (scheme, port) in (("http", 80), ("https", 443)):
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"
+        return f"{scheme}://{shown}"
+    return f"{scheme}://{shown}:{port}"
+
+
+def allowed_origins(url: str) -> frozenset[str]:
+    """The origins the dashboard is served at: ESA_PUBLIC_URL's and, when that is a loopback address (the demo,
+    a developer's machine), its other loopback spellings on the same port (localhost for 127.0.0.1): the same
+    machine, and a newcomer who types localhost should not meet a dashboard whose socket is refused."""
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    hosts = _LOOPBACK if host in _LOOPBACK else (host,)
+    return frozenset(_origin(scheme, h, parts.port) for h in hosts)
 
 
 class SocketOriginGuard:
@@ -29,12 +45,12 @@ class SocketOriginGuard:
 
     def __init__(self, app: ASGIApp, allowed: str) -> None:
         self.app = app
-        self.allowed = origin_of(allowed)
+        self.allowed = allowed_origins(allowed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and scope.get("path", "").startswith(EVENT_PATH):
             origin = dict(scope.get("headers") or []).get(b"origin", b"").decode("latin-1")
-            if not origin or origin_of(origin) != self.allowed:
+            if not origin or origin_of(origin) not in self.allowed:
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
                 else:
