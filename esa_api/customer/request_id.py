@@ -70,14 +70,14 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error serving %s %s", scope["method"], scope["path"])
+            log.exception("unhandled error serving %.10s %.200s", scope["method"], scope["path"])  # bounded
             if status == 0:
                 status = 500
                 await _send_500(scope, send, rid)
         finally:
             if scope["path"].startswith("/api/"):
                 ms = int((time.monotonic() - started) * 1000)
-                log.info("%s %s -> %s in %d ms", scope["method"], scope["path"], status, ms)
+                log.info("%.10s %.200s -> %s in %d ms", scope["method"], scope["path"], status, ms)  # bounded
             _current.reset(token)
 
 
