@@ -114,6 +114,7 @@ class Scheduler:
         self._heap: list[tuple[float, int, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._generation = 0
+        self._running = 0  # jobs being run right now (a callback on its way)
         self._cond = threading.Condition()
         self._threads = [
             threading.Thread(target=self._run, name=f"sandbox-scheduler-{n}", daemon=True)
@@ -128,10 +129,17 @@ class Scheduler:
             heapq.heappush(self._heap, (time.monotonic() + delay_s, next(self._seq), self._generation, job))
             self._cond.notify()
 
-    def clear(self) -> None:
+    def clear(self, wait_s: float = 10.0) -> None:
+        """Drop every job not yet run, and wait (up to `wait_s`) for the ones running to finish: after a reset,
+        no callback of before the reset arrives any more (a test's references may be the next test's too)."""
+        deadline = time.monotonic() + wait_s
         with self._cond:
             self._heap.clear()
             self._generation += 1
+            if threading.current_thread() in self._threads:
+                return  # a job resetting its own simulator: it cannot wait for itself
+            while self._running and time.monotonic() < deadline:
+                self._cond.wait(deadline - time.monotonic())
 
     def _run(self) -> None:
         while True:
@@ -142,10 +150,15 @@ class Scheduler:
                 _, _, generation, job = heapq.heappop(self._heap)
                 if generation != self._generation:
                     continue
+                self._running += 1
             try:
                 job()
             except Exception:  # a failed callback must not stop the simulator
                 log.exception("sandbox job failed")
+            finally:
+                with self._cond:
+                    self._running -= 1
+                    self._cond.notify_all()
 
 
 class CallbackSender:

@@ -4,6 +4,7 @@ one delivered purchase across all suppliers, counted from the simulators' own le
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from esa_domain.infra.db import UnitOfWork
@@ -54,6 +55,33 @@ def _offers_with_cheapest(supplier: str) -> tuple[str, dict]:
     return product, offers
 
 
+def _story(db, item_id: int) -> str:
+    """The item's record, for a failure message: its history and every exchange of its attempts, in order."""
+    with db.connect() as conn:
+        history = conn.execute(
+            text(
+                "SELECT created_at, from_status, to_status, cause FROM payment_history WHERE item_id = :i "
+                "ORDER BY id"
+            ),
+            {"i": item_id},
+        ).all()
+        exchanges = conn.execute(
+            text(
+                "SELECT x.created_at, x.operation, x.http_status, x.response_json, a.state FROM supplier_exchanges x "
+                "JOIN item_attempts a ON a.id = x.attempt_id WHERE a.item_id = :i ORDER BY x.id"
+            ),
+            {"i": item_id},
+        ).all()
+    lines = [
+        f"history {h.created_at:%H:%M:%S.%f} {h.from_status} -> {h.to_status}: {h.cause}" for h in history
+    ]
+    lines += [
+        f"exchange {x.created_at:%H:%M:%S.%f} {x.operation} {x.http_status} {x.response_json}"
+        for x in exchanges
+    ]
+    return "\n".join(lines)
+
+
 def _order(db, product: str, target: str) -> tuple[int, int]:
     cust = factories.customer(db)
     line = OrderLine(product, target, zone="1" if product == "ML86" else None)
@@ -77,7 +105,7 @@ def test_fault_matrix(db, world, cheapest, behaviour):
     status = drain(ctx, db, item_id)
 
     final, delivered = EXPECTED[behaviour]
-    assert status == final
+    assert status == final, _story(db, item_id)
     ours = [t for t in world.delivered() if t["reference"].startswith(f"ESA{item_id}S")]
     assert len(ours) == delivered, ours
     with Session(db) as s:
