@@ -1,6 +1,7 @@
 """All tables. Import from here so SQLModel.metadata always holds the whole schema (Alembic reads it)."""
 
 from esa_domain.models.catalog import FxRate, Product, ProductCategory, Supplier, SupplierOffer
+from esa_domain.models.money_ops import AlertAck, CloseDifference, DailyClose, SupplierBalance
 from esa_domain.models.ops import (
     Alert,
     GatewayEvent,
@@ -23,6 +24,9 @@ from esa_domain.models.orders import (
 
 __all__ = [
     "Alert",
+    "AlertAck",
+    "CloseDifference",
+    "DailyClose",
     "Customer",
     "FxRate",
     "GatewayEvent",
@@ -40,6 +44,7 @@ __all__ = [
     "Promo",
     "PromoUsage",
     "Supplier",
+    "SupplierBalance",
     "SupplierExchange",
     "SupplierOffer",
 ]
