@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     # supplier reads its own from the environment. Only the suppliers named here are registered.
     suppliers: dict[str, SupplierSettings] | None = None
 
+    # Deliveries: PINs and voucher codes are stored encrypted (AES-GCM) with this key, 32 bytes in base64. The
+    # default is the demo's published key: production refuses it (esa_domain/infra/production.py).
+    delivery_key: SecretStr = Field(
+        default=SecretStr("ZXNhLWRlbW8tZGVsaXZlcnkta2V5LW5vdC1zZWNyZXQ="), alias="ESA_DELIVERY_KEY"
+    )
+
     # FX
     fx_source_url: str = ""  # JSON {"rate": "0.00198", ...}; empty: rates are set by hand in the dashboard
 

@@ -1,6 +1,7 @@
 """All tables. Import from here so SQLModel.metadata always holds the whole schema (Alembic reads it)."""
 
 from esa_domain.models.catalog import FxRate, Product, ProductCategory, Supplier, SupplierOffer
+from esa_domain.models.deliveries import ItemDelivery
 from esa_domain.models.money_ops import AlertAck, CloseDifference, DailyClose, SupplierBalance
 from esa_domain.models.ops import (
     Alert,
@@ -31,6 +32,7 @@ __all__ = [
     "FxRate",
     "GatewayEvent",
     "ItemAttempt",
+    "ItemDelivery",
     "JobRun",
     "Operator",
     "OperatorAction",
