@@ -4,7 +4,7 @@ A simulator keeps one `SimulatorState`. Its `Ledger` records every transaction i
 acceptance, refunded on failure) and whether goods were delivered, so tests can count deliveries. Its
 `Scheduler` runs delayed jobs (settling a pending transaction, sending callbacks) on one daemon thread.
 `add_sandbox_routes` mounts GET /_sandbox/ledger, POST /_sandbox/force/{reference}?status=success|failed
-and POST /_sandbox/reset on the simulator's FastAPI app.
+POST /_sandbox/deposit?balance=<IDR> and POST /_sandbox/reset on the simulator's FastAPI app.
 """
 
 from __future__ import annotations
@@ -294,6 +294,13 @@ def add_sandbox_routes(app: FastAPI, state: SimulatorState, serial_for: Callable
             raise HTTPException(409, f"transaction {reference} is already {txn.status}")
         state.settle_and_notify(reference, status, serial_for(txn) if status == SUCCESS else "")
         return {"reference": reference, "status": txn.status}
+
+    @app.post("/_sandbox/deposit")
+    def deposit(balance: int = Query(ge=0, le=10**13)) -> dict[str, int]:
+        """Set the account's deposit (IDR), e.g. low to provoke the supplier's own insufficient-balance answer."""
+        with state.ledger._lock:
+            state.ledger.balance = balance
+        return {"balance": balance}
 
     @app.post("/_sandbox/reset")
     def reset() -> dict[str, str]:
