@@ -1,6 +1,7 @@
 """All tables. Import from here so SQLModel.metadata always holds the whole schema (Alembic reads it)."""
 
 from esa_domain.models.catalog import FxRate, Product, ProductCategory, Supplier, SupplierOffer
+from esa_domain.models.customer_side import CustomerMessage, PaymentCheckout
 from esa_domain.models.deliveries import ItemDelivery
 from esa_domain.models.money_ops import AlertAck, CloseDifference, DailyClose, SupplierBalance
 from esa_domain.models.ops import (
@@ -29,6 +30,7 @@ __all__ = [
     "CloseDifference",
     "DailyClose",
     "Customer",
+    "CustomerMessage",
     "FxRate",
     "GatewayEvent",
     "ItemAttempt",
@@ -39,6 +41,7 @@ __all__ = [
     "OperatorSession",
     "OutboxMessage",
     "Payment",
+    "PaymentCheckout",
     "PaymentHistory",
     "PaymentItem",
     "Product",

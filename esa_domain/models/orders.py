@@ -33,6 +33,10 @@ class Customer(SQLModel, table=True):
     id: int | None = pk()
     line_user_id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     display_name: str = Field(default="", max_length=120)
+    # the language the customer chose (id, en, zh-Hant): the Mini App, its pages and their LINE messages
+    language: str = Field(
+        default="id", sa_column=Column(String(8), nullable=False, server_default=text("'id'"))
+    )
     created_at: datetime = created_at()
 
 
