@@ -26,10 +26,13 @@ def upgrade() -> None:
         sa.Column("balance_idr", sa.BigInteger(), nullable=False),
         sa.Column("source", sa.String(length=20), nullable=False),
         sa.Column("attempt_id", sa.BigInteger(), nullable=True),
+        sa.Column("exchange_id", sa.BigInteger(), nullable=True),
         sa.Column("observed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.ForeignKeyConstraint(["supplier_id"], ["suppliers.id"]),
         sa.ForeignKeyConstraint(["attempt_id"], ["item_attempts.id"]),
+        sa.ForeignKeyConstraint(["exchange_id"], ["supplier_exchanges.id"]),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("exchange_id"),
     )
     op.create_index(
         "ix_supplier_balances_supplier_observed", "supplier_balances", ["supplier_id", "observed_at"]

@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     stuck_pending_after_minutes: int = Field(default=60, ge=0, alias="ESA_STUCK_PENDING_AFTER_MINUTES")
     stuck_refund_after_minutes: int = Field(default=60, ge=0, alias="ESA_STUCK_REFUND_AFTER_MINUTES")
     stuck_review_after_minutes: int = Field(default=0, ge=0, alias="ESA_STUCK_REVIEW_AFTER_MINUTES")
+    # Money operations (esa_domain.operations.deposits, daily_close, watchdogs)
+    deposit_poll_minutes: int = Field(default=15, ge=1, le=60, alias="ESA_DEPOSIT_POLL_MINUTES")
+    deposit_low_idr: int = Field(default=2_000_000, ge=0, alias="ESA_DEPOSIT_LOW_IDR")
+    deposit_low_hours: int = Field(default=12, ge=0, alias="ESA_DEPOSIT_LOW_HOURS")
+    deposit_topup_hours: int = Field(default=72, ge=1, alias="ESA_DEPOSIT_TOPUP_HOURS")
+    fx_warn_before_minutes: int = Field(default=120, ge=1, alias="ESA_FX_WARN_BEFORE_MINUTES")
 
     @field_validator("environment")
     @classmethod

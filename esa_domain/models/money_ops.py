@@ -25,6 +25,10 @@ class SupplierBalance(SQLModel, table=True):
     balance_idr: int = money()
     source: str = Field(max_length=20)  # poll | purchase | callback
     attempt_id: int | None = fk("item_attempts.id", nullable=True, index=False)
+    # the purchase or status answer it was read from: each answer is recorded once
+    exchange_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, ForeignKey("supplier_exchanges.id"), unique=True)
+    )
     observed_at: datetime = created_at()
 
 
