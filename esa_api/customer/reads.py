@@ -8,9 +8,17 @@ from typing import Any
 from sqlalchemy import Engine, exists
 from sqlmodel import Session, col, select
 
-from esa_api.customer.schemas import CatalogOut, CategoryOut, OrderItemOut, OrderOut, ProductOut
+from esa_api.customer.schemas import (
+    CatalogOut,
+    CategoryOut,
+    DeliveryOut,
+    OrderItemOut,
+    OrderOut,
+    ProductOut,
+)
 from esa_api.customer.target_hints import TARGET_SPECS
 from esa_domain.core.states import ITEM, PAYMENT, ItemStatus, PaymentStatus
+from esa_domain.fulfillment.delivery import deliveries_for
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory, Supplier, SupplierOffer
 
 
@@ -106,6 +114,8 @@ def _views(s: Session, payments: list[Payment], public_url: str, language: str) 
         .order_by(col(PaymentItem.id))
     ).all()
     paid = {p.id: p.paid_at is not None for p in payments}
+    # decrypted only here, for the order's owner (callers select the customer's own payments)
+    delivered = deliveries_for(s, [i.id for i, _, _ in rows if i.status == ItemStatus.SUCCESS])
     items: dict[int, list[OrderItemOut]] = {}
     for item, code, name in rows:
         items.setdefault(item.payment_id, []).append(
@@ -119,6 +129,7 @@ def _views(s: Session, payments: list[Payment], public_url: str, language: str) 
                 **item_words(item.status, paid=paid[item.payment_id], language=language),
                 price_twd=item.price_twd,
                 delivered_code=item.artifact if item.status == ItemStatus.SUCCESS else None,
+                delivery=DeliveryOut(**d.as_dict()) if (d := delivered.get(item.id)) else None,  # type: ignore[arg-type]
             )
         )
     now = datetime.now(UTC)

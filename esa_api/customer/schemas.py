@@ -101,6 +101,18 @@ _FINAL = (
 _COLOUR = "the status's colour (gray, blue, green, amber, orange, red, purple), as the dashboard shows it"
 
 
+class DeliveryOut(BaseModel):
+    """What the customer received for an item (esa_domain.fulfillment.delivery.Delivery); only the owner sees it."""
+
+    serial: str | None = Field(description="the supplier's serial number of the top-up")
+    pin: str | None = Field(description="the voucher's PIN, when the product is a voucher sold with one")
+    voucher_code: str | None = Field(description="the voucher code to redeem")
+    token: str | None = Field(description="the PLN prepaid token to key into the meter")
+    customer_name: str | None = Field(description="PLN: the meter owner's name as the supplier states it")
+    tariff: str | None = Field(description="PLN: tariff and power, e.g. R1/1300VA")
+    kwh: str | None = Field(description="PLN: the kWh bought")
+
+
 class OrderItemOut(BaseModel):
     id: int
     product_code: str
@@ -112,7 +124,10 @@ class OrderItemOut(BaseModel):
     status_colour: str = Field(description=_COLOUR)
     final: bool = Field(description=_FINAL)
     price_twd: int
-    delivered_code: str | None = Field(description="serial, PLN token or voucher code once delivered")
+    delivered_code: str | None = Field(description="serial or PLN token once delivered (never a PIN)")
+    delivery: DeliveryOut | None = Field(
+        default=None, description="what was delivered, split into its parts; null until delivered"
+    )
 
 
 class OrderOut(BaseModel):

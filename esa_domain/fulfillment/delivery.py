@@ -14,48 +14,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 
 from Crypto.Cipher import AES
 from sqlalchemy import text
 from sqlmodel import Session
 
+from esa_domain.adapters.suppliers.base import SECRET_FIELDS, Delivery
+from esa_domain.infra.settings import get_settings
+
+__all__ = ["Delivery", "deliveries_for", "delivery_for", "store_delivery"]
+
 VERSION = "v1"
 NONCE_BYTES = 12
-SECRET_FIELDS = ("pin", "voucher_code")
 # the demo's published key (settings default): good for the demo, refused by production
 DEMO_DELIVERY_KEY = "ZXNhLWRlbW8tZGVsaXZlcnkta2V5LW5vdC1zZWNyZXQ="
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What was delivered for one item; every field is None when the product has no such thing."""
-
-    serial: str | None = None  # the supplier's serial number / reference of the top-up
-    pin: str | None = None  # a voucher's PIN (secret)
-    voucher_code: str | None = None  # a voucher's code (secret)
-    token: str | None = None  # PLN prepaid token
-    customer_name: str | None = None  # PLN: the meter owner's name as the supplier states it
-    tariff: str | None = None  # PLN: tariff/power, e.g. "R1/1300VA"
-    kwh: str | None = None  # PLN: kWh bought, as stated
-
-    def as_dict(self) -> dict[str, str | None]:
-        return asdict(self)
-
-    @property
-    def empty(self) -> bool:
-        return all(getattr(self, f.name) is None for f in fields(self))
-
-    def masked(self) -> dict[str, str | None]:
-        """For logs and operators before a reveal: secrets shown as '***' (present) or None (absent)."""
-        return {k: ("***" if k in SECRET_FIELDS and v else v) for k, v in self.as_dict().items()}
-
-    def __repr__(self) -> str:  # a stray log of a Delivery never shows a secret
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.masked().items() if v is not None)
-        return f"Delivery({shown})"
-
-    __str__ = __repr__
 
 
 class DeliveryKeyError(ValueError):
@@ -79,8 +52,6 @@ def _key(value: str) -> bytes:
 
 
 def current_key() -> bytes:
-    from esa_domain.infra.settings import get_settings
-
     return _key(get_settings().delivery_key.get_secret_value())
 
 
@@ -144,7 +115,9 @@ def store_delivery(session: Session, item_id: int, attempt_id: int | None, deliv
         return
     plain = {k: (getattr(delivery, k) or None) and str(getattr(delivery, k))[:n] for k, n in _LIMITS.items()}
     sealed = {
-        f"{name}_enc": encrypt(value, item_id=item_id, name=name) if (value := getattr(delivery, name)) else None
+        f"{name}_enc": encrypt(value, item_id=item_id, name=name)
+        if (value := getattr(delivery, name))
+        else None
         for name in SECRET_FIELDS
     }
     session.connection().execute(_UPSERT, {"item": item_id, "attempt": attempt_id, **plain, **sealed})

@@ -50,6 +50,7 @@ from esa_domain.core.states import (
     PaymentStatus,
 )
 from esa_domain.core.transitions import initial_state, move, transition_item
+from esa_domain.fulfillment.delivery import store_delivery
 from esa_domain.fulfillment.routing import (
     BreakerPolicy,
     Candidate,
@@ -569,7 +570,10 @@ def _apply_outcome(
     }
     if o.outcome is Outcome.SUCCESS:
         params |= {"state": At.SUCCESS, "finished_at": now, "healthy": True, "artifact": o.artifact}
-        _settled(s, row.payment_id, execute(s, _OUTCOME[It.SUCCESS], params).fetchone())
+        succeeded = execute(s, _OUTCOME[It.SUCCESS], params).fetchone()
+        if succeeded is not None and succeeded.moved:  # what was delivered, in the same transaction
+            store_delivery(s, item_id, attempt_id, o.delivery)
+        _settled(s, row.payment_id, succeeded)
         return Step.DONE, It.SUCCESS
     if o.outcome is Outcome.FAILED:
         params |= {"state": At.FAILED, "failure_class": str(o.failure_class), "finished_at": now}

@@ -8,9 +8,41 @@ already redacted, so the caller can store it for the audit trail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Protocol
+
+SECRET_FIELDS = ("pin", "voucher_code")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What was delivered for one item; every field is None when the product has no such thing."""
+
+    serial: str | None = None  # the supplier's serial number / reference of the top-up
+    pin: str | None = None  # a voucher's PIN (secret)
+    voucher_code: str | None = None  # a voucher's code (secret)
+    token: str | None = None  # PLN prepaid token
+    customer_name: str | None = None  # PLN: the meter owner's name as the supplier states it
+    tariff: str | None = None  # PLN: tariff/power, e.g. "R1/1300VA"
+    kwh: str | None = None  # PLN: kWh bought, as stated
+
+    def as_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+    def masked(self) -> dict[str, str | None]:
+        """For logs and operators before a reveal: secrets shown as '***' (present) or None (absent)."""
+        return {k: ("***" if k in SECRET_FIELDS and v else v) for k, v in self.as_dict().items()}
+
+    def __repr__(self) -> str:  # a stray log of a Delivery never shows a secret
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.masked().items() if v is not None)
+        return f"Delivery({shown})"
+
+    __str__ = __repr__
 
 
 class Outcome(StrEnum):
@@ -30,7 +62,8 @@ class FailureClass(StrEnum):
 class SupplierOutcome:
     outcome: Outcome
     failure_class: FailureClass | None = None
-    artifact: str | None = None  # serial number, PLN token or voucher code, when the product has one
+    # what the customer sees in lists and alerts: the serial or the PLN token, NEVER a PIN or a voucher code
+    artifact: str | None = None
     supplier_code: str | None = None  # the supplier's own status/response code, as answered
     message: str = ""
     supplier_txn_id: str | None = None
@@ -38,6 +71,9 @@ class SupplierOutcome:
     # a status check answered "no such transaction" (IAK rc 06, an empty BillFazz order list): still UNKNOWN,
     # because the purchase may be in flight; the engine trusts it only after a grace period, then falls back
     no_transaction: bool = False
+    # what was delivered, split into its parts (serial, PIN, voucher code, token, meter facts); the engine stores
+    # it encrypted where secret (esa_domain.fulfillment.delivery). Its repr masks the secrets.
+    delivery: Delivery | None = None
 
     def __post_init__(self) -> None:
         if (self.outcome is Outcome.FAILED) != (self.failure_class is not None):
