@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from functools import lru_cache
 from typing import Any
@@ -37,3 +38,31 @@ class BuildRuntimeAtBoot(dramatiq.Middleware):
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         runtime().fulfillment  # noqa: B018 (a cached property: built here, once)
+        start_watchdog_timer()
+
+
+WATCHDOG_EVERY_S = 300.0
+
+
+def start_watchdog_timer(every_s: float = WATCHDOG_EVERY_S) -> threading.Thread:
+    """Run the watchdogs every `every_s` seconds in this process, on a daemon thread: if the scheduler (or its
+    ticks) stop, any surviving worker process still notices that the jobs stopped and raises the alert."""
+    from esa_domain.operations import watchdogs
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every_s):
+            try:
+                rt = runtime()
+                watchdogs.watch(
+                    rt.uow,
+                    watchdogs.policy_from(rt.settings, list(rt.fulfillment.adapters)),
+                    rt.settings.public_url,
+                )
+            except Exception:  # the database may be away for a while: try again at the next turn
+                logging.getLogger(__name__).exception("watchdog timer run failed")
+
+    thread = threading.Thread(target=loop, name="esa-watchdog", daemon=True)
+    thread.start()
+    return thread

@@ -11,6 +11,7 @@ from periodiq import cron
 from esa_domain.infra import outbox
 from esa_domain.infra.runtime import build_reconcile_policy
 from esa_domain.infra.settings import get_settings
+from esa_domain.operations import deposits, watchdogs
 from esa_domain.operations.reconciliation import reconcile
 from workers.actors import sync_catalog
 from workers.broker import broker  # noqa: F401
@@ -37,7 +38,9 @@ def reconcile_payments() -> None:
 @dramatiq.actor(queue_name="reconciliation", periodic=cron("* * * * *"), time_limit=50_000, max_retries=0)
 def sweep_outbox() -> None:
     rt = runtime()
-    sent = outbox.sweep(rt.engine, rt.publisher, older_than=timedelta(seconds=30))  # type: ignore[arg-type]
+    with watchdogs.job_run(rt.uow, watchdogs.OUTBOX_SWEEP) as summary:  # the watchdog sees it is alive
+        sent = outbox.sweep(rt.engine, rt.publisher, older_than=timedelta(seconds=30))  # type: ignore[arg-type]
+        summary["resent"] = sent
     if sent:
         log.warning("outbox sweeper re-sent %d rows left behind", sent)
 
@@ -59,3 +62,34 @@ def refresh_fx() -> None:
 
     rate = refresh_rate(rt.uow, HttpFxSource(rt.settings.fx_source_url))
     log.info("FX IDR/TWD now %s", rate.rate)
+
+
+_DEPOSIT_EVERY_MIN = get_settings().deposit_poll_minutes
+
+
+@dramatiq.actor(
+    queue_name="reconciliation",
+    periodic=cron("0 * * * *" if _DEPOSIT_EVERY_MIN == 60 else f"*/{_DEPOSIT_EVERY_MIN} * * * *"),
+    time_limit=120_000,
+    max_retries=0,
+)
+def poll_deposits() -> None:
+    """Every supplier's deposit balance, the balances purchase answers reported, and the low-deposit alert."""
+    rt = runtime()
+    with watchdogs.job_run(rt.uow, watchdogs.DEPOSIT_POLL) as summary:
+        summary.update(
+            deposits.poll_balances(
+                rt.uow, rt.fulfillment.adapters, deposits.policy_from(rt.settings), rt.settings.public_url
+            )
+        )
+    log.info("deposits: %s", summary)
+
+
+@dramatiq.actor(queue_name="reconciliation", periodic=cron("* * * * *"), time_limit=50_000, max_retries=0)
+def watch_jobs() -> None:
+    """The watchdogs (esa_domain.operations.watchdogs); every worker process also runs them on a timer."""
+    rt = runtime()
+    policy = watchdogs.policy_from(rt.settings, list(rt.fulfillment.adapters))
+    counts = watchdogs.watch(rt.uow, policy, rt.settings.public_url)
+    if any(counts.values()):
+        log.warning("watchdogs raised alerts: %s", counts)

@@ -8,8 +8,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
 
 from esa_domain.infra import outbox, topics
-from esa_domain.models import Alert
+from esa_domain.models import Alert, AlertAck
 from esa_domain.operations.links import order_url
+from esa_domain.operations.operators import record_action
 
 
 def raise_alert(
@@ -46,3 +47,53 @@ def raise_alert(
     if alert_id is not None:
         outbox.record(session, topics.SEND_ALERT, {"alert_id": alert_id})
     return alert_id
+
+
+class AlertNotFound(LookupError):
+    """No alert with that id."""
+
+
+class AlertNotResendable(ValueError):
+    """The alert was delivered: sending it again would message the operators twice."""
+
+
+def resend_alert(session: Session, alert_id: int, operator_id: int | None) -> Alert:
+    """Queue a failed (or still undelivered) alert for delivery again, audited; a sent one is refused.
+
+    The alert keeps its LINE retry key: if an earlier try did reach LINE after all, LINE answers 409 and the
+    alert is marked sent without a second message.
+    """
+    alert = session.get(Alert, alert_id, with_for_update=True)
+    if alert is None:
+        raise AlertNotFound(f"alert {alert_id} does not exist")
+    if alert.status == "sent":
+        raise AlertNotResendable(f"alert {alert_id} was already delivered to LINE; it is not sent twice")
+    previous = alert.error
+    alert.status, alert.error = "queued", None
+    session.add(alert)
+    outbox.record(session, topics.SEND_ALERT, {"alert_id": alert_id})
+    record_action(
+        session, operator_id, "resend_alert", payment_id=alert.payment_id, subject=f"alert:{alert_id}",
+        detail={"previous_error": previous},
+    )  # fmt: skip
+    return alert
+
+
+def acknowledge_alert(session: Session, alert_id: int, operator_id: int | None, note: str = "") -> bool:
+    """Mark an alert seen by an operator, audited; True if this call acknowledged it (False: already was)."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise AlertNotFound(f"alert {alert_id} does not exist")
+    note = " ".join(note.split())[:300] or None
+    done = session.execute(
+        insert(AlertAck)
+        .values(alert_id=alert_id, operator_id=operator_id, note=note)
+        .on_conflict_do_nothing(index_elements=["alert_id"])
+        .returning(AlertAck.id)
+    ).scalar_one_or_none()
+    if done is not None:
+        record_action(
+            session, operator_id, "acknowledge_alert", payment_id=alert.payment_id, subject=f"alert:{alert_id}",
+            reason=note,
+        )  # fmt: skip
+    return done is not None

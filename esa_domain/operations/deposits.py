@@ -305,3 +305,12 @@ def poll_balances(
         alerts = check_low(uow.session, policy, public_url)
         uow.commit()
     return {"balances": polled, "from_answers": harvested, "alerts": len(alerts)}
+
+
+def policy_from(settings: Any) -> DepositPolicy:
+    """The deposit policy from the settings (ESA_DEPOSIT_LOW_IDR, ESA_DEPOSIT_LOW_HOURS, ESA_DEPOSIT_TOPUP_HOURS)."""
+    return DepositPolicy(
+        low_idr=settings.deposit_low_idr,
+        low_hours=settings.deposit_low_hours,
+        topup_hours=settings.deposit_topup_hours,
+    )
