@@ -22,6 +22,20 @@ from esa_domain.infra.settings import get_settings
 from esa_domain.models import Operator
 from esa_domain.operations import operators
 
+# where a logged-out visitor was going (this tab only): the login goes there instead of the overview
+NEXT_KEY = "esa_after_login"
+# a same-site path only ("/orders/76?x=1"; never "//host" or "/\\host", which browsers read as another site)
+_REMEMBER_NEXT = (
+    f"(() => {{ const p = window.location.pathname + window.location.search; "
+    f"if (p.startsWith('/') && !p.startsWith('//') && !p.startsWith('/\\\\') && p !== {json.dumps(routes.LOGIN)}) "
+    f"window.sessionStorage.setItem({json.dumps(NEXT_KEY)}, p); }})()"
+)
+_GO_NEXT = (
+    f"(() => {{ const p = window.sessionStorage.getItem({json.dumps(NEXT_KEY)}) || ''; "
+    f"window.sessionStorage.removeItem({json.dumps(NEXT_KEY)}); "
+    f"return (p.startsWith('/') && !p.startsWith('//') && !p.startsWith('/\\\\')) ? p : {json.dumps(routes.OVERVIEW)}; }})()"
+)
+
 
 def _idle() -> timedelta:
     return timedelta(minutes=get_settings().session_idle_minutes)
@@ -113,7 +127,8 @@ class AuthState(rx.State):
         """on_load of every protected page: a logged-out visitor is sent to the login page, states emptied."""
         if self.current_operator() is None:
             await self.forget_client()
-            return rx.redirect(routes.LOGIN)
+            # the link opened (an order from a LINE alert) is kept for after the login
+            return [rx.call_script(_REMEMBER_NEXT), rx.redirect(routes.LOGIN)]
         return None
 
     @rx.event
@@ -171,7 +186,7 @@ class LoginState(AuthState):
         return rx.call_script(
             f"fetch({json.dumps(SESSION_PATH)}, {{method: 'POST', credentials: 'same-origin', "
             f"body: {json.dumps(ticket)}}}).then((r) => window.location.assign("
-            f"r.ok ? {json.dumps(routes.OVERVIEW)} : {json.dumps(routes.LOGIN)}))"
+            f"r.ok ? {_GO_NEXT} : {json.dumps(routes.LOGIN)}))"
         )
 
     @rx.event

@@ -5,7 +5,20 @@ from __future__ import annotations
 import reflex as rx
 
 from esa_admin.components.layout import icon_links
-from esa_admin.pages import alerts, catalog, fx, login, order, orders, overview, stuck, suppliers
+from esa_admin.exports import serve_exports
+from esa_admin.pages import (
+    alerts,
+    catalog,
+    customer,
+    fx,
+    login,
+    operators,
+    order,
+    orders,
+    overview,
+    stuck,
+    suppliers,
+)
 from esa_admin.session_cookie import serve_session_cookie
 from esa_admin.socket_origin import guard_socket_origin
 from esa_api import create_app
@@ -21,6 +34,8 @@ PAGES = [
     fx.fx_page,
     catalog.catalog_page,
     alerts.alerts_page,
+    customer.customer_page,
+    operators.operators_page,
 ]
 
 app = rx.App(
@@ -28,6 +43,7 @@ app = rx.App(
     api_transformer=[
         create_app(),
         serve_session_cookie(get_settings().public_url),
+        serve_exports(),  # /_export/*.csv, for the logged-in operator's session cookie
         guard_socket_origin(get_settings().public_url),
     ],
     stylesheets=[],

@@ -3,13 +3,16 @@
 from esa_domain.views.routes import (
     ALERTS,
     CATALOG,
+    CUSTOMER,
     FX,
     LOGIN,
+    OPERATORS,
     ORDER,
     ORDERS,
     OVERVIEW,
     STUCK,
     SUPPLIERS,
+    customer_url,
     order_url,
     orders_url,
 )
@@ -17,13 +20,16 @@ from esa_domain.views.routes import (
 __all__ = [
     "ALERTS",
     "CATALOG",
+    "CUSTOMER",
     "FX",
     "LOGIN",
+    "OPERATORS",
     "ORDER",
     "ORDERS",
     "OVERVIEW",
     "STUCK",
     "SUPPLIERS",
+    "customer_url",
     "order_url",
     "orders_url",
 ]

@@ -1,4 +1,5 @@
-"""The `template()` layout: a sidebar, the logged-in operator, a flash message, and the login guard."""
+"""The `template()` layout: a sidebar (a menu bar on a phone), the logged-in operator, a flash message, and the
+login guard."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ NAV = [
     ("FX & margins", routes.FX, "circle-dollar-sign"),
     ("Catalog", routes.CATALOG, "package"),
     ("Alerts", routes.ALERTS, "bell"),
+    ("Operators", routes.OPERATORS, "users"),
 ]
+# below this width the sidebar becomes a menu bar at the top (Radix's "md" breakpoint, 768 px)
+WIDE = "md"
 
 
 def icon_links() -> list[rx.Component]:
@@ -64,6 +68,37 @@ def sidebar() -> rx.Component:
         border_right=f"1px solid {rx.color('gray', 5)}",
         background=rx.color("gray", 2),
         spacing="1",
+        display=rx.breakpoints(initial="none", **{WIDE: "flex"}),
+        id="sidebar",
+    )
+
+
+def menu_bar() -> rx.Component:
+    """On a phone: one line at the top with the pages in a menu, so the page keeps the whole width."""
+    return rx.hstack(
+        rx.menu.root(
+            rx.menu.trigger(
+                rx.button(rx.icon("menu", size=18), "Menu", variant="soft", size="2", id="menu-button")
+            ),
+            rx.menu.content(
+                *[rx.menu.item(label, on_click=rx.redirect(href)) for label, href, _ in NAV],
+                rx.menu.separator(),
+                rx.menu.item("Log out", on_click=AuthState.logout, color="red"),
+            ),
+        ),
+        rx.text("ESA operations", weight="bold", size="2"),
+        rx.spacer(),
+        rx.badge(AuthState.role, variant="soft"),
+        width="100%",
+        align="center",
+        padding="8px 12px",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+        background=rx.color("gray", 2),
+        position="sticky",
+        top="0",
+        z_index="10",
+        display=rx.breakpoints(initial="flex", **{WIDE: "none"}),
+        id="menu-bar",
     )
 
 
@@ -94,16 +129,18 @@ def template(
         def wrapped() -> rx.Component:
             return rx.cond(
                 AuthState.logged_in,
-                rx.hstack(
+                rx.flex(
                     sidebar(),
+                    menu_bar(),
                     rx.box(
                         flash(),
                         rx.heading(title, size="6", margin_bottom="16px"),
                         page(),
-                        padding="24px",
+                        padding=rx.breakpoints(initial="12px", **{WIDE: "24px"}),
                         width="100%",
                         min_width="0",
                     ),
+                    direction=rx.breakpoints(initial="column", **{WIDE: "row"}),
                     spacing="0",
                     align="start",
                     width="100%",

@@ -8,16 +8,17 @@ from esa_domain.core.states import PAYMENT, Lifecycle
 
 
 def status_badge(status, lifecycle: Lifecycle = PAYMENT) -> rx.Component:
-    """A status in its lifecycle's colour, with what it means to an operator on hover.
+    """A status in its lifecycle's colour, in the words an operator reads; the stored code shows on hover.
 
     `status` is a Var known only in the browser, so every row of the table becomes a case at compile time."""
     colours = [(str(s), st.colour) for s, st in lifecycle.states.items()]
     meanings = [(str(s), st.operator) for s, st in lifecycle.states.items()]
     return rx.badge(
-        status,
+        rx.match(status, *meanings, status),
         color_scheme=rx.match(status, *colours, "gray"),
-        title=rx.match(status, *meanings, ""),
+        title=status,
         variant="soft",
+        custom_attrs={"data-status": status},
     )
 
 
@@ -36,13 +37,26 @@ def stat(label: str, value, sub=None, id: str | None = None) -> rx.Component:
 
 
 def table(headers: list[str], rows, render_row, id: str | None = None) -> rx.Component:
-    return rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-        rx.table.body(rx.foreach(rows, render_row)),
-        variant="surface",
-        size="1",
+    """A table that scrolls sideways inside its own box on a narrow screen (the page itself never does)."""
+    return rx.box(
+        rx.table.root(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+            rx.table.body(rx.foreach(rows, render_row)),
+            variant="surface",
+            size="1",
+            width="100%",
+            id=id,
+        ),
         width="100%",
-        id=id,
+        overflow_x="auto",
+    )
+
+
+def empty_state(shown, message) -> rx.Component:
+    """What a table shows instead of bare headers when nothing matched: `message` says what was looked for."""
+    return rx.cond(
+        shown,
+        rx.callout(message, icon="search", color_scheme="gray", width="100%", class_name="empty-state"),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -318,3 +319,178 @@ def clear_login_failures(session: Session, username: str) -> None:
     session.execute(
         LoginThrottle.__table__.delete().where(LoginThrottle.key == _throttle_keys(username, None)[0])
     )
+
+
+# --- managing accounts (the dashboard's Operators page); each change is audited in the caller's transaction ---
+
+
+@dataclass(frozen=True)
+class OperatorRow:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+    live_sessions: int
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: int
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+
+def list_operators(session: Session) -> list[OperatorRow]:
+    """Every account, active first, with how many sessions each has live now."""
+    live = (
+        select(OperatorSession.operator_id, func.count().label("n"))
+        .where(col(OperatorSession.revoked_at).is_(None), col(OperatorSession.expires_at) > func.now())
+        .group_by(col(OperatorSession.operator_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(Operator, func.coalesce(live.c.n, 0))
+        .outerjoin(live, live.c.operator_id == col(Operator.id))
+        .order_by(col(Operator.active).desc(), col(Operator.username))
+    ).all()
+    return [
+        OperatorRow(o.id, o.username, o.display_name, o.role, o.active, o.created_at, o.last_login_at, int(n))
+        for o, n in rows
+    ]
+
+
+def live_sessions(session: Session, operator_id: int) -> list[SessionRow]:
+    """An operator's sessions that are neither revoked nor expired, newest first."""
+    rows = session.exec(
+        select(OperatorSession)
+        .where(
+            OperatorSession.operator_id == operator_id,
+            col(OperatorSession.revoked_at).is_(None),
+            col(OperatorSession.expires_at) > func.now(),
+        )
+        .order_by(col(OperatorSession.id).desc())
+    ).all()
+    return [SessionRow(r.id, r.created_at, r.last_used_at, r.expires_at) for r in rows]
+
+
+def _target(session: Session, operator_id: int) -> Operator:
+    target = session.exec(select(Operator).where(Operator.id == operator_id).with_for_update()).first()
+    if target is None:
+        raise OperatorError(f"there is no operator #{operator_id}; reload the page")
+    return target
+
+
+def _keep_an_admin(session: Session, target: Operator) -> None:
+    """Refuse a change that would leave no active admin (nobody could manage accounts any more)."""
+    others = session.exec(
+        select(func.count())
+        .select_from(Operator)
+        .where(Operator.role == "admin", col(Operator.active), Operator.id != target.id)
+    ).one()
+    if target.role == "admin" and target.active and not others:
+        raise OperatorError(f"{target.username} is the last active admin: make another admin first")
+
+
+def _revoke_all(session: Session, operator_id: int) -> int:
+    result = session.execute(
+        update(OperatorSession)
+        .where(col(OperatorSession.operator_id) == operator_id, col(OperatorSession.revoked_at).is_(None))
+        .values(revoked_at=func.now())
+    )
+    return int(result.rowcount or 0)
+
+
+def add_operator(
+    session: Session, actor: Operator, username: str, password: str, role: str, display_name: str = ""
+) -> Operator:
+    """create_operator, by an admin, audited."""
+    require_role(actor, "admin")
+    created = create_operator(session, username, password, role, display_name)
+    record_action(
+        session, actor.id, "operator_create", subject=f"operator:{created.id}",
+        detail={"username": created.username, "role": role},
+    )  # fmt: skip
+    return created
+
+
+def change_role(session: Session, actor: Operator, operator_id: int, role: str) -> Operator:
+    """Give an operator another role (their sessions stay: the role is read again on every event)."""
+    require_role(actor, "admin")
+    if role not in ROLES:
+        raise UnknownRole(f"role '{role}' does not exist; choose one of {', '.join(ROLES)}")
+    target = _target(session, operator_id)
+    if target.role == role:
+        return target
+    if role != "admin":
+        _keep_an_admin(session, target)
+    before, target.role = target.role, role
+    session.add(target)
+    record_action(
+        session, actor.id, "operator_role", subject=f"operator:{target.id}",
+        detail={"username": target.username, "from": before, "to": role},
+    )  # fmt: skip
+    session.flush()
+    return target
+
+
+def set_active(
+    session: Session, actor: Operator, operator_id: int, active: bool, reason: str = ""
+) -> Operator:
+    """Deactivate (every session ends now, logins refused) or reactivate an account."""
+    require_role(actor, "admin")
+    target = _target(session, operator_id)
+    if target.active == active:
+        return target
+    ended = 0
+    if not active:
+        if target.id == actor.id:
+            raise OperatorError("you cannot deactivate your own account; another admin can")
+        _keep_an_admin(session, target)
+        ended = _revoke_all(session, target.id)
+    target.active = active
+    session.add(target)
+    record_action(
+        session, actor.id, "operator_reactivate" if active else "operator_deactivate",
+        subject=f"operator:{target.id}", reason=reason or None,
+        detail={"username": target.username, "sessions_ended": ended},
+    )  # fmt: skip
+    session.flush()
+    return target
+
+
+def reset_password(session: Session, actor: Operator, operator_id: int, password: str) -> Operator:
+    """Set a new password for an operator (their sessions end); the password itself is never recorded."""
+    require_role(actor, "admin")
+    target = _target(session, operator_id)
+    set_password(session, target, password)
+    record_action(
+        session, actor.id, "operator_password_reset", subject=f"operator:{target.id}",
+        detail={"username": target.username},
+    )  # fmt: skip
+    return target
+
+
+def revoke_session(session: Session, actor: Operator, session_id: int) -> bool:
+    """End one session now (a lost phone, a shared computer); True if it was live."""
+    require_role(actor, "admin")
+    row = session.get(OperatorSession, session_id)
+    if row is None:
+        raise OperatorError(f"there is no session #{session_id}; reload the page")
+    result = session.execute(
+        update(OperatorSession)
+        .where(col(OperatorSession.id) == session_id, col(OperatorSession.revoked_at).is_(None))
+        .values(revoked_at=func.now())
+    )
+    ended = bool(result.rowcount)
+    if ended:
+        owner = session.get(Operator, row.operator_id)
+        record_action(
+            session, actor.id, "operator_session_revoke", subject=f"operator:{row.operator_id}",
+            detail={"username": owner.username if owner else None, "session": session_id},
+        )  # fmt: skip
+    session.flush()
+    return ended

@@ -1,4 +1,5 @@
-"""The orders list (search + keyset paging on ix_payments_created) and one order's header and items."""
+"""The orders list (search + keyset paging on ix_payments_created), one customer's page, and one order's header
+and items."""
 
 from __future__ import annotations
 
@@ -11,20 +12,21 @@ from sqlalchemy import func, or_, select, tuple_
 from sqlmodel import Session, col
 
 from esa_domain.core.errors import InvalidRequest
-from esa_domain.models import Customer, Payment, PaymentItem, Product
+from esa_domain.models import Customer, ItemAttempt, Payment, PaymentItem, Product
 
 TAIPEI = ZoneInfo("Asia/Taipei")  # the business day is Taiwan's
 
 
 @dataclass(frozen=True)
 class OrderFilter:
-    """q: an order id, a MerchantTradeNo, a customer's LINE user id or a target number (exact match);
-    status: a payment status or ""; date_from/date_to: Taiwan calendar days, inclusive."""
+    """q: anything a person has in hand (see `search_terms`); status: a payment status or "";
+    date_from/date_to: Taiwan calendar days, inclusive; customer_id: one customer's orders only."""
 
     q: str = ""
     status: str = ""
     date_from: date | None = None
     date_to: date | None = None
+    customer_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class OrderRow:
     created_at: datetime
     line_user_id: str
     targets: str  # the items' targets, comma-separated
+    customer_id: int = 0
+    customer_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,64 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=TAIPEI)
 
 
+# the shortest run of digits searched for inside targets (shorter ones match nearly everything)
+MIN_PARTIAL_DIGITS = 4
+
+
+def number_forms(text: str) -> tuple[list[str], str]:
+    """The ways an Indonesian number is written, for a search: +62 813..., 62813..., 0813... (and spaces, dashes,
+    dots) all name the same line. Returns the full forms to match exactly, and the national digits (without 0
+    or 62) to look for inside a target; ([], "") when `text` is not made of digits."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not digits or any(ch.isalpha() for ch in text):
+        return [], ""
+    national = digits
+    if digits.startswith("62") and len(digits) > 9:
+        national = digits[2:]
+    elif digits.startswith("0"):
+        national = digits[1:]
+    forms = sorted({digits, "0" + national, "62" + national, "+62" + national})
+    return forms, national
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_terms(q: str) -> list:
+    """Where `q` is looked for: our order number (76 or #76), ECPay's MerchantTradeNo and TradeNo, a supplier's
+    reference or transaction id, a customer's LINE user id or name (part of it), and a target in any of its
+    written forms or by a run of at least MIN_PARTIAL_DIGITS of its digits."""
+    q = q.strip()
+    bare = q.removeprefix("#").strip()
+    item_ids = select(PaymentItem.payment_id)
+    terms = [
+        col(Payment.merchant_trade_no) == q,
+        col(Payment.ecpay_trade_no) == q,
+        col(Customer.line_user_id) == q,
+        col(Payment.id).in_(item_ids.where(col(PaymentItem.target) == q)),
+        col(Payment.id).in_(
+            item_ids.join(ItemAttempt, col(ItemAttempt.item_id) == col(PaymentItem.id)).where(
+                or_(col(ItemAttempt.reference) == q, col(ItemAttempt.supplier_txn_id) == q)
+            )
+        ),
+    ]
+    if bare.isdigit() and len(bare) < 18:
+        terms.append(col(Payment.id) == int(bare))
+    if len(q) >= 2 and not q.isdigit():
+        terms.append(col(Customer.display_name).ilike(f"%{_like_escape(q)}%", escape="\\"))
+    forms, national = number_forms(q)
+    if forms:
+        terms.append(col(Payment.id).in_(item_ids.where(col(PaymentItem.target).in_(forms))))
+    if len(national) >= MIN_PARTIAL_DIGITS:
+        terms.append(col(Payment.id).in_(item_ids.where(col(PaymentItem.target).contains(national))))
+    return terms
+
+
 def search_orders(
     session: Session, f: OrderFilter, *, after: tuple[datetime, int] | None = None, limit: int = 25
 ) -> OrderPage:
-    """Newest first. Every search term is an exact match on a unique or indexed column (no LIKE scans).
+    """Newest first, matching every filter given (see `search_terms` for what `q` finds).
 
     Raises InvalidRequest when a date filter is outside FIRST_DAY..LAST_DAY or From is after To.
     """
@@ -98,17 +156,14 @@ def search_orders(
         Payment.amount_twd,
         Payment.created_at,
         Customer.line_user_id,
+        Customer.id,
+        Customer.display_name,
     ).join(Customer, col(Customer.id) == col(Payment.customer_id))
     q = f.q.strip()
     if q:
-        terms = [
-            col(Payment.merchant_trade_no) == q,
-            col(Customer.line_user_id) == q,
-            col(Payment.id).in_(select(PaymentItem.payment_id).where(col(PaymentItem.target) == q)),
-        ]
-        if q.isdigit() and len(q) < 18:
-            terms.append(col(Payment.id) == int(q))
-        stmt = stmt.where(or_(*terms))
+        stmt = stmt.where(or_(*search_terms(q)))
+    if f.customer_id is not None:
+        stmt = stmt.where(col(Payment.customer_id) == f.customer_id)
     if f.status:
         stmt = stmt.where(col(Payment.status) == f.status)
     if f.date_from:
@@ -121,7 +176,7 @@ def search_orders(
     rows = session.execute(stmt).all()
     page, more = rows[:limit], len(rows) > limit
     targets = _targets(session, [r[0] for r in page])
-    out = [OrderRow(r[0], r[1], r[2], r[3], r[4], r[5], targets.get(r[0], "")) for r in page]
+    out = [OrderRow(r[0], r[1], r[2], r[3], r[4], r[5], targets.get(r[0], ""), r[6], r[7]) for r in page]
     return OrderPage(out, (page[-1][4], page[-1][0]) if more and page else None)
 
 
@@ -225,4 +280,44 @@ def order_view(session: Session, payment_id: int) -> OrderView | None:
             )
             for i, code, name in items
         ],
+    )
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    id: int
+    line_user_id: str
+    display_name: str
+    created_at: datetime
+    orders: int
+    paid_twd: int  # what they paid on orders that were paid, less refunds
+    refunded_twd: int
+    last_order_at: datetime | None
+
+
+PAID_STATES = ("PAID", "SUCCESS", "PARTIAL", "FAILED", "REFUND_PENDING", "REFUNDED", "NEEDS_REVIEW")
+
+
+def customer_view(session: Session, customer_id: int) -> CustomerView | None:
+    """One customer with what they have bought from us; None if there is no such customer."""
+    c = session.get(Customer, customer_id)
+    if c is None:
+        return None
+    count, paid, refunded, last = session.execute(
+        select(
+            func.count(Payment.id),
+            func.coalesce(func.sum(Payment.amount_twd).filter(col(Payment.status).in_(PAID_STATES)), 0),
+            func.coalesce(func.sum(Payment.refunded_twd), 0),
+            func.max(Payment.created_at),
+        ).where(col(Payment.customer_id) == customer_id)
+    ).one()
+    return CustomerView(
+        c.id,
+        c.line_user_id,
+        c.display_name,
+        c.created_at,
+        count,
+        int(paid) - int(refunded),
+        int(refunded),
+        last,
     )

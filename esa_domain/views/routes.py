@@ -15,6 +15,13 @@ SUPPLIERS = "/suppliers"
 FX = "/fx"
 CATALOG = "/catalog"
 ALERTS = "/alerts"
+CUSTOMER = "/customers/[id]"  # the dynamic route pattern
+OPERATORS = "/operators"
+
+
+def customer_url(customer_id: int, base_url: str = "") -> str:
+    """A customer's page: who they are and all their orders."""
+    return f"{base_url.rstrip('/')}/customers/{int(customer_id)}"
 
 
 def order_url(payment_id: int, base_url: str = "") -> str:
