@@ -4,11 +4,19 @@ A simulator keeps one `SimulatorState`. Its `Ledger` records every transaction i
 acceptance, refunded on failure) and whether goods were delivered, so tests can count deliveries. Its
 `Scheduler` runs delayed jobs (settling a pending transaction, sending callbacks) on one daemon thread.
 `add_sandbox_routes` mounts GET /_sandbox/ledger, POST /_sandbox/force/{reference}?status=success|failed
-POST /_sandbox/deposit?balance=<IDR> and POST /_sandbox/reset on the simulator's FastAPI app.
+POST /_sandbox/reverse/{reference} (a success turned failed), POST /_sandbox/deposit?balance=<IDR> and POST /_sandbox/reset on the simulator's FastAPI app, and the controls
+every supplier has (issue 14):
+- POST /_sandbox/outage?mode=5xx|timeout|off: every supplier call (not /_sandbox) answers 503, or is held past
+  the client's read timeout and then answers 504; nothing is created meanwhile.
+- POST /_sandbox/stock/{sku}?available=false|true: that SKU is out of stock, answered with the supplier's own
+  documented out-of-stock code; GET /_sandbox/controls shows them.
+- POST /_sandbox/deposit?balance=<IDR>: the deposit, which is what the supplier's balance call answers and what
+  its "insufficient balance" answer is checked against.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import http.client
 import itertools
@@ -16,12 +24,13 @@ import json as jsonlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from sandbox.behaviours import Behaviour
 
@@ -237,6 +246,8 @@ class SimulatorState:
         # Set by each simulator: sends the callback for a transaction; `status` overrides the txn's own.
         self.notify: Callable[[Txn, str | None], None] = lambda txn, status: None
         self.callbacks_sent: list[dict[str, Any]] = []  # what was sent, for tests and the demo
+        self.outage: str | None = None  # "5xx" | "timeout": every supplier call fails that way
+        self.out_of_stock: set[str] = set()  # SKUs answered with the supplier's out-of-stock code
         self._lock = threading.Lock()
         self._sender = CallbackSender(config.callback_timeout)
 
@@ -270,6 +281,8 @@ class SimulatorState:
     def reset(self) -> None:
         self.scheduler.clear()
         self.ledger.reset()
+        self.outage = None
+        self.out_of_stock.clear()
         with self._lock:
             self.callbacks_sent.clear()
 
@@ -295,6 +308,25 @@ def add_sandbox_routes(app: FastAPI, state: SimulatorState, serial_for: Callable
         state.settle_and_notify(reference, status, serial_for(txn) if status == SUCCESS else "")
         return {"reference": reference, "status": txn.status}
 
+    @app.post("/_sandbox/reverse/{reference}")
+    def reverse(reference: str, callback: bool = True) -> dict[str, Any]:
+        """The supplier reverses a delivered transaction: it is FAILED from now on (status checks say so), the
+        cost goes back to the deposit, and its callback is sent again with the failure (unless callback=false)."""
+        with state.ledger._lock:
+            txn = state.ledger.get(reference)
+            if txn is None:
+                raise HTTPException(404, f"no transaction with reference {reference}")
+            if txn.status != SUCCESS:
+                raise HTTPException(409, f"transaction {reference} is {txn.status}, not success")
+            txn.status, txn.delivered = FAILED, False
+            txn.extra.setdefault("reason", "Reversed by the supplier")
+            if txn.debited:
+                state.ledger.balance += txn.cost
+                txn.debited = False
+        if callback and not txn.extra.get("no_callback"):
+            state.scheduler.later(0.0, lambda: state.notify(txn, None))
+        return {"reference": reference, "status": txn.status}
+
     @app.post("/_sandbox/deposit")
     def deposit(balance: int = Query(ge=0, le=10**13)) -> dict[str, int]:
         """Set the account's deposit (IDR), e.g. low to provoke the supplier's own insufficient-balance answer."""
@@ -306,6 +338,40 @@ def add_sandbox_routes(app: FastAPI, state: SimulatorState, serial_for: Callable
     def reset() -> dict[str, str]:
         state.reset()
         return {"status": "reset"}
+
+    @app.get("/_sandbox/controls")
+    def controls() -> dict[str, Any]:
+        return {
+            "outage": state.outage,
+            "out_of_stock": sorted(state.out_of_stock),
+            "balance": state.ledger.balance,
+        }
+
+    @app.post("/_sandbox/outage")
+    def outage(mode: str = Query(pattern="^(5xx|timeout|off)$")) -> dict[str, str | None]:
+        """Put the whole supplier down (every call 5xx, or held past the client's timeout), or back up."""
+        state.outage = None if mode == "off" else mode
+        return {"outage": state.outage}
+
+    @app.post("/_sandbox/stock/{sku}")
+    def stock(sku: str, available: bool = Query()) -> dict[str, Any]:
+        """Take one SKU out of stock (the supplier's own out-of-stock answer), or put it back."""
+        if available:
+            state.out_of_stock.discard(sku)
+        else:
+            state.out_of_stock.add(sku)
+        return {"sku": sku, "available": available}
+
+    @app.middleware("http")
+    async def supplier_down(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if state.outage is None or "/_sandbox/" in request.url.path:
+            return await call_next(request)
+        if state.outage == "timeout":
+            await asyncio.sleep(state.config.slow_seconds)
+            return PlainTextResponse("Gateway Timeout", 504)
+        return PlainTextResponse("Service Unavailable", 503)
 
 
 def answer_delay(state: SimulatorState, behaviour: Behaviour) -> float:
