@@ -5,6 +5,11 @@ Speaks IAK's contract from the supplier side (shared/specs/suppliers.md): md5 si
 is always PROCESS (rc 39), and a re-sent ref_id is answered as a status check, never a second delivery.
 Behaviours come from the destination's last four digits (sandbox/behaviours.py); postpaid also honours
 IAK's magic PLN numbers (530000000001 success ... 530000000008 biller error).
+
+As iak-id/iak-api-reference-docs documents: a game voucher (here `hsteam12000`, the docs' own example) is
+delivered with `sn` and `pin` in the status answer and the callback (docs/prepaid/callback.md); a game that needs
+a zone takes `customer_id` as `{userid}|{zoneid}` (docs/prepaid/game-format.md) and answers rc 141 without it;
+a PLN `sn` is `token/name/segment/power/kWh` (docs/prepaid/sn-format.md); out of stock is rc 106.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class IakProduct:
     type: str  # pulsa | data | pln | game | etc.
     operator: str
     active: bool = True
+    voucher: bool = False  # delivered as sn + pin: the customer redeems it
+    zone: bool = False  # customer_id must be {userid}|{zoneid}
 
 
 # IAK is the cheapest of the three for pulsa, dearest for games.
@@ -55,7 +62,10 @@ PRODUCTS: tuple[IakProduct, ...] = (
     IakProduct("hxl10000", "XL 10.000", "10000", 10_700, "pulsa", "xl"),
     IakProduct("hpln20000", "PLN Token 20.000", "20000", 20_350, "pln", "pln"),
     IakProduct("hpln50000", "PLN Token 50.000", "50000", 50_300, "pln", "pln"),
-    IakProduct("mobilelegend86", "Mobile Legends 86 Diamonds", "86", 22_500, "game", "mobile_legends"),
+    IakProduct(
+        "mobilelegend86", "Mobile Legends 86 Diamonds", "86", 22_500, "game", "mobile_legends", zone=True
+    ),
+    IakProduct("hsteam12000", "Steam Wallet IDR 12.000", "12000", 16_500, "game", "steam", voucher=True),
     IakProduct("freefire140", "Free Fire 140 Diamonds", "140", 19_900, "game", "free_fire"),
     IakProduct("htelkomsel5000", "Telkomsel 5.000", "5000", 5_900, "pulsa", "telkomsel", active=False),
 )
@@ -80,9 +90,17 @@ def iak_sign(username: str, api_key: str, salt: str) -> str:
 
 def _serial(txn: Txn) -> str:
     if txn.sku.startswith("hpln"):
-        # PLN token shape: token/name/segment/power/kwh
-        return f"{txn.supplier_txn_id[-4:]:0>4}-5612-8910-1112-1314/SIMULATED CUSTOMER/R1/1300VA/13.5"
+        # PLN: token/name/segment/power/kwh, as docs/prepaid/sn-format.md shows it
+        return f"{txn.supplier_txn_id[-4:]:0>4}-5612-8910-1112-1314/SIMULATED CUSTOMER/R1 /000001300/13.5"
+    if txn.extra.get("pin"):  # a game voucher: ABCD-EFGH-IJKL-MNOP, as in docs/prepaid/sn-format.md
+        digest = hashlib.sha256(txn.reference.encode()).hexdigest().upper()
+        return "-".join(digest[i : i + 4] for i in range(0, 16, 4))
     return f"SN{txn.supplier_txn_id}"
+
+
+def _pin(reference: str) -> str:
+    """A voucher PIN (9 digits, as the docs' example), fixed per reference so a re-send shows the same one."""
+    return f"{int(hashlib.sha256(f'pin:{reference}'.encode()).hexdigest(), 16) % 10**9:09d}"
 
 
 def create_app(
@@ -129,6 +147,8 @@ def create_app(
         }
         if txn.status == SUCCESS:
             data["sn"] = txn.serial
+            if txn.extra.get("pin"):
+                data["pin"] = txn.extra["pin"]
         return data
 
     def notify(txn: Txn, override: str | None) -> None:
@@ -146,9 +166,13 @@ def create_app(
             "price": str(txn.cost),
             "message": "SUCCESS" if status == SUCCESS else txn.extra.get("message", PENDING_FAILURE_RC[1]),
             "sn": txn.serial if status == SUCCESS else "",
+            "balance": str(state.ledger.balance),
+            "tr_id": txn.supplier_txn_id,
             "rc": rc,
             "sign": iak_sign(username, api_key, txn.reference),
         }
+        if status == SUCCESS and txn.extra.get("pin"):
+            data["pin"] = txn.extra["pin"]
         state.send_callback(callback_url, json={"data": data})
 
     state.notify = notify
@@ -212,7 +236,8 @@ def create_app(
             return JSONResponse({"data": prepaid_view(existing)})
         target = str(body.get("customer_id", ""))
         product = products.get(str(body.get("product_code", "")))
-        behaviour = behaviour_for(target)
+        user_id, _, zone_id = target.partition("|")  # a game: {userid}|{zoneid} (game-format.md)
+        behaviour = behaviour_for(user_id)
         base = Txn(
             reference=ref_id,
             sku=str(body.get("product_code", "")),
@@ -226,8 +251,10 @@ def create_app(
         rc_msg: tuple[str, str] | None = None
         if product is None:
             rc_msg = ("20", "PRODUCT CODE NOT FOUND")
-        elif not product.active:
+        elif not product.active or product.code in state.out_of_stock:
             rc_msg = ("106", "PRODUCT IS TEMPORARILY OUT OF SERVICE")
+        elif product.zone and not (user_id.isdigit() and zone_id.isdigit()):
+            rc_msg = ("141", "INVALID USER ID / ZONE ID / SERVER ID / ROLENAME")
         elif behaviour in FAILURE_RC:
             rc_msg = FAILURE_RC[behaviour]
         elif state.ledger.balance < product.price:
@@ -246,6 +273,7 @@ def create_app(
                 behaviour=behaviour.value,
                 supplier_txn_id=base.supplier_txn_id,
                 callback_url=callback_url,
+                extra={"pin": _pin(ref_id)} if product is not None and product.voucher else {},
             )
         )
         if behaviour is Behaviour.PENDING_THEN_FAILURE:

@@ -4,6 +4,11 @@ Answers are `{"code": "<CODE>", "data": {...} | null}`; business errors are HTTP
 401. `partner_reference_id` is the idempotency key: re-sending it returns the same order, never a second one.
 Behaviours come from the user id's last four digits (sandbox/behaviours.py); the dev test products of the
 spec (ML156_16-S42 PRODUCT_EMPTY, ...) behave as documented.
+
+The callback has Lapak Gaming's documented shape: `data.status`, `data.tid`, `data.reference_id` and
+`data.transactions[].voucher_code`; an order status for a reference it never saw is `TID_NOT_FOUND` (the code
+aungmyokyaw97/LapakGaming's client handles as "Transaction ID not found"); an SKU taken out of stock from the
+sandbox control answers `PRODUCT_EMPTY` ("Product is currently out of stock").
 """
 
 from __future__ import annotations
@@ -102,7 +107,16 @@ def create_app(*, secret_key: str = DEFAULT_SECRET_KEY, config: SimulatorConfig 
     def notify(txn: Txn, override: str | None) -> None:
         status = override or txn.status
         if status != PENDING:  # Lapak calls back only when every unit succeeded or was refunded
-            state.send_callback(txn.callback_url, json={"code": "SUCCESS", "data": order_view(txn, status)})
+            view = order_view(txn, status)
+            data = {
+                "tid": view["tid"],
+                "reference_id": txn.reference,
+                "status": view["status"],
+                "product_code": txn.sku,
+                "total_price": txn.cost,
+                "transactions": view["transactions"],
+            }
+            state.send_callback(txn.callback_url, json={"data": data})
 
     state.notify = notify
     add_sandbox_routes(app, state, _serial)
@@ -131,7 +145,7 @@ def create_app(*, secret_key: str = DEFAULT_SECRET_KEY, config: SimulatorConfig 
             return _answer("UNAUTHORIZED", http=401)
         txn = state.ledger.get(partner_reference_id)
         if txn is None:
-            return _answer("ORDER_NOT_FOUND", http=404)
+            return _answer("TID_NOT_FOUND", http=400)
         return _answer("SUCCESS", order_view(txn))
 
     @app.post("/api/order")
@@ -156,7 +170,7 @@ def create_app(*, secret_key: str = DEFAULT_SECRET_KEY, config: SimulatorConfig 
             error = "USER_ID_CONTAIN_SPACE"
         elif product is None:
             error = "PRODUCT_NOT_FOUND"
-        elif product.status == "empty":
+        elif product.status == "empty" or product.code in state.out_of_stock:
             error = "PRODUCT_EMPTY"
         elif not product.provider_active:
             error = "PROVIDER_INACTIVE"

@@ -52,7 +52,7 @@ class LapakWorld:
                     CallbackRequest("POST", "/callbacks/lapakgaming", {}, {}, r["body"])
                 )
                 for r in self.sink.received
-                if json.loads(r["body"])["data"]["partner_reference_id"] == reference
+                if json.loads(r["body"])["data"]["reference_id"] == reference
             ]
             if len(found) >= count or time.monotonic() > deadline:
                 return found
@@ -60,7 +60,7 @@ class LapakWorld:
 
     def statuses_of_callbacks(self, reference: str) -> list[str]:
         return [json.loads(r["body"])["data"]["status"] for r in self.sink.received
-                if json.loads(r["body"])["data"]["partner_reference_id"] == reference]  # fmt: skip
+                if json.loads(r["body"])["data"]["reference_id"] == reference]  # fmt: skip
 
 
 @pytest.fixture
@@ -77,11 +77,16 @@ def test_order_is_pending_then_status_is_success(world: LapakWorld) -> None:
     assert world.adapter.check_status(request).outcome.outcome is Outcome.SUCCESS
 
 
-def test_voucher_code_is_the_artifact(world: LapakWorld) -> None:
+def test_voucher_code_is_delivered_but_never_the_artifact_nor_stored_in_an_exchange(world: LapakWorld) -> None:
     request = world.request(sku="VCGS330-S22")
     world.adapter.purchase(request)
-    status = world.adapter.check_status(request).outcome
-    assert status.outcome is Outcome.SUCCESS and status.artifact and "VOUCHER" in status.artifact
+    result = world.adapter.check_status(request)
+    status = result.outcome
+    assert status.outcome is Outcome.SUCCESS
+    assert status.delivery is not None and status.delivery.voucher_code
+    assert "VOUCHER" in status.delivery.voucher_code
+    assert status.artifact == status.delivery.serial and "VOUCHER" not in (status.artifact or "")
+    assert status.delivery.voucher_code not in json.dumps([x.response for x in result.exchanges])
 
 
 def test_same_partner_reference_id_never_orders_twice(world: LapakWorld) -> None:

@@ -2,12 +2,22 @@
 
 Auth is `sign = md5(username + api_key + X)` in the JSON body (X per call, see shared/specs/suppliers.md).
 Every answer maps to one `SupplierOutcome` through the tables of `codes.py`; a code not in them is UNKNOWN.
+
+What IAK's docs say and this adapter does (iak-id/iak-api-reference-docs):
+- docs/prepaid/callback.md and core/v2/check-status.md: a game voucher's `pin` comes beside `sn`; it is the
+  product, so it goes into the `Delivery` (stored encrypted) and is masked in every stored exchange.
+- docs/prepaid/sn-format.md: a PLN `sn` is `token/customer name/segment/power/kWh`; it is split.
+- docs/prepaid/game-format.md: a game needing a zone or server takes `customer_id` as `{userid}|{zoneid}`.
+- docs/prepaid/callback.md: a callback is only ever success (`status` "1") or failed ("2"), signed with
+  md5(username+api_key+ref_id); it points to IAK's security page for securing the callback, which adds IAK's
+  source addresses: `IAK_CALLBACK_ALLOWED_IPS` (set it from that page) refuses any other sender.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from dataclasses import replace
 from typing import Any
@@ -23,6 +33,7 @@ from esa_domain.adapters.suppliers.base import (
     CallResult,
     CatalogEntry,
     CatalogResult,
+    Delivery,
     Exchange,
     FailureClass,
     Outcome,
@@ -40,7 +51,8 @@ from esa_domain.adapters.suppliers.iak.codes import (
 
 SANDBOX_PREPAID_URL = "https://prepaid.iak.dev"
 SANDBOX_POSTPAID_URL = "https://testpostpaid.mobilepulsa.net"
-REDACT_KEYS = ("sign", "username")  # the username is the account's phone number: keep it out of the record
+# the username is the account's phone number: keep it out of the record; `pin` (a voucher's PIN) is the product
+REDACT_KEYS = ("sign", "username", "pin")
 
 
 def _as_status_answer(outcome: SupplierOutcome) -> SupplierOutcome:
@@ -70,6 +82,27 @@ def _data(body: Any) -> dict[str, Any] | None:
     return None
 
 
+def delivery_from_data(data: dict[str, Any]) -> Delivery | None:
+    """What a successful answer delivered: `sn` (split for PLN, docs/prepaid/sn-format.md), `pin`, `noref`."""
+    sn = str(data.get("sn") or "").strip()
+    pin = str(data.get("pin") or "").strip() or None
+    parts = [p.strip() for p in sn.split("/")]
+    if len(parts) >= 4 and parts[0].replace("-", "").isdigit() and len(parts[0].replace("-", "")) == 20:
+        # PLN: 0123-4567-8901-2345-6789/PT INDOBEST ARTHA KREASI/R1 /000001300/66.2
+        power = parts[3].lstrip("0") or parts[3]
+        tariff = f"{parts[2]}/{power}VA" if power.isdigit() else "/".join(parts[2:4])
+        return Delivery(
+            token=parts[0],
+            customer_name=parts[1] or None,
+            tariff=tariff,
+            kwh=parts[4] if len(parts) > 4 and parts[4] else None,
+        )
+    serial = sn or str(data.get("noref") or "").strip() or None
+    if serial is None and pin is None:
+        return None
+    return Delivery(serial=serial, pin=pin)
+
+
 def outcome_from_data(
     data: dict[str, Any], table: dict[str, tuple[Outcome, FailureClass | None]], postpaid_status: bool = False
 ) -> SupplierOutcome:
@@ -78,14 +111,17 @@ def outcome_from_data(
     message = str(data.get("message", ""))
     outcome, failure = table.get(rc, (Outcome.UNKNOWN, None))
     if postpaid_status and rc not in table and str(data.get("status", "")) in POSTPAID_STATUS:
-        outcome, failure = POSTPAID_STATUS[str(data["status"])], None
+        outcome, failure = POSTPAID_STATUS[str(data["status"])]
     if outcome is Outcome.SUCCESS and str(data.get("status", "1")) not in ("1", ""):
         outcome = Outcome.UNKNOWN  # rc says success, status disagrees: don't guess
-    artifact = (data.get("sn") or data.get("noref") or None) if outcome is Outcome.SUCCESS else None
+    delivery = delivery_from_data(data) if outcome is Outcome.SUCCESS else None
+    # what lists and alerts show: the serial or the PLN token, never the PIN
+    artifact = (delivery.token or delivery.serial) if delivery else None
     return SupplierOutcome(
         outcome=outcome,
         failure_class=failure,
-        artifact=str(artifact) if artifact else None,
+        delivery=delivery,
+        artifact=str(artifact)[:300] if artifact else None,
         supplier_code=rc or None,
         message=message,
         supplier_txn_id=str(data["tr_id"]) if data.get("tr_id") not in (None, "") else None,
@@ -116,6 +152,11 @@ def outcome_from_response(
     return result
 
 
+def game_customer_id(target: str, zone: str | None) -> str:
+    """IAK's `customer_id` for a game: `{userid}|{zoneid}` when a zone/server is needed (game-format.md)."""
+    return f"{target}|{zone}" if zone else target
+
+
 class IakAdapter:
     """IAK, prepaid and postpaid.
 
@@ -132,6 +173,7 @@ class IakAdapter:
         api_key: SecretStr | str,
         prepaid_url: str = SANDBOX_PREPAID_URL,
         postpaid_url: str = SANDBOX_POSTPAID_URL,
+        callback_allowed_ips: str = "",
         transport: httpx.BaseTransport | None = None,
         connect_timeout_s: float = 3.0,
         read_timeout_s: float = 15.0,
@@ -142,6 +184,12 @@ class IakAdapter:
         self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         self._prepaid = prepaid_url.rstrip("/")
         self._postpaid = postpaid_url.rstrip("/")
+        # IAK's callback source addresses (its security page); empty: any sender whose sign matches
+        self._callback_networks = tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in callback_allowed_ips.split(",")
+            if part.strip()
+        )
         self._client = build_client(
             transport=transport, connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s
         )
@@ -161,7 +209,7 @@ class IakAdapter:
         body = {
             "username": self._username,
             "ref_id": request.reference,
-            "customer_id": request.target,
+            "customer_id": game_customer_id(request.target, request.zone),
             "product_code": request.sku,
             "sign": self._sign(request.reference),
         }
@@ -271,7 +319,25 @@ class IakAdapter:
             raise SupplierError(f"IAK balance unreadable: {exchange.error or exchange.http_status}")
         return BalanceResult(balance, [exchange])
 
+    def _sender_allowed(self, remote_addr: str | None) -> bool:
+        if not self._callback_networks:
+            return True
+        try:
+            address = ipaddress.ip_address((remote_addr or "").strip())
+        except ValueError:
+            return False
+        return any(address in network for network in self._callback_networks)
+
     def parse_callback(self, request: CallbackRequest) -> CallbackResult:
+        if not self._sender_allowed(request.remote_addr):
+            return CallbackResult(
+                False,
+                None,
+                None,
+                reply_status=403,
+                reply_body="forbidden",
+                reason="sender is not one of IAK's callback addresses (IAK_CALLBACK_ALLOWED_IPS)",
+            )
         try:
             data = _data(json.loads(request.body))
         except (ValueError, UnicodeDecodeError):
@@ -298,10 +364,13 @@ class IakAdapter:
                 reason="sign does not match md5(username+api_key+ref_id)",
                 redacted=stored,
             )
-        # The callback says status "1"/"2" as text; rc decides the class, as in every other answer.
+        # The callback says status "1"/"2" as text; rc decides the class, as in every other answer. A callback
+        # is only ever success or failed (docs/prepaid/callback.md): any other status is not believed.
         normalised = {**data, "status": str(data.get("status", ""))}
         outcome = outcome_from_data(normalised, RC_OUTCOMES)
-        if outcome.outcome is Outcome.SUCCESS and normalised["status"] != "1":
+        if (outcome.outcome is Outcome.SUCCESS and normalised["status"] != "1") or (
+            outcome.outcome is Outcome.FAILED and normalised["status"] != "2"
+        ):
             outcome = SupplierOutcome(
                 Outcome.UNKNOWN, supplier_code=outcome.supplier_code, message=outcome.message
             )

@@ -1,4 +1,4 @@
-"""IAK's settings: IAK_USERNAME, IAK_API_KEY, IAK_PREPAID_URL, IAK_POSTPAID_URL."""
+"""IAK's settings: IAK_USERNAME, IAK_API_KEY, IAK_PREPAID_URL, IAK_POSTPAID_URL, IAK_CALLBACK_ALLOWED_IPS."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class IakSettings(SupplierSettings):
     api_key: SecretStr = SecretStr("")
     prepaid_url: str = SANDBOX_PREPAID_URL
     postpaid_url: str = SANDBOX_POSTPAID_URL
+    # IAK's callback source addresses or CIDRs (comma list), from IAK's security page; empty: sign only
+    callback_allowed_ips: str = ""
 
     @property
     def configured(self) -> bool:
@@ -31,5 +33,6 @@ class IakSettings(SupplierSettings):
             api_key=self.api_key,
             prepaid_url=self.prepaid_url,
             postpaid_url=self.postpaid_url,
+            callback_allowed_ips=self.callback_allowed_ips,
             read_timeout_s=read_timeout_s,
         )

@@ -3,6 +3,12 @@
 Every answer is `{"code", "data"}`; `codes.py` maps the documented codes, anything else is UNKNOWN.
 An accepted order is PENDING until `order_status` (or a callback, which is only a trigger) says otherwise.
 `partner_reference_id` carries our attempt reference and is the supplier's idempotency key.
+
+Lapak Gaming's documented callback is `{"data": {"status", "tid", "reference_id", "transactions": [{...,
+"voucher_code"}]}}`; it is unsigned, so it only triggers an order_status check (which reads the voucher codes).
+`TID_NOT_FOUND` from order_status (aungmyokyaw97/LapakGaming, src/Traits/LapakGamingTrait.php: "Transaction ID not
+found") is "no such transaction". Voucher codes are the product: they go into the `Delivery` (stored encrypted)
+and are masked in every stored exchange.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from esa_domain.adapters.suppliers.base import (
     CallResult,
     CatalogEntry,
     CatalogResult,
+    Delivery,
     Exchange,
     FailureClass,
     Outcome,
@@ -28,9 +35,10 @@ from esa_domain.adapters.suppliers.base import (
     SupplierError,
     SupplierOutcome,
 )
-from esa_domain.adapters.suppliers.lapakgaming.codes import CODE_OUTCOMES, ORDER_STATUS
+from esa_domain.adapters.suppliers.lapakgaming.codes import CODE_OUTCOMES, NOT_FOUND_CODES, ORDER_STATUS
 
 DEV_URL = "https://dev.lapakgaming.com"
+REDACT_KEYS = ("voucher_code",)  # the product itself: never in a stored exchange
 
 
 def _order_outcome(data: dict[str, Any], code: str) -> SupplierOutcome:
@@ -39,8 +47,12 @@ def _order_outcome(data: dict[str, Any], code: str) -> SupplierOutcome:
     vouchers = [str(t["voucher_code"]) for t in data.get("transactions") or []
                 if isinstance(t, dict) and t.get("voucher_code")]  # fmt: skip
     price = data.get("total_price")
+    tid = str(data["tid"]) if data.get("tid") else None
+    delivery = None
+    if outcome is Outcome.SUCCESS and (vouchers or tid):
+        delivery = Delivery(serial=tid, voucher_code=", ".join(vouchers) or None)
     return SupplierOutcome(
-        outcome, failure, artifact=",".join(vouchers) if outcome is Outcome.SUCCESS and vouchers else None,
+        outcome, failure, artifact=tid if outcome is Outcome.SUCCESS else None, delivery=delivery,
         supplier_code=status or code, message=f"order {status or 'without status'}",
         supplier_txn_id=str(data["tid"]) if data.get("tid") else None,
         price_idr=price if isinstance(price, int) else None,
@@ -67,6 +79,9 @@ def outcome_from_response(response: httpx.Response | None, exchange: Exchange, *
         return SupplierOutcome(Outcome.PENDING, supplier_code=code, message="order accepted",
                                supplier_txn_id=str(data["tid"]) if data.get("tid") else None,
                                price_idr=price if isinstance(price, int) else None)  # fmt: skip
+    if is_status and code in NOT_FOUND_CODES:  # trusted by the engine only after its grace period
+        return SupplierOutcome(Outcome.UNKNOWN, supplier_code=code, message="no such order",
+                               no_transaction=True)  # fmt: skip
     outcome, failure = CODE_OUTCOMES.get(code, (Outcome.UNKNOWN, None))
     if is_status and failure is FailureClass.CONFIG:
         outcome, failure = Outcome.UNKNOWN, None  # the status check was refused: the order may still exist
@@ -105,7 +120,9 @@ class LapakGamingAdapter:
     def _call(
         self, operation: str, method: str, path: str, **kwargs: Any
     ) -> tuple[httpx.Response | None, Exchange]:
-        return timed_request(self._client, operation, method, self._base + path, **kwargs)
+        return timed_request(
+            self._client, operation, method, self._base + path, redact_keys=REDACT_KEYS, **kwargs
+        )
 
     def purchase(self, request: PurchaseRequest) -> CallResult:
         if request.postpaid:
@@ -161,12 +178,14 @@ class LapakGamingAdapter:
         except (ValueError, UnicodeDecodeError):
             body = None
         data = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), dict) else body
-        reference = data.get("partner_reference_id") if isinstance(data, dict) else None
+        reference = None
+        if isinstance(data, dict):  # the documented callback names it reference_id
+            reference = data.get("reference_id") or data.get("partner_reference_id")
         if not reference:
             return CallbackResult(False, None, None, reply_status=400, reply_body="bad request",
-                                  reason="no partner_reference_id in callback")  # fmt: skip
+                                  reason="no reference_id in callback", redacted=redact(body, REDACT_KEYS))  # fmt: skip
         price = data.get("total_price")
         return CallbackResult(
             True, str(reference), None, reason="unsigned: trigger only",
-            price_idr=price if isinstance(price, int) else None, redacted=redact(body),
+            price_idr=price if isinstance(price, int) else None, redacted=redact(body, REDACT_KEYS),
         )  # fmt: skip

@@ -1,4 +1,8 @@
-"""Lapak Gaming's answer codes and order statuses, as the outcome each one means; anything else is UNKNOWN."""
+"""Lapak Gaming's answer codes and order statuses, as the outcome each one means; anything else is UNKNOWN.
+
+Source: the codes aungmyokyaw97/LapakGaming's client handles (src/Traits/LapakGamingTrait.php,
+handleApiErrorCode), which follow Lapak Gaming's published reseller API collection.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ CODE_OUTCOMES: dict[str, tuple[Outcome, FailureClass | None]] = {
     "SYSTEM_ERROR": (Outcome.UNKNOWN, None),
     "UNKNOWN_ERROR": (Outcome.UNKNOWN, None),
 }  # fmt: skip
+# order_status answered "no such order": UNKNOWN until the engine's grace period has passed
+NOT_FOUND_CODES = frozenset({"TID_NOT_FOUND", "ORDER_NOT_FOUND"})
 # order_status `data.status`; REFUNDED is final, classed as product so the next supplier may try.
 ORDER_STATUS: dict[str, tuple[Outcome, FailureClass | None]] = {
     "SUCCESS": (Outcome.SUCCESS, None),
