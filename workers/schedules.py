@@ -11,7 +11,7 @@ from periodiq import cron
 from esa_domain.infra import outbox
 from esa_domain.infra.runtime import build_reconcile_policy
 from esa_domain.infra.settings import get_settings
-from esa_domain.operations import deposits, watchdogs
+from esa_domain.operations import daily_close, deposits, watchdogs
 from esa_domain.operations.reconciliation import reconcile
 from workers.actors import sync_catalog
 from workers.broker import broker  # noqa: F401
@@ -93,3 +93,21 @@ def watch_jobs() -> None:
     counts = watchdogs.watch(rt.uow, policy, rt.settings.public_url)
     if any(counts.values()):
         log.warning("watchdogs raised alerts: %s", counts)
+
+
+@dramatiq.actor(queue_name="reconciliation", periodic=cron("0 17 * * *"), time_limit=1_800_000, max_retries=0)
+def close_yesterday() -> None:
+    """The daily close of the business day that ended an hour ago (01:00 in Taipei is 17:00 UTC)."""
+    rt = runtime()
+    day = daily_close.previous_business_day()
+    with watchdogs.job_run(rt.uow, watchdogs.DAILY_CLOSE) as summary:
+        result = daily_close.close_day(
+            rt.uow,
+            day,
+            ecpay_client=ecpay_client(),
+            adapters=rt.fulfillment.adapters,
+            public_url=rt.settings.public_url,
+            credit_check_code=getattr(rt.ecpay, "credit_check_code", ""),
+        )
+        summary.update({"day": day.isoformat(), "differences": len(result.differences), "new": result.new})
+    log.info("daily close %s: %s", day, summary)
