@@ -52,7 +52,7 @@ PRICES: dict[str, tuple[str, str, int, bool]] = {
 # The code a rejected order keeps, so a status query can say why it failed.
 REJECTIONS = {
     Behaviour.CUSTOMER_FAILURE: (404, "4043811", "Invalid Customer Number"),
-    Behaviour.PRODUCT_FAILURE: (500, "5003801", "Biller Failure: product out of stock"),
+    Behaviour.PRODUCT_FAILURE: (403, "4033806", "Feature Not Allowed At This Time: product out of stock"),
     Behaviour.CONFIG_FAILURE: (403, "4033814", "Insufficient Funds"),
 }
 
@@ -125,7 +125,7 @@ def create_app(
         if shown == "SUCCESS":
             body["serialNumber"] = txn.serial
         if shown == "FAILED":
-            body["originalResponseCode"] = txn.extra.get("code", "5003801")
+            body["originalResponseCode"] = txn.extra.get("code", "4033806")
         return body
 
     def notify(txn: Txn, status: str | None) -> None:
@@ -238,6 +238,8 @@ def create_app(
         product = PRICES.get(sku)
         if product is None or not product[3]:
             return _snap(404, "4043818", f"SKU {sku} not found or inactive", **echo)
+        if sku in state.out_of_stock:
+            return _snap(403, "4033806", "Feature Not Allowed At This Time: product out of stock", **echo)
         price = product[2]
         asked = (body.get("amount") or {}).get("value")
         if asked is not None and asked != f"{price}.00":
@@ -256,8 +258,8 @@ def create_app(
         state.ledger.accept(txn)
         start_lifecycle(state, txn, behaviour, serial_for(txn))
         await asyncio.sleep(answer_delay(state, behaviour))
-        if behaviour is Behaviour.SERVER_ERROR_CREATED:
-            return _snap(500, "5003800", "General Error")
+        if behaviour is Behaviour.SERVER_ERROR_CREATED:  # SNAP 500xx01: the order was created all the same
+            return _snap(500, "5003801", "Internal Server Error")
         if txn.status == SUCCESS:
             return JSONResponse(order_json(txn))
         return JSONResponse(

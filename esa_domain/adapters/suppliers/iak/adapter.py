@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from esa_domain.adapters.suppliers._delivery import delivery_from, shown
 from esa_domain.adapters.suppliers._http import build_client, redact, timed_request
 from esa_domain.adapters.suppliers.base import (
     BalanceResult,
@@ -84,23 +85,7 @@ def _data(body: Any) -> dict[str, Any] | None:
 
 def delivery_from_data(data: dict[str, Any]) -> Delivery | None:
     """What a successful answer delivered: `sn` (split for PLN, docs/prepaid/sn-format.md), `pin`, `noref`."""
-    sn = str(data.get("sn") or "").strip()
-    pin = str(data.get("pin") or "").strip() or None
-    parts = [p.strip() for p in sn.split("/")]
-    if len(parts) >= 4 and parts[0].replace("-", "").isdigit() and len(parts[0].replace("-", "")) == 20:
-        # PLN: 0123-4567-8901-2345-6789/PT INDOBEST ARTHA KREASI/R1 /000001300/66.2
-        power = parts[3].lstrip("0") or parts[3]
-        tariff = f"{parts[2]}/{power}VA" if power.isdigit() else "/".join(parts[2:4])
-        return Delivery(
-            token=parts[0],
-            customer_name=parts[1] or None,
-            tariff=tariff,
-            kwh=parts[4] if len(parts) > 4 and parts[4] else None,
-        )
-    serial = sn or str(data.get("noref") or "").strip() or None
-    if serial is None and pin is None:
-        return None
-    return Delivery(serial=serial, pin=pin)
+    return delivery_from(str(data.get("sn") or data.get("noref") or ""), pin=str(data.get("pin") or ""))
 
 
 def outcome_from_data(
@@ -115,13 +100,12 @@ def outcome_from_data(
     if outcome is Outcome.SUCCESS and str(data.get("status", "1")) not in ("1", ""):
         outcome = Outcome.UNKNOWN  # rc says success, status disagrees: don't guess
     delivery = delivery_from_data(data) if outcome is Outcome.SUCCESS else None
-    # what lists and alerts show: the serial or the PLN token, never the PIN
-    artifact = (delivery.token or delivery.serial) if delivery else None
+    artifact = shown(delivery)  # what lists and alerts show: the serial or the PLN token, never the PIN
     return SupplierOutcome(
         outcome=outcome,
         failure_class=failure,
         delivery=delivery,
-        artifact=str(artifact)[:300] if artifact else None,
+        artifact=artifact,
         supplier_code=rc or None,
         message=message,
         supplier_txn_id=str(data["tr_id"]) if data.get("tr_id") not in (None, "") else None,

@@ -1,5 +1,13 @@
 """Redision adapter: an ASSUMED SNAP-BI style contract (no public docs; see shared/specs/suppliers.md).
 
+ASSUMPTIONS (Redision publishes nothing; see codes.py for the response-code reading): Bank Indonesia's SNAP-BI
+standard throughout: B2B access token (`/v1.0/access-token/b2b`, X-SIGNATURE HMAC-SHA512-style over
+client_id|timestamp, here HMAC-SHA256 hex), business calls signed over METHOD:PATH:token:sha256(minified
+body):timestamp, seven-digit `responseCode` = HTTP + service + case. Under SNAP a 5xx (500xx00, 500xx01
+"internal server error, retry", 500xx02, 504xx00) says nothing about whether the order exists: UNKNOWN, settled
+by a status query, never a fallback. A successful order's `serialNumber` is split into a PLN token and the
+meter's facts when it has IAK's documented `token/name/segment/power/kWh` shape.
+
 Everything the spec only assumes is kept in one place so it is one edit to correct once real docs arrive: the
 response-code table in `codes.py`, and the constants and small pure functions at the top of this module (paths,
 signature strings). Additions beyond the spec, also assumed and marked `ASSUMED+`: `4043801` (no transaction
@@ -27,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from esa_domain.adapters.suppliers._delivery import delivery_from, shown
 from esa_domain.adapters.suppliers._http import build_client, redact, timed_request
 from esa_domain.adapters.suppliers.base import (
     BalanceResult,
@@ -42,7 +51,7 @@ from esa_domain.adapters.suppliers.base import (
     SupplierError,
     SupplierOutcome,
 )
-from esa_domain.adapters.suppliers.redision.codes import NOT_FOUND_CODES, RESPONSE_CODES
+from esa_domain.adapters.suppliers.redision.codes import NOT_FOUND_CODES, RESPONSE_CODES, classify
 
 TOKEN_PATH = "/v1.0/access-token/b2b"
 PRODUCTS_PATH = "/v1.0/products"
@@ -133,7 +142,8 @@ def _order_outcome(body: Mapping[str, Any], code: str, message: str) -> Supplier
     price, note = _price(body)
     common["message"] = f"{message}; {note}" if note else message
     if status == "SUCCESS":
-        return SupplierOutcome(_S, artifact=serial, price_idr=price, **common)
+        delivery = delivery_from(str(serial) if serial else None)
+        return SupplierOutcome(_S, artifact=shown(delivery), delivery=delivery, price_idr=price, **common)
     if status == "PENDING":
         return SupplierOutcome(_P, price_idr=price, **common)
     if status == "FAILED":
@@ -179,7 +189,9 @@ def outcome_from_answer(
                 no_transaction=True,
             )
         return SupplierOutcome(_U, supplier_code=code, message=f"status query rejected: {message}")
-    outcome, failure_class, meaning = RESPONSE_CODES.get(code, (_U, None, "unmapped response code"))
+    outcome, failure_class, meaning = classify(code)
+    if outcome is not _U and http_status is not None and http_status >= 500:
+        outcome, failure_class = _U, None  # whatever the body says, a 5xx leaves the order in doubt
     return SupplierOutcome(outcome, failure_class, supplier_code=code, message=f"{meaning}: {message}")
 
 
