@@ -8,9 +8,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
 
 from esa_domain.infra import outbox, topics
-from esa_domain.models import Alert, AlertAck
+from esa_domain.models import Alert, AlertAck, Operator
 from esa_domain.operations.links import order_url
-from esa_domain.operations.operators import record_action
+from esa_domain.operations.operators import record_action, require_role
 
 
 def raise_alert(
@@ -57,12 +57,14 @@ class AlertNotResendable(ValueError):
     """The alert was delivered: sending it again would message the operators twice."""
 
 
-def resend_alert(session: Session, alert_id: int, operator_id: int | None) -> Alert:
+def resend_alert(session: Session, alert_id: int, operator: Operator | None) -> Alert:
     """Queue a failed (or still undelivered) alert for delivery again, audited; a sent one is refused.
 
+    Needs the operator role (NotAllowed, a PermissionError, otherwise).
     The alert keeps its LINE retry key: if an earlier try did reach LINE after all, LINE answers 409 and the
     alert is marked sent without a second message.
     """
+    who = require_role(operator, "operator")
     alert = session.get(Alert, alert_id, with_for_update=True)
     if alert is None:
         raise AlertNotFound(f"alert {alert_id} does not exist")
@@ -73,27 +75,29 @@ def resend_alert(session: Session, alert_id: int, operator_id: int | None) -> Al
     session.add(alert)
     outbox.record(session, topics.SEND_ALERT, {"alert_id": alert_id})
     record_action(
-        session, operator_id, "resend_alert", payment_id=alert.payment_id, subject=f"alert:{alert_id}",
+        session, who.id, "resend_alert", payment_id=alert.payment_id, subject=f"alert:{alert_id}",
         detail={"previous_error": previous},
     )  # fmt: skip
     return alert
 
 
-def acknowledge_alert(session: Session, alert_id: int, operator_id: int | None, note: str = "") -> bool:
-    """Mark an alert seen by an operator, audited; True if this call acknowledged it (False: already was)."""
+def acknowledge_alert(session: Session, alert_id: int, operator: Operator | None, note: str = "") -> bool:
+    """Mark an alert seen by an operator (operator role), audited; True if this call acknowledged it (False: it
+    already was)."""
+    who = require_role(operator, "operator")
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise AlertNotFound(f"alert {alert_id} does not exist")
     note = " ".join(note.split())[:300] or None
     done = session.execute(
         insert(AlertAck)
-        .values(alert_id=alert_id, operator_id=operator_id, note=note)
+        .values(alert_id=alert_id, operator_id=who.id, note=note)
         .on_conflict_do_nothing(index_elements=["alert_id"])
         .returning(AlertAck.id)
     ).scalar_one_or_none()
     if done is not None:
         record_action(
-            session, operator_id, "acknowledge_alert", payment_id=alert.payment_id, subject=f"alert:{alert_id}",
+            session, who.id, "acknowledge_alert", payment_id=alert.payment_id, subject=f"alert:{alert_id}",
             reason=note,
         )  # fmt: skip
     return done is not None
