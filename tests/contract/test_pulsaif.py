@@ -103,9 +103,12 @@ def test_success_reply_carries_serial_and_price_and_debits_balance(h: Harness) -
     assert (parsed.reply_status, parsed.reply_body) == (200, "OK")
 
 
-def test_pln_token_serial_keeps_its_slashes(h: Harness) -> None:
+def test_pln_token_serial_is_split_into_token_name_tariff_and_kwh(h: Harness) -> None:
     outcome = h.adapter.purchase(h.request(sku="PLN20")).outcome
-    assert outcome.outcome is Outcome.SUCCESS and outcome.artifact and outcome.artifact.count("/") == 4
+    assert outcome.outcome is Outcome.SUCCESS and outcome.delivery is not None
+    d = outcome.delivery
+    assert d.token and len(d.token.replace("-", "")) == 20 and outcome.artifact == d.token
+    assert d.customer_name == "SANDBOX PELANGGAN" and d.tariff and d.tariff.startswith("R1/") and d.kwh
 
 
 @pytest.mark.parametrize(

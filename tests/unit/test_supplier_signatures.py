@@ -91,9 +91,18 @@ def test_pulsaif_failure_classified_on_reason_not_trailing_balance() -> None:
     assert result.failure_class is FailureClass.CUSTOMER
 
 
-def test_pulsaif_failure_with_unlisted_reason_is_a_product_failure() -> None:
-    result = pulsaif.parse_reply("R#2140669 X10.0812 GAGAL. Sistem sibuk", REF)
-    assert (result.outcome, result.failure_class) == (Outcome.FAILED, FailureClass.PRODUCT)
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "R#2140669 X10.0812 GAGAL. Sistem sibuk",
+        "R#2140669 X10.0812 GAGAL. Trx ganda, cek status",  # a reworded duplicate (issue 14)
+        "R#2140669 X10.0812 GAGAL. Sudah pernah dengan refID ini",
+        "R#2140669 X10.0812 GAGAL",
+    ],
+)
+def test_pulsaif_failure_without_a_definite_reason_is_unknown(reply: str) -> None:
+    result = pulsaif.parse_reply(reply, REF)
+    assert (result.outcome, result.failure_class) == (Outcome.UNKNOWN, None)
 
 
 def test_pulsaif_status_query_refused_for_bad_sign_says_nothing_about_the_order() -> None:

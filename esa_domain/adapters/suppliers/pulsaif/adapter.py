@@ -7,8 +7,17 @@ Additions beyond the spec, marked `ASSUMED+`: the sign of /pricelist and /balanc
 `Harga <amount>` in a reply, and `tidak ditemukan` answering a check of an unknown refID (UNKNOWN with
 supplier_code `not_found`, listed in `codes.NOT_FOUND_CODES` for the engine's grace re-check, as for IAK
 rc 06).
-A GAGAL reply whose reason names none of the listed words is a product failure (definitely not delivered; the
-next supplier may succeed).
+
+ASSUMPTIONS (Pulsa IF publishes nothing; it runs the OtomaX H2H conventions): a transaction is one GET
+`/trx?memberID&product&dest&refID&sign` answered by one text line `R#<refID> <product>.<dest> <verdict>. ...
+Saldo <balance>`; the verdict words are SUKSES (with `SN: <serial>`), GAGAL (with a reason), or "akan diproses"
+(pending; a report follows on the URL set once per account). Resending the same refID, or `check=1`, asks for
+its status. OtomaX centres word their replies freely, so only what a reply says unmistakably is believed:
+- GAGAL is a definite failure ONLY with a reason this adapter recognises (bad number or destination; product
+  disturbed, empty or cut off; our sign/IP; our balance). Any other GAGAL, including a differently worded
+  duplicate ("trx ganda", "sudah pernah") or a status reply we cannot read, is UNKNOWN and settled by a status
+  check: the first purchase may have gone through, so it never falls back.
+- a PLN serial `token/name/segment/power/kWh` is split into the token and the meter's facts.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from esa_domain.adapters.suppliers._delivery import delivery_from, shown
 from esa_domain.adapters.suppliers._http import REDACTED, build_client, timed_request
 from esa_domain.adapters.suppliers.base import (
     BalanceResult,
@@ -112,7 +122,8 @@ def serial_from(text: str) -> str | None:
 def failure_class_of(reason: str, *, is_status_query: bool = False) -> FailureClass | None:
     """The class a GAGAL reason names (first sentence only: replies end with the balance).
 
-    Returns None when a status query itself was refused (bad sign, IP): that says nothing about the order.
+    Returns None when the reason is not one this adapter recognises, or when a status query itself was refused
+    (bad sign, IP): neither says whether the order went through.
     """
     first = re.split(r"\.\s|\.$", reason.strip(), maxsplit=1)[0]
     if CUSTOMER_WORDS.search(first):
@@ -123,7 +134,7 @@ def failure_class_of(reason: str, *, is_status_query: bool = False) -> FailureCl
         return None if is_status_query else FailureClass.CONFIG
     if BALANCE_WORDS.search(first):
         return FailureClass.CONFIG
-    return FailureClass.PRODUCT
+    return None
 
 
 def parse_reply(text: str, reference: str, *, is_status_query: bool = False) -> SupplierOutcome:
@@ -140,12 +151,15 @@ def parse_reply(text: str, reference: str, *, is_status_query: bool = False) -> 
             Outcome.UNKNOWN, supplier_code="not_found", message=f"no such refID: {line}", no_transaction=True
         )
     if SUCCESS.search(line):
-        return SupplierOutcome(Outcome.SUCCESS, artifact=serial_from(line), message=line, price_idr=price)
+        delivery = delivery_from(serial_from(line))
+        return SupplierOutcome(
+            Outcome.SUCCESS, artifact=shown(delivery), delivery=delivery, message=line, price_idr=price
+        )
     failed = FAILED.search(line)
     if failed:
         failure_class = failure_class_of(failed.group("reason"), is_status_query=is_status_query)
         if failure_class is None:
-            return SupplierOutcome(Outcome.UNKNOWN, message=f"status query refused: {line}")
+            return SupplierOutcome(Outcome.UNKNOWN, message=f"GAGAL without a definite reason: {line[:280]}")
         return SupplierOutcome(Outcome.FAILED, failure_class, message=line, price_idr=price)
     if PENDING.search(line):
         return SupplierOutcome(Outcome.PENDING, message=line, price_idr=price)
