@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from esa_admin.supervisor import Supervisor
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -159,8 +161,43 @@ def _worker_cmd(processes: int, threads: int) -> list[str]:
 
 
 def _scheduler_cmd() -> list[str]:
-    periodiq = shutil.which("periodiq", path=str(Path(sys.executable).parent)) or "periodiq"
-    return [periodiq, "workers.broker", "workers.schedules"]
+    # periodiq's scheduler, run by ESA's wrapper: logging, metrics server and heartbeat
+    return [sys.executable, "-m", "workers.scheduler"]
+
+
+def _metrics_dir(kind: str, *, clean: bool = True) -> str:
+    """The folder a process kind's processes share their metrics in (prometheus_client multiprocess mode)."""
+    from esa_domain.infra.metrics import prepare_multiprocess_dir
+    from esa_domain.infra.settings import get_settings
+
+    folder = get_settings().ensure_data_dir() / "metrics" / kind
+    if clean:
+        return prepare_multiprocess_dir(folder)
+    return str(folder)
+
+
+def _observability_env(kind: str) -> dict[str, str]:
+    """What a web, worker or scheduler child needs for ESA's logging and metrics (esa_domain/infra/)."""
+    from esa_domain.infra.settings import get_settings
+
+    settings = get_settings()
+    env = {"ESA_PROCESS_KIND": kind}
+    if kind in ("web", "worker"):
+        env["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir(kind)
+    if kind == "worker" and settings.worker_metrics_port:
+        # dramatiq's Prometheus middleware: the same folder, its exposition server on our port
+        env |= {
+            "dramatiq_prom_db": env["PROMETHEUS_MULTIPROC_DIR"],
+            "dramatiq_prom_host": settings.metrics_host,
+            "dramatiq_prom_port": str(settings.worker_metrics_port),
+        }
+    return env
+
+
+def _forget_dead_workers_gauges() -> None:
+    """Before a worker restarts: the live gauges its killed processes left (in progress) are no longer true."""
+    for path in Path(_metrics_dir("worker", clean=False)).glob("gauge_live*.db"):
+        path.unlink(missing_ok=True)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -168,7 +205,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         if (refused := _refuse_unsafe_production()) is not None:
             return refused
-        return subprocess.call(_worker_cmd(args.processes, args.threads), cwd=ROOT, env=_venv_env())
+        return subprocess.call(
+            _worker_cmd(args.processes, args.threads), cwd=ROOT, env=_venv_env(_observability_env("worker"))
+        )
     finally:
         if servers:
             servers.stop()
@@ -179,7 +218,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     try:
         if (refused := _refuse_unsafe_production()) is not None:
             return refused
-        return subprocess.call(_scheduler_cmd(), cwd=ROOT, env=_venv_env())
+        return subprocess.call(_scheduler_cmd(), cwd=ROOT, env=_venv_env(_observability_env("scheduler")))
     finally:
         if servers:
             servers.stop()
@@ -230,7 +269,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     port = args.port or get_settings().web_port
     os.environ.setdefault("ESA_PUBLIC_URL", f"http://127.0.0.1:{port}")
     servers = _ensure_servers()
-    children: list[tuple[str, subprocess.Popen]] = []  # type: ignore[type-arg]
+    supervisor = Supervisor(say)
     try:
         if (refused := _refuse_unsafe_production()) is not None:
             return refused
@@ -245,55 +284,55 @@ def cmd_up(args: argparse.Namespace) -> int:
             say(
                 f"starting the simulators (ECPay, 5 suppliers, LINE, FX) on http://127.0.0.1:{sandbox_port} …"
             )
-            sandbox = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "sandbox.demo:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(sandbox_port),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=_venv_env(extra),
-            )
-            children.append(("simulators", sandbox))
+            sandbox_cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "sandbox.demo:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(sandbox_port),
+                "--log-level",
+                "warning",
+            ]
+            sandbox = supervisor.add("simulators", _child(sandbox_cmd, _venv_env(extra)))
             _wait_http(f"http://127.0.0.1:{sandbox_port}/_sandbox/trades", sandbox, 30, "simulators")
         env = _venv_env(extra)
         say("starting a worker (dramatiq) and the scheduler (periodiq) …")
-        children.append(("worker", subprocess.Popen(_worker_cmd(1, 4), cwd=ROOT, env=env)))
-        children.append(("scheduler", subprocess.Popen(_scheduler_cmd(), cwd=ROOT, env=env)))
+        supervisor.add(
+            "worker",
+            _child(_worker_cmd(1, 4), env | _observability_env("worker")),
+            before_restart=_forget_dead_workers_gauges,
+        )
+        supervisor.add("scheduler", _child(_scheduler_cmd(), env | _observability_env("scheduler")))
         _kick_off(env)
         first = not (ROOT / ".web" / "build").exists()
         say(
             "starting the dashboard and API (Reflex) on one port"
             + (" — first run builds the frontend with npm, this takes a few minutes …" if first else " …")
         )
-        web = subprocess.Popen(_web_cmd(port), cwd=ROOT, env=env)
-        children.append(("web", web))
+        web = supervisor.add("web", _child(_web_cmd(port), env | _observability_env("web")))
         if not _wait_http(f"http://127.0.0.1:{port}/api/health", web, 900, "web app"):
             say("the web app did not come up; see its output above")
             return 1
         _banner(port)
-        while all(p.poll() is None for _, p in children):
-            time.sleep(1)
-        dead = [name for name, p in children if p.poll() is not None]
-        say(f"{', '.join(dead)} stopped unexpectedly; shutting everything down")
+        supervisor.run_forever()  # a child that dies is restarted, with a message; Ctrl-C stops them all
         return 1
     except KeyboardInterrupt:
         say("stopping …")
         return 0
     finally:
-        for name, proc in reversed(children):
-            _stop(name, proc)
+        supervisor.stop_all()
         if servers:
             servers.stop()
         say("stopped. Data is kept in " + str(get_settings().data_dir))
+
+
+def _child(cmd: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """A child of `esa up` in its own process group (the supervisor restarts and stops it as one)."""
+    return lambda: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
 
 
 def _stop_on_signals() -> None:
@@ -351,17 +390,6 @@ def _banner(port: int) -> None:
 """,
         flush=True,
     )
-
-
-def _stop(name: str, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        say(f"{name} did not stop in 20 s; killing it")
-        proc.kill()
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +12,7 @@ from fastapi import FastAPI
 
 from esa_api import callbacks, customer, docs, ecpay_routes, health, miniapp, security
 from esa_api.deps import runtime_for
+from esa_domain.infra.logging_setup import configure_logging
 from esa_domain.infra.production import refuse_unsafe_production
 from esa_domain.infra.runtime import Runtime
 
@@ -20,6 +23,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     installed = app.state.runtime
     settings = installed.settings if installed is not None else get_settings()
+    if os.environ.get("ESA_PROCESS_KIND") == "web" or not logging.getLogger().handlers:
+        # a server process (esa up's web child, or uvicorn/reflex with nothing configured on the root logger):
+        # ESA's one logging configuration; a test runner's own logging is left alone
+        configure_logging("web", settings=settings)
     # again here: tests and servers may install the runtime after the factory ran
     await anyio.to_thread.run_sync(
         refuse_unsafe_production, settings, installed.engine if installed is not None else None

@@ -7,6 +7,7 @@ from periodiq import PeriodiqMiddleware
 
 from esa_domain.infra.production import refuse_unsafe_production
 from esa_domain.infra.settings import get_settings
+from workers import observability
 from workers.publisher import make_broker
 
 # every worker and the scheduler import this first: production on the demo's defaults stops here
@@ -16,3 +17,4 @@ broker.add_middleware(
     PeriodiqMiddleware(skip_delay=120)
 )  # a tick older than 2 minutes is skipped, not piled up
 dramatiq.set_broker(broker)
+observability.install(broker)  # logging, heartbeat and metrics of a worker or scheduler process

@@ -13,10 +13,11 @@ import re
 import time
 import uuid
 from contextvars import ContextVar
-from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from esa_domain.infra import logging_setup, metrics
 
 log = logging.getLogger("esa_api.access")
 HEADER = "X-Request-ID"
@@ -30,18 +31,9 @@ def current_request_id() -> str | None:
 
 
 def install_log_record_factory() -> None:
-    """Give every log record a `request_id` attribute ('-' outside a request); idempotent."""
-    old = logging.getLogRecordFactory()
-    if getattr(old, "_esa_request_id", False):
-        return
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = old(*args, **kwargs)
-        record.request_id = _current.get() or "-"
-        return record
-
-    factory._esa_request_id = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(factory)
+    """Give every log record a `request_id` attribute ('-' outside a request) and the bound log fields;
+    idempotent (esa_domain.infra.logging_setup)."""
+    logging_setup.install_record_factory()
 
 
 class RequestIdMiddleware:
@@ -57,6 +49,7 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if _SANE.match(incoming) else uuid.uuid4().hex
         token = _current.set(rid)
+        fields = logging_setup.enter({"request_id": rid})  # this request's log fields, carried to the worker
         started = time.monotonic()
         status = 0
 
@@ -75,9 +68,12 @@ class RequestIdMiddleware:
                 status = 500
                 await _send_500(scope, send, rid)
         finally:
+            elapsed = time.monotonic() - started
+            metrics.observe_request(scope["method"], metrics.route_template(scope), status, elapsed)
             if scope["path"].startswith("/api/"):
-                ms = int((time.monotonic() - started) * 1000)
+                ms = int(elapsed * 1000)
                 log.info("%.10s %.200s -> %s in %d ms", scope["method"], scope["path"], status, ms)  # bounded
+            logging_setup.leave(fields)
             _current.reset(token)
 
 

@@ -20,6 +20,8 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
+from esa_domain.infra import metrics
+
 OUTBOX_IDS = "esa_outbox_ids"  # key in Session.info: ids of the outbox rows written in this transaction
 OUTBOX_ROWS = "esa_outbox_rows"  # key in Session.info: those rows (Pending), for dispatch after commit
 
@@ -90,7 +92,9 @@ def _publish(publisher: Publisher, row: Pending, now: datetime) -> bool:
         publisher.publish(row.topic, row.payload, message_id=f"outbox-{row.id}", delay_ms=delay)
     except Exception:  # the broker is down or refused: leave it for the sweeper
         log.warning("outbox row %s (%s) not sent; the sweeper will retry", row.id, row.topic)
+        metrics.count_published(row.topic, False)
         return False
+    metrics.count_published(row.topic, True)
     return True
 
 

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     ecpay_base_url: str = "https://payment-stage.ecpay.com.tw"
     ecpay_choose_payment: str = "ALL"
     ecpay_allow_simulated_paid: bool = False  # only an explicit sandbox setting may ship on SimulatePaid=1
+    # the merchant's CreditCheckCode (back office: 信用卡收單 -> 信用卡授權資訊), for CreditDetail/QueryTrade/V2
+    ecpay_credit_check_code: str = ""
 
     # LINE
     line_channel_access_token: SecretStr = SecretStr("")
@@ -110,6 +112,8 @@ class Settings(BaseSettings):
     not_found_grace_seconds: int = Field(default=120, ge=0, alias="ESA_NOT_FOUND_GRACE_SECONDS")
     breaker_threshold: int = Field(default=5, ge=1, alias="ESA_BREAKER_THRESHOLD")
     breaker_cooldown_seconds: int = Field(default=300, ge=1, alias="ESA_BREAKER_COOLDOWN_SECONDS")
+    # a paid item waiting this long for a held-back supplier (open breaker, low deposit) raises an alert
+    supplier_wait_alert_minutes: int = Field(default=30, ge=1, alias="ESA_SUPPLIER_WAIT_ALERT_MINUTES")
     # Reconciliation: its clock, and when it heals what webhooks and crashed workers left behind
     reconcile_every_minutes: int = Field(default=10, ge=1, le=60, alias="ESA_RECONCILE_EVERY_MINUTES")
     reconcile_time_limit_seconds: int = Field(default=540, ge=10, alias="ESA_RECONCILE_TIME_LIMIT_SECONDS")
@@ -130,12 +134,23 @@ class Settings(BaseSettings):
     stuck_pending_after_minutes: int = Field(default=60, ge=0, alias="ESA_STUCK_PENDING_AFTER_MINUTES")
     stuck_refund_after_minutes: int = Field(default=60, ge=0, alias="ESA_STUCK_REFUND_AFTER_MINUTES")
     stuck_review_after_minutes: int = Field(default=0, ge=0, alias="ESA_STUCK_REVIEW_AFTER_MINUTES")
+    # a SENT refund unanswered this long is resumed: ECPay is asked what happened before anything is re-sent
+    refund_resume_after_seconds: int = Field(default=300, ge=30, alias="ESA_REFUND_RESUME_AFTER_SECONDS")
     # Money operations (esa_domain.operations.deposits, daily_close, watchdogs)
     deposit_poll_minutes: int = Field(default=15, ge=1, le=60, alias="ESA_DEPOSIT_POLL_MINUTES")
     deposit_low_idr: int = Field(default=2_000_000, ge=0, alias="ESA_DEPOSIT_LOW_IDR")
     deposit_low_hours: int = Field(default=12, ge=0, alias="ESA_DEPOSIT_LOW_HOURS")
     deposit_topup_hours: int = Field(default=72, ge=1, alias="ESA_DEPOSIT_TOPUP_HOURS")
     fx_warn_before_minutes: int = Field(default=120, ge=1, alias="ESA_FX_WARN_BEFORE_MINUTES")
+    # Observability (esa_domain/infra/logging_setup.py, metrics.py, heartbeat.py)
+    log_format: str = Field(default="", alias="ESA_LOG_FORMAT")  # json | text; empty: json in production
+    log_level: str = Field(default="INFO", alias="ESA_LOG_LEVEL")
+    # /metrics on the web port answers loopback peers, or anyone with this bearer token
+    metrics_token: SecretStr = Field(default=SecretStr(""), alias="ESA_METRICS_TOKEN")
+    worker_metrics_port: int = Field(default=9191, ge=0, alias="ESA_WORKER_METRICS_PORT")  # 0: none
+    scheduler_metrics_port: int = Field(default=9192, ge=0, alias="ESA_SCHEDULER_METRICS_PORT")  # 0: none
+    metrics_host: str = Field(default="127.0.0.1", alias="ESA_METRICS_HOST")
+    heartbeat_seconds: int = Field(default=10, ge=1, le=300, alias="ESA_HEARTBEAT_SECONDS")
 
     @field_validator("environment")
     @classmethod
