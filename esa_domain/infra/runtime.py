@@ -95,11 +95,12 @@ class Runtime:
 
     @cached_property
     def fulfillment(self) -> FulfillmentContext:
+        from esa_domain.adapters.suppliers.measured import measured
         from esa_domain.adapters.suppliers.registry import build_adapters
 
         return FulfillmentContext(
             self.uow,
-            build_adapters(self.settings),
+            measured(build_adapters(self.settings)),  # every call counted, timed, named in the logs
             self.settings.public_url,
             build_fulfillment_policy(self.settings),
         )
