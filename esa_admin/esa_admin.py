@@ -9,6 +9,7 @@ from esa_admin.exports import serve_exports
 from esa_admin.pages import (
     alerts,
     catalog,
+    close,
     customer,
     fx,
     login,
@@ -34,6 +35,7 @@ PAGES = [
     fx.fx_page,
     catalog.catalog_page,
     alerts.alerts_page,
+    close.close_page,
     customer.customer_page,
     operators.operators_page,
 ]

@@ -3,6 +3,7 @@
 from esa_domain.views.routes import (
     ALERTS,
     CATALOG,
+    CLOSE,
     CUSTOMER,
     FX,
     LOGIN,
@@ -20,6 +21,7 @@ from esa_domain.views.routes import (
 __all__ = [
     "ALERTS",
     "CATALOG",
+    "CLOSE",
     "CUSTOMER",
     "FX",
     "LOGIN",

@@ -20,6 +20,7 @@ NAV = [
     ("FX & margins", routes.FX, "circle-dollar-sign"),
     ("Catalog", routes.CATALOG, "package"),
     ("Alerts", routes.ALERTS, "bell"),
+    ("Daily close", routes.CLOSE, "calculator"),
     ("Operators", routes.OPERATORS, "users"),
 ]
 # below this width the sidebar becomes a menu bar at the top (Radix's "md" breakpoint, 768 px)

@@ -1,4 +1,5 @@
-"""Alerts: every operator alert raised (newest first), its delivery status, and a link to the order."""
+"""Alerts: every operator alert raised (newest first), its delivery status, and a link to the order; an operator
+re-sends one LINE did not take and acknowledges any (both audited)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
 from esa_admin.components.widgets import table
+from esa_admin.deps import unit_of_work
 from esa_domain.infra.db import default_engine
+from esa_domain.operations import alerts as alert_ops
 from esa_domain.views import alerts
 
 
@@ -33,6 +36,8 @@ class AlertsState(AuthState):
                 "sent": fmt.when(a.sent_at),
                 "error": a.error or "",
                 "link": routes.order_url(a.payment_id) if a.payment_id else "",
+                "acked": f"{a.acked_by} {fmt.when(a.acked_at)}" if a.acked_at else "",
+                "note": a.ack_note or "",
             }
             for a in page
         ]
@@ -45,6 +50,34 @@ class AlertsState(AuthState):
         self.pages = [0]
         self._fetch(0)
         return None
+
+    def _act(self, alert_id: str, what: str):
+        operator = self.authorize("operator")
+        if operator is None:
+            return self.denied()
+        try:
+            with unit_of_work() as uow:
+                if what == "resend":
+                    alert_ops.resend_alert(uow.session, int(alert_id), operator)
+                    message = f"Alert {alert_id} queued to be sent to LINE again."
+                else:
+                    done = alert_ops.acknowledge_alert(uow.session, int(alert_id), operator)
+                    message = f"Alert {alert_id} acknowledged." if done else f"Alert {alert_id} already was."
+                uow.commit()
+        except (ValueError, LookupError, PermissionError) as exc:
+            self.say(str(exc), "error")
+            return None
+        self.say(message, "ok")
+        self._fetch(self.pages[-1] if self.pages else 0)
+        return None
+
+    @rx.event
+    def resend(self, alert_id: str):
+        return self._act(alert_id, "resend")
+
+    @rx.event
+    def acknowledge(self, alert_id: str):
+        return self._act(alert_id, "ack")
 
     @rx.event
     def older(self):
@@ -78,6 +111,33 @@ def _row(r) -> rx.Component:
         ),
         rx.table.cell(r["sent"]),
         rx.table.cell(rx.cond(r["link"] != "", rx.link("order", href=r["link"]))),
+        rx.table.cell(
+            rx.cond(
+                r["acked"] != "",
+                rx.text("acknowledged by " + r["acked"], size="1", color_scheme="green"),
+                rx.cond(
+                    AuthState.can_operate,
+                    rx.button(
+                        "Acknowledge",
+                        size="1",
+                        variant="soft",
+                        on_click=AlertsState.acknowledge(r["id"]),
+                        class_name="alert-ack",
+                    ),
+                ),
+            ),
+            rx.cond(
+                AuthState.can_operate & (r["status"] != "sent"),
+                rx.button(
+                    "Send again",
+                    size="1",
+                    variant="outline",
+                    on_click=AlertsState.resend(r["id"]),
+                    class_name="alert-resend",
+                ),
+            ),
+        ),
+        custom_attrs={"data-alert": r["id"]},
     )
 
 
@@ -85,7 +145,10 @@ def _row(r) -> rx.Component:
 def alerts_page() -> rx.Component:
     return rx.vstack(
         table(
-            ["Raised", "Condition", "Alert", "Status", "Sent", ""], AlertsState.rows, _row, id="alerts-table"
+            ["Raised", "Condition", "Alert", "Status", "Sent", "", ""],
+            AlertsState.rows,
+            _row,
+            id="alerts-table",
         ),
         rx.hstack(
             rx.button(

@@ -1,4 +1,5 @@
-"""Suppliers: enabled, circuit state, balance, last sync; per-product cost comparison (cheapest marked)."""
+"""Suppliers: enabled, circuit state, balance (and how long it lasts), last sync; each deposit's balance over
+the last 7 days; per-product cost comparison (cheapest marked)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
 from esa_admin.components.widgets import table
 from esa_domain.infra.db import default_engine
+from esa_domain.infra.settings import get_settings
+from esa_domain.operations import deposits
 from esa_domain.views import catalog
 
 
@@ -21,6 +24,7 @@ class SuppliersState(AuthState):
     costs: list[dict[str, str]] = []
     chart: list[dict[str, str | float]] = []
     supplier_codes: list[str] = []
+    balances: list[dict[str, str | float]] = []  # one point per reading: {"at": ..., "<code>": IDR}
 
     @rx.event
     def load(self):
@@ -30,6 +34,9 @@ class SuppliersState(AuthState):
         with Session(default_engine()) as s:
             sups = catalog.suppliers(s, now=now)
             products = catalog.product_costs(s)
+            policy = deposits.policy_from(get_settings())
+            lasts = {x.id: deposits.runs_out(s, x.id, policy) for x in sups}
+            history = deposits.balance_history(s)
         self.suppliers = [
             {
                 "code": x.code,
@@ -40,12 +47,17 @@ class SuppliersState(AuthState):
                 "open_until": fmt.when(x.circuit_open_until),
                 "balance": fmt.idr(x.balance_idr),
                 "balance_at": fmt.when(x.balance_checked_at),
+                "lasts": lasts.get(x.id, ""),
                 "synced": fmt.when(x.last_sync_at),
                 "offers": f"{x.available_offers}/{x.offers}",
             }
             for x in sups
         ]
         self.supplier_codes = [x.code for x in sups]
+        # display-only floats for the chart (balances stay whole rupiah in the domain)
+        self.balances = [
+            {"at": fmt.when(p.observed_at)[5:16], p.supplier_code: float(p.balance_idr)} for p in history
+        ]
         self.costs = []
         self.chart = []
         for p in products:
@@ -81,7 +93,11 @@ def _sup_row(r) -> rx.Component:
         ),
         rx.table.cell(r["failures"]),
         rx.table.cell(r["open_until"]),
-        rx.table.cell(r["balance"], rx.text(r["balance_at"], size="1", color_scheme="gray")),
+        rx.table.cell(
+            r["balance"],
+            rx.text(r["balance_at"], size="1", color_scheme="gray"),
+            rx.cond(r["lasts"] != "", rx.text("runs out: " + r["lasts"], size="1")),
+        ),
         rx.table.cell(r["synced"]),
         rx.table.cell(r["offers"]),
     )
@@ -124,6 +140,38 @@ def suppliers_page() -> rx.Component:
             SuppliersState.suppliers,
             _sup_row,
             id="suppliers-table",
+        ),
+        rx.card(
+            rx.text("Deposit balance per supplier, last 7 days (IDR)", weight="bold"),
+            rx.cond(
+                SuppliersState.balances.length() > 0,
+                rx.recharts.line_chart(
+                    rx.foreach(
+                        SuppliersState.supplier_codes,
+                        lambda code, i: rx.recharts.line(
+                            data_key=code,
+                            name=code,
+                            connect_nulls=True,
+                            stroke=rx.match(
+                                i % 5, *[(n, rx.color(c, 9)) for n, c in enumerate(_PALETTE)], "gray"
+                            ),
+                        ),
+                    ),
+                    rx.recharts.x_axis(data_key="at"),
+                    rx.recharts.y_axis(),
+                    rx.recharts.legend(),
+                    rx.recharts.graphing_tooltip(),
+                    data=SuppliersState.balances,
+                    height=240,
+                ),
+                rx.text(
+                    "No balance read yet: the deposit poll runs every ESA_DEPOSIT_POLL_MINUTES.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+            ),
+            width="100%",
+            id="balance-chart",
         ),
         rx.card(
             rx.text("Effective cost per product (TWD, with fees)", weight="bold"),

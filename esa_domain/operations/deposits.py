@@ -314,3 +314,41 @@ def policy_from(settings: Any) -> DepositPolicy:
         low_hours=settings.deposit_low_hours,
         topup_hours=settings.deposit_topup_hours,
     )
+
+
+# -- reading it back (the dashboard) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BalancePoint:
+    supplier_code: str
+    observed_at: datetime
+    balance_idr: int
+    source: str
+
+
+def balance_history(
+    session: Session, *, since: timedelta = timedelta(days=7), limit: int = 2000
+) -> list[BalancePoint]:
+    """Every supplier's readings since `since` ago, oldest first (the dashboard's balance chart)."""
+    rows = session.execute(
+        select(
+            Supplier.code, SupplierBalance.observed_at, SupplierBalance.balance_idr, SupplierBalance.source
+        )
+        .join(Supplier, Supplier.id == SupplierBalance.supplier_id)
+        .where(SupplierBalance.observed_at >= datetime.now(UTC) - since)
+        .order_by(SupplierBalance.observed_at.desc(), SupplierBalance.id.desc())  # type: ignore[attr-defined]
+        .limit(limit)
+    ).all()
+    return [BalancePoint(*r) for r in reversed(rows)]
+
+
+def runs_out(session: Session, supplier_id: int, policy: DepositPolicy) -> str:
+    """How long the deposit lasts at the recent rate ("about 3 h", "not spending"; "" when never read)."""
+    f = forecast(session, supplier_id, policy)
+    if f is None:
+        return ""
+    if f.hours_left is None:
+        return "not spending"
+    left = int(f.hours_left)
+    return "within the hour" if left < 1 else (f"about {left} h" if left < 72 else f"about {left // 24} days")

@@ -135,11 +135,19 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def close_rows(session: Session, start: date, end: date) -> Iterable[list[str]]:
+    """The daily close's differences for the business days in the range (esa_domain.operations.daily_close)."""
+    from esa_domain.operations.daily_close import difference_rows
+
+    return difference_rows(session, start, end)
+
+
 EXPORTS: dict[str, tuple[str, Callable[[Session, date, date], Iterable[list[str]]]]] = {
     # name: (the role that may download it, its rows)
     "orders": ("viewer", orders_rows),
     "refunds": ("viewer", refunds_rows),
     "audit": ("admin", audit_rows),
+    "close": ("viewer", close_rows),
 }
 
 

@@ -15,6 +15,7 @@ SUPPLIERS = "/suppliers"
 FX = "/fx"
 CATALOG = "/catalog"
 ALERTS = "/alerts"
+CLOSE = "/close"  # the daily close: totals per business day and the differences found
 CUSTOMER = "/customers/[id]"  # the dynamic route pattern
 OPERATORS = "/operators"
 
