@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import logging
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -16,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from esa_api.deps import get_runtime, runtime_for
 from esa_domain.adapters.ecpay import build_checkout_fields, checkout_url, render_autosubmit_form
 from esa_domain.core.states import PaymentStatus
-from esa_domain.infra import logging_setup, metrics
 from esa_domain.infra.runtime import Runtime
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory
 from esa_domain.payments.accept import handle_notification
@@ -40,25 +38,13 @@ async def return_url(request: Request) -> Response:
     fields = _form_fields(await request.body())
     remote = request.client.host if request.client else None
     try:
-        reply = await run_in_threadpool(_handle, rt, fields, remote)
+        reply = await run_in_threadpool(handle_notification, rt.uow, fields, rt.ecpay, remote_addr=remote)
     except Exception:
-        metrics.ECPAY_NOTIFICATIONS.labels("error").inc()
         log.exception(  # %.40s: the trade number is whatever was posted, of any length
             "ECPay notification for %.40s not handled; ECPay will re-send", fields.get("MerchantTradeNo")
         )
         return PlainTextResponse("0|temporary error, please retry", status_code=500)
-    metrics.ECPAY_NOTIFICATIONS.labels(str(reply.verdict).replace(" ", "_")).inc()
-    logging_setup.bind(payment_id=reply.payment_id)
-    log.info("ECPay notification: %s", reply.verdict)
     return PlainTextResponse(reply.body, status_code=reply.status_code)
-
-
-def _handle(rt: Runtime, fields: dict[str, str], remote: str | None) -> Any:
-    # the payment the notice names (CustomField1 echoes our payment id) is on the lines written while it is
-    # handled, and on the fulfillment messages it sends, so the worker's lines carry it too
-    claimed = fields.get("CustomField1", "")
-    with logging_setup.scope(payment_id=int(claimed) if claimed.isdigit() and len(claimed) <= 12 else None):
-        return handle_notification(rt.uow, fields, rt.ecpay, remote_addr=remote)
 
 
 def install(app: FastAPI) -> None:

@@ -1,4 +1,5 @@
-"""A faithful ECPay simulator: AioCheckOut/V5, ReturnURL notifications, QueryTradeInfo/V5 and DoAction.
+"""A faithful ECPay simulator: AioCheckOut/V5, ReturnURL notifications, QueryTradeInfo/V5, DoAction and
+CreditDetail/QueryTrade/V2 (a card trade's closings and refunds).
 
 Run it with `uvicorn sandbox.ecpay:app` (or `--factory sandbox.ecpay:create_ecpay_sandbox`).
 It computes CheckMacValue on its own, the way ECPay's PHP SDK does (urlencode, lowercase, .NET fix-ups),
@@ -8,9 +9,11 @@ something. Control and inspection endpoints live under /_sandbox/ (see `_add_con
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
+import json
 import logging
 import threading
 import time
@@ -70,6 +73,8 @@ class SandboxConfig:
     default_delay_s: float = 3.0  # for the "late" mode
     throttle_queries: bool = False  # answer every QueryTradeInfo with 403
     query_min_interval_s: float | None = None  # 403 when one trade is queried again sooner than this
+    do_action_delay_s: float = 0.0  # DoAction makes the refund at once and answers this much later
+    do_action_answer: str = "normal"  # "drop": the refund is made but the answer is lost (HTTP 502)
 
 
 @dataclass
@@ -87,6 +92,8 @@ class Trade:
     refunded: int = 0
     voided: bool = False
     last_query: float | None = None
+    gwsr: str = ""  # the card authorisation number (CreditRefundId of CreditDetail/QueryTrade/V2)
+    refunds: list[dict[str, Any]] = field(default_factory=list)  # the ledger: every DoAction R/N that took
 
 
 @dataclass
@@ -135,6 +142,7 @@ class EcpaySimulator:
             trade_date=now.strftime("%Y/%m/%d %H:%M:%S"),
             mode=self.config.default_mode,
             delay_s=self.config.default_delay_s,
+            gwsr=str(10_000_000 + next(self._serial)),
         )
         with self.lock:
             self.trades[trade.merchant_trade_no] = trade
@@ -376,6 +384,17 @@ def _add_server_routes(app: FastAPI, sim: EcpaySimulator) -> None:
                 "TradeNo": trade.trade_no,
                 "TradeStatus": status,
             }
+            if status == "1" and trade.payment_type.startswith("Credit"):
+                # card trades also answer their authorisation (developers.ecpay.com.tw ?p=2890: gwsr,
+                # process_date, auth_code, amount, card4no, card6no); gwsr is CreditDetail's CreditRefundId
+                fields |= {
+                    "gwsr": trade.gwsr,
+                    "process_date": trade.payment_date,
+                    "auth_code": "777777",
+                    "amount": str(trade.amount),
+                    "card4no": "2222",
+                    "card6no": "431195",
+                }
         return PlainTextResponse(_raw_body(sim.sign(fields)), media_type="text/html")
 
     @app.post("/CreditDetail/DoAction")
@@ -402,17 +421,61 @@ def _add_server_routes(app: FastAPI, sim: EcpaySimulator) -> None:
                 return answer("10200050", "Trade not found")
             if trade.status != "paid" or trade.voided:
                 return answer("10200051", f"Trade is {'voided' if trade.voided else trade.status}")
+            at = datetime.now(TAIPEI).strftime("%Y/%m/%d %H:%M:%S")
             if action == "R":
                 if amount > trade.amount - trade.refunded:
                     return answer("10200061", "Refund amount exceeds the paid amount")
                 trade.refunded += amount
+                trade.refunds.append({"action": "R", "amount": amount, "at": at, "sno": len(trade.refunds) + 2})
             elif action == "N":
                 if trade.refunded:
                     return answer("10200062", "Cannot void a trade with refunds")
                 trade.voided = True
+                trade.refunds.append({"action": "N", "amount": trade.amount, "at": at, "sno": 0})
             elif action not in ("C", "E"):
                 return answer("10200052", "Action Error")
+            delay, drop = sim.config.do_action_delay_s, sim.config.do_action_answer == "drop"
+        if delay:
+            await asyncio.sleep(delay)  # the refund is made; its answer is still on its way
+        if drop:
+            return Response("Bad Gateway", status_code=502)
         return answer("1", "OK")
+
+    @app.post("/CreditDetail/QueryTrade/V2")
+    async def credit_detail(request: Request) -> Response:
+        """JSON `{"RtnMsg": "", "RtnValue": {...}}` (developers.ecpay.com.tw ?p=2894); RtnMsg error_nopay when
+        no authorisation has that number, error when a check fails. The sandbox cannot know a merchant's
+        CreditCheckCode: any number is taken."""
+        form = {k: str(v) for k, v in (await request.form()).multi_items()}
+
+        def fail(msg: str) -> Response:
+            return Response(json.dumps({"RtnMsg": msg, "RtnValue": ""}), media_type="application/json")
+
+        if not sim.mac_ok(form) or form.get("MerchantID") != sim.merchant_id:
+            return fail("error")
+        if not form.get("CreditCheckCode", "").isdigit() or not form.get("CreditAmount", "").isdigit():
+            return fail("error")
+        with sim.lock:
+            trade = next((t for t in sim.trades.values() if t.gwsr and t.gwsr == form.get("CreditRefundId")), None)
+            if trade is None or trade.status != "paid" or str(trade.amount) != form["CreditAmount"]:
+                return fail("error_nopay")
+            closings = [] if trade.voided else [
+                {"status": "要關帳", "sno": "1", "amount": str(trade.amount), "datetime": trade.payment_date}
+            ]
+            closings += [
+                {"status": "要關帳", "sno": str(r["sno"]), "amount": f"-{r['amount']}", "datetime": r["at"]}
+                for r in trade.refunds
+                if r["action"] == "R"
+            ]
+            value = {
+                "TradeID": trade.gwsr,
+                "amount": str(trade.amount),
+                "clsamt": "0" if trade.voided else str(trade.amount - trade.refunded),
+                "authtime": trade.payment_date,
+                "status": "已取消" if trade.voided else ("已關帳" if closings else "已授權"),
+                "close_data": closings,
+            }
+        return Response(json.dumps({"RtnMsg": "", "RtnValue": value}, ensure_ascii=False), media_type="application/json")
 
 
 def _trade_view(trade: Trade) -> dict[str, Any]:
@@ -475,6 +538,16 @@ def _add_control_routes(app: FastAPI, sim: EcpaySimulator) -> None:
             trade.status = "expired"  # the payer never chose a method: TradeStatus 10200095, no notice
         return _trade_view(trade)
 
+    @app.get("/_sandbox/refunds")
+    def refunds() -> list[dict[str, Any]]:
+        """The refund ledger: every DoAction R or N that ECPay carried out, with its trade."""
+        with sim.lock:
+            return [
+                {"merchant_trade_no": t.merchant_trade_no, "trade_no": t.trade_no, **r}
+                for t in sim.trades.values()
+                for r in t.refunds
+            ]
+
     @app.get("/_sandbox/notifications")
     def notifications(merchant_trade_no: str | None = None) -> list[dict[str, Any]]:
         with sim.lock:
@@ -492,6 +565,8 @@ def _add_control_routes(app: FastAPI, sim: EcpaySimulator) -> None:
         if unknown:
             raise HTTPException(422, f"unknown settings: {', '.join(sorted(unknown))}")
         check_mode(changes.get("default_mode"))
+        if changes.get("do_action_answer", "normal") not in ("normal", "drop"):
+            raise HTTPException(422, "do_action_answer must be normal or drop")
         with sim.lock:
             for key, value in changes.items():
                 setattr(sim.config, key, tuple(value) if key == "retry_intervals" else value)

@@ -33,13 +33,25 @@ def check_attempt(attempt_id: int) -> None:
     log.info("attempt %s: item %s", attempt_id, status)
 
 
-@dramatiq.actor(queue_name="fulfillment", time_limit=120_000, max_retries=0)
+@dramatiq.actor(queue_name="fulfillment", time_limit=120_000, **RETRIES)
 def refund_payment(payment_id: int) -> None:
-    # no blind retries: an unknown refund outcome goes to review inside refund_payment
+    # requests the refund row (idempotent by its unique key); the DoAction leaves from send_refund
     from esa_domain.payments.refunds import refund_payment as refund
 
     rt = runtime()
-    log.info("refund of payment %s: %s", payment_id, refund(rt.uow, payment_id, rt.ecpay, ecpay_client()))
+    log.info("refund of payment %s: %s", payment_id, refund(rt.uow, payment_id, rt.ecpay))
+
+
+@dramatiq.actor(queue_name="fulfillment", time_limit=120_000, **RETRIES)
+def send_refund(refund_id: int) -> None:
+    # retries are safe: a SENT refund is only resumed after asking ECPay what happened to it
+    from esa_domain.payments.refunds import send_refund as send
+
+    rt = runtime()
+    status = send(rt.uow, refund_id, rt.ecpay, ecpay_client(), resume_after=rt.reconcile_policy.refund_resume_after)
+    log.info("refund %s: %s", refund_id, status)
+
+
 
 
 @dramatiq.actor(queue_name="reconciliation", time_limit=60_000, **RETRIES)

@@ -7,7 +7,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from esa_domain.infra import logging_setup, topics
+from esa_domain.infra import topics
 
 NAMESPACE = "esa"
 
@@ -15,6 +15,7 @@ QUEUE_OF: dict[str, str] = {
     topics.FULFILL_ITEM: "fulfillment",
     topics.CHECK_ATTEMPT: "fulfillment",
     topics.REFUND_PAYMENT: "fulfillment",
+    topics.SEND_REFUND: "fulfillment",
     topics.CHECK_PAYMENT: "reconciliation",
     topics.SEND_ALERT: "alerts",
     topics.SYNC_CATALOG: "catalog",
@@ -37,11 +38,7 @@ class DramatiqPublisher:
         queue = QUEUE_OF.get(topic)
         if queue is None:
             raise ValueError(f"no queue for outbox topic {topic!r}: add it to workers.publisher.QUEUE_OF")
-        options: dict[str, Any] = {"outbox_id": message_id}
-        carried = logging_setup.carried()  # the request id (and payment) the worker's log lines will carry
-        if carried:
-            options["esa_log"] = carried
         message = dramatiq.Message(
-            queue_name=queue, actor_name=topic, args=(), kwargs=payload, options=options
+            queue_name=queue, actor_name=topic, args=(), kwargs=payload, options={"outbox_id": message_id}
         )
         self.broker.enqueue(message, delay=delay_ms)

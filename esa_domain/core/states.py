@@ -188,11 +188,13 @@ PAYMENT = Lifecycle(
             ),
             actions=frozenset({A.RETRY}),
         ),
+        # an operator may still give money back (goodwill, a dispute): a refund of its own, the payment stays
         P.SUCCESS: State(
             frozenset(),
             "Delivered",
             "green",
             _w("Terkirim", "Delivered", "已完成"),
+            actions=frozenset({A.REFUND}),
             final=True,
         ),
         P.PARTIAL: State(
@@ -228,6 +230,7 @@ PAYMENT = Lifecycle(
             "Refunded",
             "purple",
             _w("Dana sudah dikembalikan", "Refunded", "已退款"),
+            actions=frozenset({A.REFUND}),  # what is left of a partly delivered order, as goodwill
             final=True,
         ),
         # an operator refunded by hand (non-card methods have no refund API)
@@ -350,9 +353,80 @@ ATTEMPT = Lifecycle(
 )
 
 
+# ---- refund -------------------------------------------------------------------------------------------
+
+
+class RefundStatus(StrEnum):
+    """One refund of one payment (payment, sequence), through ECPay DoAction or by an operator."""
+
+    REQUESTED = "REQUESTED"  # written with its reason; the refund worker sends it (cards) after commit
+    SENT = "SENT"  # committed before DoAction leaves: a crash after this is resumed by asking ECPay first
+    CONFIRMED = "CONFIRMED"  # the money went back (ECPay's answer or record, or the operator's reference)
+    FAILED = "FAILED"  # ECPay refused it: nothing moved; an operator takes it over by hand
+    MANUAL = "MANUAL"  # no refund API (ATM, CVS, barcode) or refused: an operator's task
+
+
+R = RefundStatus
+
+REFUND = Lifecycle(
+    "refund",
+    RefundStatus,
+    {
+        R.REQUESTED: State(
+            frozenset({R.SENT, R.MANUAL}),
+            "Refund requested",
+            "gray",
+            _w("Pengembalian dana diminta", "Refund requested", "已申請退款"),
+            initial=True,
+        ),
+        R.SENT: State(
+            frozenset({R.CONFIRMED, R.FAILED}),
+            "Sent to ECPay, answer not recorded",
+            "blue",
+            _w("Dana sedang dikembalikan", "Being refunded", "退款處理中"),
+        ),
+        R.CONFIRMED: State(
+            frozenset(),
+            "Refunded",
+            "purple",
+            _w("Dana sudah dikembalikan", "Refunded", "已退款"),
+            final=True,
+        ),
+        R.FAILED: State(
+            frozenset({R.MANUAL}),
+            "ECPay refused it: refund by hand",
+            "red",
+            _w(
+                "Tim kami sedang memeriksa pengembalian dana Anda",
+                "Our team is reviewing your refund",
+                "我們的團隊正在處理您的退款",
+            ),
+            actions=frozenset({A.REFUND}),
+            customer_final=True,
+        ),
+        R.MANUAL: State(
+            frozenset({R.CONFIRMED}),
+            "Operator task: refund by hand",
+            "orange",
+            _w(
+                "Tim kami akan mengembalikan dana Anda",
+                "Our team will refund you",
+                "我們的團隊將為您退款",
+            ),
+            actions=frozenset({A.REFUND}),
+            customer_final=True,
+        ),
+    },
+    table="refunds",
+    history=History("refund_history", {"refund_id": "t.id", "payment_id": "t.payment_id"}),
+)
+REFUND_LIVE: tuple[RefundStatus, ...] = (R.REQUESTED, R.SENT)  # at most one per payment (uq_refund_one_live)
+REFUND_OPEN = frozenset(set(RefundStatus) - REFUND.final)  # not finished: the stuck list watches these
+
+
 # ---- derived sets, used by indexes, scans and pages ---------------------------------------------------
 
-LIFECYCLES = (PAYMENT, ITEM, ATTEMPT)
+LIFECYCLES = (PAYMENT, ITEM, ATTEMPT, REFUND)
 
 PAYMENT_TRANSITIONS = PAYMENT.transitions
 ITEM_TRANSITIONS = ITEM.transitions

@@ -53,6 +53,7 @@ def build_reconcile_policy(settings: Settings) -> ReconcilePolicy:
         alert_pending_after=timedelta(minutes=settings.stuck_pending_after_minutes),
         alert_refund_after=timedelta(minutes=settings.stuck_refund_after_minutes),
         alert_review_after=timedelta(minutes=settings.stuck_review_after_minutes),
+        refund_resume_after=timedelta(seconds=settings.refund_resume_after_seconds),
         batch=settings.reconcile_batch,
     )
 
@@ -95,12 +96,11 @@ class Runtime:
 
     @cached_property
     def fulfillment(self) -> FulfillmentContext:
-        from esa_domain.adapters.suppliers.measured import measured
         from esa_domain.adapters.suppliers.registry import build_adapters
 
         return FulfillmentContext(
             self.uow,
-            measured(build_adapters(self.settings)),  # every call counted, timed, named in the logs
+            build_adapters(self.settings),
             self.settings.public_url,
             build_fulfillment_policy(self.settings),
         )

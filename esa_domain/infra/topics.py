@@ -7,8 +7,9 @@ Every actor is idempotent by state: receiving the same message twice does no har
 CHECK_PAYMENT = "check_payment"  # {"payment_id"}: ask ECPay (QueryTradeInfo), heal through the notification path or expire
 FULFILL_ITEM = "fulfill_item"  # {"item_id"}: run the supplier engine for one paid item
 CHECK_ATTEMPT = "check_attempt"  # {"attempt_id"}: status check of a live (pending/unknown) supplier attempt
-REFUND_PAYMENT = "refund_payment"  # {"payment_id"}: refund what was not delivered (DoAction for cards)
+REFUND_PAYMENT = "refund_payment"  # {"payment_id"}: request the refund of what was not delivered
+SEND_REFUND = "send_refund"  # {"refund_id"}: carry one card refund to ECPay (DoAction R), or resume it
 SEND_ALERT = "send_alert"  # {"alert_id"}: push an operator alert to LINE
 SYNC_CATALOG = "sync_catalog"  # {"supplier_code"}: refresh one supplier's offers
 
-ALL = (CHECK_PAYMENT, FULFILL_ITEM, CHECK_ATTEMPT, REFUND_PAYMENT, SEND_ALERT, SYNC_CATALOG)
+ALL = (CHECK_PAYMENT, FULFILL_ITEM, CHECK_ATTEMPT, REFUND_PAYMENT, SEND_REFUND, SEND_ALERT, SYNC_CATALOG)

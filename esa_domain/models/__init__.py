@@ -23,6 +23,7 @@ from esa_domain.models.orders import (
     PromoUsage,
     SupplierExchange,
 )
+from esa_domain.models.refunds import Refund, RefundHistory
 
 __all__ = [
     "Alert",
@@ -48,6 +49,8 @@ __all__ = [
     "ProductCategory",
     "Promo",
     "PromoUsage",
+    "Refund",
+    "RefundHistory",
     "Supplier",
     "SupplierBalance",
     "SupplierExchange",

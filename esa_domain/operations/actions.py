@@ -18,8 +18,9 @@ from esa_domain.core.states import ITEM, PAYMENT, ItemStatus, OperatorAction, Pa
 from esa_domain.core.transitions import transition_item, transition_payment
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork
-from esa_domain.models import FxRate, Operator, Payment, PaymentItem, Product
+from esa_domain.models import FxRate, Operator, Payment, PaymentItem, Product, Refund
 from esa_domain.operations.operators import record_action, require_role
+from esa_domain.payments import refunds
 from esa_domain.payments.settlement import finish_payment_if_done
 
 
@@ -140,27 +141,22 @@ def resolve_review(
     return str(to)
 
 
-def _start_refund(uow: UnitOfWork, operator: Operator, payment_id: int, why: str) -> None:
-    result = transition_payment(
-        uow.session,
-        payment_id,
-        PaymentStatus.REFUND_PENDING,
-        cause=f"refund requested: {why}",
-        actor=_actor(operator),
-        from_={PaymentStatus.FAILED, PaymentStatus.PARTIAL},
-    )
-    if result.applied:
-        outbox.record(uow.session, topics.REFUND_PAYMENT, {"payment_id": payment_id})
-
-
 def refund(
-    uow: UnitOfWork, operator: Operator, payment_id: int, reason: str, refunded_twd: int | None = None
+    uow: UnitOfWork,
+    operator: Operator,
+    payment_id: int,
+    reason: str,
+    refunded_twd: int | None = None,
+    *,
+    bank_details: str | None = None,
 ) -> str:
-    """Refund a payment.
+    """Refund all or part of a paid order (SUCCESS included: goodwill, a dispute) as a refund of its own.
 
-    FAILED or PARTIAL: move to REFUND_PENDING and send refund_payment (the actor refunds through ECPay).
-    NEEDS_REVIEW (an automatic refund was impossible): record that the operator refunded `refunded_twd` by
-    hand and move it to REFUNDED. Returns the payment's new status.
+    Card payments are refunded through ECPay DoAction R by the refund worker after commit; other methods become
+    an operator's task (amount, the customer's bank details when given). `refunded_twd`: the amount (default:
+    what was not delivered for FAILED or PARTIAL, else everything not yet refunded). A NEEDS_REVIEW payment
+    whose refund is an operator's task: that task is marked done by hand (`reason` as its reference) instead.
+    Returns the payment's status afterwards.
     """
     require_role(operator, "operator")
     why = _reason(reason)
@@ -173,37 +169,111 @@ def refund(
         raise ActionRefused(
             f"a {payment.status} payment cannot be refunded here (only {', '.join(sorted(refundable))} ones)"
         )
-    if refunds_by_hand(payment.status):
-        amount = refunded_twd if refunded_twd is not None else payment.amount_twd - payment.refunded_twd
-        if not 0 < amount <= payment.amount_twd:
-            raise ActionRefused(
-                f"the amount refunded by hand must be between NT$1 and NT${payment.amount_twd}"
+    before = str(payment.status)
+    detail: dict = {"from": before}
+    try:
+        if refunds_by_hand(payment.status):
+            tasks = [r for r in refunds.refunds_of(s, payment_id) if r.status in ("MANUAL", "FAILED")]
+            for task in tasks:  # the refunds waiting for a person: done by hand, the reason as reference
+                refunds.complete_by_hand(s, task.id, why, _actor(operator))  # type: ignore[arg-type]
+            detail["refunds"] = [t.id for t in tasks]
+            if not tasks:  # a review from before refunds were rows of their own: record what was done
+                amount = refunded_twd if refunded_twd is not None else payment.amount_twd - payment.refunded_twd
+                if not 0 < amount <= payment.amount_twd:
+                    raise ActionRefused(
+                        f"the amount refunded by hand must be between NT$1 and NT${payment.amount_twd}"
+                    )
+                result = transition_payment(
+                    s,
+                    payment_id,
+                    PaymentStatus.REFUNDED,
+                    cause=f"refunded by hand (NT${amount}): {why}",
+                    actor=_actor(operator),
+                    from_={PaymentStatus.NEEDS_REVIEW},
+                    values={"refunded_twd": amount},
+                )
+                if not result.applied:
+                    raise ActionRefused(f"payment {payment_id} moved to {result.current} meanwhile; reload the page")
+        else:
+            undelivered = payment.status in (PaymentStatus.FAILED, PaymentStatus.PARTIAL)
+            if refunded_twd is None:
+                left = payment.amount_twd - refunds.committed_twd(s, payment_id)
+                amount = min(refunds.refund_amount(payment, _failed_price(s, payment_id)), left) if undelivered else left
+            else:
+                amount = refunded_twd
+            refund_id = refunds.request_refund(
+                s,
+                payment_id,
+                amount,
+                purpose=refunds.UNDELIVERED if undelivered else refunds.OPERATOR,
+                reason=why,
+                actor=_actor(operator),
+                public_url=public_url(),
+                bank_details=bank_details,
             )
-        result = transition_payment(
-            s,
-            payment_id,
-            PaymentStatus.REFUNDED,
-            cause=f"refunded by hand (NT${amount}): {why}",
-            actor=_actor(operator),
-            from_={PaymentStatus.NEEDS_REVIEW},
-            values={"refunded_twd": amount},
-        )
-        if not result.applied:
-            raise ActionRefused(f"payment {payment_id} moved to {result.current} meanwhile; reload the page")
-        new = PaymentStatus.REFUNDED
-    else:
-        _start_refund(uow, operator, payment_id, why)
-        new = PaymentStatus.REFUND_PENDING
-    record_action(
-        s,
-        operator.id,
-        "refund",
-        payment_id=payment_id,
-        reason=why,
-        detail={"from": payment.status, "to": str(new), "refunded_twd": refunded_twd},
-    )
+            if refund_id is None:
+                raise ActionRefused("this order's undelivered part has its refund already: see the refunds below")
+            detail.update(refund_id=refund_id, amount_twd=amount)
+    except refunds.RefundRefused as exc:
+        raise ActionRefused(str(exc)) from None
+    s.flush()
+    s.expire_all()
+    new = str(s.get(Payment, payment_id).status)  # type: ignore[union-attr]
+    detail["to"] = new
+    record_action(s, operator.id, "refund", payment_id=payment_id, reason=why, detail=detail)
     uow.commit()
-    return str(new)
+    return new
+
+
+def complete_refund(uow: UnitOfWork, operator: Operator, refund_id: int, reference: str) -> str:
+    """Mark an operator's refund task (or a refund ECPay refused) done by hand, with the transfer's reference."""
+    require_role(operator, "operator")
+    s = uow.session
+    try:
+        status = refunds.complete_by_hand(s, refund_id, reference, _actor(operator))
+    except refunds.RefundRefused as exc:
+        raise ActionRefused(str(exc)) from None
+    refund_row = s.get(Refund, refund_id)
+    record_action(
+        s, operator.id, "refund_done", payment_id=refund_row.payment_id, subject=f"refund:{refund_id}",  # type: ignore[union-attr]
+        reason=reference.strip(), detail={"refund_id": refund_id, "amount_twd": refund_row.amount_twd},  # type: ignore[union-attr]
+    )  # fmt: skip
+    uow.commit()
+    return status
+
+
+def record_bank_details(uow: UnitOfWork, operator: Operator, refund_id: int, details: str) -> None:
+    """Keep the customer's bank account on a refund made by hand (audited; the details are not logged)."""
+    require_role(operator, "operator")
+    s = uow.session
+    try:
+        refunds.set_bank_details(s, refund_id, details)
+    except refunds.RefundRefused as exc:
+        raise ActionRefused(str(exc)) from None
+    refund_row = s.get(Refund, refund_id)
+    record_action(
+        s, operator.id, "refund_bank_details", payment_id=refund_row.payment_id, subject=f"refund:{refund_id}",  # type: ignore[union-attr]
+        reason="bank details given by the customer", detail={"refund_id": refund_id},
+    )  # fmt: skip
+    uow.commit()
+
+
+def _failed_price(session, payment_id: int) -> int:  # type: ignore[no-untyped-def]
+    from sqlmodel import func
+
+    total = session.exec(
+        select(func.coalesce(func.sum(PaymentItem.price_twd), 0)).where(
+            PaymentItem.payment_id == payment_id, PaymentItem.status == ItemStatus.FAILED
+        )
+    ).one()
+    return int(total)
+
+
+def public_url() -> str:
+    """Our address for alert links (the composition root's settings)."""
+    from esa_domain.infra.settings import get_settings
+
+    return get_settings().public_url
 
 
 def set_fx_rate(uow: UnitOfWork, operator: Operator, rate: str, reason: str) -> FxRate:

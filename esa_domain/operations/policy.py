@@ -23,4 +23,5 @@ class ReconcilePolicy:
     alert_pending_after: timedelta = timedelta(hours=1)  # past its window and ECPay still unreachable
     alert_refund_after: timedelta = timedelta(hours=1)
     alert_review_after: timedelta = timedelta(0)  # waiting for an operator: at once
+    refund_resume_after: timedelta = timedelta(minutes=5)  # a SENT refund unanswered this long: ask ECPay
     batch: int = 500

@@ -5,6 +5,8 @@
    (no progress for `stall_after`) are parked as SUPPLIER_PENDING with their live attempt UNKNOWN, so the next
    step is a status check with the same reference, never a second purchase.
 3. SUPPLIER_PENDING items whose scheduled check is overdue (the message was lost): checked again.
+3b. Refunds: a FAILED or PARTIAL payment with no refund gets one; a lost send_refund is sent again; a SENT
+   refund unanswered past its grace is resumed after asking ECPay (esa_domain.payments.refunds).
 4. What is still stuck past its threshold (the table in esa_domain.operations.stuck): one LINE alert per order
    and condition.
 Each run is recorded in job_runs with what it found, healed, expired and alerted.
@@ -74,6 +76,7 @@ def reconcile(
     try:
         _payments(uow, ecpay, client, now, policy, counts)
         _items(uow, now, policy, counts)
+        _refunds(uow, ecpay, client, now, policy, counts)
         _alerts(uow, ecpay.public_url, now, policy, counts)
     except Exception as exc:
         _finish(uow, run_id, "failed", counts, f"{type(exc).__name__}: {exc}"[:500])  # type: ignore[arg-type]
@@ -155,6 +158,35 @@ def _items(uow, now: datetime, policy: ReconcilePolicy, counts: Counter[str]) ->
             outbox.record(s, topics.FULFILL_ITEM, {"item_id": item_id})
         counts["checks_redispatched"] += len(overdue)
         u.commit()
+
+
+def _refunds(uow, ecpay, client, now, policy, counts) -> None:  # type: ignore[no-untyped-def]
+    """Refunds that stopped moving: a FAILED or PARTIAL payment whose refund message was lost gets its refund;
+    a REQUESTED card refund whose message was lost is sent again; a SENT refund unanswered past the grace (its
+    worker died, or the answer was lost) is resumed after asking ECPay what happened to it."""
+    from esa_domain.payments import refunds
+
+    with uow() as u:
+        missing = refunds.payments_without_refund(
+            u.session, older_than=now - policy.redispatch_after, limit=policy.batch
+        )
+        lost = refunds.refunds_requested_before(u.session, older_than=now - policy.redispatch_after, limit=policy.batch)
+        for refund_id in lost:
+            outbox.record(u.session, topics.SEND_REFUND, {"refund_id": refund_id})
+        u.commit()
+    counts["refunds_redispatched"] += len(lost)
+    for pid in missing:
+        try:
+            refunds.refund_payment(uow, pid, ecpay)
+            counts["refunds_started"] += 1
+        except refunds.RefundRefused as exc:  # listed on the stuck page (refund_missing) and alerted there
+            log.warning("refund of payment %s not started: %s", pid, exc)
+    with uow() as u:
+        stale = refunds.refunds_sent_before(u.session, older_than=now - policy.refund_resume_after, limit=policy.batch)
+    for refund_id in stale:
+        status = refunds.send_refund(uow, refund_id, ecpay, client, now=now, resume_after=policy.refund_resume_after)
+        counts["refunds_resumed"] += 1
+        counts["refunds_confirmed"] += status == "CONFIRMED"
 
 
 def _alerts(uow, public_url: str, now: datetime, policy: ReconcilePolicy, counts: Counter[str]) -> None:  # type: ignore[no-untyped-def]

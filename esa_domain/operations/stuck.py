@@ -1,8 +1,9 @@
 """Stuck: the one table of conditions in which an order has stopped moving and a person should know.
 
 Each condition says what finds it (a query that starts from a partial index of rows that can still move:
-ix_payments_open, ix_items_open, or ix_items_needs_review, so the scan stays small), how long it may last (its
-threshold, from the ReconcilePolicy, hence from Settings), what heals it, and how its LINE alert reads. The
+ix_payments_open, ix_items_open, ix_items_needs_review or ix_refunds_open, so the scan stays small), how long it
+may last (its threshold, from the ReconcilePolicy, hence from Settings), what heals it, and how its LINE alert
+reads. The
 reconciler alerts on exactly these rows (once per order and condition), and the dashboard's Stuck page and the
 overview's count list exactly these rows: what one shows, the other has alerted on.
 """
@@ -16,10 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, literal, or_, select
 from sqlmodel import Session, col
 
-from esa_domain.core.states import ITEM_OPEN, ItemStatus, PaymentStatus
-from esa_domain.models import Payment, PaymentItem
+from esa_domain.core.states import ITEM_OPEN, REFUND_LIVE, REFUND_OPEN, ItemStatus, PaymentStatus, RefundStatus
+from esa_domain.models import Payment, PaymentItem, Refund
 from esa_domain.operations.policy import ReconcilePolicy
-from esa_domain.payments.refunds import REVIEW_CONDITIONS
+from esa_domain.payments.refunds import REFUND_MISMATCH, REVIEW_CONDITIONS
 
 
 @dataclass(frozen=True)
@@ -123,14 +124,38 @@ def _paid_not_delivered(s: Session, cutoff: datetime, limit: int) -> list[Found]
 
 
 def _refund_unfinished(s: Session, cutoff: datetime, limit: int) -> list[Found]:
+    """Card refunds REQUESTED or SENT whose last move (or last DoAction) is older than the cutoff."""
+    since = func.coalesce(Refund.updated_at, Refund.created_at)  # its last move (a resume does not reset it)
     rows = s.execute(
-        select(Payment.id, Payment.merchant_trade_no, Payment.updated_at)
-        .where(col(Payment.status) == PaymentStatus.REFUND_PENDING, col(Payment.created_at) < cutoff)
-        .where(col(Payment.updated_at) < cutoff)
+        select(Payment.id, Payment.merchant_trade_no, since, Refund.id, Refund.amount_twd, Refund.status,
+               Refund.ecpay_answer)
+        .select_from(Refund)  # ix_refunds_open: only the refunds not finished
+        .join(Payment, col(Payment.id) == col(Refund.payment_id))
+        .where(col(Refund.status).in_(list(REFUND_LIVE)), since < cutoff)
+        .order_by(since)
+        .limit(limit)
+    ).all()  # fmt: skip
+    return [
+        Found(pid, mtn, None, at, f"refund #{rid} NT${amount} {status}" + (f": {answer}" if answer else ""))
+        for pid, mtn, at, rid, amount, status, answer in rows
+    ]
+
+
+def _refund_missing(s: Session, cutoff: datetime, limit: int) -> list[Found]:
+    """FAILED or PARTIAL payments (or REFUND_PENDING ones) whose undelivered part has no refund at all."""
+    since = func.coalesce(Payment.updated_at, Payment.created_at)
+    no_refund = ~exists().where(col(Refund.payment_id) == col(Payment.id), col(Refund.purpose) == "undelivered")
+    rows = s.execute(
+        select(Payment.id, Payment.merchant_trade_no, since, Payment.status)
+        .where(
+            col(Payment.status).in_([PaymentStatus.FAILED, PaymentStatus.PARTIAL, PaymentStatus.REFUND_PENDING]),
+            col(Payment.created_at) < cutoff,
+        )
+        .where(since < cutoff, no_refund)
         .order_by(col(Payment.created_at))
         .limit(limit)
     ).all()
-    return [Found(pid, mtn, None, since) for pid, mtn, since in rows]
+    return [Found(pid, mtn, None, at, str(status)) for pid, mtn, at, status in rows]
 
 
 def _item_in_review(s: Session, cutoff: datetime, limit: int) -> list[Found]:
@@ -147,15 +172,32 @@ def _item_in_review(s: Session, cutoff: datetime, limit: int) -> list[Found]:
 
 
 def _refund_in_review(s: Session, cutoff: datetime, limit: int) -> list[Found]:
-    since = func.coalesce(Payment.updated_at, Payment.created_at)
-    rows = s.execute(
-        select(Payment.id, Payment.merchant_trade_no, since)
+    """Refunds waiting for a person (an operator's task, or refused by ECPay), and NEEDS_REVIEW payments from
+    before refunds were rows of their own."""
+    since = func.coalesce(Refund.updated_at, Refund.created_at)
+    tasks = s.execute(
+        select(Payment.id, Payment.merchant_trade_no, since, Refund.id, Refund.amount_twd, Refund.status)
+        .select_from(Refund)
+        .join(Payment, col(Payment.id) == col(Refund.payment_id))
+        .where(col(Refund.status).in_([RefundStatus.MANUAL, RefundStatus.FAILED]), since <= cutoff)
+        .order_by(since)
+        .limit(limit)
+    ).all()
+    found = [
+        Found(pid, mtn, None, at, f"refund #{rid} NT${amount} {status}") for pid, mtn, at, rid, amount, status in tasks
+    ]
+    pay_since = func.coalesce(Payment.updated_at, Payment.created_at)
+    legacy = s.execute(
+        select(Payment.id, Payment.merchant_trade_no, pay_since)
         .where(col(Payment.status) == PaymentStatus.NEEDS_REVIEW, col(Payment.created_at) <= cutoff)
-        .where(since <= cutoff)
+        .where(pay_since <= cutoff)
+        .where(~exists().where(col(Refund.payment_id) == col(Payment.id), col(Refund.status).in_(list(REFUND_OPEN))))
         .order_by(col(Payment.created_at))
         .limit(limit)
     ).all()
-    return [Found(pid, mtn, None, at) for pid, mtn, at in rows]
+    found += [Found(pid, mtn, None, at, "no refund row") for pid, mtn, at in legacy]
+    found.sort(key=lambda f: f.since)
+    return found[:limit]
 
 
 STUCK: tuple[StuckCondition, ...] = (
@@ -182,10 +224,21 @@ STUCK: tuple[StuckCondition, ...] = (
         name="refund_stuck",
         find=_refund_unfinished,
         threshold=lambda p: p.alert_refund_after,
-        healed_by="the refund actor, retried through the outbox; past this, an operator",
-        reason="refund started {age} ago and not finished",
+        healed_by="the reconciler: it re-sends a lost refund message, and asks ECPay about a refund whose "
+        "answer was lost before sending anything again",
+        reason="{detail}, not moving for {age}",
         title="Order {pid}: refund stuck",
-        body="Order {pid} had its refund started {age} ago and it is not finished.",
+        body="Order {pid}: {detail}, not moving for {age}.",
+        alerted_as=(REFUND_MISMATCH,),
+    ),
+    StuckCondition(
+        name="refund_missing",
+        find=_refund_missing,
+        threshold=lambda p: p.alert_refund_after,
+        healed_by="the reconciler: it starts the refund whose message was lost",
+        reason="{detail} {age} and no refund started",
+        title="Order {pid}: refund never started",
+        body="Order {pid} is {detail} since {age} ago and no refund was started.",
     ),
     StuckCondition(
         # the fulfillment engine raises this one as it parks the item; same name, so one alert per order
@@ -201,10 +254,10 @@ STUCK: tuple[StuckCondition, ...] = (
         name="refund_needs_review",
         find=_refund_in_review,
         threshold=lambda p: p.alert_review_after,
-        healed_by="an operator: refund by hand",
-        reason="refund could not be made automatically ({age}): refund by hand",
+        healed_by="an operator: refund by hand, then mark the refund done with its reference",
+        reason="{detail}: waiting {age} for an operator to refund by hand",
         title="Order {pid}: refund needs an operator",
-        body="Order {pid} could not be refunded automatically. Refund it by hand.",
+        body="Order {pid} could not be refunded automatically ({detail}). Refund it by hand.",
         # esa_domain.payments.refunds alerts as it parks the payment, under the reason it could not refund
         alerted_as=REVIEW_CONDITIONS,
     ),

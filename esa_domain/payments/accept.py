@@ -56,6 +56,7 @@ class EcpayConfig:
     base_url: str
     public_url: str  # ours, for alert links
     allow_simulated_paid: bool = False  # only an explicit sandbox setting may ship on SimulatePaid=1
+    credit_check_code: str = ""  # CreditCheckCode for CreditDetail/QueryTrade/V2 (refunds' resume)
 
     @classmethod
     def from_settings(cls, settings) -> EcpayConfig:  # type: ignore[no-untyped-def]
@@ -66,6 +67,7 @@ class EcpayConfig:
             base_url=settings.ecpay_base_url,
             public_url=settings.public_url,
             allow_simulated_paid=settings.ecpay_allow_simulated_paid,
+            credit_check_code=settings.ecpay_credit_check_code,
         )
 
     def client(self, **kw) -> EcpayClient:  # type: ignore[no-untyped-def]

@@ -1,10 +1,11 @@
-"""Refunds against the ECPay sandbox over real HTTP, on real PostgreSQL."""
+"""Refunds, a lifecycle of their own, against the ECPay sandbox over real HTTP, on real PostgreSQL: each counted
+from the sandbox's refund ledger (what ECPay carried out), never from our own record alone."""
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -16,11 +17,26 @@ from esa_domain.adapters.ecpay import EcpayClient, build_checkout_fields
 from esa_domain.core.states import ItemStatus, PaymentStatus
 from esa_domain.core.transitions import transition_item, transition_payment
 from esa_domain.infra.db import UnitOfWork
-from esa_domain.models import Alert, GatewayEvent, OutboxMessage, Payment, PaymentHistory, PaymentItem
+from esa_domain.models import (
+    Alert,
+    GatewayEvent,
+    OperatorAction,
+    OutboxMessage,
+    Payment,
+    PaymentHistory,
+    PaymentItem,
+    Refund,
+    RefundHistory,
+)
+from esa_domain.operations.actions import ActionRefused, complete_refund, record_bank_details, refund
+from esa_domain.operations.operators import create_operator
+from esa_domain.operations.policy import ReconcilePolicy
+from esa_domain.operations.reconciliation import reconcile
 from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from esa_domain.payments.accept import EcpayConfig
-from esa_domain.payments.refunds import refund_payment
+from esa_domain.payments.refunds import refund_payment, send_refund
 from esa_domain.payments.settlement import finish_payment_if_done
+from esa_domain.views import stuck
 from sandbox.ecpay import create_ecpay_sandbox
 from tests import factories
 from tests.servers import free_port
@@ -29,7 +45,7 @@ MID, KEY, IV = "3002607", "pwFHCqoQZGmho4w6", "EkRm7iFT261dpevs"
 
 
 def _config(base_url: str) -> EcpayConfig:
-    return EcpayConfig(MID, KEY, IV, base_url, public_url="https://esa.example")
+    return EcpayConfig(MID, KEY, IV, base_url, public_url="https://esa.example", credit_check_code="25012345")
 
 
 @pytest.fixture
@@ -119,7 +135,7 @@ def _events(db, payment_id: int) -> list[GatewayEvent]:
 
 def _alerts(db) -> list[str]:
     with Session(db) as s:
-        return [a.condition for a in s.exec(select(Alert)).all()]
+        return [a.condition for a in s.exec(select(Alert).order_by(Alert.id)).all()]
 
 
 def _count(db, model, *where) -> int:
@@ -127,22 +143,60 @@ def _count(db, model, *where) -> int:
         return s.exec(select(func.count()).select_from(model).where(*where)).one()
 
 
-def test_failed_card_payment_is_refunded_in_full_and_a_duplicate_message_does_nothing(db, sandbox_url):
+def _refunds(db, payment_id: int) -> list[Refund]:
+    with Session(db) as s:
+        return list(s.exec(select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.id)).all())
+
+
+def _ledger(sandbox_url: str, merchant_trade_no: str) -> list[tuple[str, int]]:
+    """What ECPay (the sandbox) carried out for this trade: one (action, amount) per refund or void."""
+    return [(r["action"], r["amount"]) for r in _sandbox_trade(sandbox_url, merchant_trade_no)["refunds"]]
+
+
+def _send_requested(db, payment_id: int, config: EcpayConfig, client: EcpayClient, **kw) -> list[str]:
+    """What the send_refund worker does with each message of this payment's refunds."""
+    return [send_refund(_uow(db), r.id, config, client, **kw) for r in _refunds(db, payment_id)]
+
+
+def _refund_history(db, refund_id: int) -> list[tuple[str | None, str]]:
+    with Session(db) as s:
+        q = select(RefundHistory).where(RefundHistory.refund_id == refund_id).order_by(RefundHistory.id)
+        return [(h.from_status, h.to_status) for h in s.exec(q).all()]
+
+
+def _operator(db, name: str = "ops", role: str = "operator"):
+    with Session(db) as s:
+        op = create_operator(s, name, "a-long-password", role)
+        s.commit()
+        s.refresh(op)
+        return op
+
+
+def _sandbox_config(sandbox_url: str, **changes) -> None:
+    httpx.post(f"{sandbox_url}/_sandbox/config", json=changes).raise_for_status()
+
+
+def test_failed_card_payment_is_refunded_in_full_once_and_duplicate_messages_do_nothing(db, sandbox_url):
     # Given a paid card order whose items both failed
     placed = _paid_order(db, sandbox_url)
-    assert _finish_items(
-        db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED}
-    ) == ("FAILED")
+    assert _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED}) == "FAILED"
     assert _count(db, OutboxMessage, OutboxMessage.topic == "refund_payment") == 1
-    client = EcpayClient(sandbox_url, MID, KEY, IV)
-    # When the refund message is handled twice
-    first = refund_payment(_uow(db), placed.payment_id, _config(sandbox_url), client)
-    second = refund_payment(_uow(db), placed.payment_id, _config(sandbox_url), client)
+    client, config = EcpayClient(sandbox_url, MID, KEY, IV), _config(sandbox_url)
+    # When the refund message is handled twice, and the send message of its refund twice
+    assert refund_payment(_uow(db), placed.payment_id, config) == "REFUND_PENDING"
+    assert refund_payment(_uow(db), placed.payment_id, config) == "REFUND_PENDING"
+    (requested,) = _refunds(db, placed.payment_id)
+    assert (requested.status, requested.purpose, requested.sequence, requested.amount_twd) == (
+        "REQUESTED", "undelivered", 1, 70,
+    )  # fmt: skip
+    assert _count(db, OutboxMessage, OutboxMessage.topic == "send_refund") == 1
+    assert _send_requested(db, placed.payment_id, config, client) == ["CONFIRMED"]
+    assert _send_requested(db, placed.payment_id, config, client) == ["CONFIRMED"]
     # Then ECPay refunded the whole amount once, and the record says so
-    assert (first, second) == ("REFUNDED", "REFUNDED")
-    assert _sandbox_trade(sandbox_url, placed.merchant_trade_no)["refunded"] == 70
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 70)]
     payment = _payment(db, placed.payment_id)
     assert (payment.status, payment.refunded_twd) == ("REFUNDED", 70)
+    assert _refund_history(db, requested.id) == [(None, "REQUESTED"), ("REQUESTED", "SENT"), ("SENT", "CONFIRMED")]
     events = _events(db, placed.payment_id)
     assert [e.outcome for e in events] == ["ok: RtnCode 1 OK"]
     assert events[0].fields["request"] == {
@@ -159,38 +213,47 @@ def test_partial_payment_refunds_the_failed_items_share_of_the_discounted_charge
     # Given NT$70 of goods charged NT$63 after 10 % off, and the NT$45 PLN token failed
     placed = _paid_order(db, sandbox_url, promo=True)
     assert placed.amount_twd == 63
-    assert _finish_items(
-        db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.FAILED}
-    ) == ("PARTIAL")
+    assert _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.FAILED}) == "PARTIAL"
     # When it is refunded
-    status = refund_payment(
-        _uow(db), placed.payment_id, _config(sandbox_url), EcpayClient(sandbox_url, MID, KEY, IV)
-    )
-    # Then the customer gets 63 * 45 / 70 = 40.5 -> NT$41 back (never less than their share)
-    assert status == "REFUNDED"
-    assert _payment(db, placed.payment_id).refunded_twd == 41
-    assert _sandbox_trade(sandbox_url, placed.merchant_trade_no)["refunded"] == 41
+    config = _config(sandbox_url)
+    refund_payment(_uow(db), placed.payment_id, config)
+    assert _send_requested(db, placed.payment_id, config, EcpayClient(sandbox_url, MID, KEY, IV)) == ["CONFIRMED"]
+    # Then the customer gets 63 * 45 / 70 = 40.5 -> NT$41 back (never less than their share), once
+    payment = _payment(db, placed.payment_id)
+    assert (payment.status, payment.refunded_twd) == ("REFUNDED", 41)
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 41)]
 
 
-def test_refused_refund_and_void_go_to_review_with_one_alert(db, sandbox_url):
+def test_refused_refund_and_void_fail_the_refund_and_an_operator_finishes_it_by_hand(db, sandbox_url):
     # Given a failed card order that was already partly refunded in ECPay's back office
     placed = _paid_order(db, sandbox_url)
     _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED})
-    client = EcpayClient(sandbox_url, MID, KEY, IV)
+    client, config = EcpayClient(sandbox_url, MID, KEY, IV), _config(sandbox_url)
     trade_no = _payment(db, placed.payment_id).ecpay_trade_no
     assert client.do_action(placed.merchant_trade_no, trade_no, "R", 10).ok
     # When we refund it
-    status = refund_payment(_uow(db), placed.payment_id, _config(sandbox_url), client)
+    refund_payment(_uow(db), placed.payment_id, config)
     # Then R (exceeds what is left) and the void N (refunds exist) are refused: an operator decides
-    assert status == "NEEDS_REVIEW"
-    outcomes = [e.outcome for e in _events(db, placed.payment_id)]
-    assert outcomes == [
+    assert _send_requested(db, placed.payment_id, config, client) == ["FAILED"]
+    assert [e.outcome for e in _events(db, placed.payment_id)] == [
         "refused: RtnCode 10200061 Refund amount exceeds the paid amount",
         "refused: RtnCode 10200062 Cannot void a trade with refunds",
     ]
-    assert _sandbox_trade(sandbox_url, placed.merchant_trade_no)["refunded"] == 10
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 10)]
     assert _alerts(db) == ["refund_refused"]
-    assert _payment(db, placed.payment_id).refunded_twd == 0
+    payment = _payment(db, placed.payment_id)
+    assert (payment.status, payment.refunded_twd) == ("NEEDS_REVIEW", 0)
+    # And an operator who refunded the NT$70 by hand marks it done with the transfer's reference
+    (failed,) = _refunds(db, placed.payment_id)
+    with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="reference"):
+        complete_refund(uow, _operator(db), failed.id, "  ")
+    with UnitOfWork(db) as uow:
+        assert complete_refund(uow, _operator(db, "ops2"), failed.id, "BANK-TRF-0042") == "CONFIRMED"
+    payment = _payment(db, placed.payment_id)
+    assert (payment.status, payment.refunded_twd) == ("REFUNDED", 70)
+    assert _refund_history(db, failed.id)[-3:] == [("SENT", "FAILED"), ("FAILED", "MANUAL"), ("MANUAL", "CONFIRMED")]
+    assert _refunds(db, placed.payment_id)[0].reference == "BANK-TRF-0042"
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 10)]  # nothing more through ECPay
 
 
 def _before_daily_close() -> FastAPI:
@@ -214,54 +277,195 @@ def test_full_refund_refused_before_the_daily_close_voids_the_authorisation(db, 
     url = run_asgi(app)
     placed = _paid_order(db, None)
     _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED})
-    status = refund_payment(_uow(db), placed.payment_id, _config(url), EcpayClient(url, MID, KEY, IV))
-    assert status == "REFUNDED"
+    refund_payment(_uow(db), placed.payment_id, _config(url))
+    assert _send_requested(db, placed.payment_id, _config(url), EcpayClient(url, MID, KEY, IV)) == ["CONFIRMED"]
     assert app.state.actions == [("R", "70"), ("N", "70")]
-    assert _payment(db, placed.payment_id).refunded_twd == 70
-    with Session(db) as s:
-        causes = s.exec(select(PaymentHistory.cause).where(PaymentHistory.to_status == "REFUNDED")).all()
-    assert causes == ["NT$70 voided (DoAction N)"]
+    payment = _payment(db, placed.payment_id)
+    assert (payment.status, payment.refunded_twd) == ("REFUNDED", 70)
+    assert _refunds(db, placed.payment_id)[0].ecpay_answer == "DoAction N: RtnCode 1 OK"
 
 
-def test_unreachable_ecpay_is_review_saying_the_refund_may_have_happened_never_a_blind_retry(db):
+def test_unreachable_ecpay_leaves_the_refund_sent_and_nothing_is_sent_again_before_ecpay_is_asked(db):
     placed = _paid_order(db, None)
     _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED})
     dead = f"http://127.0.0.1:{free_port()}"
-    client = EcpayClient(dead, MID, KEY, IV, timeout=1.0)
-    assert refund_payment(_uow(db), placed.payment_id, _config(dead), client) == "NEEDS_REVIEW"
-    assert refund_payment(_uow(db), placed.payment_id, _config(dead), client) == "NEEDS_REVIEW"
-    assert [e.outcome.split(":")[0] for e in _events(db, placed.payment_id)] == ["unknown"]  # one call, no N
-    with Session(db) as s:
-        alert = s.exec(select(Alert)).one()
-    assert alert.condition == "refund_unknown" and "MAY OR MAY NOT" in alert.body
-    assert alert.link == f"https://esa.example/orders/{placed.payment_id}"
+    client, config = EcpayClient(dead, MID, KEY, IV, timeout=1.0), _config(dead)
+    refund_payment(_uow(db), placed.payment_id, config)
+    now = datetime.now(UTC)
+    # the call fails: the outcome is unknown, the refund stays SENT
+    assert _send_requested(db, placed.payment_id, config, client, now=now) == ["SENT"]
+    # a duplicate message within the grace does nothing (a call may still be in flight)
+    assert _send_requested(db, placed.payment_id, config, client, now=now + timedelta(minutes=1)) == ["SENT"]
+    # past the grace ECPay is asked first; still unreachable, so nothing is sent
+    later = now + timedelta(minutes=6)
+    assert _send_requested(db, placed.payment_id, config, client, now=later) == ["SENT"]
+    assert [e.outcome.split(":")[0] for e in _events(db, placed.payment_id)] == ["unknown"]  # one DoAction
+    (sent,) = _refunds(db, placed.payment_id)
+    assert (sent.sends, sent.ecpay_answer.startswith("asked ECPay, no answer")) == (1, True)
+    assert _payment(db, placed.payment_id).status == "REFUND_PENDING"
 
 
-def test_non_card_payment_goes_to_review_for_a_refund_by_hand(db):
+def test_a_refund_whose_answer_was_lost_is_confirmed_from_ecpays_record_never_sent_twice(db, sandbox_url):
+    # Given a refund that ECPay carried out but whose answer never reached us
+    placed = _paid_order(db, sandbox_url)
+    _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED})
+    client, config = EcpayClient(sandbox_url, MID, KEY, IV), _config(sandbox_url)
+    refund_payment(_uow(db), placed.payment_id, config)
+    _sandbox_config(sandbox_url, do_action_answer="drop")
+    now = datetime.now(UTC)
+    assert _send_requested(db, placed.payment_id, config, client, now=now) == ["SENT"]
+    _sandbox_config(sandbox_url, do_action_answer="normal")
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 70)]
+    # When it is resumed past the grace
+    assert _send_requested(db, placed.payment_id, config, client, now=now + timedelta(minutes=6)) == ["CONFIRMED"]
+    # Then ECPay's record (QueryTradeInfo -> gwsr -> CreditDetail/QueryTrade/V2) settled it: refunded once
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 70)]
+    (confirmed,) = _refunds(db, placed.payment_id)
+    assert confirmed.ecpay_answer == "ECPay's record: NT$70 refunded (已關帳), NT$0 confirmed here"
+    assert confirmed.sends == 1
+    assert (_payment(db, placed.payment_id).status, _payment(db, placed.payment_id).refunded_twd) == ("REFUNDED", 70)
+
+
+def test_a_refund_whose_worker_died_before_doaction_left_is_sent_once_after_ecpay_says_it_has_none(db, sandbox_url):
+    placed = _paid_order(db, sandbox_url)
+    _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.FAILED})
+    config = _config(sandbox_url)
+    refund_payment(_uow(db), placed.payment_id, config)
+    dead = EcpayClient(f"http://127.0.0.1:{free_port()}", MID, KEY, IV, timeout=1.0)
+    now = datetime.now(UTC)
+    assert _send_requested(db, placed.payment_id, config, dead, now=now) == ["SENT"]  # it never reached ECPay
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == []
+    live = EcpayClient(sandbox_url, MID, KEY, IV)
+    assert _send_requested(db, placed.payment_id, config, live, now=now + timedelta(minutes=6)) == ["CONFIRMED"]
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 45)]
+    (confirmed,) = _refunds(db, placed.payment_id)
+    assert confirmed.sends == 2 and confirmed.status == "CONFIRMED"
+
+
+def test_offline_payment_becomes_an_operator_task_with_bank_details_done_with_a_reference(db):
+    # Given an ATM payment (no refund API) whose PLN token failed
     placed = _paid_order(db, None, method="ATM_TAISHIN")
     _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.FAILED})
     client = EcpayClient(f"http://127.0.0.1:{free_port()}", MID, KEY, IV)
-    assert refund_payment(_uow(db), placed.payment_id, _config("http://x"), client) == "NEEDS_REVIEW"
+    # When its refund is requested
+    assert refund_payment(_uow(db), placed.payment_id, _config("http://x")) == "NEEDS_REVIEW"
+    # Then it is an operator's task for NT$45 with one alert, and nothing goes to ECPay
+    (task,) = _refunds(db, placed.payment_id)
+    assert (task.status, task.method, task.amount_twd) == ("MANUAL", "manual", 45)
+    assert _send_requested(db, placed.payment_id, _config("http://x"), client) == ["MANUAL"]
     with Session(db) as s:
         alert = s.exec(select(Alert)).one()
     assert alert.condition == "refund_manual" and "NT$45" in alert.title and "ATM_TAISHIN" in alert.body
     assert _events(db, placed.payment_id) == []
-    assert _count(db, OutboxMessage, OutboxMessage.topic == "send_alert") == 1
+    rows = [(r.condition, r.reason) for r in _stuck_rows(db) if r.payment_id == placed.payment_id]
+    assert rows == [("refund_needs_review", f"refund #{task.id} NT$45 MANUAL: waiting 0 min for an operator to refund by hand")]
+    # When the operator keeps the customer's bank details, then marks it done with the transfer's reference
+    op = _operator(db)
+    with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="bank details"):
+        record_bank_details(uow, op, task.id, "x")
+    with UnitOfWork(db) as uow:
+        record_bank_details(uow, op, task.id, "Bank Taishin 812, account 1234567890, WANG XIAO MING")
+    with UnitOfWork(db) as uow:
+        assert complete_refund(uow, op, task.id, "TRF 2026-12-02 #77") == "CONFIRMED"
+    done = _refunds(db, placed.payment_id)[0]
+    assert (done.bank_details, done.reference) == ("Bank Taishin 812, account 1234567890, WANG XIAO MING", "TRF 2026-12-02 #77")
+    payment = _payment(db, placed.payment_id)
+    assert (payment.status, payment.refunded_twd) == ("REFUNDED", 45)
+    with Session(db) as s:
+        audit = [(a.action, a.subject) for a in s.exec(select(OperatorAction).order_by(OperatorAction.id)).all()]
+    assert audit == [("refund_bank_details", f"refund:{task.id}"), ("refund_done", f"refund:{task.id}")]
+    assert [r for r in _stuck_rows(db) if r.payment_id == placed.payment_id] == []
 
 
-def test_ten_concurrent_copies_of_the_message_refund_once(db, sandbox_url):
+def _stuck_rows(db):
+    with Session(db) as s:
+        return stuck.stuck_payments(s, now=datetime.now(UTC) + timedelta(seconds=1), policy=ReconcilePolicy())
+
+
+def test_an_operator_refunds_part_of_a_delivered_order_through_doaction_with_reason_and_audit(db, sandbox_url):
+    # Given a delivered (SUCCESS) card order of NT$70
+    placed = _paid_order(db, sandbox_url)
+    assert _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.SUCCESS}) == "SUCCESS"
+    op = _operator(db)
+    client, config = EcpayClient(sandbox_url, MID, KEY, IV), _config(sandbox_url)
+    # When an operator refunds NT$20 as goodwill
+    with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="say why"):
+        refund(uow, op, placed.payment_id, "", 20)
+    with UnitOfWork(db) as uow:
+        assert refund(uow, op, placed.payment_id, "goodwill: late delivery", 20) == "SUCCESS"
+    # a second one while the first is on its way is refused; more than was charged is refused
+    with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="on its way"):
+        refund(uow, op, placed.payment_id, "again", 5)
+    assert _send_requested(db, placed.payment_id, config, client) == ["CONFIRMED"]
+    with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="at most NT\\$50"):
+        refund(uow, op, placed.payment_id, "dispute", 51)
+    # Then ECPay refunded NT$20 once; the order stays delivered with NT$20 refunded; the audit says who and why
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 20)]
+    payment = _payment(db, placed.payment_id)
+    assert (payment.status, payment.refunded_twd) == ("SUCCESS", 20)
+    (goodwill,) = _refunds(db, placed.payment_id)
+    assert (goodwill.purpose, goodwill.reason, goodwill.requested_by) == ("operator", "goodwill: late delivery", "operator:ops")
+    with Session(db) as s:
+        (audit,) = s.exec(select(OperatorAction)).all()
+    assert (audit.action, audit.reason, audit.detail["amount_twd"], audit.detail["to"]) == (
+        "refund", "goodwill: late delivery", 20, "SUCCESS",
+    )  # fmt: skip
+    # And the rest (NT$50) refunded as a dispute, by default everything left
+    with UnitOfWork(db) as uow:
+        refund(uow, op, placed.payment_id, "dispute: customer never used it")
+    assert _send_requested(db, placed.payment_id, config, client) == ["CONFIRMED", "CONFIRMED"]
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 20), ("R", 50)]
+    assert _payment(db, placed.payment_id).refunded_twd == 70
+
+
+def test_a_lost_refund_message_is_healed_by_the_reconciler(db, sandbox_url):
+    # Given a FAILED card payment whose refund_payment message was lost
+    placed = _paid_order(db, sandbox_url)
+    _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED})
+    with Session(db) as s:
+        s.execute(OutboxMessage.__table__.delete().where(OutboxMessage.topic == "refund_payment"))
+        s.commit()
+    config, client = _config(sandbox_url), EcpayClient(sandbox_url, MID, KEY, IV)
+    policy = ReconcilePolicy(redispatch_after=timedelta(minutes=2))
+    later = datetime.now(UTC) + timedelta(minutes=3)
+    rows = [(r.condition, r.reason) for r in _stuck_rows_at(db, later + timedelta(hours=1))]
+    assert rows == [("refund_missing", "FAILED 1 h 3 min and no refund started")]
+    # When reconciliation runs
+    counts = reconcile(_uow(db), config, client, now=later, policy=policy)
+    # Then it started the refund (its send_refund message in the outbox), which the worker then sends once
+    assert counts["refunds_started"] == 1
+    (requested,) = _refunds(db, placed.payment_id)
+    assert requested.status == "REQUESTED"
+    assert _count(db, OutboxMessage, OutboxMessage.topic == "send_refund") == 1
+    # the send_refund message is lost too: the next tick sends it again, and the worker refunds once
+    reconcile(_uow(db), config, client, now=later + timedelta(minutes=3), policy=policy)
+    assert _count(db, OutboxMessage, OutboxMessage.topic == "send_refund") == 2
+    assert _send_requested(db, placed.payment_id, config, client) == ["CONFIRMED"]
+    assert _send_requested(db, placed.payment_id, config, client) == ["CONFIRMED"]
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 70)]
+    assert _payment(db, placed.payment_id).status == "REFUNDED"
+
+
+def _stuck_rows_at(db, now):
+    with Session(db) as s:
+        return stuck.stuck_payments(s, now=now, policy=ReconcilePolicy())
+
+
+def test_ten_concurrent_copies_of_each_message_refund_once(db, sandbox_url):
     placed = _paid_order(db, sandbox_url)
     _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED})
     barrier = threading.Barrier(10)
+    config = _config(sandbox_url)
 
     def handle(_):
         barrier.wait()
-        client = EcpayClient(sandbox_url, MID, KEY, IV)
-        return refund_payment(_uow(db), placed.payment_id, _config(sandbox_url), client)
+        refund_payment(_uow(db), placed.payment_id, config)
+        return _send_requested(db, placed.payment_id, config, EcpayClient(sandbox_url, MID, KEY, IV))
 
     with ThreadPoolExecutor(10) as pool:
         results = list(pool.map(handle, range(10)))
-    assert set(results) <= {"REFUNDED", "REFUND_PENDING"}
-    assert _sandbox_trade(sandbox_url, placed.merchant_trade_no)["refunded"] == 70
+    assert {r for rs in results for r in rs} <= {"CONFIRMED", "SENT"}
+    assert len(_refunds(db, placed.payment_id)) == 1
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 70)]
     assert len(_events(db, placed.payment_id)) == 1
     assert _payment(db, placed.payment_id).status == "REFUNDED"

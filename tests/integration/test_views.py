@@ -11,7 +11,16 @@ from sqlmodel import Session
 
 from esa_domain.infra import topics
 from esa_domain.infra.db import UnitOfWork
-from esa_domain.models import FxRate, Operator, OperatorAction, OutboxMessage, Payment, PaymentItem, Product
+from esa_domain.models import (
+    FxRate,
+    Operator,
+    OperatorAction,
+    OutboxMessage,
+    Payment,
+    PaymentItem,
+    Product,
+    Refund,
+)
 from esa_domain.operations.actions import (
     ActionRefused,
     refund,
@@ -183,12 +192,16 @@ def test_resolving_a_review_as_delivered_keeps_the_serial_and_succeeds_the_payme
     assert _outbox(db, topics.REFUND_PAYMENT) == []
 
 
-def test_refund_of_a_failed_payment_goes_pending_with_a_refund_message(db, demo):
+def test_refund_of_a_failed_payment_starts_its_refund_and_an_unpaid_one_is_refused(db, demo):
+    # paid by card but no ECPay TradeNo is known: DoAction cannot refund it, so it is an operator's task
     with UnitOfWork(db) as uow:
-        assert refund(uow, _op(db, "ops"), demo["failed"], "nothing delivered") == "REFUND_PENDING"
-    assert _outbox(db, topics.REFUND_PAYMENT) == [{"payment_id": demo["failed"]}]
+        assert refund(uow, _op(db, "ops"), demo["failed"], "nothing delivered") == "NEEDS_REVIEW"
+    with Session(db) as s:
+        (row,) = s.execute(select(Refund).where(Refund.payment_id == demo["failed"])).scalars()
+    assert (row.status, row.purpose, row.method, row.reason) == ("MANUAL", "undelivered", "manual", "nothing delivered")
+    assert [a.action for a in _actions(db, demo["failed"])] == ["refund"]
     with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="cannot be refunded"):
-        refund(uow, _op(db, "ops"), demo["delivered"], "customer asked")
+        refund(uow, _op(db, "ops"), demo["waiting"], "customer asked")
 
 
 def test_manual_fx_rate_is_admin_only_and_audited(db, demo):

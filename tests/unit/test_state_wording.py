@@ -96,9 +96,12 @@ def test_the_customer_api_picks_the_most_preferred_language_it_has(header, langu
 
 def test_operator_actions_come_from_the_table():
     assert PAYMENT.allowing(OperatorAction.RETRY) == {PaymentStatus.PAID}
+    # any paid order may be refunded, all or part (SUCCESS too: goodwill, a dispute)
     assert PAYMENT.allowing(OperatorAction.REFUND) == {
+        PaymentStatus.SUCCESS,
         PaymentStatus.FAILED,
         PaymentStatus.PARTIAL,
+        PaymentStatus.REFUNDED,
         PaymentStatus.NEEDS_REVIEW,
     }
     assert ITEM.allowing(OperatorAction.RESOLVE) == {ItemStatus.NEEDS_REVIEW}

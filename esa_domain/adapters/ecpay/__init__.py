@@ -11,6 +11,7 @@ from esa_domain.adapters.ecpay.checkout import (
 from esa_domain.adapters.ecpay.client import (
     PRODUCTION_BASE_URL,
     STAGE_BASE_URL,
+    CreditDetail,
     DoActionResult,
     EcpayClient,
     EcpayError,
@@ -39,6 +40,7 @@ __all__ = [
     "ACK",
     "PRODUCTION_BASE_URL",
     "STAGE_BASE_URL",
+    "CreditDetail",
     "DoActionResult",
     "EcpayClient",
     "EcpayError",

@@ -1,4 +1,5 @@
-"""Server-to-server calls to ECPay: QueryTradeInfo/V5 (the source of truth), CreditDetail/DoAction (refunds).
+"""Server-to-server calls to ECPay: QueryTradeInfo/V5 (the source of truth), CreditDetail/DoAction (refunds),
+CreditDetail/QueryTrade/V2 (a card trade's closings and refunds: what a refund whose answer was lost did).
 
 Sync httpx; the base URL or the transport decides whether it talks to ECPay stage, production or the sandbox.
 Keys and MACs are never logged; results carry the received fields with the CheckMacValue removed.
@@ -6,6 +7,7 @@ Keys and MACs are never logged; results carry the received fields with the Check
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -29,6 +31,11 @@ STAGE_BASE_URL = "https://payment-stage.ecpay.com.tw"
 PRODUCTION_BASE_URL = "https://payment.ecpay.com.tw"
 QUERY_PATH = "/Cashier/QueryTradeInfo/V5"
 DO_ACTION_PATH = "/CreditDetail/DoAction"
+CREDIT_DETAIL_PATH = "/CreditDetail/QueryTrade/V2"
+# CreditDetail/QueryTrade/V2 close_data rows that stand (developers.ecpay.com.tw ?p=2894: 要關帳 to be closed,
+# 已關帳 closed; 已取消 and 操作取消 are cancelled rows). A refund (退刷) is a row with a negative amount.
+_CLOSE_ROWS_THAT_COUNT = ("要關帳", "已關帳")
+VOIDED = "已取消"  # the trade's status once its authorisation was voided (DoAction N): nothing was charged
 THROTTLE_BACKOFF = timedelta(minutes=30)  # ECPay answers 403 to queries that come too fast
 TRADE_STATUS = {"1": "paid", "0": "unpaid", "10200095": "failed"}
 _BODY_SNIPPET = 200
@@ -81,6 +88,62 @@ class DoActionResult:
     rtn_msg: str
     fields: dict[str, str]  # everything received, CheckMacValue removed: safe to store
     latency_ms: int
+
+
+@dataclass(frozen=True)
+class CreditDetail:
+    """One card trade's authorisation and its closings (CreditDetail/QueryTrade/V2)."""
+
+    status: str  # the trade's status as answered (已授權, 已關帳, 已取消, 操作取消, 未授權)
+    amount_twd: int  # the authorised amount
+    closed_twd: int  # clsamt: what was closed (captured), net of refunds
+    refunded_twd: int  # the refunds standing in close_data (or the whole amount once voided)
+    fields: dict[str, object]  # RtnValue as received: safe to store (no card data in it)
+    latency_ms: int
+
+    @property
+    def voided(self) -> bool:
+        return self.status == VOIDED
+
+
+def _whole(value: object) -> int:
+    text = str(value).strip()
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if not digits.isdigit():
+        raise EcpayInvalidResponse(f"ECPay answered a non-integer amount {text[:20]!r}")
+    return sign * int(digits)
+
+
+def parse_credit_detail(body: str, latency_ms: int = 0) -> CreditDetail:
+    """ECPay's JSON answer to CreditDetail/QueryTrade/V2; raises EcpayInvalidResponse for an error answer."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise EcpayInvalidResponse(
+            f"ECPay's credit detail answer is not JSON: {body[:_BODY_SNIPPET]}"
+        ) from None
+    if not isinstance(answer, dict):
+        raise EcpayInvalidResponse("ECPay's credit detail answer is not an object")
+    value = answer.get("RtnValue")
+    if answer.get("RtnMsg") or not isinstance(value, dict):
+        # error_Stop (merchant stopped), error_nopay (no such authorisation), error (a check failed)
+        raise EcpayInvalidResponse(f"ECPay's credit detail query failed: {str(answer.get('RtnMsg'))[:80]!r}")
+    amount = _whole(value.get("amount", ""))
+    rows = value.get("close_data") or []
+    if not isinstance(rows, list):
+        raise EcpayInvalidResponse("ECPay's close_data is not a list")
+    status = str(value.get("status", ""))
+    refunded = sum(
+        -_whole(r.get("amount", "0"))
+        for r in rows
+        if isinstance(r, dict)
+        and r.get("status") in _CLOSE_ROWS_THAT_COUNT
+        and _whole(r.get("amount", "0")) < 0
+    )
+    if status == VOIDED:
+        refunded = amount
+    return CreditDetail(status, amount, _whole(value.get("clsamt", "0")), refunded, value, latency_ms)
 
 
 def _now() -> datetime:
@@ -224,6 +287,36 @@ class EcpayClient:
             fields=redact(received),
             latency_ms=latency_ms,
         )
+
+    def query_credit_detail(self, credit_refund_id: str, amount: int, check_code: str) -> CreditDetail:
+        """What ECPay did with one card trade: its closings and refunds (CreditDetail/QueryTrade/V2).
+
+        `credit_refund_id`: the authorisation number (gwsr, from QueryTradeInfo or NeedExtraPaidInfo).
+        `amount`: the authorised amount. `check_code`: the merchant's CreditCheckCode from ECPay's back office.
+        Raises EcpayThrottled (403), EcpayUnavailable, EcpayInvalidResponse (an error answer).
+        """
+        now = _now()
+        with self._lock:
+            if self._throttled_until is not None and now < self._throttled_until:
+                raise EcpayThrottled(self._throttled_until, now)
+        fields = {
+            "MerchantID": self.merchant_id,
+            "CreditRefundId": credit_refund_id,
+            "CreditAmount": str(amount),
+            "CreditCheckCode": check_code,
+        }
+        fields["CheckMacValue"] = check_mac_value(fields, self._hash_key, self._hash_iv)
+        response, latency_ms = self._post(CREDIT_DETAIL_PATH, fields, "credit detail")
+        if response.status_code == 403:
+            until = now + THROTTLE_BACKOFF
+            with self._lock:
+                self._throttled_until = until
+            raise EcpayThrottled(until, now)
+        if response.status_code >= 500:
+            raise EcpayUnavailable(f"ECPay answered HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise EcpayInvalidResponse(f"ECPay answered HTTP {response.status_code}")
+        return parse_credit_detail(response.content.decode("utf-8", errors="replace"), latency_ms)
 
     def _signed_fields(self, response: httpx.Response, *, require_mac: bool) -> dict[str, str]:
         if response.status_code >= 500:
