@@ -330,9 +330,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         say("stopped. Data is kept in " + str(get_settings().data_dir))
 
 
-def _child(cmd: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]
-    """A child of `esa up` in its own process group (the supervisor restarts and stops it as one)."""
-    return lambda: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+def _child(cmd: list[str], env: dict[str, str], output=None):  # type: ignore[no-untyped-def]
+    """A child of `esa up` in its own process group (the supervisor restarts and stops it as one); its
+    output goes to our terminal, or to `output` (a file)."""
+    err = None if output is None else subprocess.STDOUT
+    return lambda: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=output, stderr=err)
 
 
 def _stop_on_signals() -> None:

@@ -60,12 +60,6 @@ ECPAY_NOTIFICATIONS = Counter(
     ["verdict"],
     registry=REGISTRY,
 )
-ECPAY_QUERIES = Counter(
-    "esa_ecpay_queries",
-    "ECPay QueryTradeInfo checks of a payment by the worker, by verdict.",
-    ["verdict"],
-    registry=REGISTRY,
-)
 SUPPLIER_CALLS = Counter(
     "esa_supplier_calls",
     "Calls to a supplier, by supplier, operation (purchase, check_status) and outcome "
@@ -90,24 +84,6 @@ OUTBOX_PUBLISHED = Counter(
     "esa_outbox_published",
     "Outbox rows handed to the broker, by topic and outcome (sent, failed: left for the sweeper).",
     ["topic", "outcome"],
-    registry=REGISTRY,
-)
-RECONCILIATION = Counter(
-    "esa_reconciliation_results",
-    "What reconciliation runs found and did, by result (the run summary's keys: payments_healed ...).",
-    ["result"],
-    registry=REGISTRY,
-)
-RECONCILIATION_RUNS = Counter(
-    "esa_reconciliation_runs",
-    "Reconciliation runs, by outcome (ok, error).",
-    ["outcome"],
-    registry=REGISTRY,
-)
-ALERTS = Counter(
-    "esa_alerts_delivered",
-    "Operator alert deliveries to LINE, by outcome (sent, failed, queued: retried later).",
-    ["outcome"],
     registry=REGISTRY,
 )
 SCHEDULER_TICKS = Counter(

@@ -52,6 +52,14 @@ _DEPOSITS = text(
     ORDER BY b.supplier_id, b.observed_at DESC
     """
 )
+_ALERTS = text("SELECT status, count(*) FROM alerts GROUP BY status")
+_RECONCILE_RUNS = text(
+    "SELECT id, status, summary FROM job_runs WHERE kind = 'reconcile' AND id > :last ORDER BY id LIMIT 1000"
+)
+_JOBS_OK = text(
+    "SELECT kind, EXTRACT(EPOCH FROM now() - max(finished_at)) FROM job_runs "
+    "WHERE status = 'ok' AND started_at > now() - interval '7 days' GROUP BY kind"
+)
 # (lifecycle label, table, which rows); payments and items share payment_history (items carry item_id)
 _HISTORIES = (
     ("payment", "payment_history", "item_id IS NULL"),
@@ -80,6 +88,9 @@ class StateCollector:
         self._cached: list[Metric] = []
         self._transitions: dict[tuple[str, str, str], int] = {}
         self._last_id: dict[str, int] = {}
+        self._last_run = 0
+        self._runs: dict[str, int] = {}
+        self._results: dict[str, int] = {}
 
     def describe(self) -> list[Metric]:
         return []  # read on scrape; nothing to check at registration
@@ -159,7 +170,46 @@ class StateCollector:
             balance_age.add_metric([code], float(seconds))
         families += [balance, balance_age]
         families.append(self._transition_counts(conn))
+        families += self._jobs(conn)
+        alerts = GaugeMetricFamily(
+            "esa_alerts", "Operator alerts by delivery status (queued, sent, failed).", labels=["status"]
+        )
+        for status, count in conn.execute(_ALERTS):
+            alerts.add_metric([status], float(count))
+        families.append(alerts)
         return families
+
+    def _jobs(self, conn: Any) -> list[Metric]:
+        """Reconciliation's findings and heals, summed over its finished runs (each run's summary once), and
+        the age of every job's last successful run."""
+        for run_id, status, summary in conn.execute(_RECONCILE_RUNS, {"last": self._last_run}):
+            if status == "running":
+                break  # counted once it finishes; the runs after it wait for it
+            self._runs[status] = self._runs.get(status, 0) + 1
+            for key, n in (summary or {}).items():
+                if isinstance(n, int) and not isinstance(n, bool):
+                    self._results[key] = self._results.get(key, 0) + n
+            self._last_run = run_id
+        runs = CounterMetricFamily(
+            "esa_reconciliation_runs", "Finished reconciliation runs, by status.", labels=["status"]
+        )
+        for status, n in sorted(self._runs.items()):
+            runs.add_metric([status], float(n))
+        results = CounterMetricFamily(
+            "esa_reconciliation_results",
+            "What reconciliation found and healed, summed over its runs, by the run summary's key.",
+            labels=["result"],
+        )
+        for key, n in sorted(self._results.items()):
+            results.add_metric([key[:60]], float(n))
+        age = GaugeMetricFamily(
+            "esa_job_last_ok_age_seconds",
+            "Time since a scheduled job last finished well, by job.",
+            labels=["job"],
+        )
+        for kind, seconds in conn.execute(_JOBS_OK):
+            age.add_metric([kind], float(seconds))
+        return [runs, results, age]
 
     def _transition_counts(self, conn: Any) -> Metric:
         for lifecycle, table, rows in _HISTORIES:
