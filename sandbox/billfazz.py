@@ -60,6 +60,7 @@ PRODUCTS: tuple[BillfazzProduct, ...] = (
     BillfazzProduct("TSEL5", "Telkomsel 5.000", "prepaid", "TELKOMSEL", 5_700, problem=True),
     BillfazzProduct("PLNPASCA", "PLN Pascabayar", "postpaid", "PLN", 0, admin_price=2_750),
     BillfazzProduct("BPJSKS", "BPJS Kesehatan", "postpaid", "BPJS", 0, admin_price=2_750),
+    BillfazzProduct("PBB", "PBB (Pajak Bumi dan Bangunan)", "postpaid", "PBB", 0, admin_price=3_000),
 )
 FAILURE_REASONS = {
     Behaviour.CUSTOMER_FAILURE: "INVALID_DESTINATION",
@@ -186,7 +187,7 @@ def create_app(
         product = products.get(str(body.get("productCode", "")))
         if product is None or product.type != "prepaid":
             return JSONResponse({"message": "productCode not found"}, 404)
-        if not product.active or product.problem:
+        if not product.active or product.problem or product.code in state.out_of_stock:
             return JSONResponse({"message": "product is having a problem"}, 422)
         return await place(
             str(body.get("refId") or ""),
@@ -205,6 +206,14 @@ def create_app(
         target = str(body.get("destinationNo", ""))
         if product is None or product.type != "postpaid":
             return JSONResponse({"message": "productCode not found"}, 404)
+        # service-billfazz's InquiryPostpaidBpjs / InquiryPostpaidPbb: BPJS needs `month`, PBB needs `year`
+        month, year = body.get("month"), body.get("year")
+        if product.operator_code == "BPJS" and not (isinstance(month, int) and 1 <= month <= 12):
+            return JSONResponse({"message": "month is required for BPJS (1-12)"}, 400)
+        if product.operator_code == "PBB" and not (
+            isinstance(year, str) and year.isdigit() and len(year) == 4
+        ):
+            return JSONResponse({"message": "year is required for PBB"}, 400)
         if behaviour_for(target) is Behaviour.CUSTOMER_FAILURE:
             return JSONResponse({"message": "destinationNo not found"}, 422)
         inquiry_id = state.ledger.next_id("INQ")

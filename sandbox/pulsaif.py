@@ -157,6 +157,8 @@ def create_app(
             return PlainTextResponse(f"R#{refID} {product}.{dest} GAGAL. Kode produk salah atau stok kosong")
         if item[2] != "aktif":
             return PlainTextResponse(f"R#{refID} {product}.{dest} GAGAL. Produk sedang gangguan")
+        if product in state.out_of_stock:
+            return PlainTextResponse(f"R#{refID} {product}.{dest} GAGAL. Stok kosong")
         behaviour = behaviour_for(dest)
         if behaviour is not Behaviour.CONFIG_FAILURE and state.ledger.balance < item[1]:
             behaviour = Behaviour.CONFIG_FAILURE

@@ -3,16 +3,23 @@
 Only `status: "success"` is documented; the rest (pending/failed + failureReason, 4xx `{"message"}`) is the
 ASSUMED contract of shared/specs/suppliers.md, gathered in `codes.py` (`STATUS_OUTCOMES`, `FAILURE_REASONS`,
 `MESSAGE_RULES`) so it is corrected in one place when real docs arrive. Callbacks are unsigned: a trigger only.
+
+debbysa/service-billfazz (src/interfaces/postpaid-transaction.interface.ts) documents the postpaid inquiry body:
+`{destinationNo, productCode}`, plus `month` (a number, months to pay) for BPJS and `year` (a string) for PBB;
+its example pays BPJSKS with `month: 1`. We pay one month of BPJS and the current year's PBB (Jakarta time).
+A `serialNumber` is split into a PLN token and the meter's facts when it has that shape.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
+from esa_domain.adapters.suppliers._delivery import delivery_from, shown
 from esa_domain.adapters.suppliers._http import build_client, parse_body, redact, timed_request
 from esa_domain.adapters.suppliers.base import (
     BalanceResult,
@@ -31,6 +38,19 @@ from esa_domain.adapters.suppliers.base import (
 from esa_domain.adapters.suppliers.billfazz.codes import FAILURE_REASONS, MESSAGE_RULES, STATUS_OUTCOMES
 
 SANDBOX_URL = "https://secure.billfazz.com/sandbox/api/v1"
+BPJS_MONTHS = 1  # months of BPJS paid per order (the library's example)
+
+
+def inquiry_body(sku: str, target: str, now: datetime | None = None) -> dict[str, Any]:
+    """The postpaid inquiry body: BPJS products add `month`, PBB products add `year` (service-billfazz)."""
+    body: dict[str, Any] = {"destinationNo": target, "productCode": sku}
+    code = sku.upper()
+    if code.startswith("BPJS"):
+        body["month"] = BPJS_MONTHS
+    elif code.startswith("PBB"):
+        jakarta = (now or datetime.now(UTC)).astimezone(UTC) + timedelta(hours=7)
+        body["year"] = str(jakarta.year)
+    return body
 
 
 def _order(body: Any) -> dict[str, Any] | None:
@@ -51,12 +71,12 @@ def outcome_from_order(order: dict[str, Any]) -> SupplierOutcome:
     else:
         outcome, failure = STATUS_OUTCOMES.get(status, Outcome.UNKNOWN), None
     price = order.get("price")
+    delivery = delivery_from(str(order.get("serialNumber") or "")) if outcome is Outcome.SUCCESS else None
     return SupplierOutcome(
         outcome,
         failure,
-        artifact=str(order["serialNumber"])
-        if outcome is Outcome.SUCCESS and order.get("serialNumber")
-        else None,
+        artifact=shown(delivery),
+        delivery=delivery,
         supplier_code=status or None,
         message=reason or status,
         supplier_txn_id=str(order["orderId"]) if order.get("orderId") else None,
@@ -147,7 +167,7 @@ class BillfazzAdapter:
         return CallResult(outcome_from_response(response, exchange, is_status=False), [exchange])
 
     def _pay_bill(self, request: PurchaseRequest) -> CallResult:
-        inq_body = {"destinationNo": request.target, "productCode": request.sku}
+        inq_body = inquiry_body(request.sku, request.target)
         response, inq_exchange = self._call("inquiry", "POST", "/postpaid/inquiry", json=inq_body)
         inquiry = parse_body(response) if response is not None and response.status_code < 300 else None
         if not isinstance(inquiry, dict) or not inquiry.get("inquiryId"):
