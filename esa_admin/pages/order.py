@@ -13,6 +13,7 @@ from esa_admin.components.widgets import status_badge, table
 from esa_admin.deps import unit_of_work
 from esa_domain.core.errors import DomainError
 from esa_domain.core.states import ITEM, PAYMENT, OperatorAction
+from esa_domain.fulfillment.evidence import last_words, no_word
 from esa_domain.infra.db import default_engine
 from esa_domain.operations import actions as operator_actions
 from esa_domain.views.orders import order_view
@@ -39,6 +40,12 @@ class OrderState(AuthState):
     dialog_action: str = ""
     dialog_item: int = 0
     dialog_error: str = ""
+    # "not delivered" asked for an item a supplier says was delivered: that word, and the admin's override box
+    dialog_evidence: str = ""
+
+    def _item_number(self, item_id: int) -> str:
+        """The item's number as the page shows it ("#76-1")."""
+        return next((i["number"] for i in self.items if i["id"] == str(item_id)), f"id {item_id}")
 
     def _payment_id(self) -> int | None:
         raw = str(self.router.page.params.get("id", ""))
@@ -52,12 +59,14 @@ class OrderState(AuthState):
         with Session(default_engine()) as s:
             view = order_view(s, pid) if pid is not None else None
             entries = order_timeline(s, pid) if view is not None else []
+            words = last_words(s, [i.id for i in view.items]) if view is not None else {}
         self.found = view is not None
         if view is None:
             self.order, self.items, self.entries = {}, [], []
             return None
         self.order = {
             "id": str(view.id),
+            "number": fmt.order_number(view.id),
             "trade_no": view.merchant_trade_no,
             "status": view.status,
             "amount": fmt.twd(view.amount_twd),
@@ -67,12 +76,13 @@ class OrderState(AuthState):
             "cost": fmt.twd(view.cost_twd),
             "margin": fmt.twd(view.margin_twd),
             "fx": f"{view.fx_rate.normalize()}",
-            "method": view.payment_method or "—",
+            "method": fmt.payment_method(view.payment_method),
             "ecpay": view.ecpay_trade_no or "—",
             "created": fmt.when(view.created_at),
             "paid": fmt.when(view.paid_at),
             "expires": fmt.when(view.expires_at),
             "customer": f"{view.customer_name} ({view.line_user_id})",
+            "customer_link": routes.customer_url(view.customer_id),
             "status_note": PAYMENT[view.status].operator,
             # the buttons the table allows; operations.actions checks the same table again on confirm
             "retryable": _yes(view.status in PAYMENT.allowing(OperatorAction.RETRY)),
@@ -82,6 +92,8 @@ class OrderState(AuthState):
         self.items = [
             {
                 "id": str(i.id),
+                # "#76-1": the order's number and the item's place in it (item ids read like other orders')
+                "number": fmt.item_number(view.id, n),
                 "product": f"{i.product_name} ({i.product_code})",
                 "target": i.target + (f" ({i.zone})" if i.zone else ""),
                 "status": i.status,
@@ -90,8 +102,11 @@ class OrderState(AuthState):
                 "artifact": i.artifact or "",
                 "failure": i.failure_reason or "",
                 "review": _yes(i.status in ITEM.allowing(OperatorAction.RESOLVE)),
+                # the supplier's last word in plain words (esa_domain.fulfillment.evidence), above the raw JSON
+                "last_word": words[i.id].words if i.id in words else no_word(),
+                "said_delivered": _yes(i.id in words and words[i.id].delivered),
             }
-            for i in view.items
+            for n, i in enumerate(view.items, start=1)
         ]
         self.entries = [
             {
@@ -114,6 +129,9 @@ class OrderState(AuthState):
         if self.authorize("operator") is None:
             return self.denied()
         self.dialog_action, self.dialog_item, self.dialog_error = action, item_id, ""
+        item = next((i for i in self.items if i["id"] == str(item_id)), None)
+        said = action == "resolve_fail" and item is not None and item.get("said_delivered")
+        self.dialog_evidence = item["last_word"] if said else ""  # type: ignore[index]
         self.dialog_open = True
         return None
 
@@ -133,7 +151,8 @@ class OrderState(AuthState):
             with unit_of_work() as uow:
                 if self.dialog_action == "retry":
                     ids = operator_actions.retry_fulfillment(uow, operator, pid, reason)
-                    done = f"Fulfillment re-dispatched for item(s) {', '.join(map(str, ids))}."
+                    numbers = ", ".join(self._item_number(i) for i in ids)
+                    done = f"Delivery re-dispatched for item(s) {numbers}."
                 elif self.dialog_action in ("resolve_ok", "resolve_fail"):
                     to = operator_actions.resolve_review(
                         uow,
@@ -142,8 +161,9 @@ class OrderState(AuthState):
                         self.dialog_action == "resolve_ok",
                         reason,
                         artifact=str(form.get("artifact", "")) or None,
+                        override=str(form.get("override", "")).lower() in ("on", "true", "yes"),
                     )
-                    done = f"Item #{self.dialog_item} resolved as {to}."
+                    done = f"Item {self._item_number(self.dialog_item)} resolved as {to}."
                 elif self.dialog_action == "refund":
                     amount = str(form.get("amount", "")).strip()
                     to = operator_actions.refund(
@@ -169,7 +189,7 @@ def _header() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.heading(o["trade_no"], size="5", id="order-trade-no"),
+                rx.heading("Order ", o["number"], size="5", id="order-number"),
                 status_badge(o["status"]),
                 rx.text(o["status_note"], size="2", color_scheme="gray", id="order-status-note"),
                 rx.spacer(),
@@ -206,12 +226,13 @@ def _header() -> rx.Component:
                 _field("Margin", o["margin"]),
                 _field("IDR/TWD rate", o["fx"]),
                 _field("Method", o["method"]),
+                _field("MerchantTradeNo", rx.el.span(o["trade_no"], id="order-trade-no")),
                 _field("ECPay TradeNo", o["ecpay"]),
                 _field("Created", o["created"]),
                 _field("Paid", o["paid"]),
                 _field("Pay by", o["expires"]),
-                _field("Customer", o["customer"]),
-                columns="4",
+                _field("Customer", rx.link(o["customer"], href=o["customer_link"], id="order-customer")),
+                columns=rx.breakpoints(initial="2", md="4"),
                 spacing="3",
                 width="100%",
             ),
@@ -223,7 +244,7 @@ def _header() -> rx.Component:
 
 def _item_row(i) -> rx.Component:
     return rx.table.row(
-        rx.table.cell("#" + i["id"]),
+        rx.table.cell(i["number"]),
         rx.table.cell(i["product"]),
         rx.table.cell(i["target"]),
         rx.table.cell(status_badge(i["status"], ITEM)),
@@ -251,6 +272,16 @@ def _item_row(i) -> rx.Component:
                 ),
             )
         ),
+    )
+
+
+def _last_word(i) -> rx.Component:
+    return rx.hstack(
+        rx.text(i["number"], weight="bold", size="2"),
+        rx.text(i["last_word"], size="2", id="last-word-" + i["id"]),
+        rx.cond(i["said_delivered"] != "", rx.badge("supplier: delivered", color_scheme="green")),
+        align="center",
+        width="100%",
     )
 
 
@@ -334,6 +365,23 @@ def _dialog() -> rx.Component:
                         rx.input(name="artifact", placeholder="Serial / token if known", width="100%"),
                     ),
                     rx.cond(
+                        OrderState.dialog_evidence != "",
+                        rx.vstack(
+                            rx.callout(
+                                OrderState.dialog_evidence,
+                                title="The supplier says this item was DELIVERED",
+                                color_scheme="red",
+                                id="action-evidence",
+                            ),
+                            rx.checkbox(
+                                "Override the supplier's word (admins only; say why above)",
+                                name="override",
+                                id="action-override",
+                            ),
+                            width="100%",
+                        ),
+                    ),
+                    rx.cond(
                         (OrderState.dialog_action == "refund") & (OrderState.order["refund_by_hand"] != ""),
                         rx.input(name="amount", placeholder="Amount refunded by hand (NT$)", width="100%"),
                     ),
@@ -378,6 +426,8 @@ def order_page() -> rx.Component:
                 _item_row,
                 id="items-table",
             ),
+            rx.text("The supplier's last word", weight="bold"),
+            rx.vstack(rx.foreach(OrderState.items, _last_word), width="100%", spacing="1", id="last-words"),
             rx.text("Timeline", weight="bold"),
             rx.vstack(rx.foreach(OrderState.entries, _entry), width="100%", spacing="2", id="timeline"),
             _dialog(),

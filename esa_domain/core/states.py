@@ -259,6 +259,8 @@ class ItemStatus(StrEnum):
     PENDING = "PENDING"  # waiting for the payment
     PROCESSING = "PROCESSING"  # a worker owns it and is talking to a supplier
     SUPPLIER_PENDING = "SUPPLIER_PENDING"  # a supplier's answer is pending or unknown: wait, never fall back
+    # every remaining supplier is held back for now (an open breaker, a deposit too low): wait for one, never fail
+    WAITING = "WAITING"
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
     NEEDS_REVIEW = "NEEDS_REVIEW"  # still unknown past its deadline: an operator decides
@@ -279,7 +281,7 @@ ITEM = Lifecycle(
             initial=True,
         ),
         It.PROCESSING: State(
-            frozenset({It.SUCCESS, It.FAILED, It.SUPPLIER_PENDING}),
+            frozenset({It.SUCCESS, It.FAILED, It.SUPPLIER_PENDING, It.WAITING}),
             "A worker is buying it",
             "blue",
             _w("Sedang dikirim", "Delivering", "處理中"),
@@ -287,6 +289,13 @@ ITEM = Lifecycle(
         It.SUPPLIER_PENDING: State(
             frozenset({It.PROCESSING, It.NEEDS_REVIEW}),
             "Waiting for the supplier's answer",
+            "amber",
+            _w("Sedang dikirim", "Delivering", "處理中"),
+        ),
+        # a worker takes it again once a held-back supplier may be tried (cool-down over, breaker closed)
+        It.WAITING: State(
+            frozenset({It.PROCESSING}),
+            "Waiting for a held-back supplier (open breaker or low deposit)",
             "amber",
             _w("Sedang dikirim", "Delivering", "處理中"),
         ),
@@ -304,9 +313,10 @@ ITEM = Lifecycle(
             _w("Tidak terkirim", "Not delivered", "未完成"),
             final=True,
         ),
-        # an operator resolves a review with a reason
+        # an operator resolves a review with a reason; a supplier's definite answer (a signed callback or a
+        # status check) settles it through the normal path (PROCESSING, then its outcome), evidence first
         It.NEEDS_REVIEW: State(
-            frozenset({It.SUCCESS, It.FAILED}),
+            frozenset({It.SUCCESS, It.FAILED, It.PROCESSING}),
             "Supplier outcome unknown: an operator decides",
             "orange",
             _w("Sedang diperiksa", "Being checked", "確認中"),
@@ -434,7 +444,7 @@ ITEM_TRANSITIONS = ITEM.transitions
 PAYMENT_FINAL = frozenset({P.SUCCESS, P.REFUNDED, P.EXPIRED})
 PAYMENT_OPEN = frozenset(set(PaymentStatus) - PAYMENT_FINAL)  # what the reconciler and the stuck list scan
 ITEM_FINAL = ITEM.final
-ITEM_OPEN = frozenset({It.PENDING, It.PROCESSING, It.SUPPLIER_PENDING})
+ITEM_OPEN = frozenset({It.PENDING, It.PROCESSING, It.SUPPLIER_PENDING, It.WAITING})
 # at most one live attempt per item (uq_attempt_one_live); a tuple in the table's order, as the indexes spell it
 ATTEMPT_LIVE: tuple[AttemptState, ...] = tuple(s for s in AttemptState if s not in ATTEMPT.final)
 

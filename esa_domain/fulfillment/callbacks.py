@@ -5,6 +5,10 @@ claimed price differs from the attempt's, only triggers a status check. A final 
 ignored and recorded: a late FAILED never moves a SUCCESS backwards. A final answer that arrives while a purchase
 call or a status check holds the item is recorded at once, under the item's lock; the call's own answer then
 changes nothing (fulfillment.record_outcome_in applies only while the attempt is live).
+
+Evidence beats review: a final answer for an item an operator is to decide (NEEDS_REVIEW, its attempt still
+live) settles it through the same path (NEEDS_REVIEW -> PROCESSING -> its outcome, with history). What we read
+from a trustworthy callback is kept with it (`outcome`), the item's "last word" (fulfillment.evidence).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from esa_domain.adapters.suppliers.base import (
 from esa_domain.core.states import ATTEMPT_LIVE, ItemStatus
 from esa_domain.core.transitions import transition_item
 from esa_domain.fulfillment.engine import FulfillmentContext, Step, record_outcome_in
+from esa_domain.fulfillment.evidence import outcome_word
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.bounded import bounded
 from esa_domain.infra.db import driver
@@ -45,9 +50,9 @@ _LOOKUP = """
 # every callback is kept as received (redacted), with what we made of it
 _RECORD = """
     INSERT INTO supplier_exchanges (supplier_id, attempt_id, operation, method, url, request_json,
-        response_json, http_status, latency_ms, error, created_at)
+        response_json, http_status, latency_ms, error, outcome, created_at)
     VALUES (%(supplier)s, %(attempt)s, 'callback', %(method)s, %(url)s, %(request)s, %(response)s,
-        %(status)s, 0, %(error)s, clock_timestamp())
+        %(status)s, 0, %(error)s, %(outcome)s, clock_timestamp())
 """
 
 
@@ -90,6 +95,9 @@ def handle_callback(
                     "error": None
                     if result.authenticated
                     else storable(result.reason or "not authenticated")[:300],
+                    # the supplier's word, when it can be believed: signed, about an attempt of ours, its amount
+                    # (when it states one) the attempt's
+                    "outcome": outcome_word(result.outcome) if _trustworthy(result, attempt) else None,
                 },
             )
         if verdict == "trigger":
@@ -103,8 +111,9 @@ def handle_callback(
                     s,
                     attempt.item_id,  # type: ignore[union-attr]
                     ItemStatus.PROCESSING,
-                    from_={ItemStatus.SUPPLIER_PENDING},
-                    cause=f"{supplier_code} callback",
+                    from_={ItemStatus.SUPPLIER_PENDING, ItemStatus.NEEDS_REVIEW},
+                    cause=f"{supplier_code} callback"
+                    + (" during review" if attempt.item_status == ItemStatus.NEEDS_REVIEW else ""),  # type: ignore[union-attr]
                     actor=f"supplier:{supplier_code}",
                 )
                 claimed = claim.applied or claim.current == ItemStatus.PROCESSING
@@ -139,6 +148,15 @@ def _parse(adapter, supplier_code: str, request: CallbackRequest) -> CallbackRes
             reply_body="malformed callback",
             reason=f"malformed: {type(exc).__name__}",
         )
+
+
+def _trustworthy(result: CallbackResult, attempt: Any) -> bool:
+    return (
+        result.authenticated
+        and attempt is not None
+        and result.outcome is not None
+        and (result.price_idr is None or result.price_idr == attempt.cost_idr)
+    )
 
 
 def _verdict(result: CallbackResult, attempt: Any) -> str:

@@ -50,13 +50,15 @@ from esa_domain.core.states import (
     PaymentStatus,
 )
 from esa_domain.core.transitions import initial_state, move, transition_item
+from esa_domain.fulfillment import breaker
 from esa_domain.fulfillment.delivery import store_delivery
+from esa_domain.fulfillment.evidence import outcome_word
 from esa_domain.fulfillment.routing import (
     BreakerPolicy,
     Candidate,
     rank_candidates,
     ranked_offers_sql,
-    record_supplier_failure,
+    take_probe,
 )
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork, execute, for_driver
@@ -125,14 +127,15 @@ def _sql_in(values: Iterable[str]) -> str:
 
 
 _LIVE = _sql_in(ATTEMPT_LIVE)
-_CLAIMABLE = (It.PENDING, It.SUPPLIER_PENDING)
+_CLAIMABLE = (It.PENDING, It.SUPPLIER_PENDING, It.WAITING)
 _ITEM_FACTS = """
     JOIN payments p ON p.id = i.payment_id
     JOIN products pr ON pr.id = i.product_id
     JOIN product_categories k ON k.id = pr.category_id"""
 
 # Claim the item (CAS, history row) for a paid order and, unless it has a live attempt, insert the attempt
-# at the cheapest candidate: one statement. Answers what the purchase needs; no attempt if no candidate.
+# at the cheapest candidate: one statement. Answers what the purchase needs; no attempt if no candidate, or if
+# the cheapest is half-open and another item won its one probe (then routing runs again).
 _CLAIMED = move(
     ITEM,
     to=It.PROCESSING,
@@ -154,12 +157,13 @@ _CLAIM = for_driver(
         SELECT b.* FROM facts f
         CROSS JOIN LATERAL ({ranked_offers_sql("f.id", "f.product_id", "f.fx_rate")} LIMIT 1) b
         WHERE f.live_id IS NULL
-    ), attempt AS (
+    ), {breaker.probe_ctes("best", "(SELECT f.id FROM facts f)")}, attempt AS (
         INSERT INTO item_attempts (item_id, supplier_id, reference, state, cost_idr, cost_twd, checks,
             created_at)
         SELECT f.id, b.supplier_id, {reference_sql("f.id", "b.supplier_id")}, '{initial_state(ATTEMPT)}',
             b.cost_idr, b.cost_twd, 0, clock_timestamp()
         FROM facts f CROSS JOIN best b
+        WHERE {breaker.probe_allowed("b")}
         RETURNING id, reference
     )
     SELECT f.*, b.supplier_id, b.supplier_code, b.sku, b.cost_idr, b.cost_twd,
@@ -192,15 +196,15 @@ _LOCK_FOR_OUTCOME = for_driver(
         """
     WITH ex AS (
         INSERT INTO supplier_exchanges (supplier_id, attempt_id, operation, method, url, request_json,
-            response_json, http_status, latency_ms, error, created_at)
+            response_json, http_status, latency_ms, error, outcome, created_at)
         SELECT a.supplier_id, a.id, x.operation, x.method, x.url, x.request_json, x.response_json,
-            x.http_status, x.latency_ms, x.error, clock_timestamp()
+            x.http_status, x.latency_ms, x.error, x.outcome, clock_timestamp()
         FROM item_attempts a
         CROSS JOIN jsonb_to_recordset(CAST(:exchanges AS jsonb)) AS x(operation text, method text, url text,
-            request_json jsonb, response_json jsonb, http_status int, latency_ms int, error text)
+            request_json jsonb, response_json jsonb, http_status int, latency_ms int, error text, outcome text)
         WHERE a.id = :attempt
     )
-    SELECT i.status, i.payment_id, i.deadline_at, a.state, a.checks, a.created_at, a.supplier_id,
+    SELECT i.status, i.payment_id, i.product_id, i.deadline_at, a.state, a.checks, a.created_at, a.supplier_id,
         a.reference, s.code AS supplier
     FROM payment_items i
     JOIN item_attempts a ON a.id = :attempt
@@ -239,8 +243,9 @@ _ATTEMPT_ANSWER = move(
 
 
 def _outcome_sql(to: ItemStatus) -> str:
-    """Attempt update, breaker reset, item CAS PROCESSING -> `to` with its history row and, once every item of
-    the payment is final, the payment's settlement; answers how the payment settled (`settled`, or NULL).
+    """Attempt update, breaker reset (or close, for the probe), item CAS PROCESSING -> `to` with its history row
+    and, once every item of the payment is final, the payment's settlement; answers how the payment settled
+    (`settled`, or NULL) and whether a breaker closed.
     The item's and the payment's locks are held since the lock step."""
     moved = move(
         ITEM,
@@ -258,11 +263,9 @@ def _outcome_sql(to: ItemStatus) -> str:
     return for_driver(
         text(
             f"""
-        WITH {_ATTEMPT_ANSWER}, breaker AS (
-            UPDATE suppliers SET consecutive_failures = 0, circuit_open_until = NULL
-            WHERE :healthy AND id = :supplier AND (consecutive_failures <> 0 OR circuit_open_until IS NOT NULL)
-        ), {moved}{settles}
-        SELECT (SELECT count(*) FROM moved) AS moved, {SETTLED if final else "NULL AS settled"}
+        WITH {_ATTEMPT_ANSWER}, {breaker.SUCCESS_CTES}, {moved}{settles}
+        SELECT (SELECT count(*) FROM moved) AS moved, {SETTLED if final else "NULL AS settled"},
+            {breaker.SUCCESS_COLUMNS}
         """  # noqa: S608 (constants only)
         )
     )
@@ -305,7 +308,14 @@ def advance_item(ctx: FulfillmentContext, item_id: int, *, cause: str = "fulfill
     Idempotent by state: a message for an item someone else holds, or that is finished, changes nothing.
     """
     with ctx.uow() as uow:
-        params = {"item": item_id, "cause": cause[:300], "actor": ACTOR, "pair": PAIR, "now": ctx.clock()}
+        params = {
+            "item": item_id,
+            "cause": cause[:300],
+            "actor": ACTOR,
+            "pair": PAIR,
+            "now": ctx.clock(),
+            "cooldown": ctx.policy.breaker.cooldown,
+        }
         try:
             row = execute(uow.session, _CLAIM, params).fetchone()
         except psycopg.errors.UniqueViolation:
@@ -318,8 +328,11 @@ def advance_item(ctx: FulfillmentContext, item_id: int, *, cause: str = "fulfill
         if item.live_attempt_id is not None:
             uow.commit()
             return _check_status(ctx, item_id, item.live_attempt_id)
-        if row.attempt_id is None:  # no candidate: the claim and the item's failure commit together
-            return _fail_item(ctx, uow, item_id, item)
+        if row.attempt_id is None and row.supplier_id is not None:  # another item won the cheapest's probe
+            planned = _plan_purchase(ctx, uow, item_id, item)
+            return planned if isinstance(planned, str) else _buy(ctx, uow, item_id, *planned)
+        if row.attempt_id is None:  # no candidate: the claim and the item's wait or failure commit together
+            return _no_candidate(ctx, uow, item_id, item)
         uow.commit()  # the attempt exists before the request leaves
         best = Candidate(row.supplier_id, row.supplier_code, row.sku, row.cost_idr, row.cost_twd)
         return _buy(ctx, uow, item_id, row.attempt_id, best, _request(ctx, item, best, row.reference))
@@ -342,10 +355,13 @@ def _plan_purchase(
 ) -> str | tuple[int, Candidate, PurchaseRequest]:
     """With the item PROCESSING and locked: commit an attempt at the best candidate, or fail the item."""
     s = uow.session
-    candidates = rank_candidates(s, item_id, item.product_id, ctx.clock(), fallback_rate=item.fx_rate)
-    if not candidates:
-        return _fail_item(ctx, uow, item_id, item)
-    best = candidates[0]
+    now = ctx.clock()
+    candidates = rank_candidates(s, item_id, item.product_id, now, fallback_rate=item.fx_rate)
+    best = next(
+        (c for c in candidates if take_probe(s, c, item_id, item.product_id, now, ctx.policy.breaker)), None
+    )
+    if best is None:
+        return _no_candidate(ctx, uow, item_id, item)
     try:
         attempt_id, reference = (
             s.connection()
@@ -365,6 +381,48 @@ def _plan_purchase(
         uow.rollback()  # another worker holds a live attempt for this item
         return Step.LOST
     return attempt_id, best, _request(ctx, item, best, reference)
+
+
+_PAID_AT = text("SELECT paid_at FROM payments WHERE id = :payment")
+
+
+def _no_candidate(ctx: FulfillmentContext, uow: UnitOfWork, item_id: int, item: _Item) -> str:
+    """No supplier may be tried now. If some are only held back (an open breaker, a deposit too low), the item
+    WAITS for them and a worker takes it up again when one may be tried; it fails only when none is left."""
+    s = uow.session
+    now = ctx.clock()
+    policy = ctx.policy.breaker
+    held = breaker.held_back(s, item_id, item.product_id, now, policy)
+    if held is None:
+        return _fail_item(ctx, uow, item_id, item)
+    why = "; ".join(held.reasons)
+    transition_item(
+        s,
+        item_id,
+        It.WAITING,
+        from_={It.PROCESSING},
+        cause=f"waiting for a held-back supplier: {why}"[:300],
+        actor=ACTOR,
+        values={"next_check_at": held.wake_at},
+    )
+    outbox.record(s, topics.FULFILL_ITEM, {"item_id": item_id}, available_at=held.wake_at)
+    paid_at = s.connection().execute(_PAID_AT, {"payment": item.payment_id}).scalar_one_or_none()
+    if paid_at is not None and now - paid_at >= policy.wait_alert_after:
+        minutes = int((now - paid_at).total_seconds() // 60)
+        raise_alert(
+            s,
+            condition="supplier_wait",
+            payment_id=item.payment_id,
+            public_url=ctx.public_url,
+            title=f"Order {item.payment_id}: waiting {minutes} min for a held-back supplier",
+            body=f"Item {item_id} is paid and every supplier that could deliver it is held back ({why})."[
+                :900
+            ]
+            + " It is not failed or refunded for it: it is bought as soon as one may be tried. Top up the "
+            "deposit or check the supplier.",
+        )
+    uow.commit()
+    return It.WAITING
 
 
 def _fail_item(ctx: FulfillmentContext, uow: UnitOfWork, item_id: int, item: _Item) -> str:
@@ -422,6 +480,15 @@ def _buy(
 
 
 def _check_status(ctx: FulfillmentContext, item_id: int, attempt_id: int) -> str:
+    result = _status_call(ctx, attempt_id)
+    step, status = _record(ctx, item_id, attempt_id, result, operation="status")
+    if step is Step.NEXT:
+        return _purchase_loop(ctx, item_id)
+    return status
+
+
+def _status_call(ctx: FulfillmentContext, attempt_id: int) -> CallResult:
+    """Ask the attempt's supplier about it (same reference), outside any transaction."""
     with ctx.uow() as uow:
         row = (
             uow.session.connection()
@@ -449,11 +516,46 @@ def _check_status(ctx: FulfillmentContext, item_id: int, attempt_id: int) -> str
         callback_url=ctx.callback_url(row.code),
         postpaid=row.kind == "postpaid",
     )
-    result = _call(ctx.adapters.get(row.code), "check_status", request)
-    step, status = _record(ctx, item_id, attempt_id, result, operation="status")
-    if step is Step.NEXT:
-        return _purchase_loop(ctx, item_id)
-    return status
+    return _call(ctx.adapters.get(row.code), "check_status", request)
+
+
+def _review_check_at(ctx: FulfillmentContext, now: datetime) -> datetime:
+    return now + ctx.policy.check_backoff[-1]
+
+
+def _check_in_review(ctx: FulfillmentContext, item_id: int, attempt_id: int) -> str:
+    """A status check of an item an operator is to decide: a definite answer settles it through the normal
+    path (NEEDS_REVIEW -> PROCESSING -> its outcome, with history), evidence before an operator's guess; any
+    other answer is kept on record and the supplier is asked again later."""
+    result = _status_call(ctx, attempt_id)
+    with ctx.uow() as uow:
+        s = uow.session
+        if not (result.outcome.is_final or result.outcome.no_transaction):
+            _record_in(ctx, uow, item_id, attempt_id, result, operation="status")  # on record; moves nothing
+            outbox.record(
+                s,
+                topics.CHECK_ATTEMPT,
+                {"attempt_id": attempt_id},
+                available_at=_review_check_at(ctx, ctx.clock()),
+            )
+            uow.commit()
+            return It.NEEDS_REVIEW
+        claim = transition_item(
+            s,
+            item_id,
+            It.PROCESSING,
+            from_={It.NEEDS_REVIEW},
+            cause=f"supplier answered a status check during review: {result.outcome.outcome}",
+            actor=ACTOR,
+        )
+        if not claim.applied:  # an operator or a callback settled it meanwhile
+            uow.rollback()
+            return claim.current
+        step, status = _record_in(ctx, uow, item_id, attempt_id, result, operation="status")
+        uow.commit()
+        if step is Step.NEXT:  # a definite failure that is not the customer's: nothing was bought there
+            return _purchase_loop(ctx, item_id)
+        return status
 
 
 def _call(adapter: SupplierAdapter | None, operation: str, request: PurchaseRequest) -> CallResult:
@@ -507,7 +609,11 @@ def _record_in(
     row = execute(
         s,
         _LOCK_FOR_OUTCOME,
-        {"item": item_id, "attempt": attempt_id, "exchanges": _exchanges_json(result.exchanges)},
+        {
+            "item": item_id,
+            "attempt": attempt_id,
+            "exchanges": _exchanges_json(result.exchanges, outcome_word(result.outcome)),
+        },
     ).fetchone()
     if row is None:
         raise LookupError(f"item {item_id} or its attempt {attempt_id} is missing")
@@ -565,6 +671,7 @@ def _apply_outcome(
         "finished_at": None,
         "next_check_at": None,
         "healthy": False,
+        "product": row.product_id,
         "cause": cause[:300],
         "actor": actor[:80],
     }
@@ -574,6 +681,8 @@ def _apply_outcome(
         if succeeded is not None and succeeded.moved:  # what was delivered, in the same transaction
             store_delivery(s, item_id, attempt_id, o.delivery)
         _settled(s, row.payment_id, succeeded)
+        if succeeded is not None and (succeeded.supplier_closed or succeeded.offer_closed):
+            _breaker_closed(ctx, s, row, succeeded, now)
         return Step.DONE, It.SUCCESS
     if o.outcome is Outcome.FAILED:
         params |= {"state": At.FAILED, "failure_class": str(o.failure_class), "finished_at": now}
@@ -582,7 +691,7 @@ def _apply_outcome(
             _settled(s, row.payment_id, execute(s, _OUTCOME[It.FAILED], params).fetchone())
             return Step.DONE, It.FAILED
         execute(s, _ATTEMPT_ONLY, params)  # the item stays PROCESSING for the next candidate
-        record_supplier_failure(s, row.supplier_id, ctx.policy.breaker)
+        _breaker_failure(ctx, s, item_id, row, o, operation, now)
         if o.failure_class is FailureClass.CONFIG:
             raise_alert(
                 s,
@@ -597,7 +706,7 @@ def _apply_outcome(
         return Step.NEXT, It.PROCESSING
     # PENDING or UNKNOWN: wait for a callback or a status check; never fall back on a maybe
     if o.outcome is Outcome.UNKNOWN and operation == "purchase":
-        record_supplier_failure(s, row.supplier_id, ctx.policy.breaker)
+        _breaker_failure(ctx, s, item_id, row, o, operation, now)
     checks = row.checks + params["checks_added"]
     next_check_at = now + ctx.policy.check_backoff[min(checks, len(ctx.policy.check_backoff) - 1)]
     deadline = row.deadline_at or now + ctx.policy.deadline
@@ -626,6 +735,63 @@ def _apply_outcome(
     return Step.DONE, It.SUPPLIER_PENDING
 
 
+_PRODUCT_CODE = text("SELECT code FROM products WHERE id = :product")
+
+
+def _breaker_failure(
+    ctx: FulfillmentContext,
+    s: Session,
+    item_id: int,
+    row: Any,
+    o: SupplierOutcome,
+    operation: str,
+    now: datetime,
+) -> None:
+    """Count a failure that says something about the supplier (or its offer) against its breaker; alert when
+    it opens. A customer failure (one destination's problem) never counts."""
+    scope = breaker.counted_scope(o, operation)
+    if scope is None:
+        return
+    policy = ctx.policy.breaker
+    done = breaker.record_failure(
+        s,
+        scope,
+        supplier_id=row.supplier_id,
+        product_id=row.product_id,
+        item_id=item_id,
+        now=now,
+        policy=policy,
+    )
+    if done is not None and done.opened:
+        product = s.connection().execute(_PRODUCT_CODE, {"product": row.product_id}).scalar_one_or_none()
+        why = f"{o.outcome}" + (f" {o.failure_class}" if o.failure_class else "") + f": {o.message}"[:120]
+        breaker.alert_opened(
+            s,
+            scope,
+            supplier_code=row.supplier,
+            product_code=product,
+            why=why.rstrip(": "),
+            failures=done.failures,
+            now=now,
+            policy=policy,
+            public_url=ctx.public_url,
+        )
+
+
+def _breaker_closed(ctx: FulfillmentContext, s: Session, row: Any, closed: Any, now: datetime) -> None:
+    """The probe succeeded: say so, and take up the items waiting for a held-back supplier."""
+    product = s.connection().execute(_PRODUCT_CODE, {"product": row.product_id}).scalar_one_or_none()
+    for scope, did in (
+        (breaker.Scope.SUPPLIER, closed.supplier_closed),
+        (breaker.Scope.OFFER, closed.offer_closed),
+    ):
+        if did:
+            breaker.alert_closed(
+                s, scope, supplier_code=row.supplier, product_code=product, now=now, public_url=ctx.public_url
+            )
+    breaker.wake_waiting(s, None if closed.supplier_closed else row.product_id)
+
+
 # a definite product/config failure: the attempt is finished, the item stays with this worker
 _ATTEMPT_ONLY = for_driver(text(f"WITH {_ATTEMPT_ANSWER} SELECT count(*) FROM att"))  # noqa: S608
 
@@ -641,8 +807,9 @@ def _as_json(value: object) -> dict | None:
     return {"body": str(value)[:4000]}
 
 
-def _exchanges_json(exchanges: list[Exchange]) -> str:
-    """The exchanges as one JSON array for the statement that stores them (secrets already redacted)."""
+def _exchanges_json(exchanges: list[Exchange], outcome: str | None = None) -> str:
+    """The exchanges as one JSON array for the statement that stores them (secrets already redacted); the last
+    one carries `outcome`, what we read from the call."""
     return json.dumps(
         [
             {
@@ -654,20 +821,30 @@ def _exchanges_json(exchanges: list[Exchange]) -> str:
                 "http_status": ex.http_status,
                 "latency_ms": ex.latency_ms,
                 "error": (ex.error or None) and storable(ex.error[:300]),
+                "outcome": outcome if n == len(exchanges) - 1 else None,
             }
-            for ex in exchanges
+            for n, ex in enumerate(exchanges)
         ]
     )
 
 
 def check_attempt(ctx: FulfillmentContext, attempt_id: int) -> str:
-    """The `check_attempt` message: advance the attempt's item (a status check if the attempt is still live)."""
+    """The `check_attempt` message: advance the attempt's item (a status check if the attempt is still live);
+    an item in review whose attempt is live gets a status check whose definite answer settles it."""
     with ctx.uow() as uow:
-        item_id = (
+        found = (
             uow.session.connection()
-            .execute(text("SELECT item_id FROM item_attempts WHERE id = :a"), {"a": attempt_id})
-            .scalar_one_or_none()
+            .execute(
+                text(
+                    "SELECT a.item_id, a.state, i.status FROM item_attempts a "
+                    "JOIN payment_items i ON i.id = a.item_id WHERE a.id = :a"
+                ),
+                {"a": attempt_id},
+            )
+            .first()
         )
-        if item_id is None:
+        if found is None:
             return "missing"
-    return advance_item(ctx, item_id, cause=f"status check of attempt {attempt_id}")
+    if found.status == It.NEEDS_REVIEW and found.state in ATTEMPT_LIVE:
+        return _check_in_review(ctx, found.item_id, attempt_id)
+    return advance_item(ctx, found.item_id, cause=f"status check of attempt {attempt_id}")

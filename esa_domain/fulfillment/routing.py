@@ -1,19 +1,24 @@
-"""Which suppliers may fulfil an item, cheapest first, and the per-supplier circuit breaker.
+"""Which suppliers may fulfil an item, cheapest first.
 
-Effective cost in TWD = (IDR cost + IDR fee) x the stored IDR/TWD rate + TWD fee, computed in the query. Disabled suppliers,
-unavailable offers, open circuits and suppliers already tried for this item are skipped.
+Effective cost in TWD = (IDR cost + IDR fee) x the stored IDR/TWD rate + TWD fee, computed in the query. Disabled
+suppliers, unavailable offers, suppliers already tried for this item, open circuits (the supplier's or the offer's,
+esa_domain.fulfillment.breaker) and suppliers whose last known deposit cannot cover the cost are skipped. A
+half-open circuit (cool-down over) is a candidate: buying from it takes its one probe.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import text
 from sqlmodel import Session
 
 from esa_domain.catalog.fx import PAIR
+from esa_domain.fulfillment.breaker import LEASE_SQL, BreakerPolicy
+
+__all__ = ["BreakerPolicy", "Candidate", "rank_candidates", "ranked_offers_sql", "take_probe"]
 
 
 @dataclass(frozen=True)
@@ -23,33 +28,34 @@ class Candidate:
     sku: str
     cost_idr: int
     cost_twd: Decimal
-
-
-@dataclass(frozen=True)
-class BreakerPolicy:
-    threshold: int = 5  # consecutive non-customer failures that open the circuit
-    cooldown: timedelta = timedelta(minutes=5)  # then one probe is let through
+    supplier_open_until: datetime | None = None  # set: half-open, buying from it takes the supplier's probe
+    offer_open_until: datetime | None = None  # set: half-open, buying from it takes the offer's probe
 
 
 def ranked_offers_sql(item: str, product: str, fallback_rate: str) -> str:
     """A SELECT of the offers that may still serve the item, cheapest first: (supplier_id, supplier_code, sku,
-    cost_idr, cost_twd). `item`, `product` and `fallback_rate` are SQL expressions (bind names or columns);
-    it also binds :pair and :now.
+    cost_idr, cost_twd, product_id, supplier_open_until, offer_open_until). `item`, `product` and
+    `fallback_rate` are SQL expressions (bind names or columns); it also binds :pair and :now.
 
     cost_twd is fx.effective_cost_twd in SQL: round() on numeric rounds half away from zero, which is
     ROUND_HALF_UP for these positive amounts; ties go to the supplier code in byte order, as Python sorts it.
-    The rate is the latest stored one, else the order's own (`fallback_rate`).
+    The rate is the latest stored one, else the order's own (`fallback_rate`). The deposit rule is
+    esa_domain.operations.deposits.deposit_can_cover in SQL (the latest reading; none read: it can).
     """
     return f"""
     SELECT s.id AS supplier_id, s.code AS supplier_code, o.supplier_sku AS sku, o.cost_idr,
-        round((o.cost_idr + s.fee_idr) * r.rate, 4) + s.fee_twd AS cost_twd
+        round((o.cost_idr + s.fee_idr) * r.rate, 4) + s.fee_twd AS cost_twd, o.product_id,
+        s.circuit_open_until AS supplier_open_until, o.circuit_open_until AS offer_open_until
     FROM supplier_offers o
     JOIN suppliers s ON s.id = o.supplier_id
     CROSS JOIN (SELECT COALESCE((SELECT x.rate FROM fx_rates x WHERE x.pair = :pair
                                  ORDER BY x.fetched_at DESC, x.id DESC LIMIT 1), {fallback_rate}) AS rate) r
     WHERE o.product_id = {product} AND o.available AND s.enabled
       AND (s.circuit_open_until IS NULL OR s.circuit_open_until <= :now)
+      AND (o.circuit_open_until IS NULL OR o.circuit_open_until <= :now)
       AND s.id NOT IN (SELECT a.supplier_id FROM item_attempts a WHERE a.item_id = {item})
+      AND COALESCE((SELECT d.balance_idr >= o.cost_idr FROM supplier_balances d WHERE d.supplier_id = s.id
+                    ORDER BY d.observed_at DESC LIMIT 1), true)
     ORDER BY cost_twd, s.code COLLATE "C"
     """  # noqa: S608 (expressions from this package only)
 
@@ -65,30 +71,44 @@ def rank_candidates(
         _CANDIDATES,
         {"pair": PAIR, "fallback_rate": fallback_rate, "product": product_id, "now": now, "item": item_id},
     )
-    return [Candidate(r.supplier_id, r.supplier_code, r.sku, r.cost_idr, r.cost_twd) for r in rows]
+    return [
+        Candidate(
+            r.supplier_id,
+            r.supplier_code,
+            r.sku,
+            r.cost_idr,
+            r.cost_twd,
+            r.supplier_open_until,
+            r.offer_open_until,
+        )
+        for r in rows
+    ]
 
 
-def record_supplier_failure(session: Session, supplier_id: int, policy: BreakerPolicy) -> bool:
-    """Count a non-customer failure; returns True when this failure opened (or re-opened) the circuit."""
-    row = session.execute(
-        text(
-            """
-            UPDATE suppliers SET consecutive_failures = consecutive_failures + 1,
-                circuit_open_until = CASE WHEN consecutive_failures + 1 >= :threshold
-                                          THEN now() + :cooldown ELSE circuit_open_until END
-            WHERE id = :id RETURNING consecutive_failures
-            """
-        ),
-        {"id": supplier_id, "threshold": policy.threshold, "cooldown": policy.cooldown},
-    ).first()
-    return bool(row and row[0] >= policy.threshold)
+_TAKE_SUPPLIER_PROBE = text(
+    f"UPDATE suppliers SET circuit_open_until = {LEASE_SQL}, probe_item_id = :item "  # noqa: S608
+    "WHERE id = :supplier AND circuit_open_until IS NOT NULL AND circuit_open_until <= :now RETURNING id"
+)
+_TAKE_OFFER_PROBE = text(
+    f"UPDATE supplier_offers SET circuit_open_until = {LEASE_SQL}, probe_item_id = :item "  # noqa: S608
+    "WHERE supplier_id = :supplier AND product_id = :product "
+    "AND circuit_open_until IS NOT NULL AND circuit_open_until <= :now RETURNING id"
+)
 
 
-def record_supplier_success(session: Session, supplier_id: int) -> None:
-    session.execute(
-        text(
-            "UPDATE suppliers SET consecutive_failures = 0, circuit_open_until = NULL "
-            "WHERE id = :id AND (consecutive_failures <> 0 OR circuit_open_until IS NOT NULL)"
-        ),
-        {"id": supplier_id},
-    )
+def take_probe(
+    session: Session, c: Candidate, item_id: int, product_id: int, now: datetime, policy: BreakerPolicy
+) -> bool:
+    """Whether the item may buy from `c`: always for a closed circuit; for a half-open one only if this item
+    wins its one probe (inside the caller's transaction; another item that took it first wins)."""
+    params = {
+        "supplier": c.supplier_id,
+        "product": product_id,
+        "item": item_id,
+        "now": now,
+        "cooldown": policy.cooldown,
+    }
+    conn = session.connection()
+    if c.supplier_open_until is not None and conn.execute(_TAKE_SUPPLIER_PROBE, params).first() is None:
+        return False
+    return c.offer_open_until is None or conn.execute(_TAKE_OFFER_PROBE, params).first() is not None

@@ -36,6 +36,7 @@ def build_fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
         breaker=BreakerPolicy(
             threshold=settings.breaker_threshold,
             cooldown=timedelta(seconds=settings.breaker_cooldown_seconds),
+            wait_alert_after=timedelta(minutes=settings.supplier_wait_alert_minutes),
         ),
     )
 
@@ -96,11 +97,12 @@ class Runtime:
 
     @cached_property
     def fulfillment(self) -> FulfillmentContext:
+        from esa_domain.adapters.suppliers.measured import measured
         from esa_domain.adapters.suppliers.registry import build_adapters
 
         return FulfillmentContext(
             self.uow,
-            build_adapters(self.settings),
+            measured(build_adapters(self.settings)),  # every call counted, timed, named in the logs
             self.settings.public_url,
             build_fulfillment_policy(self.settings),
         )

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Column, Index, Numeric, String, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from esa_domain.models._base import created_at, fk, money, pk, ts
@@ -57,6 +67,8 @@ class Supplier(SQLModel, table=True):
     # circuit breaker: skip after repeated non-customer failures, probe again after a cool-down
     consecutive_failures: int = 0
     circuit_open_until: datetime | None = ts()
+    # the item whose attempt is the one probe let through after the cool-down (esa_domain.fulfillment.breaker)
+    probe_item_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     last_sync_at: datetime | None = ts()
     created_at: datetime = created_at()
 
@@ -76,6 +88,12 @@ class SupplierOffer(SQLModel, table=True):
     cost_idr: int = money()
     available: bool = True
     synced_at: datetime | None = ts()
+    # this offer's own breaker: out of stock says something about one supplier's one product, not the supplier
+    consecutive_failures: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
+    )
+    circuit_open_until: datetime | None = ts()
+    probe_item_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class FxRate(SQLModel, table=True):

@@ -198,6 +198,9 @@ class SupplierExchange(SQLModel, table=True):
     http_status: int | None = None
     latency_ms: int = 0
     error: str | None = Field(default=None, max_length=300)
+    # what we read from it, when it is a supplier's trustworthy word about the attempt (SUCCESS, FAILED
+    # customer, PENDING, ...): the item's "last word" on the order page and the review guard read it
+    outcome: str | None = Field(default=None, max_length=40)
     created_at: datetime = created_at()
 
 

@@ -16,6 +16,7 @@ from esa_domain.catalog.fx_refresh import FxSourceError, checked_rate
 from esa_domain.core.errors import DomainError
 from esa_domain.core.states import ITEM, PAYMENT, ItemStatus, OperatorAction, PaymentStatus
 from esa_domain.core.transitions import transition_item, transition_payment
+from esa_domain.fulfillment.evidence import last_words
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import FxRate, Operator, Payment, PaymentItem, Product, Refund
@@ -96,21 +97,37 @@ def resolve_review(
     delivered: bool,
     reason: str,
     artifact: str | None = None,
+    *,
+    override: bool = False,
 ) -> str:
     """Settle a NEEDS_REVIEW item as delivered (SUCCESS, with the serial/token if known) or not (FAILED).
 
+    "Not delivered" is refused while a supplier's last word about one of the item's attempts is success
+    (esa_domain.fulfillment.evidence): the message shows that word. Only an admin may `override` it, with a
+    reason; the evidence overridden is kept in the audit row.
     When it was the last open item, the payment takes the status its items imply; a FAILED or PARTIAL payment
     gets a refund_payment message (the refund actor claims it). Returns the item's new status.
     """
     require_role(operator, "operator")
     why = _reason(reason)
     s = uow.session
-    item = s.get(PaymentItem, item_id)
+    item = s.get(PaymentItem, item_id, with_for_update={"key_share": True})
     if item is None:
         raise ActionRefused(f"item {item_id} does not exist")
     resolvable = ITEM.allowing(OperatorAction.RESOLVE)
     if item.status not in resolvable:
         raise ActionRefused(f"item {item_id} is {item.status}, not {_listed(resolvable)}: nothing to resolve")
+    evidence = None
+    if not delivered:
+        word = last_words(s, [item_id]).get(item_id)
+        if word is not None and word.delivered:
+            if not override:
+                raise ActionRefused(
+                    f"{word.words} The supplier says it was delivered, so it cannot be marked not delivered. "
+                    "Check with the supplier; an admin may override with a reason."
+                )
+            require_role(operator, "admin")
+            evidence = {"delivered_by": word.delivered_by, "last_word": word.words}
     to = ItemStatus.SUCCESS if delivered else ItemStatus.FAILED
     values = {"artifact": artifact.strip()[:300]} if delivered and artifact else {}
     if not delivered:
@@ -135,7 +152,12 @@ def resolve_review(
         payment_id=item.payment_id,
         subject=f"item:{item_id}",
         reason=why,
-        detail={"item_id": item_id, "outcome": str(to), "artifact": values.get("artifact")},
+        detail={
+            "item_id": item_id,
+            "outcome": str(to),
+            "artifact": values.get("artifact"),
+            **({"overrode_supplier_evidence": evidence} if evidence else {}),
+        },
     )
     uow.commit()
     return str(to)

@@ -4,7 +4,8 @@
 2. PAID payments whose items are not moving: PENDING items re-dispatched; PROCESSING items whose worker died
    (no progress for `stall_after`) are parked as SUPPLIER_PENDING with their live attempt UNKNOWN, so the next
    step is a status check with the same reference, never a second purchase.
-3. SUPPLIER_PENDING items whose scheduled check is overdue (the message was lost): checked again.
+3. SUPPLIER_PENDING items whose scheduled check is overdue (the message was lost): checked again; WAITING
+   items (held back by an open breaker or a low deposit) whose wake-up is overdue: taken up again.
 3b. Refunds: a FAILED or PARTIAL payment with no refund gets one; a lost send_refund is sent again; a SENT
    refund unanswered past its grace is resumed after asking ECPay (esa_domain.payments.refunds).
 4. What is still stuck past its threshold (the table in esa_domain.operations.stuck): one LINE alert per order
@@ -149,7 +150,8 @@ def _items(uow, now: datetime, policy: ReconcilePolicy, counts: Counter[str]) ->
         overdue = s.exec(
             select(PaymentItem.id)
             .where(
-                PaymentItem.status == ItemStatus.SUPPLIER_PENDING,
+                # SUPPLIER_PENDING: a status check; WAITING: a look at the held-back suppliers again
+                col(PaymentItem.status).in_([ItemStatus.SUPPLIER_PENDING, ItemStatus.WAITING]),
                 col(PaymentItem.next_check_at) < now - policy.overdue_check,
             )
             .limit(policy.batch)
