@@ -95,11 +95,15 @@ def watch_jobs() -> None:
         log.warning("watchdogs raised alerts: %s", counts)
 
 
-@dramatiq.actor(queue_name="reconciliation", periodic=cron("0 17 * * *"), time_limit=1_800_000, max_retries=0)
+@dramatiq.actor(queue_name="reconciliation", periodic=cron("15 * * * *"), time_limit=1_800_000, max_retries=0)
 def close_yesterday() -> None:
-    """The daily close of the business day that ended an hour ago (01:00 in Taipei is 17:00 UTC)."""
+    """The daily close of the previous business day (Asia/Taipei), at the first hourly tick after it ended
+    (whatever the scheduler host's time zone); a day already closed after its end is left alone."""
     rt = runtime()
     day = daily_close.previous_business_day()
+    with rt.uow() as uow:
+        if daily_close.closed_after_end(uow.session, day):
+            return
     with watchdogs.job_run(rt.uow, watchdogs.DAILY_CLOSE) as summary:
         result = daily_close.close_day(
             rt.uow,

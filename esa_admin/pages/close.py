@@ -97,7 +97,7 @@ class CloseState(AuthState):
 
     @rx.event(background=True)
     async def run(self, form: dict):
-        """Close a day now (admins): the same match the 01:00 job makes, in a worker thread."""
+        """Close a day now (admins): the same match the hourly job makes once a day is over, in a worker thread."""
         async with self:
             operator = self.authorize("admin")
             if operator is None:
@@ -186,7 +186,7 @@ def _difference_row(r) -> rx.Component:
 def close_page() -> rx.Component:
     return rx.vstack(
         rx.text(
-            "Each business day (Asia/Taipei) is matched three ways at 01:00: ECPay's record of every trade, the "
+            "Each business day (Asia/Taipei) is matched three ways once it is over: ECPay's record of every trade, the "
             "payments and refunds here, and each supplier's record of every attempt and its deposit.",
             size="2",
             color_scheme="gray",

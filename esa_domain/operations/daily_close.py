@@ -420,6 +420,15 @@ def previous_business_day(now: datetime | None = None) -> date:
     return business_day(now or datetime.now(UTC)) - timedelta(days=1)
 
 
+def closed_after_end(session: Session, day: date) -> bool:
+    """Whether `day` was closed once it was over (a close run during the day does not count)."""
+    _, end = day_bounds(day)
+    row = session.execute(
+        select(DailyClose.computed_at).where(DailyClose.business_day == day)
+    ).scalar_one_or_none()
+    return row is not None and row >= end
+
+
 # -- reading it back (the dashboard and the CSV) --------------------------------------------------------------------
 
 

@@ -169,15 +169,17 @@ def check_failed(session: Session, policy: WatchPolicy, public_url: str, now: da
     raised = []
     runs = session.execute(
         select(JobRun)
-        .where(JobRun.status == "failed", JobRun.started_at >= now - policy.failed_lookback)
+        .where(JobRun.status.in_(("failed", "abandoned")), JobRun.started_at >= now - policy.failed_lookback)  # type: ignore[attr-defined]
         .order_by(JobRun.id)
     ).scalars()
     for run in runs:
         alert_id = raise_alert(
             session,
             condition=JOB_FAILED,
-            title=f"{_label(run.kind)} failed",
-            body=f"{_label(run.kind)} failed at {run.started_at:%Y-%m-%d %H:%M} UTC: {run.error or 'no detail'}",
+            title=f"{_label(run.kind)} failed"
+            if run.status == "failed"
+            else f"{_label(run.kind)} was abandoned",
+            body=f"{_label(run.kind)} {run.status} at {run.started_at:%Y-%m-%d %H:%M} UTC: {run.error or 'no detail'}",
             public_url=public_url,
             dedupe_key=f"{JOB_FAILED}:{run.id}",
         )

@@ -136,6 +136,8 @@ def test_a_day_with_injected_differences_shows_each_in_the_close_with_its_link(d
         assert closed.differences == 3
         assert closed.totals["ecpay_paid_count"] == 2 and closed.totals["esa_paid_count"] == 1
         assert closed.totals["orders"] == 3
+        # closed while the day runs: the hourly job still closes it once it is over
+        assert daily_close.closed_after_end(s, today) is False
 
     # When the close runs again, nothing is added or alerted twice
     again = daily_close.close_day(
