@@ -56,6 +56,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         runtime.settings if runtime is not None else get_settings(),
         runtime.engine if runtime is not None else None,
     )
+    if os.environ.get("ESA_PROCESS_KIND") == "web":
+        # esa up's web child: under Reflex this app is mounted, and a mounted app's lifespan never runs
+        configure_logging("web")
     app = FastAPI(
         lifespan=_lifespan,
         # no OpenTelemetry here: FastAPI's native telemetry would otherwise look for a provider per request
