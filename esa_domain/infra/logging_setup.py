@@ -200,6 +200,7 @@ def configure_logging(process_kind: str, *, settings: Any = None, extra_secrets:
         lib.propagate = True
     # the access line is ours (esa_api.access, with the request id); uvicorn's would repeat it without one
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the readiness check's script read: plugin lines
     os.environ.setdefault("ESA_PROCESS_KIND", process_kind)
 
 
