@@ -86,6 +86,7 @@ def unsafe_settings(settings: Settings, suppliers: Mapping[str, SupplierSettings
             f"{MIN_TOKEN_SECRET_BYTES}+ random bytes (e.g. `python -c 'import secrets; "
             "print(secrets.token_urlsafe(48))'`)"
         )
+    problems += _unsafe_delivery_key(settings)
     for variable, url in (
         ("ESA_PUBLIC_URL", settings.public_url),
         ("LINE_API_BASE_URL", settings.line_api_base_url),
@@ -99,6 +100,23 @@ def unsafe_settings(settings: Settings, suppliers: Mapping[str, SupplierSettings
             )
     problems += _unsafe_suppliers(settings, suppliers)
     return problems
+
+
+def _unsafe_delivery_key(settings: Settings) -> list[str]:
+    """PINs and voucher codes are sealed with ESA_DELIVERY_KEY: never the demo's published key, always 32 bytes."""
+    from esa_domain.fulfillment.delivery import DEMO_DELIVERY_KEY, DeliveryKeyError, parse_key
+
+    value = settings.delivery_key.get_secret_value().strip()
+    fix = "set 32 random bytes in base64 (`python -c 'import base64,secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())'`)"
+    if not value:
+        return [f"ESA_DELIVERY_KEY is missing: {fix}"]
+    if value == DEMO_DELIVERY_KEY:
+        return [f"ESA_DELIVERY_KEY is the demo's published key (anyone could read stored PINs): {fix}"]
+    try:
+        parse_key(value)
+    except DeliveryKeyError as exc:
+        return [f"{exc}: {fix}"]
+    return []
 
 
 def _unsafe_suppliers(settings: Settings, given: Mapping[str, SupplierSettings] | None) -> list[str]:

@@ -33,6 +33,7 @@ SAFE = {
     "ECPAY_BASE_URL": "https://payment.ecpay.com.tw",
     "CUSTOMER_TOKEN_SECRET": "x" * 48,
     "ESA_PUBLIC_URL": "https://esa.example.com",
+    "ESA_DELIVERY_KEY": "cHJvZHVjdGlvbi1kZWxpdmVyeS1rZXktMzItYnl0ZXM=",  # 32 bytes, not the demo's
 }
 
 
@@ -115,8 +116,9 @@ def test_esa_seed_in_production_writes_no_demo_data(db, database_url, redis_url)
 
 def _production(**over: object) -> Settings:
     """Settings safe for production, but for `over`."""
-    given: dict[str, object] = {k.lower(): v for k, v in SAFE.items() if k != "ESA_PUBLIC_URL"}
+    given: dict[str, object] = {k.lower(): v for k, v in SAFE.items() if not k.startswith("ESA_")}
     given.update(ESA_ENV="PRODUCTION", ESA_PUBLIC_URL="https://esa.example.com", suppliers={})
+    given.update(ESA_DELIVERY_KEY=SAFE["ESA_DELIVERY_KEY"])
     given.update(over)
     return Settings(**given)
 
