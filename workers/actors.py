@@ -52,8 +52,6 @@ def send_refund(refund_id: int) -> None:
     log.info("refund %s: %s", refund_id, status)
 
 
-
-
 @dramatiq.actor(queue_name="reconciliation", time_limit=60_000, **RETRIES)
 def check_payment(payment_id: int) -> None:
     rt = runtime()
@@ -71,6 +69,17 @@ def send_alert(alert_id: int) -> None:
     s = rt.settings
     pusher = LinePusher(s.line_channel_access_token.get_secret_value(), base_url=s.line_api_base_url)
     log.info("alert %s: %s", alert_id, deliver(rt.uow, alert_id, pusher, s.line_alert_to))
+
+
+@dramatiq.actor(queue_name="alerts", time_limit=30_000, max_retries=8, min_backoff=5_000, max_backoff=600_000)
+def notify_customer(message_id: int) -> None:
+    from esa_domain.adapters.line.push import LinePusher
+    from esa_domain.ordering.notify import deliver
+
+    rt = runtime()
+    s = rt.settings
+    pusher = LinePusher(s.line_channel_access_token.get_secret_value(), base_url=s.line_api_base_url)
+    log.info("customer message %s: %s", message_id, deliver(rt.uow, message_id, pusher, s.public_url))
 
 
 @dramatiq.actor(queue_name="catalog", time_limit=600_000, max_retries=3, min_backoff=30_000)

@@ -7,7 +7,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from esa_domain.infra import topics
+from esa_domain.infra import logging_setup, topics
 
 NAMESPACE = "esa"
 
@@ -18,6 +18,7 @@ QUEUE_OF: dict[str, str] = {
     topics.SEND_REFUND: "fulfillment",
     topics.CHECK_PAYMENT: "reconciliation",
     topics.SEND_ALERT: "alerts",
+    topics.NOTIFY_CUSTOMER: "alerts",
     topics.SYNC_CATALOG: "catalog",
 }
 
@@ -38,7 +39,11 @@ class DramatiqPublisher:
         queue = QUEUE_OF.get(topic)
         if queue is None:
             raise ValueError(f"no queue for outbox topic {topic!r}: add it to workers.publisher.QUEUE_OF")
+        options: dict[str, Any] = {"outbox_id": message_id}
+        carried = logging_setup.carried()  # the request id (and payment) the worker's log lines will carry
+        if carried:
+            options["esa_log"] = carried
         message = dramatiq.Message(
-            queue_name=queue, actor_name=topic, args=(), kwargs=payload, options={"outbox_id": message_id}
+            queue_name=queue, actor_name=topic, args=(), kwargs=payload, options=options
         )
         self.broker.enqueue(message, delay=delay_ms)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from esa_api.customer import routes_auth, routes_orders, routes_shop
+from esa_api.customer import routes_auth, routes_me, routes_orders, routes_shop
 from esa_api.customer.cors import MiniAppCors
 from esa_api.customer.problems import install_problem_handlers
 from esa_api.customer.request_id import RequestIdMiddleware, install_log_record_factory
@@ -13,6 +13,7 @@ from esa_api.customer.request_id import RequestIdMiddleware, install_log_record_
 def install(app: FastAPI) -> None:
     """Add the /api/v1 routers, their error answers, CORS and the X-Request-ID middleware to `app`."""
     app.include_router(routes_auth.router)
+    app.include_router(routes_me.router)
     app.include_router(routes_shop.router)
     app.include_router(routes_orders.router)
     install_problem_handlers(app)

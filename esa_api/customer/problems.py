@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from esa_api.customer.i18n import human_detail, preferred_language
 from esa_api.customer.request_id import current_request_id
 from esa_domain.core.errors import DomainError
 
@@ -33,6 +34,7 @@ class Problem(Exception):
         field: str | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -41,11 +43,12 @@ class Problem(Exception):
         self.field = field
         self.headers = headers or {}
         self.extra = extra or {}
+        self.params = params or {}  # what the wording in another language needs (esa_api.customer.i18n)
 
     @classmethod
     def of(cls, error: DomainError, *, field: str | None = None) -> Problem:
         """The problem for a domain error; `field` names the request field it is about, if any."""
-        return cls(error.http_status, error.code, error.message, field=field)
+        return cls(error.http_status, error.code, error.message, field=field, params=dict(error.details))
 
 
 def title_of(code: str) -> str:
@@ -53,11 +56,14 @@ def title_of(code: str) -> str:
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    # the customer's language when the request names one (the Mini App always does); English for a bare client
+    language = preferred_language(request.headers.get("accept-language") if request else None, default="en")
+    detail = human_detail(problem.code, problem.detail, language, field=problem.field, params=problem.params)
     body: dict[str, Any] = {
         "type": f"urn:esa:problem:{problem.code}",
         "title": title_of(problem.code),
         "status": problem.status,
-        "detail": problem.detail,
+        "detail": detail,
         "code": problem.code,
     }
     if request is not None:
@@ -65,6 +71,11 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
     if problem.field is not None:
         body["field"] = problem.field
     body.update(problem.extra)
+    if problem.code == "validation_failed" and isinstance(body.get("errors"), list):
+        body["errors"] = [
+            {**e, "message": human_detail(problem.code, e["message"], language, field=e["field"])}
+            for e in body["errors"]
+        ]
     rid = current_request_id()
     if rid:
         body["request_id"] = rid

@@ -62,4 +62,5 @@ class RateLimiter:
                     "rate_limited",
                     f"{who} made more than {limit} requests in {window_s} s; try again in {retry_after} s",
                     headers={"Retry-After": str(retry_after)},
+                    params={"retry_after": retry_after},
                 )

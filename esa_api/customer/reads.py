@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, exists
+from sqlalchemy import Engine, exists, text
 from sqlmodel import Session, col, select
 
 from esa_api.customer.schemas import (
@@ -14,9 +14,12 @@ from esa_api.customer.schemas import (
     DeliveryOut,
     OrderItemOut,
     OrderOut,
+    PaymentCodeOut,
     ProductOut,
 )
 from esa_api.customer.target_hints import TARGET_SPECS
+from esa_domain.ordering import wording
+from esa_domain.payments.checkout import LastCheckout, last_checkouts
 from esa_domain.core.states import ITEM, PAYMENT, ItemStatus, PaymentStatus
 from esa_domain.fulfillment.delivery import deliveries_for
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory, Supplier, SupplierOffer
@@ -31,8 +34,13 @@ def payment_words(status: str, language: str = "id") -> dict[str, Any]:
     }
 
 
-def item_words(status: str, *, paid: bool, language: str = "id") -> dict[str, Any]:
-    """An item's status as the customer reads it; `paid`: its order's money has arrived."""
+def item_words(
+    status: str, *, paid: bool, language: str = "id", order_status: str | None = None
+) -> dict[str, Any]:
+    """An item's status as the customer reads it; `paid`: its order's money has arrived. An item of an order
+    that was never paid reads as its order does (never "queued for delivery")."""
+    if order_status == PaymentStatus.EXPIRED and status == ItemStatus.PENDING:
+        return payment_words(order_status, language)
     return {
         "status_text": ITEM.customer_text(status, language, paid=paid),
         "status_colour": ITEM[status].colour,
@@ -47,10 +55,11 @@ def in_language(order: OrderOut, language: str) -> OrderOut:
         update={
             **payment_words(order.status, language),
             "items": [
-                i.model_copy(update=item_words(i.status, paid=paid, language=language)) for i in order.items
+                i.model_copy(update=item_words(i.status, paid=paid, language=language, order_status=order.status))
+                for i in order.items
             ],
         }
-    )
+    )  # a just-placed order: nothing failed, refunded or declined yet
 
 
 def catalog(engine: Engine) -> CatalogOut:
@@ -116,6 +125,10 @@ def _views(s: Session, payments: list[Payment], public_url: str, language: str) 
     paid = {p.id: p.paid_at is not None for p in payments}
     # decrypted only here, for the order's owner (callers select the customer's own payments)
     delivered = deliveries_for(s, [i.id for i, _, _ in rows if i.status == ItemStatus.SUCCESS])
+    failed = [i.id for i, _, _ in rows if i.status == ItemStatus.FAILED]
+    failure_class = _failure_classes(s, failed)
+    checkouts = last_checkouts(s, ids)  # type: ignore[arg-type]
+    status_of = {p.id: p.status for p in payments}
     items: dict[int, list[OrderItemOut]] = {}
     for item, code, name in rows:
         items.setdefault(item.payment_id, []).append(
@@ -126,8 +139,16 @@ def _views(s: Session, payments: list[Payment], public_url: str, language: str) 
                 target=item.target,
                 zone=item.zone,
                 status=item.status,
-                **item_words(item.status, paid=paid[item.payment_id], language=language),
+                **item_words(
+                    item.status,
+                    paid=paid[item.payment_id],
+                    language=language,
+                    order_status=status_of[item.payment_id],
+                ),
                 price_twd=item.price_twd,
+                failure_reason=wording.failure_reason(failure_class.get(item.id), language)
+                if item.status == ItemStatus.FAILED
+                else None,
                 delivered_code=item.artifact if item.status == ItemStatus.SUCCESS else None,
                 delivery=DeliveryOut(**d.as_dict()) if (d := delivered.get(item.id)) else None,  # type: ignore[arg-type]
             )
@@ -146,10 +167,58 @@ def _views(s: Session, payments: list[Payment], public_url: str, language: str) 
             expires_at=p.expires_at,
             paid_at=p.paid_at,
             checkout_url=checkout_url(public_url, p, now),
+            **_payment_extras(p, checkouts.get(p.id), language, now),  # type: ignore[arg-type]
             items=items.get(p.id, []),  # type: ignore[arg-type]
         )
         for p in payments
     ]
+
+
+_REFUNDING = (
+    PaymentStatus.PARTIAL,
+    PaymentStatus.FAILED,
+    PaymentStatus.REFUND_PENDING,
+    PaymentStatus.REFUNDED,
+    PaymentStatus.NEEDS_REVIEW,
+)
+
+
+def _payment_extras(p: Payment, last: LastCheckout | None, language: str, now: datetime) -> dict[str, Any]:
+    """What the customer needs beyond the status: why the last try to pay failed, an offline payment code,
+    when a refund comes back."""
+    out: dict[str, Any] = {}
+    waiting = p.status == PaymentStatus.PENDING and p.expires_at > now
+    if waiting and last is not None:
+        if last.v_account or last.payment_no or last.barcodes:
+            out["payment_code"] = PaymentCodeOut(
+                method=wording.payment_code_title(last.payment_type, language),
+                payment_type=last.payment_type or "",
+                bank_code=last.bank_code,
+                v_account=last.v_account,
+                payment_no=last.payment_no,
+                barcodes=list(last.barcodes),
+                amount_twd=last.info_amount_twd or p.amount_twd,
+                pay_by=last.pay_by,
+            )
+        elif last.rtn_code:
+            out["payment_problem"] = wording.payment_problem(last.rtn_code, last.rtn_msg, language)
+    if p.status in _REFUNDING:
+        out["refund_note"] = wording.refund_when(p.payment_method, language)
+    return out
+
+
+def _failure_classes(s: Session, item_ids: list[int]) -> dict[int, str | None]:
+    """Each failed item's last supplier attempt's failure class (customer: the number was refused)."""
+    if not item_ids:
+        return {}
+    rows = s.connection().execute(
+        text(
+            "SELECT DISTINCT ON (item_id) item_id, failure_class FROM item_attempts "
+            "WHERE item_id = ANY(:ids) ORDER BY item_id, id DESC"
+        ),
+        {"ids": item_ids},
+    )
+    return {r.item_id: r.failure_class for r in rows}
 
 
 def own_payment(s: Session, customer_id: int, order_id: int) -> Payment | None:

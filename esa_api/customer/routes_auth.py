@@ -25,7 +25,7 @@ def _sign_in(rt: Runtime, verifier: LiffVerifier, id_token: str) -> CustomerOut:
     with rt.uow() as uow:
         customer = find_or_create_customer(uow.session, identity.user_id, identity.display_name)
         uow.commit()
-    return CustomerOut(id=customer.id, display_name=customer.display_name)  # type: ignore[arg-type]
+    return CustomerOut(id=customer.id, display_name=customer.display_name, language=customer.language)  # type: ignore[arg-type]
 
 
 @router.post("/auth/line", response_model=TokenOut, responses=problems(401, 503))

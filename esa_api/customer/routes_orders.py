@@ -11,6 +11,7 @@ from esa_api.customer import ordering, reads
 from esa_api.customer.auth import CurrentCustomer, current_customer
 from esa_api.customer.config import CustomerApiConfig
 from esa_api.customer.deps import get_config
+from esa_api.customer.i18n import preferred_language
 from esa_api.customer.problems import Problem
 from esa_api.customer.responses import problems
 from esa_api.customer.schemas import CheckoutOut, OrderOut, OrderPage, QuoteIn
@@ -29,30 +30,6 @@ IdempotencyKey = Annotated[
         description="one fresh value (a UUID) per order attempt; resend it when retrying the same attempt",
     ),
 ]
-
-
-# a tag's primary subtag -> the language we word statuses in; every Chinese tag reads Traditional (Taiwan)
-_PRIMARY = {"id": "id", "in": "id", "en": "en", "zh": "zh-Hant"}
-
-
-def preferred_language(accept_language: str | None) -> str:
-    """The language to word statuses in: the most preferred one we have in `Accept-Language`, else Bahasa
-    Indonesia (what most customers read first). A malformed header is read as far as it makes sense."""
-    best, best_q = "id", 0.0
-    for part in (accept_language or "").split(","):
-        tag, *params = part.split(";")
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        language = _PRIMARY.get(tag.strip().lower().split("-")[0])
-        if language is not None and q > best_q:  # the first of equal preference wins
-            best, best_q = language, q
-    return best
 
 
 def customer_language(

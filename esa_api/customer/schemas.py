@@ -113,6 +113,19 @@ class DeliveryOut(BaseModel):
     kwh: str | None = Field(description="PLN: the kWh bought")
 
 
+class PaymentCodeOut(BaseModel):
+    """What ECPay gave for an offline payment (PaymentInfoURL): where to pay, how much, until when."""
+
+    method: str = Field(description="ATM, CVS or BARCODE, in words in the request's language")
+    payment_type: str = Field(description="ECPay's PaymentType, e.g. ATM_TAISHIN, CVS_CVS, BARCODE_BARCODE")
+    bank_code: str | None
+    v_account: str | None = Field(description="the ATM virtual account to transfer to")
+    payment_no: str | None = Field(description="the convenience-store payment code")
+    barcodes: list[str]
+    amount_twd: int
+    pay_by: datetime | None = Field(description="the deadline ECPay set")
+
+
 class OrderItemOut(BaseModel):
     id: int
     product_code: str
@@ -124,6 +137,9 @@ class OrderItemOut(BaseModel):
     status_colour: str = Field(description=_COLOUR)
     final: bool = Field(description=_FINAL)
     price_twd: int
+    failure_reason: str | None = Field(
+        default=None, description="why it was not delivered, in the request's language; null unless it failed"
+    )
     delivered_code: str | None = Field(description="serial or PLN token once delivered (never a PIN)")
     delivery: DeliveryOut | None = Field(
         default=None, description="what was delivered, split into its parts; null until delivered"
@@ -144,6 +160,17 @@ class OrderOut(BaseModel):
     expires_at: datetime
     paid_at: datetime | None
     checkout_url: str | None = Field(description="where to pay, while the order waits for payment")
+    payment_problem: str | None = Field(
+        default=None,
+        description="while it waits for payment: why the last try did not pay (a declined card), in words; "
+        "pay again through `checkout_url`",
+    )
+    payment_code: PaymentCodeOut | None = Field(
+        default=None, description="an ATM, convenience-store code or barcode payment waiting to be paid"
+    )
+    refund_note: str | None = Field(
+        default=None, description="when something is refunded: when the money comes back, for how it was paid"
+    )
     items: list[OrderItemOut]
 
 
@@ -166,6 +193,13 @@ class LineAuthIn(_In):
 class CustomerOut(BaseModel):
     id: int
     display_name: str
+    language: Literal["id", "en", "zh-Hant"] = Field(
+        default="id", description="the language the customer chose: the app, its pages and their LINE messages"
+    )
+
+
+class LanguageIn(_In):
+    language: Literal["id", "en", "zh-Hant"]
 
 
 class TokenOut(BaseModel):

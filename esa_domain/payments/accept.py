@@ -39,6 +39,8 @@ from esa_domain.infra.db import UnitOfWork, driver, for_driver
 from esa_domain.infra.evidence import storable
 from esa_domain.models import GatewayEvent, Payment
 from esa_domain.operations.alerts import raise_alert
+from esa_domain.ordering import notify
+from esa_domain.payments.checkout import record_not_paid
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +105,21 @@ class PaymentEvidence:
     amount_twd: int | None
     payment_type: str
     source: str  # "notification" | "query"
+    rtn_code: int | None = None  # a notification's RtnCode (10100058: a declined card)
+    rtn_msg: str = ""
 
     @classmethod
-    def of_notification(cls, n: Notification) -> PaymentEvidence:
+    def of_notification(cls, n: Notification, rtn_msg: str = "") -> PaymentEvidence:
         return cls(
-            n.merchant_trade_no, n.trade_no, n.paid, n.simulated, n.amount_twd, n.payment_type, "notification"
+            n.merchant_trade_no,
+            n.trade_no,
+            n.paid,
+            n.simulated,
+            n.amount_twd,
+            n.payment_type,
+            "notification",
+            n.rtn_code,
+            rtn_msg,
         )
 
     @classmethod
@@ -199,7 +211,7 @@ def _handle_verified(
     if isinstance(parsed, Rejection):
         _settle_event(session, event_id, f"rejected: {parsed.reason}", False, None)
         return GatewayReply(Verdict.REJECTED, nack(parsed.reason), 400, reason=parsed.reason)
-    evidence = PaymentEvidence.of_notification(parsed)
+    evidence = PaymentEvidence.of_notification(parsed, fields.get("RtnMsg", ""))
     reply = _accept_at_once(session, evidence, config, event_id, now)
     if reply is not None:  # the common case, settled in one statement
         return reply
@@ -224,6 +236,8 @@ def apply_evidence(
         return GatewayReply(Verdict.REJECTED, nack(reason), 400, None, reason)
     pid = payment.id
     if not ev.paid:
+        if ev.rtn_code is not None:  # kept on the hand-off, so the customer sees why and can pay again
+            record_not_paid(session, ev.merchant_trade_no, ev.rtn_code, ev.rtn_msg)
         return GatewayReply(Verdict.NOT_PAID, ACK, 200, pid, "")
     if ev.amount_twd != payment.amount_twd:
         reason = f"amount NT${ev.amount_twd} differs from the order's NT${payment.amount_twd}"
@@ -248,10 +262,15 @@ def apply_evidence(
             body=f"A SimulatePaid=1 notification arrived for {ev.merchant_trade_no}. Nothing was shipped.",
         )
         return GatewayReply(Verdict.REJECTED, ACK, 200, pid, reason)  # acknowledged so ECPay stops re-sending
-    return _accept(session, payment, ev, now)
+    return _accept(session, payment, ev, now, config.public_url)
 
 
-_PAYMENT_BY_TRADE_NO = "SELECT id, amount_twd FROM payments WHERE merchant_trade_no = %(trade_no)s"
+# any hand-off's trade number finds its order: the latest (payments) or an earlier one (payment_checkouts)
+_PAYMENT_BY_TRADE_NO = (
+    "SELECT id, amount_twd, status, merchant_trade_no, ecpay_trade_no FROM payments WHERE id = ("
+    "SELECT p.id FROM payments p WHERE p.merchant_trade_no = %(trade_no)s UNION ALL "
+    "SELECT c.payment_id FROM payment_checkouts c WHERE c.merchant_trade_no = %(trade_no)s LIMIT 1)"
+)
 # one fulfill_item outbox row per item of the payment, in item order
 _FULFIL_ITEMS = (
     "INSERT INTO outbox (topic, payload, dispatch_attempts) "
@@ -326,17 +345,24 @@ def _accept_at_once(
         return None
     for _, row_id, payload in rows:
         outbox.remember(session, row_id, topics.FULFILL_ITEM, payload, None)
+    notify.queue(session, rows[0][0], notify.PAID)
     return GatewayReply(Verdict.ACCEPTED, ACK, 200, rows[0][0])
 
 
-def _accept(session: Session, payment: Any, ev: PaymentEvidence, now: datetime) -> GatewayReply:
+def _accept(
+    session: Session, payment: Any, ev: PaymentEvidence, now: datetime, public_url: str = ""
+) -> GatewayReply:
+    values = _paid_values(ev, now)
+    if payment.merchant_trade_no != ev.merchant_trade_no:
+        # an earlier hand-off was paid after all: it becomes the payment's trade (refunds name it to ECPay)
+        values["merchant_trade_no"] = ev.merchant_trade_no
     result = transition_payment(
         session,
         payment.id,
         PaymentStatus.PAID,  # type: ignore[arg-type]
         cause=_paid_cause(ev),
         actor="ecpay",
-        values=_paid_values(ev, now),
+        values=values,
     )
     if result.result is Applied.APPLIED:
         rows = driver(session).execute(
@@ -344,7 +370,22 @@ def _accept(session: Session, payment: Any, ev: PaymentEvidence, now: datetime) 
         )
         for row_id, payload in rows.fetchall():
             outbox.remember(session, row_id, topics.FULFILL_ITEM, payload, None)
+        notify.queue(session, payment.id, notify.PAID)
         return GatewayReply(Verdict.ACCEPTED, ACK, 200, payment.id)
+    if payment.merchant_trade_no != ev.merchant_trade_no and payment.ecpay_trade_no not in (None, ev.trade_no):
+        # two hand-offs of one order were both paid: the order is delivered once, the second payment goes back
+        raise_alert(
+            session,
+            condition="second_payment",
+            dedupe_key=f"second_payment:{ev.merchant_trade_no}",
+            payment_id=payment.id,
+            public_url=public_url,
+            title=f"Order {payment.id} was paid twice",
+            body=f"ECPay reports {ev.merchant_trade_no} (TradeNo {ev.trade_no}) paid NT${ev.amount_twd}, but the "
+            f"order was already paid through {payment.merchant_trade_no}. It is delivered once; refund the "
+            f"second payment in ECPay's back office.",
+        )
+        return GatewayReply(Verdict.DUPLICATE, ACK, 200, payment.id, "a second hand-off paid: refund it")
     # someone else accepted it (a duplicate notice, or the query path): nothing more to do
     return GatewayReply(Verdict.DUPLICATE, ACK, 200, payment.id, f"already {result.current}")
 
@@ -369,8 +410,25 @@ def check_payment(
         if payment.next_query_at is not None and payment.next_query_at > now:
             return Verdict.UNCHANGED
         trade_no, expires_at = payment.merchant_trade_no, payment.expires_at
+        # every earlier hand-off too (newest first): a declined card's retry may leave an older trade paid
+        earlier = [
+            t
+            for (t,) in uow.session.execute(
+                text(
+                    "SELECT merchant_trade_no FROM payment_checkouts WHERE payment_id = :p "
+                    "AND merchant_trade_no <> :t ORDER BY id DESC LIMIT 5"
+                ),
+                {"p": payment_id, "t": trade_no},
+            ).all()
+        ]
     try:
         result = client.query_trade(trade_no)  # signed with the real clock: ECPay checks TimeStamp
+        if result.status != "paid":
+            for other in earlier:
+                older = client.query_trade(other)
+                if older.status == "paid":
+                    trade_no, result = other, older
+                    break
     except EcpayThrottled as exc:
         with uow_factory() as uow:
             uow.session.get(Payment, payment_id).next_query_at = exc.until  # type: ignore[union-attr]
@@ -408,7 +466,8 @@ def _apply_query(
         return apply_evidence(session, PaymentEvidence.of_query(result), config, now=now).verdict
     offline = result.payment_type.upper().startswith(OFFLINE_METHODS)
     deadline = expires_at + (OFFLINE_GRACE if offline else timedelta(0))
-    if result.status == "failed" or (result.status == "unpaid" and now >= deadline):
+    # a hand-off the customer left unchosen (10200095) ends only that hand-off: they may pay again in the window
+    if (result.status == "failed" and now >= expires_at) or (result.status == "unpaid" and now >= deadline):
         why = (
             "no payment method chosen (TradeStatus 10200095)"
             if result.status == "failed"

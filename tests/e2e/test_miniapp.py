@@ -1,6 +1,7 @@
-"""The demo Mini App in a real browser (Debian's chromium): LINE sign-in, catalog, a rejected target, an
-order, ECPay's sandbox page through the hand-off, and the order turning PAID, then delivered by a real worker
-process buying from the IAK simulator, while the app watches it.
+"""The Mini App in a real browser (Debian's chromium) at phone size, in each of its languages: sign-in through
+the LIFF stand-in, a rejected target in words, an order, a declined card at ECPay's sandbox, the result page
+leading back into the app, a second attempt on the same order, delivery by a real worker process buying from
+the IAK simulator, and the LINE messages the customer received.
 Set ESA_SCREENSHOT_DIR to keep screenshots of each step.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from esa_api.customer.config import CustomerApiConfig
 from esa_domain.adapters.suppliers.iak import IakSettings
 from esa_domain.infra.runtime import Runtime
 from esa_domain.infra.settings import Settings
-from esa_domain.models import Payment, PaymentItem
+from esa_domain.models import Customer, Payment, PaymentCheckout, PaymentItem
 from sandbox import iak
 from sandbox._common import SimulatorConfig
 from sandbox.app import IAK
@@ -82,6 +84,8 @@ def stack(db, database_url, redis_url, redis_client, run_asgi, tmp_path) -> Iter
     )
     worker_env = {
         **supplier_env,
+        "LINE_API_BASE_URL": line_url,
+        "LINE_CHANNEL_ACCESS_TOKEN": line_cfg.channel_access_token,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "ESA_PUBLIC_URL": base,
@@ -122,50 +126,103 @@ def _payments(db) -> int:
         return s.exec(select(func.count()).select_from(Payment)).scalar_one()
 
 
-def test_customer_signs_in_orders_pays_on_ecpay_and_sees_the_order_delivered(db, stack, browser):
+# what each language shows, so the test reads the page as a person of that language would
+WORDS = {
+    "id": {"bad_target": "Nomor HP Indonesia", "pay_again": "Bayar lagi", "declined": "tidak berhasil",
+           "back": "Kembali ke ESA", "delivered": "Terkirim", "copy": "Salin", "paid_msg": "sudah kami terima",
+           "delivered_msg": "sudah terkirim"},
+    "en": {"bad_target": "not an Indonesian mobile number", "pay_again": "Pay again", "declined": "did not go through",
+           "back": "Back to ESA", "delivered": "Delivered", "copy": "Copy", "paid_msg": "We received",
+           "delivered_msg": "is delivered"},
+    "zh-Hant": {"bad_target": "印尼手機號碼", "pay_again": "再付一次", "declined": "付款未成功",
+                "back": "返回 ESA", "delivered": "已完成", "copy": "複製", "paid_msg": "已收到",
+                "delivered_msg": "已完成"},
+}
+
+
+def _line_messages(line_url: str, user_id: str) -> list[str]:
+    import httpx
+
+    pushes = httpx.get(f"{line_url}/_sandbox/messages", params={"to": user_id}).json()
+    return [m["text"] for p in pushes for m in p["messages"] if m["type"] == "text"]
+
+
+@pytest.mark.parametrize("lang", ["id", "en", "zh-Hant"])
+def test_a_declined_card_then_a_second_attempt_on_the_same_order_delivers_in_the_customers_language(
+    db, stack, browser, lang
+):
     from playwright.sync_api import expect
 
+    w = WORDS[lang]
     page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page.set_default_timeout(20_000)
     page.goto(stack["api"] + "/app/")
-    _shot(page, "1-signin")
+    expect(page.locator("#login")).to_have_text("Masuk dengan LINE")  # a new customer reads Bahasa Indonesia
+    page.select_option("#lang", lang)
+    _shot(page, f"{lang}-1-signin")
 
-    # Given a customer who logs in through the LINE sandbox
+    # Given a customer who signs in through the LIFF stand-in (the LINE simulator's sign-in page)
     page.click("#login")
     page.get_by_role("button", name="Budi Santoso").click()
     expect(page.locator("#who")).to_have_text("Budi Santoso")
-    expect(page.locator("#products .item").first).to_be_visible()
-    _shot(page, "2-catalog")
+    with Session(db) as s:  # their choice is remembered on their customer row
+        assert s.exec(select(Customer.language)).scalar_one() == lang
 
-    # When they pick Telkomsel pulsa and type a number that is not Indonesian mobile
+    # When they type a number that is not an Indonesian mobile number, they read why in their language
     page.click("[data-code=TSEL10]")
     page.fill("#target", "0212345678")
     page.click("#place-order")
-    expect(page.locator("#target-error")).to_contain_text("not an Indonesian mobile number")
+    expect(page.locator("#target-error")).to_contain_text(w["bad_target"])
+    assert "pattern" not in page.locator("#target-error").inner_text()
     assert _payments(db) == 0  # a rejected attempt writes nothing
-    _shot(page, "3-invalid-target")
+    _shot(page, f"{lang}-2-invalid-target")
 
-    # Then fix it and place the order
     page.fill("#target", "+62 812 3456 7890")
     page.click("#place-order")
-    expect(page.locator("#order-status")).to_have_text("PENDING")
-    expect(page.locator("#o-items")).to_contain_text("To 081234567890")
-    assert _payments(db) == 1
-    _shot(page, "4-order")
+    expect(page.locator("#order-status")).to_have_attribute("data-status", "PENDING")
+    _shot(page, f"{lang}-3-order")
 
-    # And pay on the ECPay sandbox page the hand-off opens
-    with page.expect_popup() as popup_info:
-        page.click("#pay")
-    ecpay = popup_info.value
-    ecpay.get_by_role("button", name="Pay").click()
-    ecpay.wait_for_url("**/ecpay/result/**")
+    # And their card is declined at ECPay (RtnCode 10100058): the result page, in their language, says so
+    page.click("#pay")
+    page.get_by_role("button", name="Fail").click()
+    page.wait_for_url("**/ecpay/result/**")
+    expect(page.locator("#problem")).to_contain_text(w["declined"], timeout=30_000)
+    expect(page.locator("#back-to-app")).to_have_text(w["back"])
+    _shot(page, f"{lang}-4-declined-result")
 
-    # The Mini App, still open, sees the order paid, then delivered by the worker, by polling
-    expect(page.locator("#order-status")).to_have_text(re.compile("PAID|SUCCESS"), timeout=15_000)
-    expect(page.locator("#pay")).to_be_hidden()
-    _shot(page, "5-paid")
-    expect(page.locator("#order-status")).to_have_text("SUCCESS", timeout=30_000)
-    _shot(page, "6-delivered")
+    # Back in the app, the order offers to pay again
+    page.click("#back-to-app")
+    expect(page.locator("#o-problem")).to_contain_text(w["declined"])
+    expect(page.locator("#pay")).to_contain_text(w["pay_again"])
+    first_ref = page.locator("#o-ref").inner_text()
+    _shot(page, f"{lang}-5-pay-again")
+
+    # Then the second attempt, under a new MerchantTradeNo (ECPay refuses a duplicate), is paid
+    page.click("#pay")
+    page.get_by_role("button", name="Pay").click()
+    page.wait_for_url("**/ecpay/result/**")
+    _shot(page, f"{lang}-6-paid-result")
+    page.click("#back-to-app")
+    expect(page.locator("#order-status")).to_have_attribute("data-status", "SUCCESS", timeout=40_000)
+    expect(page.locator("#order-status")).to_have_text(w["delivered"])
+    expect(page.locator("#o-items .copy").first).to_have_text(w["copy"])
+    assert page.locator("#o-ref").inner_text() != first_ref
+    _shot(page, f"{lang}-7-delivered")
+
     with Session(db) as s:
-        assert s.exec(select(Payment.status)).scalar_one() == "SUCCESS"
+        payment = s.exec(select(Payment)).scalars().one()
+        checkouts = s.exec(select(PaymentCheckout).order_by(PaymentCheckout.id)).scalars().all()
         item = s.exec(select(PaymentItem)).scalars().one()
-    assert item.status == "SUCCESS" and item.artifact  # IAK's serial number
+    assert payment.status == "SUCCESS" and item.status == "SUCCESS" and item.artifact
+    assert [c.rtn_code for c in checkouts] == ["10100058", None]  # two hand-offs, the first declined
+    assert payment.merchant_trade_no == checkouts[1].merchant_trade_no != checkouts[0].merchant_trade_no
+
+    # And LINE told them, in their language: paid, then delivered with the serial to copy
+    user = "U4af4980629a0e8d1f1b4c1f0c2a1d002"
+    deadline = time.monotonic() + 20
+    while len(_line_messages(stack["line"], user)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    texts = _line_messages(stack["line"], user)
+    assert w["paid_msg"] in texts[0]
+    assert w["delivered_msg"] in texts[1] and item.artifact in texts[1]
+    assert texts[2] == item.artifact  # the serial alone: a long press copies exactly it

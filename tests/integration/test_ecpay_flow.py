@@ -257,7 +257,8 @@ def test_payer_pays_on_the_sandbox_page_and_the_order_turns_paid(db, stack):
 def test_browser_return_alone_changes_nothing(db, stack):
     placed = _order(db)
     r = httpx.post(stack["api"] + "/ecpay/result", data=_notice(placed), follow_redirects=True)
-    assert r.status_code == 200 and "Waiting for the payment" in r.text
+    # the customer's language (Bahasa Indonesia for a new customer), and the way back into the app
+    assert r.status_code == 200 and "Menunggu pembayaran Anda" in r.text and 'id="back-to-app"' in r.text
     assert _status(db, placed.payment_id) == "PENDING"
 
 

@@ -1,17 +1,22 @@
-// ESA demo Mini App: LINE sign-in, catalog, order, ECPay hand-off, then watch the order until it settles.
+// ESA Mini App: sign-in through LIFF (the SDK bundled in vendor/liff.js; the demo's stand-in in liff-sandbox.js),
+// catalog, order, ECPay hand-off in the same window and back, then watch the order until it settles.
+// Every word is in the customer's language (i18n.js), remembered on their customer row.
 "use strict";
 
 const API = "/api/v1";
-// the API words every status (status_text) in this language and says when to stop watching (final)
-const LANGUAGES = (navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language])
-  .filter(Boolean).join(", ");
 const $ = (id) => document.getElementById(id);
-const state = { config: null, catalog: null, category: null, product: null, attempt: null, order: null,
-                poll: null, nextBefore: null };
+const state = { config: null, liff: null, catalog: null, category: null, product: null, attempt: null,
+                order: null, poll: null, pollDelay: 4000, pollSince: 0, nextBefore: null,
+                lang: localStorage.getItem("esa.lang") || "id" };
 
 function token() { return sessionStorage.getItem("esa.token"); }
 function ntd(n) { return "NT$" + Number(n).toLocaleString("en-US"); }
 function idr(n) { return "Rp " + Number(n).toLocaleString("id-ID"); }
+function t(key, vars = {}) {
+  const table = I18N[state.lang] || I18N.id;
+  const text = table[key] ?? I18N.id[key] ?? key;
+  return String(text).replace(/\{(\w+)\}/g, (_, k) => (vars[k] ?? ""));
+}
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -20,23 +25,24 @@ function el(tag, cls, text) {
 }
 
 class ApiError extends Error {
-  constructor(problem) { super(problem.detail || problem.title || "Something went wrong"); this.problem = problem; }
+  constructor(problem) { super(problem.detail || problem.title || t("something")); this.problem = problem; }
 }
 
 async function api(path, { method = "GET", body, headers = {} } = {}) {
-  const h = { Accept: "application/json", ...headers };
-  if (LANGUAGES) h["Accept-Language"] = LANGUAGES;
+  const h = { Accept: "application/json", "Accept-Language": state.lang, ...headers };
   if (token()) h.Authorization = "Bearer " + token();
   if (body !== undefined) h["Content-Type"] = "application/json";
   let res;
   try {
     res = await fetch(API + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
-    throw new ApiError({ code: "network", detail: "No connection. Check your network and try again." });
+    throw new ApiError({ code: "network", detail: t("network") });
   }
   const data = await res.json().catch(() => ({}));
   if (res.status === 401 && path !== "/auth/line") { signOut(); }
-  if (!res.ok) throw new ApiError({ status: res.status, ...data });
+  if (!res.ok) {
+    throw new ApiError({ status: res.status, retryAfter: Number(res.headers.get("Retry-After")) || 0, ...data });
+  }
   return data;
 }
 
@@ -45,37 +51,77 @@ function show(view) {
   window.scrollTo(0, 0);
 }
 
-// --- sign-in ------------------------------------------------------------------------------------------
-async function completeSignIn() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  const idToken = params.get("id_token");
-  if (!idToken) return;
-  history.replaceState(null, "", location.pathname);
-  if (params.get("state") !== sessionStorage.getItem("esa.login_state")) {
-    throw new ApiError({ detail: "The sign-in could not be matched to this page; please log in again." });
+// --- language -------------------------------------------------------------------------------------------
+function applyLanguage() {
+  document.documentElement.lang = state.lang;
+  $("lang").value = state.lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+}
+
+async function chooseLanguage(lang) {
+  state.lang = I18N[lang] ? lang : "id";
+  localStorage.setItem("esa.lang", state.lang);
+  applyLanguage();
+  if (token()) {
+    try { await api("/me/language", { method: "PUT", body: { language: state.lang } }); } catch (e) { /* kept locally */ }
+    state.catalog = null;
+    rerender();
   }
+}
+
+function rerender() {
+  const visible = document.querySelector(".view:not([hidden])")?.id;
+  if (visible === "view-order" && state.order) refreshOrder(state.order.id);
+  else if (visible === "view-orders") openOrders();
+  else if (visible === "view-product" && state.product) openProduct(state.product);
+  else if (visible === "view-shop") openShop();
+}
+
+// --- sign-in: LIFF (or the demo's stand-in with the same interface) --------------------------------------
+async function startLiff() {
+  const cfg = state.config;
+  if (cfg.line_login_url) {
+    state.liff = window.sandboxLiff(cfg.line_login_url, cfg.line_channel_id);
+  } else if (cfg.liff_id && window.liff) {
+    state.liff = window.liff;
+  } else {
+    throw new ApiError({ detail: t("no_liff") });
+  }
+  try {
+    await state.liff.init({ liffId: cfg.liff_id || "" });
+  } catch (e) {
+    throw new ApiError({ detail: t("signin_failed") });
+  }
+}
+
+async function exchangeIdToken() {
+  if (!state.liff || !state.liff.isLoggedIn()) return false;
+  const idToken = state.liff.getIDToken();
+  if (!idToken) return false;
   const res = await api("/auth/line", { method: "POST", body: { id_token: idToken } });
   sessionStorage.setItem("esa.token", res.access_token);
   sessionStorage.setItem("esa.name", res.customer.display_name);
+  // a language picked on this device is the customer's choice (remembered on their row); else their row's
+  if (localStorage.getItem("esa.lang") !== null) {
+    if (res.customer.language !== state.lang) {
+      await api("/me/language", { method: "PUT", body: { language: state.lang } }).catch(() => {});
+    }
+  } else {
+    state.lang = res.customer.language || "id";
+    localStorage.setItem("esa.lang", state.lang);
+  }
+  applyLanguage();
+  return true;
 }
 
 function startLogin() {
-  const cfg = state.config;
-  if (!cfg.line_login_url) {
-    // production: the LIFF SDK (liff.init + liff.getIDToken) would supply the ID token here
-    $("signin-error").textContent = "LINE login is not configured for this server.";
-    $("signin-error").hidden = false;
-    return;
-  }
-  const st = crypto.randomUUID();
-  sessionStorage.setItem("esa.login_state", st);
-  const q = new URLSearchParams({ redirect_uri: location.origin + location.pathname,
-                                  client_id: cfg.line_channel_id || "", state: st });
-  location.assign(cfg.line_login_url + "?" + q);
+  if (!state.liff) { $("signin-error").textContent = t("no_liff"); $("signin-error").hidden = false; return; }
+  state.liff.login({ redirectUri: location.href.split("#")[0] });
 }
 
 function signOut() {
   sessionStorage.removeItem("esa.token");
+  if (state.liff && state.liff.logout && !state.liff.isInClient()) state.liff.logout();
   stopPolling();
   $("who").hidden = true;
   show("signin");
@@ -85,10 +131,16 @@ function signOut() {
 async function openShop() {
   $("who").textContent = sessionStorage.getItem("esa.name") || "";
   $("who").hidden = false;
+  stopPolling();
   if (!state.catalog) state.catalog = await api("/catalog");
   state.category = state.category || state.catalog.categories[0]?.code;
   renderCatalog();
   show("shop");
+}
+
+function targetWords(spec) {
+  const words = (I18N[state.lang] || I18N.id).targets[spec.kind];
+  return words ? { label: words[0], hint: words[1] } : { label: spec.label, hint: spec.hint };
 }
 
 function renderCatalog() {
@@ -107,8 +159,7 @@ function renderCatalog() {
     item.dataset.code = p.code;
     item.disabled = !p.available;
     const left = el("div");
-    left.append(el("div", "name", p.name),
-                el("div", "sub", p.available ? p.target.label : "Temporarily unavailable"));
+    left.append(el("div", "name", p.name), el("div", "sub", p.available ? targetWords(p.target).label : t("unavailable")));
     item.append(left, el("span", "price", ntd(p.price_twd)));
     item.onclick = () => openProduct(p);
     list.append(item);
@@ -118,16 +169,19 @@ function renderCatalog() {
 function openProduct(p) {
   state.product = p;
   state.attempt = null;
+  const words = targetWords(p.target);
   $("p-name").textContent = p.name;
   $("p-price").textContent = ntd(p.price_twd);
-  $("p-nominal").textContent = p.nominal_idr ? "Face value " + idr(p.nominal_idr) : "";
-  $("target-label").textContent = p.target.label;
+  $("p-nominal").textContent = p.nominal_idr ? t("face_value") + " " + idr(p.nominal_idr) : "";
+  $("target-label").textContent = words.label;
   $("target").value = "";
-  $("target").placeholder = "e.g. " + p.target.example;
-  $("target-hint").textContent = p.target.hint;
+  $("target").placeholder = t("example") + " " + p.target.example;
+  $("target").inputMode = p.target.kind === "game_id" || p.target.kind === "game_id_zone" || p.target.kind === "email"
+    ? "text" : "numeric";
+  $("target-hint").textContent = words.hint;
   $("zone-box").hidden = !p.target.needs_zone;
   $("zone").value = "";
-  $("zone").placeholder = p.target.zone_example ? "e.g. " + p.target.zone_example : "";
+  $("zone").placeholder = p.target.zone_example ? t("example") + " " + p.target.zone_example : "";
   $("promo").value = "";
   $("quote").hidden = true;
   clearErrors();
@@ -170,8 +224,7 @@ async function placeOrder(ev) {
   try {
     const q = await api("/quote", { method: "POST", body });
     renderQuote(q);
-    const order = await api("/orders", { method: "POST", body,
-                                         headers: { "Idempotency-Key": state.attempt.key } });
+    const order = await api("/orders", { method: "POST", body, headers: { "Idempotency-Key": state.attempt.key } });
     state.attempt = null;
     openOrder(order);
   } catch (err) {
@@ -192,79 +245,163 @@ function renderQuote(q) {
   }
   if (q.discount_twd) {
     const row = el("div", "line");
-    row.append(el("span", "", "Promo " + q.promo_code), el("span", "", "−" + ntd(q.discount_twd)));
+    row.append(el("span", "", t("promo_line") + " " + q.promo_code), el("span", "", "−" + ntd(q.discount_twd)));
     box.append(row);
   }
   const sum = el("div", "line sum");
-  sum.append(el("span", "", "To pay"), el("span", "", ntd(q.amount_twd)));
+  sum.append(el("span", "", t("to_pay")), el("span", "", ntd(q.amount_twd)));
   box.append(sum);
   box.hidden = false;
 }
 
 // --- orders ---------------------------------------------------------------------------------------------
+function copyRow(label, value, id) {
+  const row = el("div", "copy-row");
+  const text = el("div");
+  text.append(el("div", "muted small", label), el("div", "code", value));
+  const button = el("button", "copy", t("copy"));
+  if (id) button.id = id;
+  button.type = "button";
+  button.onclick = async () => {
+    try { await navigator.clipboard.writeText(value); } catch (e) {
+      const area = el("textarea"); area.value = value; document.body.append(area); area.select();
+      document.execCommand("copy"); area.remove();
+    }
+    button.textContent = t("copied");
+    setTimeout(() => { button.textContent = t("copy"); }, 1500);
+  };
+  row.append(text, button);
+  return row;
+}
+
+function plainRow(label, value) {
+  const row = el("div", "copy-row");
+  const text = el("div");
+  text.append(el("div", "muted small", label), el("div", "", value));
+  row.append(text);
+  return row;
+}
+
+function deliveryBlock(it) {
+  const box = el("div", "delivery");
+  const d = it.delivery || (it.delivered_code ? { serial: it.delivered_code } : null);
+  if (!d) return null;
+  for (const key of ["token", "voucher_code", "pin", "serial"]) {
+    if (d[key]) box.append(copyRow(t(key), d[key], `copy-${key}-${it.id}`));
+  }
+  for (const key of ["customer_name", "tariff", "kwh"]) {
+    if (d[key]) box.append(plainRow(t(key), d[key]));
+  }
+  return box.childElementCount ? box : null;
+}
+
+function when(iso) {
+  const locale = { id: "id-ID", en: "en-GB", "zh-Hant": "zh-TW" }[state.lang] || "id-ID";
+  return new Date(iso).toLocaleString(locale, { timeZone: "Asia/Taipei", dateStyle: "medium", timeStyle: "short" });
+}
+
 function openOrder(order) {
   state.order = order;
-  sessionStorage.setItem("esa.order", String(order.id));
+  history.replaceState(null, "", location.pathname + "#order=" + order.id);
   renderOrder(order);
   show("order");
   if (!order.final) startPolling(order.id);
+  else stopPolling();
 }
 
 function renderOrder(o) {
   $("o-id").textContent = "#" + o.id;
   const badge = $("order-status");
-  badge.textContent = o.status;
+  badge.textContent = o.status_text;
   badge.className = "badge " + o.status_colour;
-  $("o-status-text").textContent = o.status_text;
+  badge.dataset.status = o.status;
+  $("o-status-text").textContent = "";
   $("o-amount").textContent = ntd(o.amount_twd);
   $("o-ref").textContent = o.reference;
+  $("o-problem").textContent = o.payment_problem || "";
+  $("o-problem").hidden = !o.payment_problem;
+  $("o-refund").textContent = o.refund_note || "";
+  $("o-refund").hidden = !o.refund_note;
+  const code = $("o-code");
+  code.replaceChildren();
+  if (o.payment_code) {
+    const c = o.payment_code;
+    code.append(el("div", "name", c.method), el("div", "muted small", t("pay_code_intro")));
+    if (c.v_account) { code.append(plainRow(t("bank"), c.bank_code || "")); code.append(copyRow(t("account"), c.v_account, "copy-account")); }
+    if (c.payment_no) code.append(copyRow(t("pay_no"), c.payment_no, "copy-payment-no"));
+    for (const b of c.barcodes) code.append(copyRow(t("barcode"), b));
+    code.append(plainRow(t("amount"), ntd(c.amount_twd)));
+    if (c.pay_by) code.append(plainRow(t("pay_by"), when(c.pay_by)));
+  }
+  code.hidden = !o.payment_code;
   const items = $("o-items");
   items.replaceChildren();
   for (const it of o.items) {
     const row = el("div", "oitem");
     const head = el("div", "row");
-    head.append(el("span", "", it.product_name), el("span", "price", ntd(it.price_twd)));
-    row.append(head, el("div", "muted small", `To ${it.target}${it.zone ? " (" + it.zone + ")" : ""} · ${it.status_text}`));
-    if (it.delivered_code) {
-      const code = el("div", "small");
-      code.append("Code: ", el("span", "code", it.delivered_code));
-      row.append(code);
-    }
+    head.append(el("span", "name", it.product_name), el("span", "price", ntd(it.price_twd)));
+    const line = el("div", "row small");
+    line.append(el("span", "muted", `${t("to")} ${it.target}${it.zone ? " (" + it.zone + ")" : ""}`),
+                el("span", "badge " + it.status_colour, it.status_text));
+    row.append(head, line);
+    if (it.failure_reason) row.append(el("p", "reason small", it.failure_reason));
+    const delivered = deliveryBlock(it);
+    if (delivered) row.append(delivered);
     items.append(row);
   }
-  $("pay").hidden = !o.checkout_url;
-  $("pay").textContent = "Pay " + ntd(o.amount_twd) + " with ECPay";
+  const again = !!o.payment_problem;
+  $("pay").hidden = !o.checkout_url || !!o.payment_code;
+  $("pay").textContent = t(again ? "pay_again" : "pay", { amount: ntd(o.amount_twd) });
   $("o-watch").hidden = o.final;
 }
 
-async function pay() {
+function pay() {
   $("pay-error").hidden = true;
-  // opened at once, inside the tap, so the browser does not block it; pointed at ECPay once we know where
-  const win = window.open("", "_blank");
-  try {
-    const c = await api(`/orders/${state.order.id}/checkout`);
-    if (win) { win.location.href = c.checkout_url; } else { location.assign(c.checkout_url); }
-    startPolling(state.order.id);
-  } catch (err) {
-    if (win) win.close();
-    $("pay-error").textContent = err.message;
-    $("pay-error").hidden = false;
-  }
+  // the same window: ECPay's result page leads back here (#order=<id>), never a stranded second tab
+  if (state.order?.checkout_url) location.assign(state.order.checkout_url + "?lang=" + encodeURIComponent(state.lang));
 }
 
+async function refreshOrder(id) {
+  const o = await api(`/orders/${id}`);
+  if (state.order && state.order.id !== id) return o;
+  state.order = o;
+  renderOrder(o);
+  return o;
+}
+
+// one order at a time, a calm cadence (4 s, then 10 s after two minutes), paused while the page is hidden;
+// a 429 is shown and waited out as the server asks (Retry-After), never swallowed
 function startPolling(id) {
   stopPolling();
-  state.poll = setInterval(async () => {
+  state.pollDelay = 4000;
+  state.pollSince = Date.now();
+  const tick = async () => {
+    if (!state.order || state.order.id !== id) return;
+    if (document.hidden) { state.poll = setTimeout(tick, 2000); return; }
+    let delay = Date.now() - state.pollSince > 120000 ? 10000 : state.pollDelay;
     try {
-      const o = await api(`/orders/${id}`);
-      state.order = o;
-      renderOrder(o);
-      if (o.final) stopPolling();
-    } catch (err) { /* keep polling through a blip; a 401 signs out */ }
-  }, 1500);
+      const o = await refreshOrder(id);
+      $("o-poll-error").hidden = true;
+      if (o.final) { stopPolling(); return; }
+    } catch (err) {
+      if (err.problem?.status === 429) {
+        const s = err.problem.retryAfter || 30;
+        $("o-poll-error").textContent = t("slow_down", { s });
+        $("o-poll-error").hidden = false;
+        delay = s * 1000;
+      } else if (err.problem?.status === 401) {
+        return;
+      } else {
+        $("o-poll-error").textContent = err.message;
+        $("o-poll-error").hidden = false;
+      }
+    }
+    state.poll = setTimeout(tick, delay);
+  };
+  state.poll = setTimeout(tick, state.pollDelay);
 }
 
-function stopPolling() { if (state.poll) clearInterval(state.poll); state.poll = null; }
+function stopPolling() { if (state.poll) clearTimeout(state.poll); state.poll = null; }
 
 async function openOrders(reset = true) {
   stopPolling();
@@ -272,19 +409,20 @@ async function openOrders(reset = true) {
   const q = new URLSearchParams({ limit: "10" });
   if (state.nextBefore) q.set("before", state.nextBefore);
   const page = await api("/orders?" + q);
+  if (reset) $("orders").replaceChildren();
   for (const o of page.orders) {
     const item = el("button", "item");
     const left = el("div");
     left.append(el("div", "name", `#${o.id} · ${o.items.map((i) => i.product_name).join(", ")}`),
-                el("div", "sub", new Date(o.created_at).toLocaleString()));
-    const badge = el("span", "badge " + o.status_colour, o.status);
-    item.append(left, badge);
+                el("div", "sub", when(o.created_at)));
+    item.append(left, el("span", "badge " + o.status_colour, o.status_text));
     item.onclick = () => openOrder(o);
     $("orders").append(item);
   }
-  if (!page.orders.length && reset) $("orders").append(el("p", "muted", "No orders yet."));
+  if (!page.orders.length && reset) $("orders").append(el("p", "muted", t("no_orders")));
   state.nextBefore = page.next_before;
   $("more-orders").hidden = !page.next_before;
+  history.replaceState(null, "", location.pathname);
   show("orders");
 }
 
@@ -293,31 +431,48 @@ function wire() {
   $("login").onclick = startLogin;
   $("order-form").onsubmit = placeOrder;
   $("pay").onclick = pay;
+  $("lang").onchange = (e) => chooseLanguage(e.target.value);
   $("more-orders").onclick = () => openOrders(false);
-  for (const t of document.querySelectorAll(".tab")) {
-    t.onclick = () => (t.dataset.tab === "orders" ? openOrders() : openShop());
+  for (const tab of document.querySelectorAll(".tab")) {
+    tab.onclick = () => (tab.dataset.tab === "orders" ? openOrders() : openShop());
   }
   for (const b of document.querySelectorAll(".back")) {
     b.onclick = () => (b.dataset.back === "orders" ? openOrders() : openShop());
   }
 }
 
+function wantedOrder() {
+  const m = /(?:^|&)order=(\d+)/.exec(location.hash.slice(1));
+  return m ? Number(m[1]) : null;
+}
+
 async function main() {
   wire();
+  applyLanguage();
+  const wanted = wantedOrder();
   try {
     state.config = await api("/app-config");
-    await completeSignIn();
+    await startLiff();
+    if (!token()) await exchangeIdToken();
   } catch (err) {
     $("signin-error").textContent = err.message;
     $("signin-error").hidden = false;
   }
-  if (!token()) { show("signin"); return; }
+  if (!token()) {
+    // inside LINE the customer is already signed in to LINE: no button to press
+    if (state.liff && state.liff.isInClient() && !state.liff.isLoggedIn()) { startLogin(); return; }
+    show("signin");
+    return;
+  }
   try {
-    const current = sessionStorage.getItem("esa.order");
+    if (!localStorage.getItem("esa.lang")) {
+      const me = await api("/me");
+      state.lang = me.language; localStorage.setItem("esa.lang", state.lang); applyLanguage();
+    }
     await openShop();
-    if (current) openOrder(await api(`/orders/${current}`));
+    if (wanted) openOrder(await api(`/orders/${wanted}`));
   } catch (err) {
-    if (token()) { $("form-error").textContent = err.message; }
+    if (token()) { show("shop"); $("form-error").textContent = err.message; }
   }
 }
 

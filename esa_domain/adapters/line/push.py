@@ -1,4 +1,5 @@
-"""Pushing operator alerts to LINE (line-bot-sdk v3 Messaging API): a flex bubble with an "Open order" button.
+"""Pushing to LINE (line-bot-sdk v3 Messaging API): operator alerts (a flex bubble with an "Open order" button)
+and customer messages (plain texts, each value to copy in a message of its own).
 
 The base URL is configurable: production uses https://api.line.me, the demo and the tests the LINE sandbox.
 The channel access token is never logged nor put in an error message.
@@ -23,6 +24,7 @@ from linebot.v3.messaging import (
     FlexText,
     MessagingApi,
     PushMessageRequest,
+    TextMessage,
     URIAction,
 )
 from linebot.v3.messaging.exceptions import ApiException
@@ -55,6 +57,14 @@ class PushRejected(Exception):
 
 class AlertPusher(Protocol):
     def push(self, to: str, message: AlertMessage, *, retry_key: str) -> PushOutcome: ...
+
+
+class TextPusher(Protocol):
+    def push_texts(self, to: str, texts: list[str], *, retry_key: str) -> PushOutcome: ...
+
+
+_TEXT_MAX = 5000  # LINE's limit on one text message
+_MESSAGES_MAX = 5  # LINE's limit on messages per push
 
 
 def alert_flex(message: AlertMessage) -> FlexMessage:
@@ -103,7 +113,15 @@ class LinePusher:
 
         Raises PushUnavailable (retry later) or PushRejected (will not succeed).
         """
-        request = PushMessageRequest(to=to, messages=[alert_flex(message)])
+        return self._send(PushMessageRequest(to=to, messages=[alert_flex(message)]), retry_key)
+
+    def push_texts(self, to: str, texts: list[str], *, retry_key: str) -> PushOutcome:
+        """Push up to five text messages in one request (one retry key for all of them): the first tells, each
+        further one holds one value alone, so a long press in LINE copies exactly it."""
+        messages = [TextMessage(text=t[:_TEXT_MAX]) for t in texts if t][:_MESSAGES_MAX]
+        return self._send(PushMessageRequest(to=to, messages=messages), retry_key)
+
+    def _send(self, request: PushMessageRequest, retry_key: str) -> PushOutcome:
         try:
             with ApiClient(self._config) as client:
                 MessagingApi(client).push_message(

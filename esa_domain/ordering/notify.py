@@ -1,0 +1,275 @@
+"""LINE messages to the customer, one per outcome of an order (paid, delivered with what they received, partly
+delivered, failed, refunded, an offline method's payment code), in the language they chose.
+
+`queue` writes the message row (unique per order and kind: a step that runs twice writes it once) and its
+outbox row in the caller's transaction, so it leaves only if the outcome committed, and leaves even if the
+process dies right after. `deliver` pushes it with the message's own retry key: if an earlier try reached LINE
+but its answer was lost, LINE answers 409 and the message is marked sent without a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from esa_domain.adapters.line.push import PushOutcome, PushRejected, PushUnavailable, TextPusher
+from esa_domain.core.states import PaymentStatus
+from esa_domain.infra import outbox, topics
+from esa_domain.infra.db import UnitOfWork
+from esa_domain.ordering import wording
+
+log = logging.getLogger(__name__)
+
+UowFactory = Callable[[], UnitOfWork]
+PAID, DELIVERED, PARTIAL, FAILED, REFUNDED, PAYMENT_CODE = (
+    "paid",
+    "delivered",
+    "partial",
+    "failed",
+    "refunded",
+    "payment_code",
+)
+QUEUED, SENT, NOT_SENT = "queued", "sent", "failed"
+# a settled payment's message
+SETTLED_KIND = {PaymentStatus.SUCCESS: DELIVERED, PaymentStatus.PARTIAL: PARTIAL, PaymentStatus.FAILED: FAILED}
+TAIPEI = timezone(timedelta(hours=8))
+
+_QUEUE = text(
+    """
+    INSERT INTO customer_messages (customer_id, payment_id, kind, status, retry_key)
+    SELECT customer_id, id, :kind, 'queued', gen_random_uuid()::text FROM payments WHERE id = :payment
+    ON CONFLICT (payment_id, kind) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def queue(session: Session, payment_id: int, kind: str) -> int | None:
+    """Write the `kind` message of the order and its outbox row in the caller's transaction; None when the
+    order already has that message (a re-run of the same step)."""
+    message_id = session.connection().execute(_QUEUE, {"payment": payment_id, "kind": kind[:40]}).scalar()
+    if message_id is None:
+        return None
+    outbox.record(session, topics.NOTIFY_CUSTOMER, {"message_id": int(message_id)})
+    return int(message_id)
+
+
+def queue_settled(session: Session, payment_id: int, status: str) -> None:
+    """The message for how a payment settled (delivered, partly, or not at all)."""
+    kind = SETTLED_KIND.get(PaymentStatus(status))
+    if kind is not None:
+        queue(session, payment_id, kind)
+
+
+# ---- composing ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Order:
+    id: int
+    amount_twd: int
+    payment_method: str | None
+    refunded_twd: int
+    line_user_id: str
+    language: str
+
+
+def _refund_due(s: Session, payment_id: int) -> int:
+    return int(
+        s.connection()
+        .execute(
+            text("SELECT coalesce(sum(price_twd), 0) FROM payment_items WHERE payment_id = :p AND status = 'FAILED'"),
+            {"p": payment_id},
+        )
+        .scalar_one()
+    )
+
+
+def _items(s: Session, payment_id: int) -> list:  # type: ignore[type-arg]
+    return list(
+        s.connection()
+        .execute(
+            text(
+                """
+                SELECT i.id, i.status, i.target, i.zone, i.artifact, p.name AS product,
+                    (SELECT a.failure_class FROM item_attempts a WHERE a.item_id = i.id
+                     ORDER BY a.id DESC LIMIT 1) AS failure_class
+                FROM payment_items i JOIN products p ON p.id = i.product_id
+                WHERE i.payment_id = :p ORDER BY i.id
+                """
+            ),
+            {"p": payment_id},
+        )
+        .all()
+    )
+
+
+def _delivery_lines(s: Session, item, language: str) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
+    """(lines that describe what was delivered, values to copy one by one)."""
+    from esa_domain.fulfillment.delivery import delivery_for
+
+    d = delivery_for(s, item.id)
+    fields = d.as_dict() if d is not None else {}
+    if not any(fields.values()) and item.artifact:
+        fields = {"serial": item.artifact}
+    lines, copies = [], []
+    for key in ("token", "voucher_code", "pin", "serial", "customer_name", "tariff", "kwh"):
+        value = fields.get(key)
+        if value:
+            lines.append(f"{wording.label(key, language)}: {value}")
+            if key in ("token", "voucher_code", "pin", "serial"):
+                copies.append(str(value))
+    return lines, copies
+
+
+def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str]] | None:
+    """(LINE user id, texts) of a message; None when the message or its customer is gone."""
+    row = (
+        s.connection()
+        .execute(
+            text(
+                """
+                SELECT m.kind, p.id, p.amount_twd, p.payment_method, p.refunded_twd, c.line_user_id, c.language
+                FROM customer_messages m JOIN payments p ON p.id = m.payment_id
+                JOIN customers c ON c.id = m.customer_id WHERE m.id = :id
+                """
+            ),
+            {"id": message_id},
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    kind = row.kind
+    o = _Order(row.id, row.amount_twd, row.payment_method, row.refunded_twd, row.line_user_id, row.language)
+    lang = wording.language_of(o.language)
+    link = wording.message("open", lang, link=f"{public_url.rstrip('/')}/app/#order={o.id}")
+    texts: list[str] = []
+    if kind == PAID:
+        texts.append(wording.message(PAID, lang, amount=o.amount_twd, order=o.id))
+    elif kind == DELIVERED or kind == PARTIAL:
+        parts = [wording.message(kind, lang, order=o.id, refund=_refund_due(s, o.id))]
+        copies: list[str] = []
+        for item in _items(s, o.id):
+            head = f"• {item.product} → {item.target}{f' ({item.zone})' if item.zone else ''}"
+            if item.status == "SUCCESS":
+                lines, values = _delivery_lines(s, item, lang)
+                parts.append("\n".join([head, *lines]))
+                copies += values
+            elif item.status == "FAILED":
+                parts.append(f"{head}\n{wording.failure_reason(item.failure_class, lang)}")
+        if kind == PARTIAL:
+            parts.append(wording.refund_when(o.payment_method, lang))
+        texts = ["\n\n".join(parts), *copies[:3]]
+    elif kind == FAILED:
+        parts = [wording.message(FAILED, lang, order=o.id, refund=_refund_due(s, o.id))]
+        for item in _items(s, o.id):
+            parts.append(f"• {item.product} → {item.target}\n{wording.failure_reason(item.failure_class, lang)}")
+        parts.append(wording.refund_when(o.payment_method, lang))
+        texts.append("\n\n".join(parts))
+    elif kind == REFUNDED:
+        refund = o.refunded_twd or _refund_due(s, o.id)
+        texts.append(
+            wording.message(REFUNDED, lang, order=o.id, refund=refund) + "\n" + wording.refund_when(o.payment_method, lang)
+        )
+    elif kind.startswith(PAYMENT_CODE):
+        texts = _payment_code_texts(s, o, kind.partition(":")[2], lang)
+    else:
+        return None
+    if texts:
+        texts[0] = f"{texts[0]}\n\n{link}"
+    return o.line_user_id, texts
+
+
+def _payment_code_texts(s: Session, o: _Order, trade_no: str, lang: str) -> list[str]:
+    c = (
+        s.connection()
+        .execute(
+            text(
+                "SELECT payment_type, bank_code, v_account, payment_no, barcode1, barcode2, barcode3, "
+                "info_amount_twd, pay_by FROM payment_checkouts WHERE merchant_trade_no = :t"
+            ),
+            {"t": trade_no},
+        )
+        .first()
+    )
+    if c is None:
+        return []
+    pay_by = c.pay_by.astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M") if c.pay_by else "-"
+    head = wording.message(
+        PAYMENT_CODE,
+        lang,
+        order=o.id,
+        amount=c.info_amount_twd or o.amount_twd,
+        method=wording.payment_code_title(c.payment_type, lang),
+        pay_by=pay_by,
+    )
+    lines, copies = [head], []
+    if c.v_account:
+        lines += [f"{wording.label('bank', lang)}: {c.bank_code}", f"{wording.label('account', lang)}: {c.v_account}"]
+        copies.append(c.v_account)
+    if c.payment_no:
+        lines.append(f"{wording.label('code', lang)}: {c.payment_no}")
+        copies.append(c.payment_no)
+    barcodes = [b for b in (c.barcode1, c.barcode2, c.barcode3) if b]
+    if barcodes:
+        lines.append(f"{wording.label('barcode', lang)}: {' / '.join(barcodes)}")
+    return ["\n".join(lines), *copies]
+
+
+# ---- delivering ---------------------------------------------------------------------------------------
+
+
+def _finish(uow_factory: UowFactory, message_id: int, status: str, error: str | None) -> str:
+    with uow_factory() as uow:
+        row = (
+            uow.session.connection()
+            .execute(
+                text(
+                    "UPDATE customer_messages SET status = CASE WHEN status = 'sent' THEN status ELSE :s END, "
+                    "error = CASE WHEN status = 'sent' THEN error ELSE :e END, "
+                    "sent_at = CASE WHEN :s = 'sent' AND sent_at IS NULL THEN :now ELSE sent_at END "
+                    "WHERE id = :id RETURNING status"
+                ),
+                {"s": status, "e": error[:300] if error else None, "now": datetime.now(UTC), "id": message_id},
+            )
+            .scalar_one()
+        )
+        uow.commit()
+        return str(row)
+
+
+def deliver(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public_url: str) -> str:
+    """Push one queued customer message; its status afterwards ("sent", "failed" or "queued").
+
+    Raises PushUnavailable (after recording it) when LINE could not take it now, so the actor retries with the
+    same retry key. A message already sent, or refused for good, is left alone."""
+    with uow_factory() as uow:
+        s = uow.session
+        row = (
+            s.connection()
+            .execute(text("SELECT status, retry_key FROM customer_messages WHERE id = :id"), {"id": message_id})
+            .first()
+        )
+        if row is None or row.status != QUEUED:
+            return row.status if row else "missing"
+        retry_key = row.retry_key
+        composed = compose(s, message_id, public_url)
+    if not composed or not composed[1]:
+        return _finish(uow_factory, message_id, NOT_SENT, "nothing to say for this message")
+    to, texts = composed
+    try:
+        outcome = pusher.push_texts(to, texts, retry_key=retry_key)
+    except PushUnavailable as exc:
+        _finish(uow_factory, message_id, QUEUED, f"will retry: {exc}")
+        raise
+    except PushRejected as exc:
+        log.warning("LINE refused customer message %s: %s", message_id, exc)
+        return _finish(uow_factory, message_id, NOT_SENT, str(exc))
+    note = "LINE had accepted an earlier try (409)" if outcome is PushOutcome.ALREADY_ACCEPTED else None
+    return _finish(uow_factory, message_id, SENT, note)
