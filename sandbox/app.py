@@ -53,6 +53,7 @@ def demo_env(sandbox_url: str, *, pulsaif_callback_secret: str) -> dict[str, str
     return {
         "ECPAY_BASE_URL": s,
         "ECPAY_MERCHANT_ID": "3002607",
+        "ECPAY_CREDIT_CHECK_CODE": "25012345",  # the sandbox takes any number (it cannot know a merchant's)
         "IAK_USERNAME": IAK["username"],
         "IAK_API_KEY": IAK["api_key"],
         "IAK_PREPAID_URL": f"{s}/iak",

@@ -426,7 +426,9 @@ def _add_server_routes(app: FastAPI, sim: EcpaySimulator) -> None:
                 if amount > trade.amount - trade.refunded:
                     return answer("10200061", "Refund amount exceeds the paid amount")
                 trade.refunded += amount
-                trade.refunds.append({"action": "R", "amount": amount, "at": at, "sno": len(trade.refunds) + 2})
+                trade.refunds.append(
+                    {"action": "R", "amount": amount, "at": at, "sno": len(trade.refunds) + 2}
+                )
             elif action == "N":
                 if trade.refunded:
                     return answer("10200062", "Cannot void a trade with refunds")
@@ -456,12 +458,23 @@ def _add_server_routes(app: FastAPI, sim: EcpaySimulator) -> None:
         if not form.get("CreditCheckCode", "").isdigit() or not form.get("CreditAmount", "").isdigit():
             return fail("error")
         with sim.lock:
-            trade = next((t for t in sim.trades.values() if t.gwsr and t.gwsr == form.get("CreditRefundId")), None)
+            trade = next(
+                (t for t in sim.trades.values() if t.gwsr and t.gwsr == form.get("CreditRefundId")), None
+            )
             if trade is None or trade.status != "paid" or str(trade.amount) != form["CreditAmount"]:
                 return fail("error_nopay")
-            closings = [] if trade.voided else [
-                {"status": "要關帳", "sno": "1", "amount": str(trade.amount), "datetime": trade.payment_date}
-            ]
+            closings = (
+                []
+                if trade.voided
+                else [
+                    {
+                        "status": "要關帳",
+                        "sno": "1",
+                        "amount": str(trade.amount),
+                        "datetime": trade.payment_date,
+                    }
+                ]
+            )
             closings += [
                 {"status": "要關帳", "sno": str(r["sno"]), "amount": f"-{r['amount']}", "datetime": r["at"]}
                 for r in trade.refunds
@@ -475,7 +488,9 @@ def _add_server_routes(app: FastAPI, sim: EcpaySimulator) -> None:
                 "status": "已取消" if trade.voided else ("已關帳" if closings else "已授權"),
                 "close_data": closings,
             }
-        return Response(json.dumps({"RtnMsg": "", "RtnValue": value}, ensure_ascii=False), media_type="application/json")
+        return Response(
+            json.dumps({"RtnMsg": "", "RtnValue": value}, ensure_ascii=False), media_type="application/json"
+        )
 
 
 def _trade_view(trade: Trade) -> dict[str, Any]:

@@ -57,7 +57,11 @@ def upgrade() -> None:
         postgresql_where=sa.text("purpose = 'undelivered'"),
     )
     op.create_index(
-        "uq_refund_one_live", "refunds", ["payment_id"], unique=True, postgresql_where=sa.text(f"status IN {_LIVE}")
+        "uq_refund_one_live",
+        "refunds",
+        ["payment_id"],
+        unique=True,
+        postgresql_where=sa.text(f"status IN {_LIVE}"),
     )
     op.create_index(
         "ix_refunds_open", "refunds", ["status", "updated_at"], postgresql_where=sa.text(f"status IN {_OPEN}")

@@ -29,7 +29,12 @@ class Refund(SQLModel, table=True):
         CheckConstraint("purpose IN ('undelivered', 'operator')", name="ck_refund_purpose"),
         CheckConstraint("method IN ('ecpay', 'manual')", name="ck_refund_method"),
         # what was not delivered is refunded once, whoever starts it (the worker, the reconciler, an operator)
-        Index("uq_refund_undelivered", "payment_id", unique=True, postgresql_where=text("purpose = 'undelivered'")),
+        Index(
+            "uq_refund_undelivered",
+            "payment_id",
+            unique=True,
+            postgresql_where=text("purpose = 'undelivered'"),
+        ),
         # one refund on its way at a time: ECPay's refunded total then says whether this one was made
         Index(
             "uq_refund_one_live",
@@ -38,7 +43,9 @@ class Refund(SQLModel, table=True):
             postgresql_where=text(f"status IN {_in(REFUND_LIVE)}"),
         ),
         # the reconciler's and the stuck list's scan: refunds not finished
-        Index("ix_refunds_open", "status", "updated_at", postgresql_where=text(f"status IN {_in(REFUND_OPEN)}")),
+        Index(
+            "ix_refunds_open", "status", "updated_at", postgresql_where=text(f"status IN {_in(REFUND_OPEN)}")
+        ),
     )
     id: int | None = pk()
     payment_id: int = fk("payments.id", index=False)
@@ -49,7 +56,9 @@ class Refund(SQLModel, table=True):
     status: str = Field(default=RefundStatus.REQUESTED, max_length=12)
     reason: str = Field(max_length=300)
     requested_by: str = Field(max_length=80)  # system:<component> | operator:<username>
-    bank_details: str | None = Field(default=None, max_length=300)  # the customer's account, for a manual task
+    bank_details: str | None = Field(
+        default=None, max_length=300
+    )  # the customer's account, for a manual task
     reference: str | None = Field(default=None, max_length=120)  # the operator's transfer reference
     ecpay_answer: str | None = Field(default=None, max_length=200)  # the last RtnCode/RtnMsg or query verdict
     sends: int = 0  # DoAction requests sent for it (a resume after ECPay had no record of it sends again)

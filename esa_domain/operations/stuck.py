@@ -17,7 +17,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, literal, or_, select
 from sqlmodel import Session, col
 
-from esa_domain.core.states import ITEM_OPEN, REFUND_LIVE, REFUND_OPEN, ItemStatus, PaymentStatus, RefundStatus
+from esa_domain.core.states import (
+    ITEM_OPEN,
+    REFUND_LIVE,
+    REFUND_OPEN,
+    ItemStatus,
+    PaymentStatus,
+    RefundStatus,
+)
 from esa_domain.models import Payment, PaymentItem, Refund
 from esa_domain.operations.policy import ReconcilePolicy
 from esa_domain.payments.refunds import REFUND_MISMATCH, REVIEW_CONDITIONS
@@ -144,11 +151,15 @@ def _refund_unfinished(s: Session, cutoff: datetime, limit: int) -> list[Found]:
 def _refund_missing(s: Session, cutoff: datetime, limit: int) -> list[Found]:
     """FAILED or PARTIAL payments (or REFUND_PENDING ones) whose undelivered part has no refund at all."""
     since = func.coalesce(Payment.updated_at, Payment.created_at)
-    no_refund = ~exists().where(col(Refund.payment_id) == col(Payment.id), col(Refund.purpose) == "undelivered")
+    no_refund = ~exists().where(
+        col(Refund.payment_id) == col(Payment.id), col(Refund.purpose) == "undelivered"
+    )
     rows = s.execute(
         select(Payment.id, Payment.merchant_trade_no, since, Payment.status)
         .where(
-            col(Payment.status).in_([PaymentStatus.FAILED, PaymentStatus.PARTIAL, PaymentStatus.REFUND_PENDING]),
+            col(Payment.status).in_(
+                [PaymentStatus.FAILED, PaymentStatus.PARTIAL, PaymentStatus.REFUND_PENDING]
+            ),
             col(Payment.created_at) < cutoff,
         )
         .where(since < cutoff, no_refund)
@@ -184,14 +195,19 @@ def _refund_in_review(s: Session, cutoff: datetime, limit: int) -> list[Found]:
         .limit(limit)
     ).all()
     found = [
-        Found(pid, mtn, None, at, f"refund #{rid} NT${amount} {status}") for pid, mtn, at, rid, amount, status in tasks
+        Found(pid, mtn, None, at, f"refund #{rid} NT${amount} {status}")
+        for pid, mtn, at, rid, amount, status in tasks
     ]
     pay_since = func.coalesce(Payment.updated_at, Payment.created_at)
     legacy = s.execute(
         select(Payment.id, Payment.merchant_trade_no, pay_since)
         .where(col(Payment.status) == PaymentStatus.NEEDS_REVIEW, col(Payment.created_at) <= cutoff)
         .where(pay_since <= cutoff)
-        .where(~exists().where(col(Refund.payment_id) == col(Payment.id), col(Refund.status).in_(list(REFUND_OPEN))))
+        .where(
+            ~exists().where(
+                col(Refund.payment_id) == col(Payment.id), col(Refund.status).in_(list(REFUND_OPEN))
+            )
+        )
         .order_by(col(Payment.created_at))
         .limit(limit)
     ).all()

@@ -179,7 +179,10 @@ def _sandbox_config(sandbox_url: str, **changes) -> None:
 def test_failed_card_payment_is_refunded_in_full_once_and_duplicate_messages_do_nothing(db, sandbox_url):
     # Given a paid card order whose items both failed
     placed = _paid_order(db, sandbox_url)
-    assert _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED}) == "FAILED"
+    assert (
+        _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED})
+        == "FAILED"
+    )
     assert _count(db, OutboxMessage, OutboxMessage.topic == "refund_payment") == 1
     client, config = EcpayClient(sandbox_url, MID, KEY, IV), _config(sandbox_url)
     # When the refund message is handled twice, and the send message of its refund twice
@@ -196,7 +199,11 @@ def test_failed_card_payment_is_refunded_in_full_once_and_duplicate_messages_do_
     assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 70)]
     payment = _payment(db, placed.payment_id)
     assert (payment.status, payment.refunded_twd) == ("REFUNDED", 70)
-    assert _refund_history(db, requested.id) == [(None, "REQUESTED"), ("REQUESTED", "SENT"), ("SENT", "CONFIRMED")]
+    assert _refund_history(db, requested.id) == [
+        (None, "REQUESTED"),
+        ("REQUESTED", "SENT"),
+        ("SENT", "CONFIRMED"),
+    ]
     events = _events(db, placed.payment_id)
     assert [e.outcome for e in events] == ["ok: RtnCode 1 OK"]
     assert events[0].fields["request"] == {
@@ -213,11 +220,16 @@ def test_partial_payment_refunds_the_failed_items_share_of_the_discounted_charge
     # Given NT$70 of goods charged NT$63 after 10 % off, and the NT$45 PLN token failed
     placed = _paid_order(db, sandbox_url, promo=True)
     assert placed.amount_twd == 63
-    assert _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.FAILED}) == "PARTIAL"
+    assert (
+        _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.FAILED})
+        == "PARTIAL"
+    )
     # When it is refunded
     config = _config(sandbox_url)
     refund_payment(_uow(db), placed.payment_id, config)
-    assert _send_requested(db, placed.payment_id, config, EcpayClient(sandbox_url, MID, KEY, IV)) == ["CONFIRMED"]
+    assert _send_requested(db, placed.payment_id, config, EcpayClient(sandbox_url, MID, KEY, IV)) == [
+        "CONFIRMED"
+    ]
     # Then the customer gets 63 * 45 / 70 = 40.5 -> NT$41 back (never less than their share), once
     payment = _payment(db, placed.payment_id)
     assert (payment.status, payment.refunded_twd) == ("REFUNDED", 41)
@@ -251,7 +263,11 @@ def test_refused_refund_and_void_fail_the_refund_and_an_operator_finishes_it_by_
         assert complete_refund(uow, _operator(db, "ops2"), failed.id, "BANK-TRF-0042") == "CONFIRMED"
     payment = _payment(db, placed.payment_id)
     assert (payment.status, payment.refunded_twd) == ("REFUNDED", 70)
-    assert _refund_history(db, failed.id)[-3:] == [("SENT", "FAILED"), ("FAILED", "MANUAL"), ("MANUAL", "CONFIRMED")]
+    assert _refund_history(db, failed.id)[-3:] == [
+        ("SENT", "FAILED"),
+        ("FAILED", "MANUAL"),
+        ("MANUAL", "CONFIRMED"),
+    ]
     assert _refunds(db, placed.payment_id)[0].reference == "BANK-TRF-0042"
     assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 10)]  # nothing more through ECPay
 
@@ -278,7 +294,9 @@ def test_full_refund_refused_before_the_daily_close_voids_the_authorisation(db, 
     placed = _paid_order(db, None)
     _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED})
     refund_payment(_uow(db), placed.payment_id, _config(url))
-    assert _send_requested(db, placed.payment_id, _config(url), EcpayClient(url, MID, KEY, IV)) == ["CONFIRMED"]
+    assert _send_requested(db, placed.payment_id, _config(url), EcpayClient(url, MID, KEY, IV)) == [
+        "CONFIRMED"
+    ]
     assert app.state.actions == [("R", "70"), ("N", "70")]
     payment = _payment(db, placed.payment_id)
     assert (payment.status, payment.refunded_twd) == ("REFUNDED", 70)
@@ -317,16 +335,23 @@ def test_a_refund_whose_answer_was_lost_is_confirmed_from_ecpays_record_never_se
     _sandbox_config(sandbox_url, do_action_answer="normal")
     assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 70)]
     # When it is resumed past the grace
-    assert _send_requested(db, placed.payment_id, config, client, now=now + timedelta(minutes=6)) == ["CONFIRMED"]
+    assert _send_requested(db, placed.payment_id, config, client, now=now + timedelta(minutes=6)) == [
+        "CONFIRMED"
+    ]
     # Then ECPay's record (QueryTradeInfo -> gwsr -> CreditDetail/QueryTrade/V2) settled it: refunded once
     assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 70)]
     (confirmed,) = _refunds(db, placed.payment_id)
     assert confirmed.ecpay_answer == "ECPay's record: NT$70 refunded (已關帳), NT$0 confirmed here"
     assert confirmed.sends == 1
-    assert (_payment(db, placed.payment_id).status, _payment(db, placed.payment_id).refunded_twd) == ("REFUNDED", 70)
+    assert (_payment(db, placed.payment_id).status, _payment(db, placed.payment_id).refunded_twd) == (
+        "REFUNDED",
+        70,
+    )
 
 
-def test_a_refund_whose_worker_died_before_doaction_left_is_sent_once_after_ecpay_says_it_has_none(db, sandbox_url):
+def test_a_refund_whose_worker_died_before_doaction_left_is_sent_once_after_ecpay_says_it_has_none(
+    db, sandbox_url
+):
     placed = _paid_order(db, sandbox_url)
     _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.FAILED})
     config = _config(sandbox_url)
@@ -336,7 +361,9 @@ def test_a_refund_whose_worker_died_before_doaction_left_is_sent_once_after_ecpa
     assert _send_requested(db, placed.payment_id, config, dead, now=now) == ["SENT"]  # it never reached ECPay
     assert _ledger(sandbox_url, placed.merchant_trade_no) == []
     live = EcpayClient(sandbox_url, MID, KEY, IV)
-    assert _send_requested(db, placed.payment_id, config, live, now=now + timedelta(minutes=6)) == ["CONFIRMED"]
+    assert _send_requested(db, placed.payment_id, config, live, now=now + timedelta(minutes=6)) == [
+        "CONFIRMED"
+    ]
     assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 45)]
     (confirmed,) = _refunds(db, placed.payment_id)
     assert confirmed.sends == 2 and confirmed.status == "CONFIRMED"
@@ -358,7 +385,12 @@ def test_offline_payment_becomes_an_operator_task_with_bank_details_done_with_a_
     assert alert.condition == "refund_manual" and "NT$45" in alert.title and "ATM_TAISHIN" in alert.body
     assert _events(db, placed.payment_id) == []
     rows = [(r.condition, r.reason) for r in _stuck_rows(db) if r.payment_id == placed.payment_id]
-    assert rows == [("refund_needs_review", f"refund #{task.id} NT$45 MANUAL: waiting 0 min for an operator to refund by hand")]
+    assert rows == [
+        (
+            "refund_needs_review",
+            f"refund #{task.id} NT$45 MANUAL: waiting 0 min for an operator to refund by hand",
+        )
+    ]
     # When the operator keeps the customer's bank details, then marks it done with the transfer's reference
     op = _operator(db)
     with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="bank details"):
@@ -368,11 +400,16 @@ def test_offline_payment_becomes_an_operator_task_with_bank_details_done_with_a_
     with UnitOfWork(db) as uow:
         assert complete_refund(uow, op, task.id, "TRF 2026-12-02 #77") == "CONFIRMED"
     done = _refunds(db, placed.payment_id)[0]
-    assert (done.bank_details, done.reference) == ("Bank Taishin 812, account 1234567890, WANG XIAO MING", "TRF 2026-12-02 #77")
+    assert (done.bank_details, done.reference) == (
+        "Bank Taishin 812, account 1234567890, WANG XIAO MING",
+        "TRF 2026-12-02 #77",
+    )
     payment = _payment(db, placed.payment_id)
     assert (payment.status, payment.refunded_twd) == ("REFUNDED", 45)
     with Session(db) as s:
-        audit = [(a.action, a.subject) for a in s.exec(select(OperatorAction).order_by(OperatorAction.id)).all()]
+        audit = [
+            (a.action, a.subject) for a in s.exec(select(OperatorAction).order_by(OperatorAction.id)).all()
+        ]
     assert audit == [("refund_bank_details", f"refund:{task.id}"), ("refund_done", f"refund:{task.id}")]
     assert [r for r in _stuck_rows(db) if r.payment_id == placed.payment_id] == []
 
@@ -382,10 +419,15 @@ def _stuck_rows(db):
         return stuck.stuck_payments(s, now=datetime.now(UTC) + timedelta(seconds=1), policy=ReconcilePolicy())
 
 
-def test_an_operator_refunds_part_of_a_delivered_order_through_doaction_with_reason_and_audit(db, sandbox_url):
+def test_an_operator_refunds_part_of_a_delivered_order_through_doaction_with_reason_and_audit(
+    db, sandbox_url
+):
     # Given a delivered (SUCCESS) card order of NT$70
     placed = _paid_order(db, sandbox_url)
-    assert _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.SUCCESS}) == "SUCCESS"
+    assert (
+        _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.SUCCESS})
+        == "SUCCESS"
+    )
     op = _operator(db)
     client, config = EcpayClient(sandbox_url, MID, KEY, IV), _config(sandbox_url)
     # When an operator refunds NT$20 as goodwill
@@ -404,7 +446,11 @@ def test_an_operator_refunds_part_of_a_delivered_order_through_doaction_with_rea
     payment = _payment(db, placed.payment_id)
     assert (payment.status, payment.refunded_twd) == ("SUCCESS", 20)
     (goodwill,) = _refunds(db, placed.payment_id)
-    assert (goodwill.purpose, goodwill.reason, goodwill.requested_by) == ("operator", "goodwill: late delivery", "operator:ops")
+    assert (goodwill.purpose, goodwill.reason, goodwill.requested_by) == (
+        "operator",
+        "goodwill: late delivery",
+        "operator:ops",
+    )
     with Session(db) as s:
         (audit,) = s.exec(select(OperatorAction)).all()
     assert (audit.action, audit.reason, audit.detail["amount_twd"], audit.detail["to"]) == (
