@@ -17,6 +17,7 @@ from esa_api.customer.responses import problems
 from esa_api.customer.schemas import CheckoutOut, OrderOut, OrderPage, QuoteIn
 from esa_api.deps import get_runtime
 from esa_domain.core.states import PAYMENT
+from esa_domain.infra import logging_setup
 from esa_domain.infra.runtime import Runtime
 
 # every route here needs the customer; current_customer counts the address and customer limits
@@ -77,6 +78,7 @@ async def place_order(
     placed, order = await run_in_threadpool(
         ordering.place, rt, me.id, idempotency_key, body.items, body.promo_code, cfg.policy, cfg.public_url
     )
+    logging_setup.bind(payment_id=placed.payment_id)  # on this request's access line
     if order is None:  # placed for this customer a moment ago: cannot be missing
         raise _not_found(placed.payment_id)
     if placed.replayed:

@@ -257,7 +257,10 @@ def test_an_order_moves_the_counters_and_its_request_id_reaches_the_worker_with_
     # logs: the API's lines and the worker's, joined by the request id of the notification that paid the order
     web_lines = [json.loads(line) for line in captured.lines]
     assert any(
-        e.get("request_id") == create_rid and "/api/v1/orders -> 201" in e["message"] for e in web_lines
+        e.get("request_id") == create_rid
+        and e.get("payment_id") == payment_id
+        and "/api/v1/orders -> 201" in e["message"]
+        for e in web_lines
     ), captured.lines
     assert any(
         e.get("request_id") == pay_rid and e.get("payment_id") == payment_id and "accepted" in e["message"]
