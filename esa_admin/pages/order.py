@@ -12,10 +12,12 @@ from esa_admin.components.layout import template
 from esa_admin.components.widgets import status_badge, table
 from esa_admin.deps import unit_of_work
 from esa_domain.core.errors import DomainError
-from esa_domain.core.states import ITEM, PAYMENT, OperatorAction
+from esa_domain.core.states import ITEM, PAYMENT, REFUND, OperatorAction
+from esa_domain.fulfillment.delivery import reveal_delivery, revealable_items
 from esa_domain.fulfillment.evidence import last_words, no_word
 from esa_domain.infra.db import default_engine
 from esa_domain.operations import actions as operator_actions
+from esa_domain.payments import refunds
 from esa_domain.views.orders import order_view
 from esa_domain.views.timeline import order_timeline
 
@@ -24,6 +26,8 @@ _ACTIONS = {
     "resolve_ok": "Resolve the item as DELIVERED",
     "resolve_fail": "Resolve the item as NOT delivered",
     "refund": "Refund this payment",
+    "refund_done": "Mark this refund done (made by hand)",
+    "refund_bank": "The customer's bank details for this refund",
 }
 
 
@@ -35,6 +39,8 @@ class OrderState(AuthState):
     found: bool = True
     order: dict[str, str] = {}
     items: list[dict[str, str]] = []
+    # the payment's refunds (esa_domain.payments.refunds), each with the actions its state allows
+    refunds: list[dict[str, str]] = []
     entries: list[dict[str, str]] = []
     dialog_open: bool = False
     dialog_action: str = ""
@@ -42,6 +48,8 @@ class OrderState(AuthState):
     dialog_error: str = ""
     # "not delivered" asked for an item a supplier says was delivered: that word, and the admin's override box
     dialog_evidence: str = ""
+    # item id -> its PIN/voucher code, shown after an audited reveal (emptied on every load)
+    revealed: dict[str, str] = {}
 
     def _item_number(self, item_id: int) -> str:
         """The item's number as the page shows it ("#76-1")."""
@@ -60,6 +68,10 @@ class OrderState(AuthState):
             view = order_view(s, pid) if pid is not None else None
             entries = order_timeline(s, pid) if view is not None else []
             words = last_words(s, [i.id for i in view.items]) if view is not None else {}
+            refund_rows = refunds.refunds_of(s, pid) if view is not None else []  # type: ignore[arg-type]
+            left = view.amount_twd - refunds.committed_twd(s, pid) if view is not None else 0  # type: ignore[arg-type]
+            sealed = revealable_items(s, [i.id for i in view.items]) if view is not None else set()
+        self.revealed = {}
         self.found = view is not None
         if view is None:
             self.order, self.items, self.entries = {}, [], []
@@ -88,7 +100,28 @@ class OrderState(AuthState):
             "retryable": _yes(view.status in PAYMENT.allowing(OperatorAction.RETRY)),
             "refundable": _yes(view.status in PAYMENT.allowing(OperatorAction.REFUND)),
             "refund_by_hand": _yes(operator_actions.refunds_by_hand(view.status)),
+            # what a new refund may still give back, and how it would leave (DoAction, or an operator's task)
+            "refund_left": fmt.twd(max(left, 0)),
+            "refund_by_card": _yes(refunds.is_card(view.payment_method) and bool(view.ecpay_trade_no)),
         }
+        self.refunds = [
+            {
+                "id": str(r.id),
+                "number": f"#{r.sequence}",
+                "amount": fmt.twd(r.amount_twd),
+                "status": str(r.status),
+                "purpose": "what was not delivered" if r.purpose == refunds.UNDELIVERED else "by an operator",
+                "method": "ECPay DoAction R" if r.method == "ecpay" else "by hand (no refund API)",
+                "reason": r.reason,
+                "by": r.requested_by,
+                "answer": r.ecpay_answer or "",
+                "reference": r.reference or "",
+                "bank": r.bank_details or "",
+                "created": fmt.when(r.created_at),
+                "task": _yes(r.status in REFUND.allowing(OperatorAction.REFUND)),
+            }
+            for r in refund_rows
+        ]
         self.items = [
             {
                 "id": str(i.id),
@@ -105,6 +138,7 @@ class OrderState(AuthState):
                 # the supplier's last word in plain words (esa_domain.fulfillment.evidence), above the raw JSON
                 "last_word": words[i.id].words if i.id in words else no_word(),
                 "said_delivered": _yes(i.id in words and words[i.id].delivered),
+                "sealed": _yes(i.id in sealed),  # a PIN or voucher code: shown only through Reveal (audited)
             }
             for n, i in enumerate(view.items, start=1)
         ]
@@ -133,6 +167,26 @@ class OrderState(AuthState):
         said = action == "resolve_fail" and item is not None and item.get("said_delivered")
         self.dialog_evidence = item["last_word"] if said else ""  # type: ignore[index]
         self.dialog_open = True
+        return None
+
+    @rx.event
+    def reveal(self, item_id: int):
+        """Show an item's PIN/voucher code to this operator; the look is recorded (OperatorAction) first."""
+        operator = self.authorize("operator")
+        if operator is None:
+            return self.denied()
+        pid = self._payment_id()
+        try:
+            with unit_of_work() as uow:
+                d = reveal_delivery(
+                    uow.session, operator_id=operator.id, payment_id=pid or 0, item_id=item_id
+                )
+                uow.commit()
+        except DomainError as exc:
+            self.say(str(exc), "error")
+            return None
+        shown = [f"PIN {d.pin}" if d.pin else "", f"voucher code {d.voucher_code}" if d.voucher_code else ""]
+        self.revealed = {**self.revealed, str(item_id): " · ".join(x for x in shown if x)}
         return None
 
     @rx.event
@@ -166,10 +220,24 @@ class OrderState(AuthState):
                     done = f"Item {self._item_number(self.dialog_item)} resolved as {to}."
                 elif self.dialog_action == "refund":
                     amount = str(form.get("amount", "")).strip()
+                    if amount and not amount.isdigit():
+                        raise operator_actions.ActionRefused("the amount is a whole number of NT$, e.g. 25")
                     to = operator_actions.refund(
-                        uow, operator, pid, reason, int(amount) if amount.isdigit() else None
+                        uow,
+                        operator,
+                        pid,
+                        reason,
+                        int(amount) if amount else None,
+                        bank_details=str(form.get("bank", "")) or None,
                     )
                     done = f"Payment is now {to}."
+                elif self.dialog_action == "refund_done":
+                    reference = str(form.get("reference", "")) or reason
+                    operator_actions.complete_refund(uow, operator, self.dialog_item, reference)
+                    done = "Refund marked done."
+                elif self.dialog_action == "refund_bank":
+                    operator_actions.record_bank_details(uow, operator, self.dialog_item, str(form.get("bank", "")))
+                    done = "Bank details kept with the refund."
                 else:
                     raise operator_actions.ActionRefused("unknown action")
         except (DomainError, PermissionError) as exc:
@@ -250,7 +318,23 @@ def _item_row(i) -> rx.Component:
         rx.table.cell(status_badge(i["status"], ITEM)),
         rx.table.cell(i["price"]),
         rx.table.cell(i["cost"]),
-        rx.table.cell(rx.text(i["artifact"], " ", i["failure"], size="1")),
+        rx.table.cell(
+            rx.text(i["artifact"], " ", i["failure"], size="1"),
+            rx.cond(
+                OrderState.revealed.contains(i["id"]),
+                rx.code(OrderState.revealed[i["id"]], id="revealed-" + i["id"]),
+                rx.cond(
+                    (i["sealed"] != "") & AuthState.can_operate,
+                    rx.button(
+                        "Reveal PIN (audited)",
+                        size="1",
+                        variant="outline",
+                        id="reveal-" + i["id"],
+                        on_click=OrderState.reveal(i["id"].to(int)),
+                    ),
+                ),
+            ),
+        ),
         rx.table.cell(
             rx.cond(
                 (i["review"] != "") & AuthState.can_operate,
@@ -268,6 +352,43 @@ def _item_row(i) -> rx.Component:
                         color_scheme="red",
                         id="resolve-fail-" + i["id"],
                         on_click=OrderState.ask("resolve_fail", i["id"].to(int)),
+                    ),
+                ),
+            )
+        ),
+    )
+
+
+def _refund_row(r) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(r["number"]), rx.text(r["created"], size="1", color_scheme="gray")),
+        rx.table.cell(r["amount"]),
+        rx.table.cell(status_badge(r["status"], REFUND)),
+        rx.table.cell(r["purpose"]),
+        rx.table.cell(r["method"]),
+        rx.table.cell(rx.text(r["reason"], size="1"), rx.text(r["by"], size="1", color_scheme="gray")),
+        rx.table.cell(
+            rx.text(r["answer"], size="1"),
+            rx.cond(r["reference"] != "", rx.text("Reference: ", r["reference"], size="1")),
+            rx.cond(r["bank"] != "", rx.text("Bank: ", r["bank"], size="1", id="refund-bank-" + r["id"])),
+        ),
+        rx.table.cell(
+            rx.cond(
+                (r["task"] != "") & AuthState.can_operate,
+                rx.hstack(
+                    rx.button(
+                        "Bank details",
+                        size="1",
+                        variant="outline",
+                        id="refund-bank-button-" + r["id"],
+                        on_click=OrderState.ask("refund_bank", r["id"].to(int)),
+                    ),
+                    rx.button(
+                        "Mark done",
+                        size="1",
+                        color_scheme="green",
+                        id="refund-done-" + r["id"],
+                        on_click=OrderState.ask("refund_done", r["id"].to(int)),
                     ),
                 ),
             )
@@ -301,6 +422,7 @@ _KIND_COLOUR = (
     ("gateway", "cyan"),
     ("attempt", "violet"),
     ("exchange", "gray"),
+    ("delivery", "jade"),
     ("alert", "orange"),
     ("operator", "green"),
 )
@@ -386,6 +508,52 @@ def _dialog() -> rx.Component:
                         rx.input(name="amount", placeholder="Amount refunded by hand (NT$)", width="100%"),
                     ),
                     rx.cond(
+                        (OrderState.dialog_action == "refund") & (OrderState.order["refund_by_hand"] == ""),
+                        rx.vstack(
+                            rx.text(
+                                "Up to ",
+                                OrderState.order["refund_left"],
+                                " can still be refunded. ",
+                                rx.cond(
+                                    OrderState.order["refund_by_card"] != "",
+                                    "It goes back to the card through ECPay (DoAction R).",
+                                    "This payment has no refund API: it becomes a task to refund by hand.",
+                                ),
+                                size="2",
+                                id="refund-hint",
+                            ),
+                            rx.input(
+                                name="amount",
+                                placeholder="Amount (NT$); empty: what was not delivered, or all that is left",
+                                id="refund-amount",
+                                width="100%",
+                            ),
+                            rx.cond(
+                                OrderState.order["refund_by_card"] == "",
+                                rx.input(name="bank", placeholder="Customer's bank details, if given", width="100%"),
+                            ),
+                            width="100%",
+                        ),
+                    ),
+                    rx.cond(
+                        OrderState.dialog_action == "refund_done",
+                        rx.input(
+                            name="reference",
+                            placeholder="Transfer reference (kept with the refund)",
+                            id="refund-reference",
+                            width="100%",
+                        ),
+                    ),
+                    rx.cond(
+                        OrderState.dialog_action == "refund_bank",
+                        rx.input(
+                            name="bank",
+                            placeholder="Bank, account number, account holder",
+                            id="refund-bank",
+                            width="100%",
+                        ),
+                    ),
+                    rx.cond(
                         OrderState.dialog_error != "",
                         rx.callout(OrderState.dialog_error, color_scheme="red", id="action-error"),
                     ),
@@ -425,6 +593,19 @@ def order_page() -> rx.Component:
                 OrderState.items,
                 _item_row,
                 id="items-table",
+            ),
+            rx.cond(
+                OrderState.refunds.length() > 0,
+                rx.vstack(
+                    rx.text("Refunds", weight="bold"),
+                    table(
+                        ["Refund", "Amount", "Status", "For", "How", "Reason", "ECPay / reference", ""],
+                        OrderState.refunds,
+                        _refund_row,
+                        id="refunds-table",
+                    ),
+                    width="100%",
+                ),
             ),
             rx.text("The supplier's last word", weight="bold"),
             rx.vstack(rx.foreach(OrderState.items, _last_word), width="100%", spacing="1", id="last-words"),

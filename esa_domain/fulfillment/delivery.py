@@ -21,9 +21,12 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from esa_domain.adapters.suppliers.base import SECRET_FIELDS, Delivery
+from esa_domain.core.errors import NotFoundError
 from esa_domain.infra.settings import get_settings
+from esa_domain.models import OperatorAction
 
-__all__ = ["Delivery", "deliveries_for", "delivery_for", "store_delivery"]
+__all__ = ["Delivery", "deliveries_for", "delivery_for", "reveal_delivery", "store_delivery"]
+REVEAL_ACTION = "delivery_revealed"
 
 VERSION = "v1"
 NONCE_BYTES = 12
@@ -149,3 +152,47 @@ def deliveries_for(session: Session, item_ids: list[int]) -> dict[int, Delivery]
         return {}
     rows = session.connection().execute(_READ_MANY, {"items": list(item_ids)}).fetchall()
     return {row.item_id: _open(row.item_id, row) for row in rows}
+
+
+def revealable_items(session: Session, item_ids: list[int]) -> set[int]:
+    """The items whose delivery holds a sealed PIN or voucher code (nothing is decrypted to tell)."""
+    if not item_ids:
+        return set()
+    rows = session.connection().execute(
+        text(
+            "SELECT item_id FROM item_deliveries WHERE item_id = ANY(:items) "
+            "AND (pin_enc IS NOT NULL OR voucher_code_enc IS NOT NULL)"
+        ),
+        {"items": list(item_ids)},
+    )
+    return {row.item_id for row in rows}
+
+
+def reveal_delivery(
+    session: Session, *, operator_id: int | None, payment_id: int, item_id: int, reason: str = ""
+) -> Delivery:
+    """An operator's look at an item's PIN/voucher code: the delivery, decrypted, and its audit row (an
+    OperatorAction naming who, which item and which fields, never the values) in the caller's transaction."""
+    owner = (
+        session.connection()
+        .execute(text("SELECT payment_id FROM payment_items WHERE id = :item"), {"item": item_id})
+        .scalar_one_or_none()
+    )
+    if owner is None or owner != payment_id:
+        raise NotFoundError(f"order {payment_id} has no item {item_id}")
+    delivery = delivery_for(session, item_id)
+    fields_shown = [name for name in SECRET_FIELDS if delivery is not None and getattr(delivery, name)]
+    if delivery is None or not fields_shown:
+        raise NotFoundError(f"nothing secret was delivered for item {item_id}")
+    session.add(
+        OperatorAction(
+            operator_id=operator_id,
+            action=REVEAL_ACTION,
+            payment_id=payment_id,
+            subject=f"item:{item_id}",
+            reason=(reason or "").strip()[:500] or None,
+            detail={"item_id": item_id, "fields": fields_shown},
+        )
+    )
+    session.flush()
+    return delivery

@@ -15,6 +15,7 @@ from esa_domain.models import (
     Alert,
     GatewayEvent,
     ItemAttempt,
+    ItemDelivery,
     Operator,
     OperatorAction,
     PaymentHistory,
@@ -27,7 +28,7 @@ from esa_domain.models import (
 @dataclass(frozen=True)
 class TimelineEntry:
     at: datetime
-    kind: str  # transition | gateway | attempt | exchange | alert | operator
+    kind: str  # transition | gateway | attempt | exchange | delivery | alert | operator
     title: str
     detail: str
     actor: str
@@ -144,6 +145,7 @@ def order_timeline(session: Session, payment_id: int) -> list[TimelineEntry]:
                     "error" if x.error else "info",
                 )
             )
+    entries += _deliveries(session, payment_id)
     for al in session.execute(
         select(Alert).where(col(Alert.payment_id) == payment_id).order_by(Alert.id)
     ).scalars():
@@ -175,4 +177,42 @@ def order_timeline(session: Session, payment_id: int) -> list[TimelineEntry]:
             )
         )
     entries.sort(key=lambda e: e.at)  # stable: within one source, insertion (id) order is kept
+    return entries
+
+
+def _deliveries(session: Session, payment_id: int) -> list[TimelineEntry]:
+    """What each item delivered (esa_domain.fulfillment.delivery), secrets masked: a PIN or voucher code is
+    shown only through the item's audited "Reveal" on the order page."""
+    rows = session.execute(
+        select(ItemDelivery)
+        .join(PaymentItem, col(PaymentItem.id) == col(ItemDelivery.item_id))
+        .where(col(PaymentItem.payment_id) == payment_id)
+        .order_by(ItemDelivery.item_id)
+    ).scalars()
+    entries = []
+    for d in rows:
+        shown = {
+            "serial": d.serial,
+            "token": d.token,
+            "customer_name": d.customer_name,
+            "tariff": d.tariff,
+            "kwh": d.kwh,
+            "pin": "*** (sealed: Reveal on the item)" if d.pin_enc else None,
+            "voucher_code": "*** (sealed: Reveal on the item)" if d.voucher_code_enc else None,
+        }
+        parts = [
+            f"{k.replace('_', ' ')} {v}" for k, v in shown.items() if v and k not in ("pin", "voucher_code")
+        ]
+        parts += [f"{k.replace('_', ' ')} sealed" for k in ("pin", "voucher_code") if shown[k]]
+        entries.append(
+            TimelineEntry(
+                d.created_at,
+                "delivery",
+                f"item #{d.item_id} delivered",
+                " · ".join(parts),
+                "system:fulfillment",
+                _pretty({k: v for k, v in shown.items() if v}),
+                level="ok",
+            )
+        )
     return entries

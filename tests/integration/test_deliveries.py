@@ -16,7 +16,15 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from esa_domain.fulfillment.delivery import DEMO_DELIVERY_KEY, decrypt, delivery_for, encrypt, parse_key
+from esa_domain.core.errors import NotFoundError
+from esa_domain.fulfillment.delivery import (
+    DEMO_DELIVERY_KEY,
+    decrypt,
+    delivery_for,
+    encrypt,
+    parse_key,
+    reveal_delivery,
+)
 from esa_domain.fulfillment.engine import FulfillmentPolicy, advance_item
 from esa_domain.fulfillment.routing import BreakerPolicy
 from esa_domain.infra.db import UnitOfWork
@@ -24,13 +32,16 @@ from esa_domain.infra.settings import Settings
 from esa_domain.models import (
     Customer,
     ItemAttempt,
+    OperatorAction,
     PaymentItem,
     Product,
     ProductCategory,
     Supplier,
     SupplierOffer,
 )
+from esa_domain.operations.operators import create_operator
 from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
+from esa_domain.views.timeline import order_timeline
 from tests.integration.test_customer_api import build_api
 from tests.supplier_world import OFFERS, catalog, drain, pay, start_world
 
@@ -101,6 +112,7 @@ def _rows_containing(db, needle: str) -> list[str]:
             "payment_history",
             "alerts",
             "item_deliveries",
+            "operator_actions",
         ):
             rows = conn.execute(text(f"SELECT row_to_json(t)::text FROM {table} t")).scalars().all()
             found += [f"{table}: {r}" for r in rows if needle in r]
@@ -143,7 +155,26 @@ def test_a_voucher_bought_through_iak_shows_its_pin_to_its_owner_only_and_nowher
             .scalar_one()
         )
     assert pin not in sealed and decrypt(sealed, item_id=item_id, name="pin") == pin
-    # in no stored exchange, attempt, history or item row, and in no log line
+    # operators: the timeline shows what was delivered with the PIN sealed; a reveal shows it and is audited
+    with Session(db) as s:
+        entries = [e for e in order_timeline(s, payment_id) if e.kind == "delivery"]
+    assert len(entries) == 1 and delivery["serial"] in entries[0].detail and "pin sealed" in entries[0].detail
+    assert pin not in entries[0].detail + entries[0].request
+    with Session(db) as s:
+        admin = create_operator(s, "olivia", "a-long-password-for-tests", "operator").id
+        s.commit()
+    with UnitOfWork(db) as uow:
+        with pytest.raises(NotFoundError):
+            reveal_delivery(uow.session, operator_id=None, payment_id=payment_id + 999, item_id=item_id)
+        shown = reveal_delivery(uow.session, operator_id=admin, payment_id=payment_id, item_id=item_id)
+        uow.commit()
+    assert shown.pin == pin
+    with Session(db) as s:
+        audit = s.exec(select(OperatorAction).where(OperatorAction.payment_id == payment_id)).all()
+    assert [(a.action, a.subject, a.detail) for a in audit] == [
+        ("delivery_revealed", f"item:{item_id}", {"item_id": item_id, "fields": ["pin"]})
+    ]
+    # in no stored exchange, attempt, history, item or audit row, and in no log line
     assert _rows_containing(db, pin) == []
     assert [rec.getMessage() for rec in caplog.records if pin in rec.getMessage()] == []
     assert pin not in caplog.text
