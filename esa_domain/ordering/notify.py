@@ -172,11 +172,21 @@ def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str
             parts.append(f"• {item.product} → {item.target}\n{wording.failure_reason(item.failure_class, lang)}")
         parts.append(wording.refund_when(o.payment_method, lang))
         texts.append("\n\n".join(parts))
-    elif kind == REFUNDED:
-        refund = o.refunded_twd or _refund_due(s, o.id)
-        texts.append(
-            wording.message(REFUNDED, lang, order=o.id, refund=refund) + "\n" + wording.refund_when(o.payment_method, lang)
-        )
+    elif kind.startswith(REFUNDED):  # "refunded:<refund id>": one message per refund confirmed
+        refund_id = kind.partition(":")[2]
+        amount = None
+        if refund_id.isdigit():
+            amount = (
+                s.connection()
+                .execute(text("SELECT amount_twd FROM refunds WHERE id = :id"), {"id": int(refund_id)})
+                .scalar()
+            )
+        parts = [wording.message(REFUNDED, lang, order=o.id, refund=amount or o.refunded_twd)]
+        for item in _items(s, o.id):
+            if item.status == "FAILED":
+                parts.append(f"• {item.product} → {item.target}\n{wording.failure_reason(item.failure_class, lang)}")
+        parts.append(wording.refund_when(o.payment_method, lang))
+        texts.append("\n\n".join(parts))
     elif kind.startswith(PAYMENT_CODE):
         texts = _payment_code_texts(s, o, kind.partition(":")[2], lang)
     else:
