@@ -175,6 +175,15 @@ PRODUCTS = [
         "email",
         {"lapakgaming": ("VCGS330-S22", 84000)},
     ),
+    (  # a game voucher sold with a PIN (IAK's own example product), also served by Lapak Gaming (voucher code)
+        "STEAM12",
+        "vouchers",
+        "Steam Wallet IDR 12.000 voucher",
+        40,
+        12000,
+        "phone",
+        {"iak": ("hsteam12000", 16500), "lapakgaming": ("STEAM12-S9", 17200)},
+    ),
 ]
 SUPPLIERS = [  # code, name, fee TWD, fee IDR
     ("iak", "IAK", 0, 0),

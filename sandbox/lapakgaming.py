@@ -58,6 +58,7 @@ PRODUCTS: tuple[LapakProduct, ...] = (
     LapakProduct("FF140-S1", "FF", "Free Fire 140 Diamonds", 18_900),
     LapakProduct("GI60-S3", "GI", "Genshin Impact 60 Genesis Crystals", 13_900),
     LapakProduct("VCGS330-S22", "VCGS", "Garena Shells 330", 84_000, voucher=True),
+    LapakProduct("STEAM12-S9", "STEAM", "Steam Wallet IDR 12.000", 17_200, voucher=True),
 )
 # Dev test products whose outcome is fixed whatever the user id (shared/specs/suppliers.md).
 FIXED_ERRORS = {"ML7740_1548-S42": "INSUFFICIENT_BALANCE"}
