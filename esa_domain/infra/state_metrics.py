@@ -45,6 +45,10 @@ _SUPPLIERS = text(
     "SELECT code, consecutive_failures, (circuit_open_until IS NOT NULL AND circuit_open_until > now()) "
     "FROM suppliers ORDER BY code"
 )
+_OFFER_CIRCUITS = text(
+    "SELECT s.code, count(o.id) FILTER (WHERE o.circuit_open_until > now()) "
+    "FROM suppliers s LEFT JOIN supplier_offers o ON o.supplier_id = s.id GROUP BY s.code ORDER BY s.code"
+)
 _DEPOSITS = text(
     """
     SELECT DISTINCT ON (b.supplier_id) s.code, b.balance_idr, EXTRACT(EPOCH FROM now() - b.observed_at)
@@ -155,6 +159,15 @@ class StateCollector:
             open_f.add_metric([code], 1.0 if is_open else 0.0)
             fails.add_metric([code], float(failures or 0))
         families += [open_f, fails]
+        if self._has_column(conn, "supplier_offers", "circuit_open_until"):
+            offers = GaugeMetricFamily(
+                "esa_offer_circuits_open",
+                "A supplier's offers (one product there) held back by their own breaker (out of stock).",
+                labels=["supplier"],
+            )
+            for code, n in conn.execute(_OFFER_CIRCUITS):
+                offers.add_metric([code], float(n))
+            families.append(offers)
 
         balance = GaugeMetricFamily(
             "esa_supplier_deposit_idr",
@@ -241,6 +254,15 @@ class StateCollector:
     def _exists(self, conn: Any, table: str) -> bool:
         # a history table another lifecycle's migration has not created yet is skipped, not an error
         return conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar_one()
+
+    def _has_column(self, conn: Any, table: str, column: str) -> bool:
+        return conn.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = :t AND column_name = :c)"
+            ),
+            {"t": table, "c": column},
+        ).scalar_one()
 
     def _queues(self) -> Metric:
         family = GaugeMetricFamily(

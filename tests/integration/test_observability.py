@@ -403,6 +403,10 @@ def test_the_scheduler_serves_the_system_figures_beats_and_logs_json(
             "UPDATE suppliers SET circuit_open_until = now() + interval '5 minutes' WHERE code = 'iak'"
         )
         conn.exec_driver_sql(
+            "UPDATE supplier_offers SET circuit_open_until = now() + interval '5 minutes' "
+            "WHERE supplier_id = (SELECT id FROM suppliers WHERE code = 'lapakgaming')"
+        )
+        conn.exec_driver_sql(
             "INSERT INTO supplier_balances (supplier_id, balance_idr, source, observed_at) "
             "SELECT id, 1250000, 'poll', now() FROM suppliers WHERE code = 'pulsaif'"
         )
@@ -444,6 +448,7 @@ def test_the_scheduler_serves_the_system_figures_beats_and_logs_json(
         assert value(found, "esa_state_up") == 1
         assert value(found, "esa_supplier_circuit_open", supplier="iak") == 1
         assert value(found, "esa_supplier_circuit_open", supplier="pulsaif") == 0
+        assert value(found, "esa_offer_circuits_open", supplier="lapakgaming") == 1
         assert value(found, "esa_supplier_deposit_idr", supplier="pulsaif") == 1250000
         assert value(found, "esa_reconciliation_results_total", result="payments_healed") == 2
         assert value(found, "esa_reconciliation_runs_total", status="ok") == 1
