@@ -135,7 +135,7 @@ def template(
                     menu_bar(),
                     rx.box(
                         flash(),
-                        rx.heading(title, size="6", margin_bottom="16px"),
+                        rx.heading(title, size="6", margin_bottom="16px", id="page-title"),
                         page(),
                         padding=rx.breakpoints(initial="12px", **{WIDE: "24px"}),
                         width="100%",

@@ -183,10 +183,11 @@ def _row(r) -> rx.Component:
         rx.table.cell(rx.badge(r["state"], color_scheme=rx.cond(r["active"] == "yes", "green", "gray"))),
         rx.table.cell(r["last_login"]),
         rx.table.cell(
-            rx.link(
+            rx.button(
                 r["sessions"] + " live",
                 on_click=OperatorsState.show_sessions(r["id"], r["username"]),
-                cursor="pointer",
+                variant="ghost",
+                size="1",
                 id="sessions-" + r["username"],
             )
         ),

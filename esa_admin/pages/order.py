@@ -236,7 +236,9 @@ class OrderState(AuthState):
                     operator_actions.complete_refund(uow, operator, self.dialog_item, reference)
                     done = "Refund marked done."
                 elif self.dialog_action == "refund_bank":
-                    operator_actions.record_bank_details(uow, operator, self.dialog_item, str(form.get("bank", "")))
+                    operator_actions.record_bank_details(
+                        uow, operator, self.dialog_item, str(form.get("bank", ""))
+                    )
                     done = "Bank details kept with the refund."
                 else:
                     raise operator_actions.ActionRefused("unknown action")
@@ -249,7 +251,12 @@ class OrderState(AuthState):
 
 
 def _field(label: str, value) -> rx.Component:
-    return rx.vstack(rx.text(label, size="1", color_scheme="gray"), rx.text(value, size="2"), spacing="0")
+    return rx.vstack(
+        rx.text(label, size="1", color_scheme="gray"),
+        rx.text(value, size="2", overflow_wrap="anywhere"),  # long numbers wrap inside their column
+        spacing="0",
+        min_width="0",
+    )
 
 
 def _header() -> rx.Component:
@@ -259,7 +266,6 @@ def _header() -> rx.Component:
             rx.hstack(
                 rx.heading("Order ", o["number"], size="5", id="order-number"),
                 status_badge(o["status"]),
-                rx.text(o["status_note"], size="2", color_scheme="gray", id="order-status-note"),
                 rx.spacer(),
                 rx.cond(
                     AuthState.can_operate,
@@ -530,7 +536,9 @@ def _dialog() -> rx.Component:
                             ),
                             rx.cond(
                                 OrderState.order["refund_by_card"] == "",
-                                rx.input(name="bank", placeholder="Customer's bank details, if given", width="100%"),
+                                rx.input(
+                                    name="bank", placeholder="Customer's bank details, if given", width="100%"
+                                ),
                             ),
                             width="100%",
                         ),

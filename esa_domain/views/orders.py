@@ -85,20 +85,25 @@ def _day_start(day: date) -> datetime:
 MIN_PARTIAL_DIGITS = 4
 
 
-def number_forms(text: str) -> tuple[list[str], str]:
+def number_forms(text: str) -> tuple[list[str], list[str]]:
     """The ways an Indonesian number is written, for a search: +62 813..., 62813..., 0813... (and spaces, dashes,
-    dots) all name the same line. Returns the full forms to match exactly, and the national digits (without 0
-    or 62) to look for inside a target; ([], "") when `text` is not made of digits."""
+    dots) all name the same line. Returns the full forms to match exactly, and the runs of digits to look for
+    inside a target (the national digits, without 0 or 62; both readings when a bare "62..." may be either);
+    ([], []) when `text` is not made of digits."""
     digits = "".join(ch for ch in text if ch.isdigit())
     if not digits or any(ch.isalpha() for ch in text):
-        return [], ""
-    national = digits
-    if digits.startswith("62") and len(digits) > 9:
-        national = digits[2:]
+        return [], []
+    if text.strip().startswith("+") and digits.startswith("62"):
+        runs = [digits[2:]]
+    elif digits.startswith("62"):
+        runs = [digits[2:], digits]  # 6281... is +62 81...; a short 6281 may also be part of a number
     elif digits.startswith("0"):
-        national = digits[1:]
+        runs = [digits[1:]]
+    else:
+        runs = [digits]
+    national = runs[0]
     forms = sorted({digits, "0" + national, "62" + national, "+62" + national})
-    return forms, national
+    return forms, [r for r in runs if r]
 
 
 def _like_escape(text: str) -> str:
@@ -127,11 +132,12 @@ def search_terms(q: str) -> list:
         terms.append(col(Payment.id) == int(bare))
     if len(q) >= 2 and not q.isdigit():
         terms.append(col(Customer.display_name).ilike(f"%{_like_escape(q)}%", escape="\\"))
-    forms, national = number_forms(q)
+    forms, runs = number_forms(q)
     if forms:
         terms.append(col(Payment.id).in_(item_ids.where(col(PaymentItem.target).in_(forms))))
-    if len(national) >= MIN_PARTIAL_DIGITS:
-        terms.append(col(Payment.id).in_(item_ids.where(col(PaymentItem.target).contains(national))))
+    for run in runs:
+        if len(run) >= MIN_PARTIAL_DIGITS:
+            terms.append(col(Payment.id).in_(item_ids.where(col(PaymentItem.target).contains(run))))
     return terms
 
 
@@ -225,6 +231,7 @@ class OrderView:
     line_user_id: str
     customer_name: str
     items: list[ItemView]
+    customer_id: int = 0
 
     @property
     def margin_twd(self) -> Decimal:
@@ -264,6 +271,7 @@ def order_view(session: Session, payment_id: int) -> OrderView | None:
         expires_at=p.expires_at,
         line_user_id=c.line_user_id,
         customer_name=c.display_name,
+        customer_id=c.id,
         items=[
             ItemView(
                 i.id,

@@ -61,13 +61,17 @@ def _found(db, q: str, **kw) -> list[int]:
 
 def test_number_forms_name_one_line_however_it_is_written():
     for written in ("+62 813-7777-8888", "6281377778888", "081377778888", "0813.7777.8888"):
-        forms, national = number_forms(written)
-        assert national == "81377778888"
+        forms, runs = number_forms(written)
+        assert runs[0] == "81377778888"
         assert "081377778888" in forms and "6281377778888" in forms
-    assert number_forms("E2401ABC") == ([], "")
+    assert number_forms("+62 813-7777")[1] == ["8137777"]
+    assert number_forms("E2401ABC") == ([], [])
 
 
-@pytest.mark.parametrize("q", ["+62 813 7777 8888", "6281377778888", "081377778888", "7777888", "0813777"])
+@pytest.mark.parametrize(
+    "q",
+    ["+62 813 7777 8888", "+62 813-7777", "628137777", "6281377778888", "081377778888", "7777888", "0813777"],
+)
 def test_an_order_is_found_by_any_form_or_part_of_its_number(db, shop, q):
     assert _found(db, q) == [shop["first"]]
 
