@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from esa_domain.core.states import ATTEMPT, ITEM, PAYMENT, Lifecycle
+from esa_domain.core.states import ATTEMPT, ITEM, PAYMENT, REFUND, Lifecycle
 from esa_domain.models import (
     Alert,
     GatewayEvent,
@@ -20,6 +20,8 @@ from esa_domain.models import (
     OperatorAction,
     PaymentHistory,
     PaymentItem,
+    Refund,
+    RefundHistory,
     Supplier,
     SupplierExchange,
 )
@@ -77,6 +79,17 @@ def order_timeline(session: Session, payment_id: int) -> list[TimelineEntry]:
                 h.actor,
                 level=level,
             )
+        )
+    for h, seq, amount in session.execute(
+        select(RefundHistory, Refund.sequence, Refund.amount_twd)
+        .join(Refund, col(Refund.id) == col(RefundHistory.refund_id))
+        .where(col(RefundHistory.payment_id) == payment_id)
+        .order_by(RefundHistory.id)
+    ).all():
+        meaning, level = _reading(REFUND, h.to_status)
+        title = f"refund #{seq} (NT${amount}): {h.from_status or '∅'} → {h.to_status}"
+        entries.append(
+            TimelineEntry(h.created_at, "transition", _titled(title, meaning), h.cause, h.actor, level=level)
         )
     for g in session.execute(
         select(GatewayEvent).where(col(GatewayEvent.payment_id) == payment_id).order_by(GatewayEvent.id)

@@ -37,6 +37,7 @@ from esa_domain.payments.accept import EcpayConfig
 from esa_domain.payments.refunds import refund_payment, send_refund
 from esa_domain.payments.settlement import finish_payment_if_done
 from esa_domain.views import stuck
+from esa_domain.views.timeline import order_timeline
 from sandbox.ecpay import create_ecpay_sandbox
 from tests import factories
 from tests.servers import free_port
@@ -412,6 +413,13 @@ def test_offline_payment_becomes_an_operator_task_with_bank_details_done_with_a_
         ]
     assert audit == [("refund_bank_details", f"refund:{task.id}"), ("refund_done", f"refund:{task.id}")]
     assert [r for r in _stuck_rows(db) if r.payment_id == placed.payment_id] == []
+    with Session(db) as s:  # the order's timeline tells the refund's story
+        titles = [e.title for e in order_timeline(s, placed.payment_id) if e.title.startswith("refund #1")]
+    assert titles == [
+        "refund #1 (NT$45): ∅ → REQUESTED · Refund requested",
+        "refund #1 (NT$45): REQUESTED → MANUAL · Operator task: refund by hand",
+        "refund #1 (NT$45): MANUAL → CONFIRMED · Refunded",
+    ]
 
 
 def _stuck_rows(db):
