@@ -104,7 +104,8 @@ def install(broker: dramatiq.Broker) -> None:
     if kind == "scheduler":
         broker.add_middleware(CountScheduledTicks())
         return
-    broker.add_middleware(LogContext())
+    # first in, last out: every other middleware's lines about the message carry its fields too
+    broker.add_middleware(LogContext(), before=type(broker.middleware[0]))
     broker.add_middleware(WorkerHeartbeat())
     # dramatiq's own (lower-case) variables, set by the launcher with the folder
     if os.environ.get("dramatiq_prom_port") and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # noqa: SIM112
