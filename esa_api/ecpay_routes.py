@@ -22,6 +22,7 @@ from esa_domain.models import Customer, Payment, PaymentItem, Product, ProductCa
 from esa_domain.ordering import wording
 from esa_domain.payments.accept import handle_notification
 from esa_domain.payments.checkout import HandOff, hand_off, last_checkouts, payment_of_trade_no
+from esa_domain.payments.payment_info import handle_payment_info
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/ecpay", tags=["ecpay"], include_in_schema=False)
@@ -63,8 +64,22 @@ def _handle(rt: Runtime, fields: dict[str, str], remote: str | None) -> Any:
         return handle_notification(rt.uow, fields, rt.ecpay, remote_addr=remote)
 
 
+async def payment_info_url(request: Request) -> Response:
+    """PaymentInfoURL: an offline method's payment code (ATM, CVS, barcode); `1|OK` once stored."""
+    rt = runtime_for(request.app)
+    fields = _form_fields(await request.body())
+    remote = request.client.host if request.client else None
+    try:
+        reply = await run_in_threadpool(handle_payment_info, rt.uow, fields, rt.ecpay, remote_addr=remote)
+    except Exception:
+        log.exception("ECPay payment code for %.40s not handled; ECPay will re-send", fields.get("MerchantTradeNo"))
+        return PlainTextResponse("0|temporary error, please retry", status_code=500)
+    return PlainTextResponse(reply.body, status_code=reply.status_code)
+
+
 def install(app: FastAPI) -> None:
     app.router.add_route("/ecpay/return", return_url, methods=["POST"], include_in_schema=False)
+    app.router.add_route("/ecpay/payment-info", payment_info_url, methods=["POST"], include_in_schema=False)
     app.include_router(router)
 
 

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -159,7 +159,7 @@ class EcpaySimulator:
             if mode is not None:
                 trade.mode = mode
             trade.status = "paid" if paid else "failed"
-            trade.payment_type = "Credit_CreditCard"
+            trade.payment_type = trade.payment_type or "Credit_CreditCard"  # an ATM/CVS number keeps its type
             if paid:
                 trade.payment_date = datetime.now(TAIPEI).strftime("%Y/%m/%d %H:%M:%S")
             notices = self._notices_for(trade)
@@ -199,6 +199,56 @@ class EcpaySimulator:
         if trade.mode == "out_of_order" and trade.status == "paid":
             return [paid_notice, failed_notice]  # a stale failure after the success
         return [first]
+
+    def take_number(self, trade: Trade, kind: str) -> dict[str, str]:
+        """An offline method chosen (ATM, CVS, BARCODE): the payment code ECPay posts to PaymentInfoURL, as
+        ECPay's 取號結果通知 documents it (developers.ecpay.com.tw/?p=2881): RtnCode 2 with BankCode, vAccount
+        and a yyyy/MM/dd ExpireDate for ATM; 10100073 with PaymentNo (CVS) or Barcode1-3 (BARCODE) and a
+        yyyy/MM/dd HH:mm:ss ExpireDate for the convenience stores."""
+        req = trade.request
+        now = datetime.now(TAIPEI)
+        serial = f"{next(self._serial):06d}"
+        fields = {
+            "MerchantID": self.merchant_id,
+            "MerchantTradeNo": trade.merchant_trade_no,
+            "StoreID": req.get("StoreID", ""),
+            "TradeNo": trade.trade_no,
+            "TradeAmt": str(trade.amount),
+            "TradeDate": trade.trade_date,
+            **{f"CustomField{i}": req.get(f"CustomField{i}", "") for i in range(1, 5)},
+        }
+        if kind == "atm":
+            days = int(req.get("ExpireDate") or 3)
+            fields |= {
+                "RtnCode": "2",
+                "RtnMsg": "Get VirtualAccount Succeeded",
+                "PaymentType": "ATM_TAISHIN",
+                "BankCode": "812",
+                "vAccount": "9103522" + serial[-6:],
+                "ExpireDate": (now + timedelta(days=days)).strftime("%Y/%m/%d"),
+            }
+        else:
+            store = now + timedelta(minutes=int(req.get("StoreExpireDate") or 10080))
+            fields |= {
+                "RtnCode": "10100073",
+                "RtnMsg": "Get CVS Code Succeeded.",
+                "PaymentType": "CVS_CVS" if kind == "cvs" else "BARCODE_BARCODE",
+                "PaymentNo": ("LLL22" + serial + "9") if kind == "cvs" else "",
+                "ExpireDate": store.strftime("%Y/%m/%d %H:%M:%S"),
+                "Barcode1": store.strftime("%y%m%d") + "7L0" if kind == "barcode" else "",
+                "Barcode2": ("88" + serial + "4502") if kind == "barcode" else "",
+                "Barcode3": ("0912" + f"{trade.amount:011d}") if kind == "barcode" else "",
+            }
+        with self.lock:
+            trade.payment_type = fields["PaymentType"]
+        signed = self.sign(fields)
+        url = req.get("PaymentInfoURL", "")
+        if url:
+            stop = self._stop
+            threading.Thread(
+                target=self._send_until_acknowledged, args=(trade.merchant_trade_no, url, signed, stop), daemon=True
+            ).start()
+        return signed
 
     def _resent(self, fields: dict[str, str]) -> dict[str, str]:
         # ECPay's re-sends carry a different RtnMsg than the first notice
@@ -320,6 +370,20 @@ def _add_payer_routes(app: FastAPI, sim: EcpaySimulator) -> None:
         back = trade.request.get("ClientBackURL") or None
         if chosen == "abandon":
             return HTMLResponse(pages.result_page("Payment abandoned", "Nothing was charged.", back))
+        if chosen in ("atm", "cvs", "barcode"):
+            offered = trade.request.get("ChoosePayment", "") in ("ALL", chosen.upper())
+            ignored = chosen.upper() in trade.request.get("IgnorePayment", "").upper().split("#")
+            if not offered or ignored:
+                return HTMLResponse(pages.error_page("10200052", f"{chosen.upper()} is not offered"), 400)
+            info = sim.take_number(trade, chosen)
+            code = info.get("vAccount") or info.get("PaymentNo") or " ".join(
+                info[k] for k in ("Barcode1", "Barcode2", "Barcode3")
+            )
+            return HTMLResponse(
+                pages.result_page(
+                    "Payment code issued", f"Pay NT${trade.amount} with {code} by {info['ExpireDate']}.", back
+                )
+            )
         if chosen not in ("pay", "fail"):
             return HTMLResponse(pages.error_page("10200052", "Choose pay, fail or abandon"), status_code=400)
         try:

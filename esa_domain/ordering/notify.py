@@ -257,8 +257,27 @@ def _finish(uow_factory: UowFactory, message_id: int, status: str, error: str | 
 def deliver(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public_url: str) -> str:
     """Push one queued customer message; its status afterwards ("sent", "failed" or "queued").
 
+    The order's earlier messages still queued go first (a customer reads "paid" before "delivered", whichever
+    worker got which message first; a message pushed twice this way is one message at LINE, by its retry key).
     Raises PushUnavailable (after recording it) when LINE could not take it now, so the actor retries with the
     same retry key. A message already sent, or refused for good, is left alone."""
+    with uow_factory() as uow:
+        earlier = [
+            int(i)
+            for (i,) in uow.session.connection().execute(
+                text(
+                    "SELECT e.id FROM customer_messages m JOIN customer_messages e ON e.payment_id = m.payment_id "
+                    "WHERE m.id = :id AND e.id < m.id AND e.status = 'queued' ORDER BY e.id"
+                ),
+                {"id": message_id},
+            )
+        ]
+    for other in earlier:
+        _deliver_one(uow_factory, other, pusher, public_url)
+    return _deliver_one(uow_factory, message_id, pusher, public_url)
+
+
+def _deliver_one(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public_url: str) -> str:
     with uow_factory() as uow:
         s = uow.session
         row = (

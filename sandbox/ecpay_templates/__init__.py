@@ -13,11 +13,13 @@ h1 { font-size: 1.1em; color: #2e7d32; margin: 0 0 .2em; }
 .amount { font-size: 2em; font-weight: 600; margin: .4em 0; }
 ul { padding-left: 1.2em; color: #333; }
 .meta { color: #777; font-size: .85em; }
-.actions { display: flex; gap: .5em; margin-top: 1.5em; }
+.actions { display: flex; flex-wrap: wrap; gap: .5em; margin-top: 1.5em; }
+.actions button { min-width: 30%; }
 button { flex: 1; padding: .8em; border: 0; border-radius: 8px; font-size: 1em; cursor: pointer; }
 .pay { background: #2e7d32; color: #fff; }
 .fail { background: #c62828; color: #fff; }
 .abandon { background: #ddd; }
+.offline { background: #fff; border: 1px solid #999; }
 .error { color: #c62828; }
 """
 
@@ -47,6 +49,9 @@ def checkout_page(
   <button class="pay" name="choice" value="pay">Pay</button>
   <button class="fail" name="choice" value="fail">Fail</button>
   <button class="abandon" name="choice" value="abandon">Abandon</button>
+  <button class="offline" name="choice" value="atm">ATM</button>
+  <button class="offline" name="choice" value="cvs">CVS code</button>
+  <button class="offline" name="choice" value="barcode">Barcode</button>
 </form>""",
     )
 

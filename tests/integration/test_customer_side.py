@@ -7,6 +7,7 @@ messages: one per outcome, also when the worker died after the outcome's commit 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -422,3 +423,102 @@ def test_the_outbox_sweeper_sends_a_message_a_crash_left_behind(stack, redis_cli
     assert redis_client.hlen("esa:alerts.msgs") == 0
     sent = outbox.sweep(stack.db, stack.app.state.runtime.publisher, older_than=timedelta(0))
     assert sent >= 1 and redis_client.hlen("esa:alerts.msgs") == 1  # on its way to the notify_customer actor
+
+
+# ---- offline methods: PaymentInfoURL ------------------------------------------------------------------------
+
+
+def _signed(fields: dict[str, str]) -> dict[str, str]:
+    return {**fields, "CheckMacValue": check_mac_value(fields, KEY, IV)}
+
+
+def _atm_info(trade_no: str, amount: int, **over: str) -> dict[str, str]:
+    # the fields of ECPay's 取號結果通知 for ATM (developers.ecpay.com.tw/?p=2881): RtnCode 2, BankCode, vAccount,
+    # ExpireDate as yyyy/MM/dd
+    return _signed({
+        "MerchantID": MID, "MerchantTradeNo": trade_no, "StoreID": "", "RtnCode": "2",
+        "RtnMsg": "Get VirtualAccount Succeeded", "TradeNo": "2312021530001234", "TradeAmt": str(amount),
+        "PaymentType": "ATM_TAISHIN", "TradeDate": "2026/12/02 15:30:00", "BankCode": "812",
+        "vAccount": "9103522850123", "ExpireDate": "2026/12/05", "CustomField1": "", "CustomField2": "",
+        "CustomField3": "", "CustomField4": "", **over,
+    })  # fmt: skip
+
+
+def test_an_atm_payment_code_is_verified_stored_shown_and_sent_in_line(stack):
+    order = stack.order()
+    ref = stack.hand_off(order["reference"])
+    r = httpx.post(f"{stack.api}/ecpay/payment-info", data=_atm_info(ref, order["amount_twd"]))
+    assert (r.status_code, r.text) == (200, "1|OK")
+
+    view = stack.read(order["id"], "en")
+    code = view["payment_code"]
+    assert (code["bank_code"], code["v_account"], code["amount_twd"]) == ("812", "9103522850123", 25)
+    assert code["method"] == "ATM transfer" and code["pay_by"].startswith("2026-12-05T15:59:59")
+    assert view["status"] == "PENDING" and view["payment_problem"] is None
+    # the window follows the method: the order waits until the code's deadline, not the card's 30 minutes
+    assert _payment(stack.db, order["id"]).expires_at >= datetime(2026, 12, 5, 15, 59, 59, tzinfo=UTC)
+
+    message = _queued(stack.db, order["id"], f"payment_code:{ref}")
+    httpx.put(f"{stack.api}/api/v1/me/language", json={"language": "id"}, headers=stack.auth)
+    assert notify.deliver(stack.uow, message.id, stack.pusher(), stack.api) == "sent"
+    (texts,) = stack.line_texts()
+    assert "Transfer ATM" in texts[0] and "NT$25" in texts[0] and "2026-12-05 23:59" in texts[0]
+    assert "Kode bank: 812" in texts[0] and texts[1] == "9103522850123"
+
+    # ECPay re-sends it: stored again, no second message
+    assert httpx.post(f"{stack.api}/ecpay/payment-info", data=_atm_info(ref, 25)).text == "1|OK"
+    assert _count(stack.db, CustomerMessage, CustomerMessage.kind.startswith("payment_code")) == 1
+
+    # Then paid at the ATM (ReturnURL, RtnCode 1): paid, and the refund words for an offline payment
+    assert stack.notice(ref, 25, PaymentType="ATM_TAISHIN").text == "1|OK"
+    assert _payment(stack.db, order["id"]).status == "PAID"
+    assert stack.read(order["id"], "en")["payment_code"] is None
+
+
+def test_a_forged_or_mispriced_payment_code_changes_nothing(stack):
+    order = stack.order()
+    ref = stack.hand_off(order["reference"])
+    forged = {**_atm_info(ref, 25), "vAccount": "9999999999999"}  # the signature no longer covers it
+    assert httpx.post(f"{stack.api}/ecpay/payment-info", data=forged).status_code == 400
+    assert httpx.post(f"{stack.api}/ecpay/payment-info", data=_atm_info(ref, 1)).status_code == 400
+    assert stack.read(order["id"])["payment_code"] is None
+    assert _count(stack.db, CustomerMessage) == 0
+    with Session(stack.db) as s:
+        assert s.exec(select(PaymentCheckout.v_account)).scalar_one() is None
+
+
+def test_the_ecpay_sandbox_issues_a_cvs_code_to_payment_info_url_then_the_store_payment_is_accepted(stack):
+    order = stack.order()
+    form = httpx.get(f"{stack.api}/ecpay/checkout/{order['reference']}")
+    fields = dict(re.findall(r'name="([A-Za-z0-9]+)" value="([^"]*)"', form.text))
+    httpx.post(f"{stack.ecpay}/Cashier/AioCheckOut/V5", data=fields)
+    trade = fields["MerchantTradeNo"]
+    page = httpx.post(f"{stack.ecpay}/Cashier/SandboxChoice/{trade}", data={"choice": "cvs"})
+    assert page.status_code == 200 and "Payment code issued" in page.text
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while stack.read(order["id"])["payment_code"] is None and datetime.now(UTC) < deadline:
+        time.sleep(0.2)
+    code = stack.read(order["id"], "zh-Hant")["payment_code"]
+    assert code["method"] == "超商代碼繳費" and code["payment_no"].startswith("LLL22")
+    httpx.post(f"{stack.ecpay}/_sandbox/trades/{trade}/pay")
+    while _payment(stack.db, order["id"]).status == "PENDING" and datetime.now(UTC) < deadline:
+        time.sleep(0.1)
+    p = _payment(stack.db, order["id"])
+    assert (p.status, p.payment_method) == ("PAID", "CVS_CVS")
+
+
+def test_a_later_message_never_overtakes_an_earlier_one_of_the_same_order(stack):
+    order = stack.order()
+    _fail_paid_order(stack, order, "product")  # paid, then failed: two messages queued, in that order
+    with stack.uow() as uow:
+        notify.queue(uow.session, order["id"], notify.PAID)
+        uow.commit()
+    failed = _queued(stack.db, order["id"], "failed")
+    paid = _queued(stack.db, order["id"], "paid")
+    assert failed.id < paid.id
+    # the worker that got the later message first sends the earlier one before it
+    assert notify.deliver(stack.uow, paid.id, stack.pusher(), stack.api) == "sent"
+    assert notify.deliver(stack.uow, failed.id, stack.pusher(), stack.api) == "sent"  # nothing twice
+    texts = [t[0] for t in stack.line_texts()]
+    assert len(texts) == 2
+    assert "tidak bisa dikirim" in texts[0] and "sudah kami terima" in texts[1]
