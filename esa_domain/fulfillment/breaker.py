@@ -262,8 +262,7 @@ def wake_waiting(session: Session, product_id: int | None, limit: int = 500) -> 
 _HELD_BACK = text(
     """
     SELECT s.code, s.circuit_open_until AS supplier_open_until, o.circuit_open_until AS offer_open_until,
-        (SELECT b.balance_idr FROM supplier_balances b WHERE b.supplier_id = s.id
-         ORDER BY b.observed_at DESC LIMIT 1) < o.cost_idr AS deposit_low
+        COALESCE(s.balance_idr < o.cost_idr, false) AS deposit_low
     FROM supplier_offers o
     JOIN suppliers s ON s.id = o.supplier_id
     WHERE o.product_id = :product AND o.available AND s.enabled

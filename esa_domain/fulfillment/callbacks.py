@@ -103,35 +103,48 @@ def handle_callback(
         if verdict == "trigger":
             outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
         if verdict == "apply":
-            # a purchase call or a check in flight holds the item: record the answer now, under the item's lock
-            # (it applies only while the attempt is live; the call's own answer then changes nothing)
-            claimed = attempt.item_status == ItemStatus.PROCESSING  # type: ignore[union-attr]
-            if not claimed:
-                claim = transition_item(
-                    s,
-                    attempt.item_id,  # type: ignore[union-attr]
-                    ItemStatus.PROCESSING,
-                    from_={ItemStatus.SUPPLIER_PENDING, ItemStatus.NEEDS_REVIEW},
-                    cause=f"{supplier_code} callback"
-                    + (" during review" if attempt.item_status == ItemStatus.NEEDS_REVIEW else ""),  # type: ignore[union-attr]
-                    actor=f"supplier:{supplier_code}",
-                )
-                claimed = claim.applied or claim.current == ItemStatus.PROCESSING
-            if not claimed:  # an unexpected state: let a status check look again shortly
-                outbox.record(
-                    s,
-                    topics.CHECK_ATTEMPT,
-                    {"attempt_id": attempt.id},  # type: ignore[union-attr]
-                    available_at=ctx.clock() + RECHECK_SOON,
-                )
-            else:  # in this same transaction
-                step = record_outcome_in(
-                    ctx, uow, attempt.item_id, attempt.id, CallResult(result.outcome), operation="callback"
-                )  # type: ignore[arg-type,union-attr]
-                if step is Step.NEXT:  # cannot happen (only terminal outcomes are applied); never strand it
-                    outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})  # type: ignore[union-attr]
+            _apply(ctx, uow, supplier_code, attempt, result)
         uow.commit()
     return result
+
+
+def _apply(
+    ctx: FulfillmentContext, uow: Any, supplier_code: str, attempt: Any, result: CallbackResult
+) -> None:
+    """Record a final answer now, in the callback's transaction, under the item's lock (it applies only while
+    the attempt is live; a purchase call's or a check's own answer then changes nothing). The item is claimed
+    from SUPPLIER_PENDING or NEEDS_REVIEW (evidence beats review) unless a call in flight holds it."""
+    s = uow.session
+    held = attempt.item_status == ItemStatus.PROCESSING  # a purchase call or a check in flight holds it
+    for _ in range(2):
+        if not held:
+            claim = transition_item(
+                s,
+                attempt.item_id,
+                ItemStatus.PROCESSING,
+                from_={ItemStatus.SUPPLIER_PENDING, ItemStatus.NEEDS_REVIEW},
+                cause=f"{supplier_code} callback"
+                + (" during review" if attempt.item_status == ItemStatus.NEEDS_REVIEW else ""),
+                actor=f"supplier:{supplier_code}",
+            )
+            held = claim.applied or claim.current == ItemStatus.PROCESSING
+            if not held:
+                break
+        step = record_outcome_in(
+            ctx, uow, attempt.item_id, attempt.id, CallResult(result.outcome), operation="callback"
+        )  # type: ignore[arg-type]
+        if step is Step.NEXT:  # cannot happen (only terminal outcomes are applied); never strand it
+            outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id})
+            return
+        if step is not Step.LOST:
+            return
+        # the item left PROCESSING between our read and its lock (the call in flight parked it as
+        # SUPPLIER_PENDING): take it from where it is now, once
+        held = False
+    # an unexpected state: let a status check look again shortly
+    outbox.record(
+        s, topics.CHECK_ATTEMPT, {"attempt_id": attempt.id}, available_at=ctx.clock() + RECHECK_SOON
+    )
 
 
 def _parse(adapter, supplier_code: str, request: CallbackRequest) -> CallbackResult:  # type: ignore[no-untyped-def]

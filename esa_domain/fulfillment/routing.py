@@ -40,7 +40,8 @@ def ranked_offers_sql(item: str, product: str, fallback_rate: str) -> str:
     cost_twd is fx.effective_cost_twd in SQL: round() on numeric rounds half away from zero, which is
     ROUND_HALF_UP for these positive amounts; ties go to the supplier code in byte order, as Python sorts it.
     The rate is the latest stored one, else the order's own (`fallback_rate`). The deposit rule is
-    esa_domain.operations.deposits.deposit_can_cover in SQL (the latest reading; none read: it can).
+    esa_domain.operations.deposits.deposit_can_cover on the newest reading, which deposits.record_balance
+    mirrors on the supplier row (`suppliers.balance_idr`; never read: it can): no extra lookup per order.
     """
     return f"""
     SELECT s.id AS supplier_id, s.code AS supplier_code, o.supplier_sku AS sku, o.cost_idr,
@@ -54,8 +55,7 @@ def ranked_offers_sql(item: str, product: str, fallback_rate: str) -> str:
       AND (s.circuit_open_until IS NULL OR s.circuit_open_until <= :now)
       AND (o.circuit_open_until IS NULL OR o.circuit_open_until <= :now)
       AND s.id NOT IN (SELECT a.supplier_id FROM item_attempts a WHERE a.item_id = {item})
-      AND COALESCE((SELECT d.balance_idr >= o.cost_idr FROM supplier_balances d WHERE d.supplier_id = s.id
-                    ORDER BY d.observed_at DESC LIMIT 1), true)
+      AND (s.balance_idr IS NULL OR s.balance_idr >= o.cost_idr)
     ORDER BY cost_twd, s.code COLLATE "C"
     """  # noqa: S608 (expressions from this package only)
 
