@@ -17,6 +17,9 @@ from esa_admin.pages import (
     order,
     orders,
     overview,
+    pricing,
+    promos,
+    setup,
     stuck,
     suppliers,
 )
@@ -38,6 +41,9 @@ PAGES = [
     close.close_page,
     customer.customer_page,
     operators.operators_page,
+    setup.setup_page,
+    pricing.pricing_page,
+    promos.promos_page,
 ]
 
 app = rx.App(

@@ -18,6 +18,9 @@ ALERTS = "/alerts"
 CLOSE = "/close"  # the daily close: totals per business day and the differences found
 CUSTOMER = "/customers/[id]"  # the dynamic route pattern
 OPERATORS = "/operators"
+SETUP = "/setup"
+PRICING = "/pricing"
+PROMOS = "/promos"
 
 
 def customer_url(customer_id: int, base_url: str = "") -> str:

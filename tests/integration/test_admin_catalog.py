@@ -186,3 +186,77 @@ def test_sale_stops_for_a_product_below_cost(db, boss):
 def test_a_rule_typed_wrong_is_refused(typed, message):
     with pytest.raises(pricing.PricingError, match=message):
         pricing.PricingRule.parse(*typed)
+
+
+def test_an_admin_creates_a_promo_a_customer_uses_it_once_and_it_can_be_stopped(db, boss):
+    from esa_domain.ordering import promos
+    from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
+
+    cat = factories.catalog(db)
+    customer = factories.customer(db)
+    promo = _do(
+        db,
+        lambda s: promos.create_promo(
+            s,
+            boss,
+            code="hemat5",
+            kind="amount",
+            value="5",
+            max_uses="100",
+            min_order_twd="20",
+            starts_on="2026-01-01",
+        ),
+    )
+    assert promo.code == "HEMAT5"
+
+    def order(key: str):
+        with UnitOfWork(db) as uow:
+            placed = place_order(
+                uow,
+                OrderRequest(
+                    customer.id, key, (OrderLine(cat["pulsa"].code, "081377778888"),), promo_code="HEMAT5"
+                ),
+            )
+            uow.commit()
+        return placed
+
+    order("first")
+    with Session(db) as s:
+        [row] = promos.promo_rows(s)
+    assert (row.used_count, row.customers, row.discount_given_twd) == (1, 1, 5)
+    with pytest.raises(Exception, match="already"):  # once per customer
+        order("second")
+    _do(db, lambda s: promos.set_promo_active(s, boss, promo.id, False))
+    with pytest.raises(Exception, match="no longer offered"):
+        order("third")
+    assert [a for a in _audit(db) if a.startswith("promo")] == ["promo_create", "promo_stop"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"code": "x", "kind": "percent", "value": "10"}, "3 to 40"),
+        ({"code": "BIG", "kind": "percent", "value": "150"}, "at most 100"),
+        ({"code": "BIG", "kind": "amount", "value": "0"}, "at least 1"),
+        (
+            {
+                "code": "BIG",
+                "kind": "amount",
+                "value": "5",
+                "starts_on": "2026-02-02",
+                "ends_on": "2026-01-01",
+            },
+            "after",
+        ),
+        ({"code": "BIG", "kind": "amount", "value": "5", "ends_on": "31/01/2026"}, "not a date"),
+    ],
+)
+def test_a_promo_typed_wrong_is_refused_and_nothing_is_written(db, boss, fields, message):
+    from esa_domain.models import Promo
+    from esa_domain.ordering import promos
+
+    with pytest.raises(promos.PromoError, match=message):
+        _do(db, lambda s: promos.create_promo(s, boss, **fields))
+    with Session(db) as s:
+        assert s.exec(select(Promo)).all() == []
+    assert _audit(db) == []

@@ -1,0 +1,488 @@
+"""Shop set-up (admins): suppliers from the adapter registry (add, enable/disable with a reason, fees, whether
+their credentials are configured, breaker state), categories, products and each product's supplier SKUs.
+Every change is audited (esa_domain.catalog.admin)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import reflex as rx
+from sqlmodel import Session, select
+
+from esa_admin import format as fmt
+from esa_admin import routes
+from esa_admin.auth import AuthState
+from esa_admin.components.layout import template
+from esa_admin.components.widgets import table
+from esa_admin.deps import unit_of_work
+from esa_domain.adapters.suppliers.registry import supplier_settings
+from esa_domain.catalog import admin
+from esa_domain.core.errors import DomainError
+from esa_domain.infra.db import default_engine
+from esa_domain.models import Operator, Product, ProductCategory, Supplier
+from esa_domain.models.catalog import TARGET_KINDS
+
+
+def _registered() -> dict[str, bool]:
+    """Every registered supplier adapter and whether its credentials are configured in this process."""
+    return {code: config.configured for code, config in supplier_settings().items()}
+
+
+class SetupState(AuthState):
+    suppliers: list[dict[str, str]] = []
+    categories: list[dict[str, str]] = []
+    products: list[dict[str, str]] = []
+    offers: list[dict[str, str]] = []
+    error: str = ""
+
+    def _reload(self) -> None:
+        now = datetime.now(UTC)
+        with Session(default_engine()) as s:
+            setup = admin.supplier_setup(s, _registered())
+            categories = s.exec(
+                select(ProductCategory).order_by(ProductCategory.sort_order, ProductCategory.name)
+            ).all()
+            products = s.exec(select(Product).order_by(Product.code)).all()
+            offers = admin.offers(s)
+        self.suppliers = [
+            {
+                "id": str(r.id or ""),
+                "code": r.code,
+                "name": r.name,
+                "in_shop": "yes" if r.id else "",
+                "enabled": "yes" if r.enabled else "",
+                "configured": "yes" if r.configured else "",
+                "fee_twd": str(r.fee_twd),
+                "fee_idr": str(r.fee_idr),
+                "offers": str(r.offers),
+                "health": (
+                    f"breaker open until {fmt.when(r.circuit_open_until)}"
+                    if r.circuit_open_until and r.circuit_open_until > now
+                    else (
+                        f"{r.consecutive_failures} failures in a row" if r.consecutive_failures else "healthy"
+                    )
+                ),
+            }
+            for r in setup
+        ]
+        self.categories = [
+            {"id": str(c.id), "code": c.code, "name": c.name, "kind": c.kind, "game": "yes" if c.is_game else "",
+             "order": str(c.sort_order)}
+            for c in categories
+        ]  # fmt: skip
+        names = {c.id: c.name for c in categories}
+        self.products = [
+            {"id": str(p.id), "code": p.code, "name": p.name, "category": names.get(p.category_id, ""),
+             "price": fmt.twd(p.price_twd), "target": admin.TARGET_KIND_WORDS.get(p.target_kind, p.target_kind),
+             "on_sale": "yes" if p.active else "", "reason": p.disabled_reason or ""}
+            for p in products
+        ]  # fmt: skip
+        self.offers = [
+            {"id": str(o.id), "product": o.product, "supplier": o.supplier, "sku": o.sku,
+             "cost": fmt.idr(o.cost_idr), "available": "yes" if o.available else ""}
+            for o in offers
+        ]  # fmt: skip
+
+    def _act(self, change, done: str) -> bool:
+        actor = self.authorize("admin")
+        if actor is None:
+            return False
+        try:
+            with unit_of_work() as uow:
+                change(uow.session, uow.session.get(Operator, actor.id))
+                uow.commit()
+        except (DomainError, PermissionError) as exc:
+            self.say(str(exc), "error")
+            self._reload()
+            return False
+        self.say(done, "ok")
+        self._reload()
+        return True
+
+    def _after(self, ok: bool, form_id: str = ""):
+        if not self.logged_in:
+            return self.denied()
+        if ok and form_id:
+            return rx.call_script(f"document.getElementById('{form_id}').reset()")
+        return None
+
+    @rx.event
+    def load(self):
+        if self.authorize("admin") is None:
+            return self.denied()
+        self._reload()
+        return None
+
+    @rx.event
+    def add_supplier(self, code: str):
+        ok = self._act(lambda s, me: admin.add_supplier(s, me, code, code, set(_registered())),
+                       f"Supplier {code} added, disabled: map its SKUs, then enable it.")  # fmt: skip
+        return self._after(ok)
+
+    @rx.event
+    def switch_supplier(self, form: dict):
+        supplier_id, enable = int(form.get("supplier_id", 0)), form.get("enable") == "yes"
+        configured = _registered()
+
+        def change(s, me):
+            code = s.get(Supplier, supplier_id).code if s.get(Supplier, supplier_id) else ""
+            admin.set_supplier_enabled(s, me, supplier_id, enable, str(form.get("reason", "")),
+                                       configured=configured.get(code, False))  # fmt: skip
+
+        return self._after(self._act(change, "Supplier enabled." if enable else "Supplier disabled."))
+
+    @rx.event
+    def save_fees(self, form: dict):
+        supplier_id = int(form.get("supplier_id", 0))
+        ok = self._act(
+            lambda s, me: admin.set_supplier_fees(
+                s, me, supplier_id, form.get("fee_twd", ""), form.get("fee_idr", "")
+            ),
+            "Fees saved.",
+        )
+        return self._after(ok)
+
+    @rx.event
+    def add_category(self, form: dict):
+        ok = self._act(
+            lambda s, me: admin.save_category(
+                s, me, code=str(form.get("code", "")), name=str(form.get("name", "")),
+                kind=str(form.get("kind", "") or "prepaid"), is_game=bool(form.get("is_game")),
+                sort_order=str(form.get("sort_order", "0")),
+            ),
+            f"Category {form.get('name', '')} saved.",
+        )  # fmt: skip
+        return self._after(ok, "category-form")
+
+    @rx.event
+    def add_product(self, form: dict):
+        category = str(form.get("category_id", ""))
+        ok = self._act(
+            lambda s, me: admin.save_product(
+                s, me, code=str(form.get("code", "")), category_id=int(category) if category.isdigit() else 0,
+                name=str(form.get("name", "")), price_twd=str(form.get("price_twd", "")),
+                target_kind=str(form.get("target_kind", "")), nominal_idr=str(form.get("nominal_idr", "")),
+            ),
+            f"Product {form.get('code', '')} created, off sale: map a supplier SKU, price it, then put it on sale.",
+        )  # fmt: skip
+        return self._after(ok, "product-form")
+
+    @rx.event
+    def map_sku(self, form: dict):
+        product, supplier = str(form.get("product_id", "")), str(form.get("supplier_id", ""))
+        ok = self._act(
+            lambda s, me: admin.map_sku(
+                s, me, product_id=int(product) if product.isdigit() else 0,
+                supplier_id=int(supplier) if supplier.isdigit() else 0,
+                sku=str(form.get("sku", "")), cost_idr=str(form.get("cost_idr", "")),
+            ),
+            f"SKU {form.get('sku', '')} mapped.",
+        )  # fmt: skip
+        return self._after(ok, "sku-form")
+
+    @rx.event
+    def unmap(self, offer_id: str):
+        return self._after(
+            self._act(lambda s, me: admin.unmap_sku(s, me, int(offer_id)), "SKU no longer used.")
+        )
+
+
+def _yes(value) -> rx.Component:
+    return rx.cond(value == "yes", rx.badge("yes", color_scheme="green"), rx.badge("no", color_scheme="gray"))
+
+
+def _supplier_row(r) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(r["name"], weight="bold"), rx.text(r["code"], size="1", color_scheme="gray")),
+        rx.table.cell(
+            rx.cond(
+                r["configured"] == "yes",
+                rx.badge("configured", color_scheme="green"),
+                rx.badge("no credentials", color_scheme="amber"),
+            )
+        ),
+        rx.table.cell(r["health"]),
+        rx.table.cell(r["offers"]),
+        rx.table.cell(
+            rx.cond(
+                r["in_shop"] == "yes",
+                rx.form(
+                    rx.hstack(
+                        rx.input(type="hidden", name="supplier_id", value=r["id"]),
+                        rx.input(
+                            type="hidden", name="enable", value=rx.cond(r["enabled"] == "yes", "no", "yes")
+                        ),
+                        rx.cond(
+                            r["enabled"] == "yes",
+                            rx.badge("enabled", color_scheme="green"),
+                            rx.badge("disabled", color_scheme="gray"),
+                        ),
+                        rx.input(
+                            name="reason",
+                            placeholder="Why?",
+                            size="1",
+                            width="110px",
+                            id="reason-" + r["code"],
+                        ),
+                        rx.button(
+                            rx.cond(r["enabled"] == "yes", "Disable", "Enable"),
+                            size="1",
+                            variant="soft",
+                            type="submit",
+                            id="switch-" + r["code"],
+                        ),
+                        spacing="1",
+                        align="center",
+                    ),
+                    on_submit=SetupState.switch_supplier,
+                    reset_on_submit=True,
+                ),
+                rx.button(
+                    "Add to shop",
+                    size="1",
+                    on_click=SetupState.add_supplier(r["code"]),
+                    id="add-" + r["code"],
+                ),
+            )
+        ),
+        rx.table.cell(
+            rx.cond(
+                r["in_shop"] == "yes",
+                rx.form(
+                    rx.hstack(
+                        rx.input(type="hidden", name="supplier_id", value=r["id"]),
+                        rx.input(
+                            name="fee_twd",
+                            default_value=r["fee_twd"],
+                            size="1",
+                            width="50px",
+                            aria_label="TWD fee",
+                        ),
+                        rx.text("TWD +", size="1"),
+                        rx.input(
+                            name="fee_idr",
+                            default_value=r["fee_idr"],
+                            size="1",
+                            width="70px",
+                            aria_label="IDR fee",
+                        ),
+                        rx.text("IDR", size="1"),
+                        rx.button("Save", size="1", variant="soft", type="submit"),
+                        spacing="1",
+                        align="center",
+                    ),
+                    on_submit=SetupState.save_fees,
+                    reset_on_submit=False,
+                ),
+            )
+        ),
+    )
+
+
+def _suppliers() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Suppliers", size="3"),
+            rx.text(
+                "Every supplier the app has an adapter for. Credentials live in the environment (README, "
+                "Configuration); a supplier is added disabled and enabled once its SKUs are mapped.",
+                size="1",
+                color_scheme="gray",
+            ),
+            table(
+                ["Supplier", "Credentials", "Health", "SKUs", "Routing", "Fee per transaction"],
+                SetupState.suppliers,
+                _supplier_row,
+                id="setup-suppliers",
+            ),
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _categories() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Categories", size="3"),
+            rx.form(
+                rx.flex(
+                    rx.input(name="code", placeholder="Code (pulsa)", id="category-code", width="120px"),
+                    rx.input(name="name", placeholder="Name shown (Pulsa)", id="category-name"),
+                    rx.select(["prepaid", "postpaid"], name="kind", default_value="prepaid"),
+                    rx.input(
+                        name="sort_order",
+                        placeholder="Order",
+                        default_value="0",
+                        width="70px",
+                        aria_label="Display order",
+                    ),
+                    rx.checkbox("Game (no CVS payment)", name="is_game"),
+                    rx.button("Add category", type="submit", id="category-submit"),
+                    gap="8px",
+                    wrap="wrap",
+                    align="center",
+                ),
+                on_submit=SetupState.add_category,
+                reset_on_submit=False,
+                id="category-form",
+            ),
+            table(
+                ["Order", "Code", "Name", "Kind", "Game"],
+                SetupState.categories,
+                lambda c: rx.table.row(
+                    rx.table.cell(c["order"]),
+                    rx.table.cell(c["code"]),
+                    rx.table.cell(c["name"]),
+                    rx.table.cell(c["kind"]),
+                    rx.table.cell(_yes(c["game"])),
+                ),
+                id="setup-categories",
+            ),
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _products() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Products", size="3"),
+            rx.form(
+                rx.flex(
+                    rx.input(name="code", placeholder="Code (TSEL10)", id="product-code", width="130px"),
+                    rx.input(name="name", placeholder="Name shown", id="product-name"),
+                    rx.select.root(
+                        rx.select.trigger(placeholder="Category", id="product-category"),
+                        rx.select.content(
+                            rx.foreach(
+                                SetupState.categories, lambda c: rx.select.item(c["name"], value=c["id"])
+                            )
+                        ),
+                        name="category_id",
+                    ),
+                    rx.select.root(
+                        rx.select.trigger(placeholder="The customer gives…", id="product-target"),
+                        rx.select.content(
+                            *[rx.select.item(admin.TARGET_KIND_WORDS[k], value=k) for k in TARGET_KINDS]
+                        ),
+                        name="target_kind",
+                    ),
+                    rx.input(name="price_twd", placeholder="Price TWD", width="100px", id="product-price"),
+                    rx.input(name="nominal_idr", placeholder="Face value IDR", width="120px"),
+                    rx.button("Add product", type="submit", id="product-submit"),
+                    gap="8px",
+                    wrap="wrap",
+                    align="center",
+                ),
+                on_submit=SetupState.add_product,
+                reset_on_submit=False,
+                id="product-form",
+            ),
+            rx.text(
+                "New products start off sale: price them (Pricing) and put them on sale (Catalog).",
+                size="1",
+                color_scheme="gray",
+            ),
+            table(
+                ["Code", "Name", "Category", "Price", "Customer gives", "On sale"],
+                SetupState.products,
+                lambda p: rx.table.row(
+                    rx.table.cell(p["code"]),
+                    rx.table.cell(p["name"]),
+                    rx.table.cell(p["category"]),
+                    rx.table.cell(p["price"]),
+                    rx.table.cell(p["target"]),
+                    rx.table.cell(
+                        rx.cond(
+                            p["on_sale"] == "yes",
+                            rx.badge("on sale", color_scheme="green"),
+                            rx.badge("off sale", color_scheme="gray"),
+                        )
+                    ),
+                ),
+                id="setup-products",
+            ),
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _offer_row(o) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(o["product"]),
+        rx.table.cell(o["supplier"]),
+        rx.table.cell(rx.code(o["sku"])),
+        rx.table.cell(o["cost"]),
+        rx.table.cell(
+            rx.cond(
+                o["available"] == "yes",
+                rx.button(
+                    "Stop using",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    on_click=SetupState.unmap(o["id"]),
+                ),
+                rx.badge("not used", color_scheme="gray"),
+            )
+        ),
+    )
+
+
+def _skus() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Supplier SKUs", size="3"),
+            rx.form(
+                rx.flex(
+                    rx.select.root(
+                        rx.select.trigger(placeholder="Product", id="sku-product"),
+                        rx.select.content(
+                            rx.foreach(
+                                SetupState.products, lambda p: rx.select.item(p["code"], value=p["id"])
+                            )
+                        ),
+                        name="product_id",
+                    ),
+                    rx.select.root(
+                        rx.select.trigger(placeholder="Supplier", id="sku-supplier"),
+                        rx.select.content(
+                            rx.foreach(
+                                SetupState.suppliers,
+                                lambda r: rx.cond(
+                                    r["in_shop"] == "yes", rx.select.item(r["name"], value=r["id"])
+                                ),
+                            )
+                        ),
+                        name="supplier_id",
+                    ),
+                    rx.input(name="sku", placeholder="Supplier's SKU", id="sku-code"),
+                    rx.input(name="cost_idr", placeholder="Cost IDR", width="110px", id="sku-cost"),
+                    rx.button("Map SKU", type="submit", id="sku-submit"),
+                    gap="8px",
+                    wrap="wrap",
+                    align="center",
+                ),
+                on_submit=SetupState.map_sku,
+                reset_on_submit=False,
+                id="sku-form",
+            ),
+            table(
+                ["Product", "Supplier", "SKU", "Cost", ""], SetupState.offers, _offer_row, id="setup-offers"
+            ),
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+@template(routes.SETUP, "Shop set-up", on_load=[SetupState.load])
+def setup_page() -> rx.Component:
+    return rx.cond(
+        AuthState.is_admin,
+        rx.vstack(_suppliers(), _categories(), _products(), _skus(), width="100%", spacing="4"),
+        rx.callout("Only admins set up the shop.", color_scheme="amber"),
+    )
