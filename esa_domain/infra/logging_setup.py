@@ -20,7 +20,6 @@ handled, a maintained library rather than a hand-rolled json.dumps formatter).
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -201,7 +200,6 @@ def configure_logging(process_kind: str, *, settings: Any = None, extra_secrets:
     # the access line is ours (esa_api.access, with the request id); uvicorn's would repeat it without one
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the readiness check's script read: plugin lines
-    os.environ.setdefault("ESA_PROCESS_KIND", process_kind)
 
 
 def _is_library_default(handler: logging.Handler) -> bool:
