@@ -14,6 +14,10 @@ Two layers, one rule:
 - **`transition_payment` / `transition_item`**: one move in its own statement, for the paths that are not hot
   (operators, refunds, the reconciler).
 
+Every transition writes exactly one history row in its own statement, so the history tables are its count:
+esa_domain/infra/state_metrics.py reads them incrementally on scrape (`esa_transitions_total`). A counter here
+would count statements built (they are built once and cached), not rows moved, and would cost the order path.
+
 Builders never add placeholders of their own: every value (`cause`, `actor`, row selection) is an SQL
 expression the caller passes, written in the caller's parameter style (`:name` for `text()`, `%(name)s` for a
 driver-level statement).
