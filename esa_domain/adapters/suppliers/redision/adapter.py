@@ -179,7 +179,12 @@ def outcome_from_answer(
     if answered_ref and answered_ref != reference:
         return SupplierOutcome(_U, supplier_code=code, message=f"answer is about reference {answered_ref!r}")
     if code.startswith("2"):
-        return _order_outcome(body, code, message)
+        answered = _order_outcome(body, code, message)
+        if (
+            answered.outcome is _F and http_status is not None and http_status >= 500
+        ):  # a 5xx is never definite
+            return SupplierOutcome(_U, supplier_code=code, message=f"HTTP {http_status}: {answered.message}")
+        return answered
     if is_status_query:
         if code in NOT_FOUND_CODES:
             return SupplierOutcome(
