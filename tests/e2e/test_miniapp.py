@@ -226,3 +226,78 @@ def test_a_declined_card_then_a_second_attempt_on_the_same_order_delivers_in_the
     assert w["paid_msg"] in texts[0]
     assert w["delivered_msg"] in texts[1] and item.artifact in texts[1]
     assert texts[2] == item.artifact  # the serial alone: a long press copies exactly it
+
+
+def test_an_atm_payment_code_appears_then_the_order_is_paid_and_delivered(db, stack, browser):
+    import httpx
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page.set_default_timeout(20_000)
+    page.goto(stack["api"] + "/app/")
+    page.click("#login")
+    page.get_by_role("button", name="Siti Rahmawati").click()
+    page.click("[data-code=TSEL10]")
+    page.fill("#target", "081234567890")
+    page.click("#place-order")
+    expect(page.locator("#order-status")).to_have_attribute("data-status", "PENDING")
+
+    # The customer chooses an ATM transfer at ECPay: ECPay posts the virtual account to PaymentInfoURL
+    page.click("#pay")
+    page.get_by_role("button", name="ATM").click()
+    page.get_by_role("link", name="Back to the shop").click()  # ECPay's ClientBackURL: our result page
+    expect(page.locator("#payment-code")).to_contain_text("9103522", timeout=15_000)
+    expect(page.locator("#payment-code")).to_contain_text("812")
+    _shot(page, "atm-1-result-code")
+    page.click("#back-to-app")
+    expect(page.locator("#o-code")).to_contain_text("Transfer ATM")
+    expect(page.locator("#copy-account")).to_have_text("Salin")
+    expect(page.locator("#pay")).to_be_hidden()
+    _shot(page, "atm-2-app-code")
+
+    # Then they pay at an ATM: ECPay's ReturnURL says paid, the worker delivers, the app shows it
+    with Session(db) as s:
+        trade = s.exec(select(Payment.merchant_trade_no)).scalar_one()
+    httpx.post(f"{stack['ecpay']}/_sandbox/trades/{trade}/pay")
+    expect(page.locator("#order-status")).to_have_attribute("data-status", "SUCCESS", timeout=40_000)
+    expect(page.locator("#o-code")).to_be_hidden()
+    _shot(page, "atm-3-delivered")
+    user = "U4af4980629a0e8d1f1b4c1f0c2a1d003"
+    deadline = time.monotonic() + 20
+    while len(_line_messages(stack["line"], user)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    texts = _line_messages(stack["line"], user)
+    assert "Transfer ATM" in texts[0] and texts[1].startswith("9103522")  # the account alone, to copy
+    assert "sudah kami terima" in texts[2] and "sudah terkirim" in texts[3]
+
+
+def test_a_refused_number_is_explained_with_when_the_money_comes_back(db, stack, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page.set_default_timeout(20_000)
+    page.goto(stack["api"] + "/app/")
+    page.select_option("#lang", "en")
+    page.click("#login")
+    page.get_by_role("button", name="Mei-Ling Chen").click()
+    page.click("[data-code=TSEL10]")
+    page.fill("#target", "081234569901")  # the supplier simulator refuses this number (customer failure)
+    page.click("#place-order")
+    page.click("#pay")
+    page.get_by_role("button", name="Pay").click()
+    page.wait_for_url("**/ecpay/result/**")
+    page.click("#back-to-app")
+    expect(page.locator("#order-status")).to_have_attribute(
+        "data-status", re.compile("FAILED|REFUND_PENDING|REFUNDED|NEEDS_REVIEW"), timeout=40_000
+    )
+    expect(page.locator("#o-items .reason")).to_contain_text("The operator refused the number")
+    expect(page.locator("#o-refund")).to_contain_text("credit card within 7–14 days")
+    badge = page.locator("#order-status")
+    assert "green" not in (badge.get_attribute("class") or "")
+    _shot(page, "refund-1-reason")
+    user = "U4af4980629a0e8d1f1b4c1f0c2a1d001"
+    deadline = time.monotonic() + 20
+    while len(_line_messages(stack["line"], user)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    texts = _line_messages(stack["line"], user)
+    assert "could not be delivered" in texts[1] and "refused the number" in texts[1]
