@@ -11,8 +11,10 @@ from decimal import Decimal
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
+from esa_domain.adapters.suppliers.base import Delivery
 from esa_domain.core.states import ItemStatus, PaymentStatus
 from esa_domain.core.transitions import transition_item, transition_payment
+from esa_domain.fulfillment.delivery import store_delivery
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import (
     Customer,
@@ -376,6 +378,22 @@ def _play(uow, pid: int, fate: str, at: datetime, rng: random.Random) -> None:  
         u.commit()
 
 
+def _demo_delivery(sku: str, rng: random.Random) -> Delivery:
+    """What the supplier would have delivered for `sku`: a PLN token with its meter facts, a voucher's serial and
+    PIN (IAK) or voucher code (Lapak Gaming), else a serial."""
+    serial = f"SN{rng.randint(10**11, 10**12 - 1)}"
+    if "pln" in sku.lower():
+        digits = f"{rng.randint(0, 10**20 - 1):020d}"
+        token = "-".join(digits[i : i + 4] for i in range(0, 20, 4))
+        return Delivery(token=token, customer_name="DEMO PELANGGAN", tariff="R1/1300VA", kwh="13.5")
+    if sku == "hsteam12000":
+        return Delivery(serial=serial, pin=f"{rng.randint(0, 10**9 - 1):09d}")
+    if sku.startswith(("VCGS", "STEAM")):
+        code = "-".join(f"{rng.randint(0, 16**4 - 1):04X}" for _ in range(4))
+        return Delivery(serial=f"RA{rng.randint(10**17, 10**18 - 1)}", voucher_code=code)
+    return Delivery(serial=serial)
+
+
 def _item(s: Session, item: PaymentItem, fate: str, at: datetime, rng: random.Random) -> None:
     offer, supplier = s.exec(
         select(SupplierOffer, Supplier)
@@ -419,14 +437,16 @@ def _item(s: Session, item: PaymentItem, fate: str, at: datetime, rng: random.Ra
         )
     )
     if fate == "success":
+        delivered = _demo_delivery(offer.supplier_sku, rng)
         transition_item(
             s,
             item.id,
             ItemStatus.SUCCESS,
             cause=f"{supplier.code} purchase: SUCCESS",  # type: ignore[arg-type]
             actor=f"supplier:{supplier.code}",
-            values={"artifact": f"SN{rng.randint(10**11, 10**12 - 1)}"},
+            values={"artifact": delivered.token or delivered.serial},
         )
+        store_delivery(s, item.id, attempt.id, delivered)  # type: ignore[arg-type]
     elif fate == "failed":
         transition_item(
             s,
