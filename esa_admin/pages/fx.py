@@ -107,18 +107,30 @@ def fx_page() -> rx.Component:
             ),
             stat("IDR per 1 TWD", FxState.current["per_twd"], FxState.current["at"]),
             spacing="3",
+            wrap="wrap",
         ),
         rx.cond(
             AuthState.is_admin,
             rx.card(
                 rx.form(
-                    rx.hstack(
-                        rx.input(name="rate", placeholder="TWD per 1 IDR, e.g. 0.00198", id="fx-rate"),
+                    rx.flex(
                         rx.input(
-                            name="reason", placeholder="Reason (audited)", id="fx-reason", width="280px"
+                            name="rate",
+                            placeholder="TWD per 1 IDR, e.g. 0.00198",
+                            id="fx-rate",
+                            width="220px",
+                        ),
+                        rx.input(
+                            name="reason",
+                            placeholder="Reason (audited)",
+                            id="fx-reason",
+                            width="280px",
+                            max_width="100%",
                         ),
                         rx.button("Set rate", type="submit", id="fx-submit"),
                         align="center",
+                        gap="8px",
+                        wrap="wrap",
                     ),
                     on_submit=FxState.set_rate,
                     reset_on_submit=True,
