@@ -301,3 +301,23 @@ def test_a_refused_number_is_explained_with_when_the_money_comes_back(db, stack,
         time.sleep(0.3)
     texts = _line_messages(stack["line"], user)
     assert "could not be delivered" in texts[1] and "refused the number" in texts[1]
+
+
+def test_the_liff_sdk_is_served_from_our_own_bundle_never_a_cdn(stack, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    asked: list[str] = []
+    page.route(
+        "**/*",
+        lambda route: (asked.append(route.request.url), route.continue_())
+        if route.request.url.startswith(("http://127.0.0.1", "data:"))
+        else (asked.append(route.request.url), route.abort()),
+    )
+    page.goto(stack["api"] + "/app/")
+    page.wait_for_selector("#login")
+    interface = page.evaluate(
+        "['init', 'isLoggedIn', 'login', 'getIDToken', 'getLanguage', 'isInClient']"
+        ".every((name) => typeof window.liff[name] === 'function')"
+    )
+    assert interface and page.evaluate("typeof window.liff.getVersion()") == "string"
+    assert f"{stack['api']}/app/vendor/liff.js" in asked
+    assert all(url.startswith(stack["api"]) or url.startswith("data:") for url in asked), asked
