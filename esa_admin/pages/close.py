@@ -211,10 +211,20 @@ def close_page() -> rx.Component:
             rx.heading("Differences of ", CloseState.day, size="4"),
             rx.cond(
                 CloseState.csv_url != "",
-                rx.link(
-                    rx.button("Download CSV", variant="soft", size="1"),
-                    href=CloseState.csv_url,
-                    id="close-csv",
+                # an anchor styled as a button (a button inside a link would take the click itself); Reflex makes
+                # it a React Router link, told to leave the click to the browser (which downloads the file)
+                rx.button(
+                    rx.el.a(
+                        rx.icon("download", size=14),
+                        "Download CSV",
+                        href=CloseState.csv_url,
+                        download="",
+                        id="close-csv",
+                        custom_attrs={"reloadDocument": True},  # React Router leaves the click to the browser
+                    ),
+                    as_child=True,
+                    variant="soft",
+                    size="1",
                 ),
             ),
             align="center",

@@ -158,7 +158,7 @@ def suppliers_page() -> rx.Component:
                         ),
                     ),
                     rx.recharts.x_axis(data_key="at"),
-                    rx.recharts.y_axis(),
+                    rx.recharts.y_axis(width=100),  # rupiah run to ten digits
                     rx.recharts.legend(),
                     rx.recharts.graphing_tooltip(),
                     data=SuppliersState.balances,
