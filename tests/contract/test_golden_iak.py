@@ -260,6 +260,14 @@ def test_pln_serial_is_split_into_token_name_tariff_and_kwh() -> None:
     assert d.serial is None and d.pin is None
 
 
+def test_voucher_serial_is_its_code_sealed_and_never_shown_in_lists() -> None:
+    # docs/prepaid/sn-format.md, the Voucher row's example: SerialNumber / ExpiredDate
+    o = outcome_from_data({"sn": "BA4B52862X7P / 2018-12-07", "rc": "00", "status": 1}, RC_OUTCOMES)
+    assert o.outcome is Outcome.SUCCESS and o.delivery is not None
+    assert (o.delivery.voucher_code, o.delivery.serial) == ("BA4B52862X7P", None)
+    assert o.artifact is None and "BA4B52862X7P" not in repr(o)
+
+
 def test_postpaid_check_status_example_is_a_success_with_the_biller_reference() -> None:
     o = outcome_from_data(POSTPAID_STATUS_SUCCESS["data"], POSTPAID_RC_OUTCOMES, postpaid_status=True)
     assert o.outcome is Outcome.SUCCESS and o.delivery is not None and o.delivery.serial == "1609626"

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -83,9 +84,19 @@ def _data(body: Any) -> dict[str, Any] | None:
     return None
 
 
+# docs/prepaid/sn-format.md, Voucher: `SerialNumber / ExpiredDate` ("BA4B52862X7P / 2018-12-07"); for a shop
+# voucher (docs/prepaid/voucher/indomaret.md: "show the voucher code to the cashier") that number is the code
+VOUCHER_SN = re.compile(r"^\s*(?P<code>[A-Za-z0-9-]{6,40})\s*/\s*(?P<expires>\d{4}-\d{2}-\d{2})\s*$")
+
+
 def delivery_from_data(data: dict[str, Any]) -> Delivery | None:
-    """What a successful answer delivered: `sn` (split for PLN, docs/prepaid/sn-format.md), `pin`, `noref`."""
-    return delivery_from(str(data.get("sn") or data.get("noref") or ""), pin=str(data.get("pin") or ""))
+    """What a successful answer delivered: `sn` (split for PLN, docs/prepaid/sn-format.md), `pin`, `noref`; a
+    voucher's `code / expiry` sn is its voucher code (sealed like a PIN)."""
+    sn = str(data.get("sn") or data.get("noref") or "")
+    pin = str(data.get("pin") or "")
+    if not pin and (voucher := VOUCHER_SN.match(sn)):
+        return Delivery(voucher_code=voucher.group("code"))
+    return delivery_from(sn, pin=pin)
 
 
 def outcome_from_data(
