@@ -7,7 +7,9 @@ Run it with `uvicorn sandbox.line:app` (or `--factory sandbox.line:create_line_s
   `redirect_uri#id_token=...&state=...` (a fragment, as LIFF keeps tokens out of server logs).
 - `POST /oauth2/v2.1/verify` (form: id_token, client_id[, nonce, user_id]): LINE's answers and error texts.
 - `POST /v2/bot/message/push`: checks the bearer token and the body; `X-Line-Retry-Key` must be a UUID, and
-  a key already accepted answers 409 with `x-line-accepted-request-id`, recording the message once.
+  a key already accepted answers 409 with `x-line-accepted-request-id`, recording the message once. With a
+  monthly quota set and used up, 429 "You have reached your monthly limit."
+- `GET /v2/bot/message/quota` and `/v2/bot/message/quota/consumption`: the plan's limit and the month's usage.
 - `/_sandbox/messages`, `/_sandbox/id_tokens`, `/_sandbox/push_failures`, `/_sandbox/reset`: for tests and
   the demo.
 """
@@ -51,6 +53,7 @@ class LineSandboxConfig:
     channel_access_token: str = "sandbox-line-channel-token"  # Messaging API bearer token
     id_token_ttl_s: int = 3600
     retry_key_ttl_s: int = 24 * 3600  # LINE remembers an accepted retry key for 24 hours
+    monthly_quota: int | None = None  # the plan's monthly message limit; None: unlimited ("type": "none")
 
 
 @dataclass
@@ -257,6 +260,9 @@ def _add_messaging_routes(app: FastAPI, sim: LineSimulator) -> None:
                     else ("Internal server error")
                 )
                 return JSONResponse({"message": text}, status_code=status, headers=ids)
+            if sim.config.monthly_quota is not None and len(sim.pushes) >= sim.config.monthly_quota:
+                # LINE's answer once the month's messages are used up (a push counts once per recipient)
+                return JSONResponse({"message": "You have reached your monthly limit."}, 429, headers=ids)
             known = sim.accepted_keys.get(retry_key) if retry_key else None
             if known is not None and now - known[0] < sim.config.retry_key_ttl_s:
                 first = known[1]
@@ -282,6 +288,34 @@ def _add_messaging_routes(app: FastAPI, sim: LineSimulator) -> None:
             if retry_key:
                 sim.accepted_keys[retry_key] = (now, record)
         return JSONResponse({"sentMessages": sent}, headers=ids)
+
+
+def _add_quota_routes(app: FastAPI, sim: LineSimulator) -> None:
+    def authorised(request: Request) -> bool:
+        return hmac.compare_digest(
+            request.headers.get("authorization", ""), f"Bearer {sim.config.channel_access_token}"
+        )
+
+    @app.get("/v2/bot/message/quota")
+    def quota(request: Request) -> JSONResponse:
+        if not authorised(request):
+            return JSONResponse({"message": AUTH_FAILED}, status_code=401)
+        limit = sim.config.monthly_quota
+        return JSONResponse({"type": "none"} if limit is None else {"type": "limited", "value": limit})
+
+    @app.get("/v2/bot/message/quota/consumption")
+    def consumption(request: Request) -> JSONResponse:
+        if not authorised(request):
+            return JSONResponse({"message": AUTH_FAILED}, status_code=401)
+        with sim.lock:
+            return JSONResponse({"totalUsage": len(sim.pushes)})
+
+    @app.post("/_sandbox/quota")
+    def set_quota(spec: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """For tests and the demo: {"monthly_quota": N or null}."""
+        value = spec.get("monthly_quota")
+        sim.config.monthly_quota = None if value is None else int(value)
+        return {"monthly_quota": sim.config.monthly_quota}
 
 
 def _add_control_routes(app: FastAPI, sim: LineSimulator) -> None:
@@ -346,6 +380,7 @@ def create_line_sandbox(config: LineSandboxConfig | None = None) -> FastAPI:
     app.state.simulator = sim
     _add_login_routes(app, sim)
     _add_messaging_routes(app, sim)
+    _add_quota_routes(app, sim)
     _add_control_routes(app, sim)
     return app
 

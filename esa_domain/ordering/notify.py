@@ -17,10 +17,17 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import text
 from sqlmodel import Session
 
-from esa_domain.adapters.line.push import PushOutcome, PushRejected, PushUnavailable, TextPusher
+from esa_domain.adapters.line.push import (
+    PushOutcome,
+    PushQuotaExhausted,
+    PushRejected,
+    PushUnavailable,
+    TextPusher,
+)
 from esa_domain.core.states import PaymentStatus
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork
+from esa_domain.operations.alerts import raise_alert
 from esa_domain.ordering import wording
 
 log = logging.getLogger(__name__)
@@ -254,6 +261,39 @@ def _finish(uow_factory: UowFactory, message_id: int, status: str, error: str | 
         return str(row)
 
 
+QUOTA_NOTE = "LINE's monthly message limit is used up: the customer reads it on the order page"
+
+
+def _quota_exhausted(uow_factory: UowFactory, message_id: int, why: str, public_url: str) -> str:
+    """No push gets through this month: the message is given up (the order page shows the same), and the
+    operators hear it once a month (a bigger plan, or wait for the month to turn)."""
+    status = _finish(uow_factory, message_id, NOT_SENT, f"{QUOTA_NOTE} ({why})")
+    month = datetime.now(TAIPEI).strftime("%Y-%m")
+    with uow_factory() as uow:
+        sent = (
+            uow.session.connection()
+            .execute(
+                text(
+                    "SELECT count(*) FROM customer_messages WHERE status = 'sent' "
+                    "AND sent_at >= date_trunc('month', now() AT TIME ZONE 'Asia/Taipei') AT TIME ZONE 'Asia/Taipei'"
+                )
+            )
+            .scalar_one()
+        )
+        raise_alert(
+            uow.session,
+            condition="line_quota",
+            dedupe_key=f"line_quota:{month}",
+            public_url=public_url,
+            title="LINE's monthly message limit is used up",
+            body=f"LINE refused a customer message: {why}. {sent} customer messages were sent in {month}. "
+            "Customers still see every outcome on their order page; raise the LINE plan's limit to resume "
+            "messages this month.",
+        )
+        uow.commit()
+    return status
+
+
 def deliver(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public_url: str) -> str:
     """Push one queued customer message; its status afterwards ("sent", "failed" or "queued").
 
@@ -297,6 +337,8 @@ def _deliver_one(uow_factory: UowFactory, message_id: int, pusher: TextPusher, p
     except PushUnavailable as exc:
         _finish(uow_factory, message_id, QUEUED, f"will retry: {exc}")
         raise
+    except PushQuotaExhausted as exc:
+        return _quota_exhausted(uow_factory, message_id, str(exc), public_url)
     except PushRejected as exc:
         log.warning("LINE refused customer message %s: %s", message_id, exc)
         return _finish(uow_factory, message_id, NOT_SENT, str(exc))

@@ -522,3 +522,26 @@ def test_a_later_message_never_overtakes_an_earlier_one_of_the_same_order(stack)
     texts = [t[0] for t in stack.line_texts()]
     assert len(texts) == 2
     assert "tidak bisa dikirim" in texts[0] and "sudah kami terima" in texts[1]
+
+
+def test_lines_monthly_limit_gives_the_message_up_and_tells_operators_once(stack):
+    orders = [stack.order(), stack.order()]
+    for order in orders:
+        ref = stack.hand_off(order["reference"])
+        stack.notice(ref, order["amount_twd"])
+    first, second = (_queued(stack.db, o["id"], "paid") for o in orders)
+    quota = {"Authorization": f"Bearer {stack.line_cfg.channel_access_token}"}
+    httpx.post(f"{stack.line}/_sandbox/quota", json={"monthly_quota": 1})
+    assert httpx.get(f"{stack.line}/v2/bot/message/quota", headers=quota).json() == {"type": "limited", "value": 1}
+
+    assert notify.deliver(stack.uow, first.id, stack.pusher(), stack.api) == "sent"
+    assert httpx.get(f"{stack.line}/v2/bot/message/quota/consumption", headers=quota).json() == {"totalUsage": 1}
+    # the month's messages are used up: LINE answers 429 "You have reached your monthly limit."
+    assert notify.deliver(stack.uow, second.id, stack.pusher(), stack.api) == "failed"
+    assert notify.deliver(stack.uow, second.id, stack.pusher(), stack.api) == "failed"  # not retried for ever
+    assert len(stack.line_texts()) == 1
+    assert "monthly message limit" in _queued(stack.db, orders[1]["id"], "paid").error
+    with Session(stack.db) as s:
+        alerts = s.exec(select(Alert).where(Alert.condition == "line_quota")).scalars().all()
+    assert len(alerts) == 1 and "1 customer messages were sent" in alerts[0].body
+    assert stack.read(orders[1]["id"])["status"] == "PAID"  # the order page still says it

@@ -55,6 +55,11 @@ class PushRejected(Exception):
     """LINE refused the message for good (bad token, bad body, unknown recipient): retrying will not help."""
 
 
+class PushQuotaExhausted(PushRejected):
+    """The channel's monthly message limit is used up (429 "You have reached your monthly limit."): no push
+    gets through until next month or a bigger plan."""
+
+
 class AlertPusher(Protocol):
     def push(self, to: str, message: AlertMessage, *, retry_key: str) -> PushOutcome: ...
 
@@ -131,6 +136,8 @@ class LinePusher:
             if exc.status == 409:  # LINE already accepted a request with this retry key
                 return PushOutcome.ALREADY_ACCEPTED
             why = f"LINE answered HTTP {exc.status}: {_line_message(exc) or exc.reason}"
+            if exc.status == 429 and "monthly limit" in _line_message(exc).lower():
+                raise PushQuotaExhausted(why) from None
             if exc.status == 429 or (exc.status or 0) >= 500:
                 raise PushUnavailable(why) from None
             raise PushRejected(why) from None
