@@ -52,7 +52,7 @@ class CustomerMessage(SQLModel, table=True):
     customer_id: int = fk("customers.id")
     payment_id: int = fk("payments.id", index=False)
     kind: str = Field(max_length=40)  # paid | delivered | failed | partial | refunded | payment_code:<trade no>
-    status: str = Field(default="queued", max_length=10)  # queued | sent | failed
+    status: str = Field(default="queued", max_length=10)  # queued | sent | failed | skipped
     retry_key: str = Field(max_length=36)
     error: str | None = Field(default=None, max_length=300)
     created_at: datetime = created_at()

@@ -33,15 +33,17 @@ from esa_domain.ordering import wording
 log = logging.getLogger(__name__)
 
 UowFactory = Callable[[], UnitOfWork]
-PAID, DELIVERED, PARTIAL, FAILED, REFUNDED, PAYMENT_CODE = (
+PAID, DELIVERED, PARTIAL, FAILED, REFUNDED, PAYMENT_CODE, REMINDER = (
     "paid",
     "delivered",
     "partial",
     "failed",
     "refunded",
     "payment_code",
+    "reminder",  # "reminder:<trade no>": an offline payment code about to lapse, sent only if still unpaid
 )
-QUEUED, SENT, NOT_SENT = "queued", "sent", "failed"
+QUEUED, SENT, NOT_SENT, SKIPPED = "queued", "sent", "failed", "skipped"
+REMIND_BEFORE = timedelta(hours=6)  # before an offline payment code's deadline
 # a settled payment's message
 SETTLED_KIND = {PaymentStatus.SUCCESS: DELIVERED, PaymentStatus.PARTIAL: PARTIAL, PaymentStatus.FAILED: FAILED}
 TAIPEI = timezone(timedelta(hours=8))
@@ -56,13 +58,13 @@ _QUEUE = text(
 )
 
 
-def queue(session: Session, payment_id: int, kind: str) -> int | None:
+def queue(session: Session, payment_id: int, kind: str, *, at: datetime | None = None) -> int | None:
     """Write the `kind` message of the order and its outbox row in the caller's transaction; None when the
-    order already has that message (a re-run of the same step)."""
+    order already has that message (a re-run of the same step). `at`: not before then (a reminder)."""
     message_id = session.connection().execute(_QUEUE, {"payment": payment_id, "kind": kind[:40]}).scalar()
     if message_id is None:
         return None
-    outbox.record(session, topics.NOTIFY_CUSTOMER, {"message_id": int(message_id)})
+    outbox.record(session, topics.NOTIFY_CUSTOMER, {"message_id": int(message_id)}, available_at=at)
     return int(message_id)
 
 
@@ -196,11 +198,35 @@ def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str
         texts.append("\n\n".join(parts))
     elif kind.startswith(PAYMENT_CODE):
         texts = _payment_code_texts(s, o, kind.partition(":")[2], lang)
+    elif kind.startswith(REMINDER):
+        texts = _reminder_texts(s, o, kind.partition(":")[2], lang)
     else:
         return None
     if texts:
         texts[0] = f"{texts[0]}\n\n{link}"
     return o.line_user_id, texts
+
+
+def _reminder_texts(s: Session, o: _Order, trade_no: str, lang: str) -> list[str]:
+    """The code again, if the order still waits for it; nothing (the reminder is skipped) once paid or lapsed."""
+    waiting = (
+        s.connection()
+        .execute(
+            text(
+                "SELECT c.pay_by FROM payments p JOIN payment_checkouts c ON c.payment_id = p.id "
+                "WHERE p.id = :p AND c.merchant_trade_no = :t AND p.status = 'PENDING' AND c.pay_by > now()"
+            ),
+            {"p": o.id, "t": trade_no},
+        )
+        .first()
+    )
+    if waiting is None:
+        return []
+    texts = _payment_code_texts(s, o, trade_no, lang)
+    pay_by = waiting.pay_by.astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M")
+    if texts:
+        texts[0] = wording.message(REMINDER, lang, order=o.id, pay_by=pay_by) + "\n\n" + texts[0]
+    return texts
 
 
 def _payment_code_texts(s: Session, o: _Order, trade_no: str, lang: str) -> list[str]:
@@ -330,7 +356,8 @@ def _deliver_one(uow_factory: UowFactory, message_id: int, pusher: TextPusher, p
         retry_key = row.retry_key
         composed = compose(s, message_id, public_url)
     if not composed or not composed[1]:
-        return _finish(uow_factory, message_id, NOT_SENT, "nothing to say for this message")
+        # a reminder for an order paid (or lapsed) meanwhile is not sent: there is nothing to remind of
+        return _finish(uow_factory, message_id, SKIPPED, "nothing to say any more (a reminder for a paid order)")
     to, texts = composed
     try:
         outcome = pusher.push_texts(to, texts, retry_key=retry_key)

@@ -146,6 +146,11 @@ MESSAGES = {
         "en": "Order #{order}: pay NT${amount} by {method} before {pay_by}.",
         "zh-Hant": "訂單 #{order}：請於 {pay_by} 前以{method}繳費 NT${amount}。",
     },
+    "reminder": {
+        "id": "Pengingat: pesanan #{order} belum dibayar. Batas waktunya {pay_by}.",
+        "en": "Reminder: order #{order} is not paid yet. The deadline is {pay_by}.",
+        "zh-Hant": "提醒：訂單 #{order} 尚未付款，繳費期限為 {pay_by}。",
+    },
     "open": {
         "id": "Lihat pesanan: {link}",
         "en": "See the order: {link}",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import text
 
@@ -124,4 +124,6 @@ def _apply(s, fields: Mapping[str, str], config: EcpayConfig) -> tuple[InfoReply
         )
     if status == "PENDING":
         notify.queue(s, payment_id, f"{notify.PAYMENT_CODE}:{trade_no}")
+        if pay_by is not None and pay_by - datetime.now(UTC) > 2 * notify.REMIND_BEFORE:
+            notify.queue(s, payment_id, f"{notify.REMINDER}:{trade_no}", at=pay_by - notify.REMIND_BEFORE)
     return InfoReply(ACK, 200, payment_id), "payment code stored", True, payment_id

@@ -545,3 +545,30 @@ def test_lines_monthly_limit_gives_the_message_up_and_tells_operators_once(stack
         alerts = s.exec(select(Alert).where(Alert.condition == "line_quota")).scalars().all()
     assert len(alerts) == 1 and "1 customer messages were sent" in alerts[0].body
     assert stack.read(orders[1]["id"])["status"] == "PAID"  # the order page still says it
+
+
+def test_a_payment_code_reminder_waits_for_its_time_and_is_skipped_once_paid(stack):
+    waiting, paid = stack.order(), stack.order()
+    refs = [stack.hand_off(o["reference"]) for o in (waiting, paid)]
+    # ECPay's ATM deadline: the day after tomorrow or later, end of day in Taipei
+    expire = (datetime.now(UTC) + timedelta(days=3)).astimezone(notify.TAIPEI).strftime("%Y/%m/%d")
+    for o, ref in zip((waiting, paid), refs, strict=True):
+        r = httpx.post(f"{stack.api}/ecpay/payment-info", data=_atm_info(ref, 25, ExpireDate=expire))
+        assert r.text == "1|OK"
+    reminder = _queued(stack.db, waiting["id"], f"reminder:{refs[0]}")
+    with Session(stack.db) as s:
+        row = s.exec(select(OutboxMessage).where(OutboxMessage.payload == {"message_id": reminder.id})).scalars().one()
+    deadline = datetime.strptime(expire, "%Y/%m/%d").replace(tzinfo=notify.TAIPEI) + timedelta(days=1, seconds=-1)
+    assert row.available_at == deadline - notify.REMIND_BEFORE  # not before six hours ahead of the deadline
+
+    assert notify.deliver(stack.uow, reminder.id, stack.pusher(), stack.api) == "sent"
+    texts = stack.line_texts()
+    assert "Pengingat: pesanan" in texts[-1][0] and texts[-1][1].startswith("9103522850")
+
+    assert stack.notice(refs[1], 25, PaymentType="ATM_TAISHIN").text == "1|OK"  # paid at the ATM meanwhile
+    skipped = _queued(stack.db, paid["id"], f"reminder:{refs[1]}")
+    code = _queued(stack.db, paid["id"], f"payment_code:{refs[1]}")
+    assert notify.deliver(stack.uow, code.id, stack.pusher(), stack.api) == "sent"
+    before = len(stack.line_texts())
+    assert notify.deliver(stack.uow, skipped.id, stack.pusher(), stack.api) == "skipped"
+    assert len(stack.line_texts()) == before
