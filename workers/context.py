@@ -38,13 +38,10 @@ class BuildRuntimeAtBoot(dramatiq.Middleware):
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         runtime().fulfillment  # noqa: B018 (a cached property: built here, once)
-        start_watchdog_timer()
+        start_watchdog_timer(float(runtime().settings.watchdog_every_seconds))
 
 
-WATCHDOG_EVERY_S = 300.0
-
-
-def start_watchdog_timer(every_s: float = WATCHDOG_EVERY_S) -> threading.Thread:
+def start_watchdog_timer(every_s: float) -> threading.Thread:
     """Run the watchdogs every `every_s` seconds in this process, on a daemon thread: if the scheduler (or its
     ticks) stop, any surviving worker process still notices that the jobs stopped and raises the alert."""
     from esa_domain.operations import watchdogs

@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     deposit_low_hours: int = Field(default=12, ge=0, alias="ESA_DEPOSIT_LOW_HOURS")
     deposit_topup_hours: int = Field(default=72, ge=1, alias="ESA_DEPOSIT_TOPUP_HOURS")
     fx_warn_before_minutes: int = Field(default=120, ge=1, alias="ESA_FX_WARN_BEFORE_MINUTES")
+    # every worker process also runs the watchdogs this often, so a stopped scheduler is still noticed
+    watchdog_every_seconds: int = Field(default=300, ge=1, alias="ESA_WATCHDOG_EVERY_SECONDS")
     # Observability (esa_domain/infra/logging_setup.py, metrics.py, heartbeat.py)
     log_format: str = Field(default="", alias="ESA_LOG_FORMAT")  # json | text; empty: json in production
     log_level: str = Field(default="INFO", alias="ESA_LOG_LEVEL")
