@@ -1,0 +1,83 @@
+"""Crash points of the customer's LINE messages: the web process SIGKILLed right after the PAID commit (the
+message and its outbox row are in that commit, never dispatched) and the worker SIGKILLed right after orders
+were delivered. After healing (a new worker, reconciliation, the outbox sweeper) the LINE simulator holds, for
+each customer, exactly one message per outcome: paid, and delivered with its serial."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from esa_domain.infra import outbox
+from tests.proof.crash_app import AFTER_PAID_COMMIT
+from tests.proof.harness import B, WebProcess, heal, notify, place, scalar
+from tests.supplier_world import catalog
+from tests.worker_process import WorkerProcess, wait_until
+
+
+def _line_texts(world, user: str) -> list[str]:
+    pushes = httpx.get(f"{world.line_url}/_sandbox/messages", params={"to": user}).json()
+    return [p["messages"][0]["text"] for p in pushes]
+
+
+def _user(db, payment_id: int) -> str:
+    return str(
+        scalar(
+            db,
+            "SELECT c.line_user_id FROM customers c JOIN payments p ON p.customer_id = c.id WHERE p.id = :p",
+            p=payment_id,
+        )
+    )
+
+
+def test_each_outcome_reaches_the_customer_once_through_crashes(db, world, rt, worker_env, tmp_path):
+    catalog(db)
+    orders = [place(db, [B.SUCCESS]) for _ in range(4)]
+    victim, others = orders[0], orders[1:]
+
+    # Given the web process dies right after the PAID commit, before dispatching anything
+    web = WebProcess(worker_env, AFTER_PAID_COMMIT, tmp_path / "web.log").start()
+    with pytest.raises(httpx.TransportError):
+        notify(web.url, victim)
+    assert web.died()
+    assert scalar(
+        db, "SELECT count(*) FROM customer_messages m JOIN outbox o ON (o.payload->>'message_id')::int = m.id "
+        "WHERE m.payment_id = :p AND m.kind = 'paid' AND o.dispatched_at IS NULL", p=victim.payment_id,
+    ) == 1  # fmt: skip
+
+    # And a worker that is SIGKILLed as soon as the first orders are delivered (their messages just committed)
+    worker = WorkerProcess(worker_env, log_path=tmp_path / "worker.log").start()
+    for order in others:
+        assert notify(world.api_url, order).text == "1|OK"
+    assert wait_until(
+        lambda: scalar(db, "SELECT count(*) FROM customer_messages WHERE kind = 'delivered' AND payment_id = "
+                       "ANY(:ids)", ids=[o.payment_id for o in others]) >= 1,  # fmt: skip
+        timeout=30,
+    )
+    worker.kill()
+
+    # When everything heals (ECPay's re-sent notice, a new worker, reconciliation, the sweeper)
+    assert notify(world.api_url, victim).text == "1|OK"  # a duplicate: nothing more
+    heal(db, rt, worker_env, tmp_path / "worker2.log", orders)
+    with WorkerProcess(worker_env, log_path=tmp_path / "worker3.log"):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            outbox.sweep(db, rt.publisher, older_than=timedelta(0))  # type: ignore[arg-type]
+            waiting = scalar(
+                db, "SELECT count(*) FROM customer_messages WHERE status = 'queued' AND payment_id = ANY(:ids)",
+                ids=[o.payment_id for o in orders],
+            )  # fmt: skip
+            if waiting == 0:
+                break
+            time.sleep(0.5)
+
+    # Then each customer got exactly one "paid" and one "delivered" message, in that order, with the serial
+    for order in orders:
+        texts = _line_texts(world, _user(db, order.payment_id))
+        serial = scalar(db, "SELECT artifact FROM payment_items WHERE payment_id = :p", p=order.payment_id)
+        assert len(texts) == 2, texts
+        assert "sudah kami terima" in texts[0]
+        assert "sudah terkirim" in texts[1] and str(serial) in texts[1]
