@@ -37,7 +37,8 @@ def _uow(db):
 
 def _iak_cheapest() -> dict:
     offers = {k: dict(v) for k, v in OFFERS.items()}
-    offers["TSEL10"]["iak"] = ("htelkomsel10000", 10_000)  # IAK delivers the pulsa
+    # IAK delivers the pulsa: at its own price (what its simulator debits), the others dearer
+    offers["TSEL10"]["pulsaif"] = ("S10", 10_700)
     return offers
 
 
@@ -93,6 +94,16 @@ def test_a_day_with_injected_differences_shows_each_in_the_close_with_its_link(d
     assert attempt.supplier_id == iak_id and attempt.state == "SUCCESS"
     # ... then reversed by IAK (its signed FAILED callback reaches our API and is recorded as ignored)
     httpx.post(f"{world.sims['iak']}/_sandbox/reverse/{attempt.reference}").raise_for_status()
+    # A delivered order refunded at ECPay directly (in ECPay's back office, say): nothing recorded here
+    refunded_id, refunded_no, refunded_amount = _checkout(world, db, "k-refunded")
+    _pay_at_ecpay_without_notice(world, refunded_no)
+    pay(db, refunded_id)
+    with Session(db) as s:
+        refunded_item = s.exec(select(PaymentItem.id).where(PaymentItem.payment_id == refunded_id)).one()
+    assert drain(world.context(db), db, refunded_item) == "SUCCESS"
+    trade_no = httpx.get(f"{world.ecpay_url}/_sandbox/trades/{refunded_no}").json()["trade_no"]
+    with EcpayConfig.from_settings(world.settings).client() as ecpay:
+        assert ecpay.do_action(refunded_no, trade_no, "R", refunded_amount).ok
     # A second order paid at ECPay whose notification never reached us (still PENDING here)
     lost_id, lost_no, lost_amount = _checkout(world, db, "k-lost")
     _pay_at_ecpay_without_notice(world, lost_no)
@@ -109,33 +120,43 @@ def test_a_day_with_injected_differences_shows_each_in_the_close_with_its_link(d
     _wait_for_reversal_callback(db, attempt.id)
 
     # When the day is closed
-    client = EcpayConfig.from_settings(world.settings).client()
+    ecpay_config = EcpayConfig.from_settings(world.settings)
+    client = ecpay_config.client()
+    check_code = ecpay_config.credit_check_code  # CreditDetail/QueryTrade/V2's CreditCheckCode
     result = daily_close.close_day(
-        _uow(db), today, ecpay_client=client, adapters=adapters, public_url=world.api_url
-    )
+        _uow(db), today, ecpay_client=client, adapters=adapters, public_url=world.api_url,
+        credit_check_code=check_code,
+    )  # fmt: skip
 
     # Then each injected difference is listed, about its order, and nothing else is
     found = {(d.kind, d.payment_id) for d in result.differences}
     assert found == {
         (daily_close.REVERSED, delivered_id),
         (daily_close.PAID_NOT_RECORDED, lost_id),
+        (daily_close.REFUND_NOT_RECORDED, refunded_id),
         (daily_close.DEPOSIT_UNEXPLAINED, None),
     }, result.differences
     by_kind = {d.kind: d for d in result.differences}
     assert by_kind[daily_close.PAID_NOT_RECORDED].amount == lost_amount
-    assert by_kind[daily_close.DEPOSIT_UNEXPLAINED].amount == 750_000
-    assert result.new == 3
+    assert (
+        by_kind[daily_close.DEPOSIT_UNEXPLAINED].amount == 750_000
+    )  # the refunded order's delivery explains its part
+    assert by_kind[daily_close.REFUND_NOT_RECORDED].amount == refunded_amount
+    assert result.new == 4
     # each raised once as an alert whose link opens its order
     with Session(db) as s:
         alerts = s.exec(select(Alert).where(Alert.condition == daily_close.CLOSE_ALERT)).all()
-        assert sorted((a.payment_id or 0) for a in alerts) == sorted([delivered_id, lost_id, 0])
+        assert sorted((a.payment_id or 0) for a in alerts) == sorted([delivered_id, lost_id, refunded_id, 0])
         links = {a.payment_id: a.link for a in alerts}
         assert links[lost_id] == f"{world.api_url}/orders/{lost_id}"
         assert links[delivered_id] == f"{world.api_url}/orders/{delivered_id}"
         closed = s.exec(select(DailyClose).where(DailyClose.business_day == today)).one()
-        assert closed.differences == 3
-        assert closed.totals["ecpay_paid_count"] == 2 and closed.totals["esa_paid_count"] == 1
-        assert closed.totals["orders"] == 3
+        assert closed.differences == 4
+        assert closed.totals["ecpay_paid_count"] == 3 and closed.totals["esa_paid_count"] == 2
+        assert (
+            closed.totals["ecpay_refunded_twd"] == refunded_amount and closed.totals["esa_refunded_twd"] == 0
+        )
+        assert closed.totals["orders"] == 4
         # closed while the day runs: the hourly job still closes it once it is over
         assert daily_close.closed_after_end(s, today) is False
 
@@ -145,8 +166,8 @@ def test_a_day_with_injected_differences_shows_each_in_the_close_with_its_link(d
     )
     assert again.new == 0
     with Session(db) as s:
-        assert len(s.exec(select(CloseDifference)).all()) == 3
-        assert len(s.exec(select(Alert).where(Alert.condition == daily_close.CLOSE_ALERT)).all()) == 3
+        assert len(s.exec(select(CloseDifference)).all()) == 4
+        assert len(s.exec(select(Alert).where(Alert.condition == daily_close.CLOSE_ALERT)).all()) == 4
 
     # and the CSV export lists each difference with its order's link
     with Session(db) as s:
