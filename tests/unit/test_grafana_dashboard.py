@@ -1,4 +1,5 @@
-"""The Grafana dashboard in ops/grafana/esa.json graphs only metrics some ESA process exposes."""
+"""The Grafana dashboard (ops/grafana/esa.json) and the alert rules (ops/prometheus/) read only metrics some ESA
+process exposes."""
 
 from __future__ import annotations
 
@@ -28,3 +29,15 @@ def test_every_metric_the_dashboard_graphs_is_exposed():
     used = {m for e in exprs for m in re.findall(r"\b((?:esa|dramatiq)_[a-z_]+)\b", e)}
     assert len(exprs) >= 25 and used
     assert sorted(used - exposed()) == []
+
+
+def test_every_alert_rule_reads_exposed_metrics_of_the_scraped_jobs():
+    import yaml
+
+    ops = DASHBOARD.parents[1] / "prometheus"
+    rules = yaml.safe_load((ops / "esa-alerts.yml").read_text())["groups"][0]["rules"]
+    jobs = {c["job_name"] for c in yaml.safe_load((ops / "prometheus.yml").read_text())["scrape_configs"]}
+    assert jobs == {"esa-web", "esa-worker", "esa-scheduler"}
+    used = {m for r in rules for m in re.findall(r"\b((?:esa|dramatiq)_[a-z_]+)\b", r["expr"])}
+    assert len(rules) >= 10 and sorted(used - exposed()) == []
+    assert all(r["alert"].startswith("Esa") and r["annotations"]["summary"] for r in rules)
