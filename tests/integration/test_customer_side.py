@@ -572,3 +572,36 @@ def test_a_payment_code_reminder_waits_for_its_time_and_is_skipped_once_paid(sta
     before = len(stack.line_texts())
     assert notify.deliver(stack.uow, skipped.id, stack.pusher(), stack.api) == "skipped"
     assert len(stack.line_texts()) == before
+
+
+def test_a_pln_token_is_delivered_in_parts_in_the_app_and_in_line(stack):
+    from esa_domain.adapters.suppliers.base import Delivery
+    from esa_domain.fulfillment.delivery import store_delivery
+
+    headers = {**stack.auth, "Idempotency-Key": str(uuid.uuid4())}
+    r = httpx.post(f"{stack.api}/api/v1/orders", json={"items": [{"product_code": "PLN20", "target": "12345678901"}]},
+                   headers=headers)  # fmt: skip
+    order = r.json()
+    ref = stack.hand_off(order["reference"])
+    stack.notice(ref, order["amount_twd"])
+    item_id = order["items"][0]["id"]
+    token = "1234-5678-9012-3456-7890"
+    with stack.uow() as uow:
+        s = uow.session
+        transition_item(s, item_id, ItemStatus.PROCESSING, cause="test", actor="test")
+        store_delivery(s, item_id, None, Delivery(token=token, customer_name="BUDI SANTOSO", tariff="R1/1300VA",
+                                                  kwh="14.5"))  # fmt: skip
+        transition_item(s, item_id, ItemStatus.SUCCESS, cause="test", actor="test", values={"artifact": "SN1"})
+        settle_payment(s, order["id"])
+        uow.commit()
+
+    delivered = stack.read(order["id"], "en")["items"][0]["delivery"]
+    assert (delivered["token"], delivered["customer_name"], delivered["tariff"], delivered["kwh"]) == (
+        token, "BUDI SANTOSO", "R1/1300VA", "14.5",
+    )  # fmt: skip
+    message = _queued(stack.db, order["id"], "delivered")
+    assert notify.deliver(stack.uow, message.id, stack.pusher(), stack.api) == "sent"
+    texts = stack.line_texts()[-1]
+    assert f"Token listrik: {token}" in texts[0] and "Nama pelanggan: BUDI SANTOSO" in texts[0]
+    assert "Tarif/Daya: R1/1300VA" in texts[0] and "kWh: 14.5" in texts[0]
+    assert texts[1] == token  # the token alone, to copy into the meter app
