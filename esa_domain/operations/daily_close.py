@@ -166,7 +166,7 @@ def _ecpay_side(
                             payment_id=p.id, merchant_trade_no=p.merchant_trade_no, amount=p.refunded_twd - refunded,
                         )
                     )  # fmt: skip
-        elif paid_here and trade.status in ("unpaid", "failed"):
+        elif paid_here:  # unpaid, failed, or a trade ECPay does not know
             out.append(
                 Difference(
                     PAID_NOT_AT_ECPAY, p.merchant_trade_no,
