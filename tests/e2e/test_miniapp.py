@@ -99,7 +99,7 @@ def stack(db, database_url, redis_url, redis_client, run_asgi, tmp_path) -> Iter
         public_url=base,
     )
     with WorkerProcess(worker_env, log_path=tmp_path / "worker.log"):
-        yield {"api": base, "line": line_url, "ecpay": ecpay_url}
+        yield {"api": base, "line": line_url, "ecpay": ecpay_url, "app": app}
 
 
 @pytest.fixture
@@ -321,3 +321,28 @@ def test_the_liff_sdk_is_served_from_our_own_bundle_never_a_cdn(stack, browser):
     assert interface and page.evaluate("typeof window.liff.getVersion()") == "string"
     assert f"{stack['api']}/app/vendor/liff.js" in asked
     assert all(url.startswith(stack["api"]) or url.startswith("data:") for url in asked), asked
+
+
+def test_a_rate_limited_poll_is_shown_and_waited_out_never_swallowed(db, stack, browser):
+    from dataclasses import replace
+
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page.set_default_timeout(20_000)
+    page.goto(stack["api"] + "/app/")
+    page.select_option("#lang", "en")
+    page.click("#login")
+    page.get_by_role("button", name="Budi Santoso").click()
+    page.click("[data-code=TSEL10]")
+    page.fill("#target", "081234567890")
+    page.click("#place-order")
+    expect(page.locator("#order-status")).to_have_attribute("data-status", "PENDING")
+
+    # Given the customer has used up their requests for this minute
+    app = stack["app"]
+    app.state.customer_config = replace(app.state.customer_config, customer_per_window=1)
+    # Then the next poll's 429 is shown with when it is tried again (Retry-After), not swallowed
+    expect(page.locator("#o-poll-error")).to_contain_text("Too many requests", timeout=20_000)
+    expect(page.locator("#o-poll-error")).to_contain_text(re.compile(r"again in \d+ s"))
+    _shot(page, "429-shown")
