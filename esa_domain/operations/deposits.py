@@ -89,7 +89,8 @@ def record_balance(
     return reading
 
 
-_SALDO = re.compile(r"\bSaldo\b\D*(?P<amount>\d[\d.,]*)", re.IGNORECASE)
+# Indonesian thousands are dots; a ",00" of cents ends the amount (as the Pulsa IF adapter reads its balance)
+_SALDO = re.compile(r"\bSaldo\b\D*(?P<amount>\d[\d.]*)", re.IGNORECASE)
 
 
 def balance_in_answer(response: Any) -> int | None:
@@ -107,7 +108,7 @@ def balance_in_answer(response: Any) -> int | None:
     if isinstance(response, str):
         match = _SALDO.search(response)
         if match:
-            digits = re.sub(r"[.,]", "", match.group("amount").rstrip(".,"))
+            digits = match.group("amount").rstrip(".").replace(".", "")
             return int(digits) if digits.isdigit() else None
     return None
 

@@ -158,6 +158,24 @@ def test_balances_reported_by_purchase_answers_are_recorded_once_each(db):
     assert _readings(db, lapak.id) == [(1_234_567, "purchase")]
 
 
+@pytest.mark.parametrize(
+    ("answer", "balance"),
+    [
+        ({"data": {"balance": 7_654_321}}, 7_654_321),
+        ({"balance": 12}, 12),
+        ({"data": {"balance": "12"}}, None),  # not a number of rupiah: not guessed
+        ({"data": {"balance": True}}, None),
+        ("R#R2 S10.0812 SUKSES. Saldo 1.234.567 @12:00", 1_234_567),
+        ("R#R3 GAGAL. Saldo Rp 1.234.567,00.", 1_234_567),
+        ("R#R4 akan diproses. Saldo 10.150.", 10_150),
+        ("R#R5 akan diproses.", None),
+        (None, None),
+    ],
+)
+def test_balance_in_answer(answer, balance):
+    assert deposits.balance_in_answer(answer) == balance
+
+
 def test_a_supplier_whose_balance_cannot_be_read_does_not_stop_the_others(db, sims):
     factories.catalog(db)
     adapters = {
