@@ -462,3 +462,17 @@ def test_the_scheduler_serves_the_system_figures_beats_and_logs_json(
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+def test_metric_labels_hold_route_templates_never_what_a_path_carries(db, world, web):
+    _, auth = sign_in(world)
+    assert httpx.get(f"{world.api_url}/api/v1/orders/987654321", headers=auth).status_code == 404
+    assert httpx.get(f"{world.api_url}/no/such/page/081299998888").status_code == 404
+    text = httpx.get(f"{world.api_url}/metrics").text
+    found = samples(text)
+    assert (
+        value(found, "esa_http_requests_total", method="GET", route="/api/v1/orders/{order_id}", status="4xx")
+        >= 1
+    )
+    assert value(found, "esa_http_requests_total", method="GET", route="unmatched", status="4xx") >= 1
+    assert "987654321" not in text and "081299998888" not in text
