@@ -4,7 +4,8 @@ Speaks IAK's contract from the supplier side (shared/specs/suppliers.md): md5 si
 `{"data": {...}}` answers with `rc`/`status` (prepaid) or `response_code` (postpaid), the first top-up answer
 is always PROCESS (rc 39), and a re-sent ref_id is answered as a status check, never a second delivery.
 Behaviours come from the destination's last four digits (sandbox/behaviours.py); postpaid also honours
-IAK's magic PLN numbers (530000000001 success ... 530000000008 biller error).
+IAK's magic PLN numbers (530000000001 success ... 530000000008 biller error; 530000000009 here: the first
+inquiry of the number expires before its payment, rc 04 "billing id expired", a fresh one pays).
 
 As iak-id/iak-api-reference-docs documents: a game voucher (here `hsteam12000`, the docs' own example) is
 delivered with `sn` and `pin` in the status answer and the callback (docs/prepaid/callback.md); a game that needs
@@ -118,6 +119,8 @@ def create_app(
     state = SimulatorState(config or SimulatorConfig())
     products = {p.code: p for p in PRODUCTS}
     inquiries: dict[str, dict[str, Any]] = {}  # postpaid tr_id -> inquiry
+    expired: set[str] = set()  # ref_ids whose inquiry expired before payment (rc 04)
+    inquired_numbers: set[str] = set()
     app = FastAPI(title="IAK simulator")
     app.state.sim = state
 
@@ -334,6 +337,9 @@ def create_app(
         }
         inquiries[tr_id] = inq
         inquiries[ref_id] = inq
+        if magic == "0009" and hp not in inquired_numbers:
+            expired.add(ref_id)  # this number's first inquiry goes stale before it is paid
+        inquired_numbers.add(hp)
         return postpaid_answer("00", "INQUIRY SUCCESS", **inq)
 
     async def payment(body: dict[str, Any]) -> JSONResponse:
@@ -344,6 +350,8 @@ def create_app(
         if inq is None:
             return postpaid_answer("06", "INQUIRY ID NOT FOUND", 400)
         ref_id, hp = inq["ref_id"], inq["hp"]
+        if ref_id in expired:
+            return postpaid_answer("04", "BILLING ID EXPIRED", **inq)
         existing = state.ledger.get(ref_id)
         if existing is not None:
             return postpaid_answer("11", "DUPLICATE REF ID", 400)
@@ -390,6 +398,8 @@ def create_app(
         txn = state.ledger.get(ref_id)
         if inq is None:
             return postpaid_answer("06", "INQUIRY ID NOT FOUND", 400)
+        if ref_id in expired:
+            return postpaid_answer("04", "BILLING ID EXPIRED", status=2, **inq)
         if txn is None:
             return postpaid_answer("42", "PAYMENT REQUEST HAVEN'T BEEN RECEIEVED", status=0, **inq)
         if txn.status == SUCCESS:

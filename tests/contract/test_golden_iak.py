@@ -402,3 +402,31 @@ def test_simulator_controls_outage_stock_and_deposit(sim: tuple[str, IakAdapter]
     httpx.post(f"{url}/_sandbox/outage", params={"mode": "off"})
     after = adapter.check_status(request).outcome  # nothing was created during the outage
     assert after.outcome is Outcome.UNKNOWN and after.no_transaction
+
+
+def test_postpaid_billing_id_expired_gets_one_fresh_inquiry_and_is_paid_once(
+    sim: tuple[str, IakAdapter],
+) -> None:
+    # docs/postpaid/response-code.md 04 BILLING ID EXPIRED: "retry your inquiry request with a different ref_id"
+    url, adapter = sim
+    hp = f"53000000{time.time_ns() % 10**6:06d}0009"  # the simulator lets this number's first inquiry expire
+    request = PurchaseRequest(reference=_ref(), sku="PLNPOSTPAID", target=hp, postpaid=True)
+    result = adapter.purchase(request)
+    assert result.outcome.outcome is Outcome.SUCCESS, result.outcome
+    assert [x.operation for x in result.exchanges] == ["inquiry", "purchase", "inquiry", "purchase"]
+    assert '"04"' in json.dumps(result.exchanges[1].response)
+    status = adapter.check_status(request).outcome  # the first ref_id failed; the fresh one was paid
+    assert status.outcome is Outcome.SUCCESS
+    paid = [t for t in httpx.get(f"{url}/_sandbox/ledger").json()["transactions"] if t["delivered"]]
+    assert [t["reference"] for t in paid if t["target"] == hp] == [request.reference + "B"]
+
+
+def test_postpaid_definite_failure_stays_failed_when_no_fresh_inquiry_was_made(
+    sim: tuple[str, IakAdapter],
+) -> None:
+    _, adapter = sim
+    request = PurchaseRequest(reference=_ref(), sku="PLNPOSTPAID", target="530000000006", postpaid=True)
+    assert adapter.purchase(request).outcome.outcome is Outcome.FAILED  # rc 07 transaction failed
+    status = adapter.check_status(request)
+    assert (status.outcome.outcome, status.outcome.failure_class) == (Outcome.FAILED, FailureClass.PRODUCT)
+    assert len(status.exchanges) == 2  # the fresh ref_id was looked for, and is not there

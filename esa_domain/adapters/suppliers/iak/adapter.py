@@ -55,6 +55,11 @@ SANDBOX_PREPAID_URL = "https://prepaid.iak.dev"
 SANDBOX_POSTPAID_URL = "https://testpostpaid.mobilepulsa.net"
 # the username is the account's phone number: keep it out of the record; `pin` (a voucher's PIN) is the product
 REDACT_KEYS = ("sign", "username", "pin")
+# Postpaid rc 04 "billing id expired" answers a payment whose inquiry went stale: one fresh inquiry and payment
+# follow under `<reference>B` (the docs ask for a different ref_id); a status check that finds the first ref_id
+# failed looks at that one too, so a paid bill is never bought again elsewhere.
+BILLING_ID_EXPIRED = "04"
+FRESH_INQUIRY_SUFFIX = "B"
 
 
 def _as_status_answer(outcome: SupplierOutcome) -> SupplierOutcome:
@@ -211,17 +216,28 @@ class IakAdapter:
         response, exchange = self._post("purchase", f"{self._prepaid}/api/top-up", body)
         return CallResult(outcome_from_response(response, exchange), [exchange])
 
+    def _postpaid_status(self, ref_id: str) -> CallResult:
+        body = {
+            "commands": "checkstatus",
+            "username": self._username,
+            "ref_id": ref_id,
+            "sign": self._sign("cs"),
+        }
+        response, exchange = self._post("status", f"{self._postpaid}/api/v1/bill/check", body)
+        outcome = outcome_from_response(response, exchange, postpaid=True)
+        return CallResult(_as_status_answer(outcome), [exchange])
+
     def check_status(self, request: PurchaseRequest) -> CallResult:
         if request.postpaid:
-            body = {
-                "commands": "checkstatus",
-                "username": self._username,
-                "ref_id": request.reference,
-                "sign": self._sign("cs"),
-            }
-            response, exchange = self._post("status", f"{self._postpaid}/api/v1/bill/check", body)
-            outcome = outcome_from_response(response, exchange, postpaid=True)
-            return CallResult(_as_status_answer(outcome), [exchange])
+            original = self._postpaid_status(request.reference)
+            if original.outcome.outcome is not Outcome.FAILED:
+                return original
+            # a definite failure of the first ref_id: did a fresh inquiry after rc 04 pay under the second one?
+            fresh = self._postpaid_status(request.reference + FRESH_INQUIRY_SUFFIX)
+            exchanges = [*original.exchanges, *fresh.exchanges]
+            if fresh.outcome.no_transaction:
+                return CallResult(original.outcome, exchanges)
+            return CallResult(fresh.outcome, exchanges)
         body = {
             "username": self._username,
             "ref_id": request.reference,
@@ -231,14 +247,27 @@ class IakAdapter:
         return CallResult(_as_status_answer(outcome_from_response(response, exchange)), [exchange])
 
     def _pay_bill(self, request: PurchaseRequest) -> CallResult:
+        first = self._inquire_and_pay(request, request.reference)
+        o = first.outcome
+        if (
+            len(first.exchanges) == 2
+            and o.outcome is Outcome.FAILED
+            and o.supplier_code == BILLING_ID_EXPIRED
+        ):
+            # docs/postpaid/response-code.md 04: "retry your inquiry request with a different reference ID"
+            again = self._inquire_and_pay(request, request.reference + FRESH_INQUIRY_SUFFIX)
+            return CallResult(again.outcome, [*first.exchanges, *again.exchanges])
+        return first
+
+    def _inquire_and_pay(self, request: PurchaseRequest, ref_id: str) -> CallResult:
         # Inquiry first: it fixes the amount and yields the tr_id the payment is signed with.
         inq_body = {
             "commands": "inq-pasca",
             "username": self._username,
             "code": request.sku,
             "hp": request.target,
-            "ref_id": request.reference,
-            "sign": self._sign(request.reference),
+            "ref_id": ref_id,
+            "sign": self._sign(ref_id),
         }
         url = f"{self._postpaid}/api/v1/bill/check"
         response, inq_exchange = self._post("inquiry", url, inq_body)
