@@ -40,7 +40,7 @@ POSTPAID_RC_OUTCOMES: dict[str, tuple[Outcome, FailureClass | None]] = {
     "105": _U,  # MISC ERROR / BILLER SYSTEM ERROR: the biller erred while holding our payment
     "201": _U,  # UNDEFINED RESPONSE CODE (Pending)
     # definite failures where nothing was paid and another supplier may pay: 04 the inquiry (billing id)
-    # expired, a fresh inquiry is needed (the next supplier makes its own); 37/38 payment failed
+    # expired (the adapter already made one fresh inquiry under another ref_id); 37/38 payment failed
     **{
         rc: (Outcome.FAILED, _P)
         for rc in (
