@@ -11,6 +11,7 @@ import logging
 import dramatiq
 
 from esa_domain.fulfillment import engine as fulfillment
+from esa_domain.infra import metrics
 from esa_domain.payments import accept as payments
 from workers.broker import broker  # sets the broker before any actor is declared
 from workers.context import BuildRuntimeAtBoot, ecpay_client, runtime
@@ -55,9 +56,9 @@ def send_refund(refund_id: int) -> None:
 @dramatiq.actor(queue_name="reconciliation", time_limit=60_000, **RETRIES)
 def check_payment(payment_id: int) -> None:
     rt = runtime()
-    log.info(
-        "payment %s: %s", payment_id, payments.check_payment(rt.uow, payment_id, rt.ecpay, ecpay_client())
-    )
+    verdict = payments.check_payment(rt.uow, payment_id, rt.ecpay, ecpay_client())
+    metrics.ECPAY_QUERIES.labels(str(verdict).replace(" ", "_")).inc()
+    log.info("payment %s: %s", payment_id, verdict)
 
 
 @dramatiq.actor(queue_name="alerts", time_limit=30_000, max_retries=8, min_backoff=5_000, max_backoff=600_000)
@@ -68,7 +69,9 @@ def send_alert(alert_id: int) -> None:
     rt = runtime()
     s = rt.settings
     pusher = LinePusher(s.line_channel_access_token.get_secret_value(), base_url=s.line_api_base_url)
-    log.info("alert %s: %s", alert_id, deliver(rt.uow, alert_id, pusher, s.line_alert_to))
+    status = deliver(rt.uow, alert_id, pusher, s.line_alert_to)
+    metrics.ALERT_DELIVERIES.labels(status).inc()
+    log.info("alert %s: %s", alert_id, status)
 
 
 @dramatiq.actor(queue_name="alerts", time_limit=30_000, max_retries=8, min_backoff=5_000, max_backoff=600_000)

@@ -60,6 +60,18 @@ ECPAY_NOTIFICATIONS = Counter(
     ["verdict"],
     registry=REGISTRY,
 )
+ECPAY_QUERIES = Counter(
+    "esa_ecpay_queries",
+    "ECPay QueryTradeInfo checks of a payment by a worker, by verdict (accepted, not_paid, expired, unchanged ...).",
+    ["verdict"],
+    registry=REGISTRY,
+)
+ALERT_DELIVERIES = Counter(
+    "esa_alert_deliveries",
+    "Attempts to push an operator alert to LINE, by outcome (sent; failed: given up; queued: retried later).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 SUPPLIER_CALLS = Counter(
     "esa_supplier_calls",
     "Calls to a supplier, by supplier, operation (purchase, check_status) and outcome "

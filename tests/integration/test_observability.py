@@ -476,3 +476,56 @@ def test_metric_labels_hold_route_templates_never_what_a_path_carries(db, world,
     )
     assert value(found, "esa_http_requests_total", method="GET", route="unmatched", status="4xx") >= 1
     assert "987654321" not in text and "081299998888" not in text
+
+
+def test_the_worker_counts_ecpay_checks_and_alert_deliveries_by_outcome(
+    db, world, web, database_url, redis_url, redis_client, tmp_path
+):
+    import dramatiq
+
+    from esa_domain.infra.db import UnitOfWork
+    from esa_domain.models import Alert
+    from esa_domain.operations.alerts import raise_alert
+    from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
+    from tests import factories
+    from workers.publisher import make_broker
+
+    port = free_port()
+    rt = web.state.runtime
+    cust = factories.customer(db)
+    with UnitOfWork(db) as uow:
+        placed = place_order(uow, OrderRequest(cust.id, "k-obs", (OrderLine("TSEL10", "081234560000"),)))
+    with rt.uow() as uow:  # committed through the broker, as the reconciler's alerts are
+        alert_id = raise_alert(
+            uow.session, condition="obs_test", title="t", body="b", public_url=world.api_url, dedupe_key="obs"
+        )
+        uow.commit()
+    make_broker(redis_url).enqueue(
+        dramatiq.Message(
+            queue_name="reconciliation",
+            actor_name="check_payment",
+            args=(),
+            kwargs={"payment_id": placed.payment_id},
+            options={},
+        )
+    )
+    log_path = tmp_path / "worker.log"
+    with WorkerProcess(worker_env(world, database_url, redis_url, tmp_path, port), log_path=log_path):
+        found: dict = {}
+
+        def counted() -> bool:
+            try:
+                found.update(scrape(f"http://127.0.0.1:{port}/metrics"))
+            except (httpx.HTTPError, AssertionError):
+                return False
+            return (
+                total(found, "esa_ecpay_queries_total") >= 1
+                and total(found, "esa_alert_deliveries_total") >= 1
+            )
+
+        assert wait_until(counted, timeout=40), log_path.read_text()[-3000:]
+    with Session(db) as s:
+        status = s.get(Alert, alert_id).status
+    assert status == "sent"
+    assert value(found, "esa_alert_deliveries_total", outcome="sent") == 1
+    assert total(found, "esa_ecpay_queries_total") == 1
