@@ -133,14 +133,19 @@ def not_payable(payment_id: int, status: str, lang: str, app_link: str) -> str:
 def _code_block(last: LastCheckout, amount: int, lang: str) -> str:
     rows: list[tuple[str, str]] = []
     if last.v_account:
-        rows += [(wording.label("bank", lang), last.bank_code or ""), (wording.label("account", lang), last.v_account)]
+        rows += [
+            (wording.label("bank", lang), last.bank_code or ""),
+            (wording.label("account", lang), last.v_account),
+        ]
     if last.payment_no:
         rows.append((wording.label("code", lang), last.payment_no))
     for b in last.barcodes:
         rows.append((wording.label("barcode", lang), b))
     rows.append((wording.label("amount", lang), f"NT${last.info_amount_twd or amount}"))
     if last.pay_by:
-        rows.append((wording.label("pay_by", lang), last.pay_by.astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M")))
+        rows.append(
+            (wording.label("pay_by", lang), last.pay_by.astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M"))
+        )
     cells = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
     return (
         f"<p><b>{escape(wording.payment_code_title(last.payment_type, lang))}</b></p>"

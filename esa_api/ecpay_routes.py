@@ -14,7 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from esa_api import ecpay_pages as pages
 from esa_api.deps import get_runtime, runtime_for
-from esa_domain.adapters.ecpay import build_checkout_fields, check_mac_value, checkout_url, render_autosubmit_form
+from esa_domain.adapters.ecpay import (
+    build_checkout_fields,
+    check_mac_value,
+    checkout_url,
+    render_autosubmit_form,
+)
 from esa_domain.core.states import LANGUAGES, PaymentStatus
 from esa_domain.infra import logging_setup, metrics
 from esa_domain.infra.runtime import Runtime
@@ -72,7 +77,9 @@ async def payment_info_url(request: Request) -> Response:
     try:
         reply = await run_in_threadpool(handle_payment_info, rt.uow, fields, rt.ecpay, remote_addr=remote)
     except Exception:
-        log.exception("ECPay payment code for %.40s not handled; ECPay will re-send", fields.get("MerchantTradeNo"))
+        log.exception(
+            "ECPay payment code for %.40s not handled; ECPay will re-send", fields.get("MerchantTradeNo")
+        )
         return PlainTextResponse("0|temporary error, please retry", status_code=500)
     return PlainTextResponse(reply.body, status_code=reply.status_code)
 

@@ -19,7 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column(
-        "customers", sa.Column("language", sa.String(length=8), server_default=sa.text("'id'"), nullable=False)
+        "customers",
+        sa.Column("language", sa.String(length=8), server_default=sa.text("'id'"), nullable=False),
     )
     op.create_table(
         "payment_checkouts",

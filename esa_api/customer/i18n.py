@@ -103,7 +103,9 @@ _CODES = {
         "LINE tidak mengonfirmasi login Anda. Masuk lagi.", None, "LINE 無法確認您的登入，請重新登入。"
     ),
     "line_unavailable": _w(
-        "LINE sedang tidak bisa dihubungi. Coba lagi sebentar lagi.", None, "暫時無法連線到 LINE，請稍後再試。"
+        "LINE sedang tidak bisa dihubungi. Coba lagi sebentar lagi.",
+        None,
+        "暫時無法連線到 LINE，請稍後再試。",
     ),
     "rate_limited": _w(
         "Terlalu banyak permintaan. Coba lagi dalam {retry_after} detik.",

@@ -18,11 +18,11 @@ from esa_api.customer.schemas import (
     ProductOut,
 )
 from esa_api.customer.target_hints import TARGET_SPECS
-from esa_domain.ordering import wording
-from esa_domain.payments.checkout import LastCheckout, last_checkouts
 from esa_domain.core.states import ITEM, PAYMENT, ItemStatus, PaymentStatus
 from esa_domain.fulfillment.delivery import deliveries_for
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory, Supplier, SupplierOffer
+from esa_domain.ordering import wording
+from esa_domain.payments.checkout import LastCheckout, last_checkouts
 
 
 def payment_words(status: str, language: str = "id") -> dict[str, Any]:
@@ -55,7 +55,9 @@ def in_language(order: OrderOut, language: str) -> OrderOut:
         update={
             **payment_words(order.status, language),
             "items": [
-                i.model_copy(update=item_words(i.status, paid=paid, language=language, order_status=order.status))
+                i.model_copy(
+                    update=item_words(i.status, paid=paid, language=language, order_status=order.status)
+                )
                 for i in order.items
             ],
         }

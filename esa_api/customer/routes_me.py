@@ -22,7 +22,8 @@ def _me(rt: Runtime, customer_id: int, language: str | None) -> CustomerOut | No
         conn = uow.session.connection()
         if language is not None:
             conn.execute(
-                text("UPDATE customers SET language = :lang WHERE id = :id"), {"lang": language, "id": customer_id}
+                text("UPDATE customers SET language = :lang WHERE id = :id"),
+                {"lang": language, "id": customer_id},
             )
         row = conn.execute(
             text("SELECT id, display_name, language FROM customers WHERE id = :id"), {"id": customer_id}
@@ -38,7 +39,9 @@ def _found(customer: CustomerOut | None) -> CustomerOut:
 
 
 @router.get("", response_model=CustomerOut, responses=problems(401))
-async def who_am_i(me: CurrentCustomer = Depends(current_customer), rt: Runtime = Depends(get_runtime)) -> CustomerOut:
+async def who_am_i(
+    me: CurrentCustomer = Depends(current_customer), rt: Runtime = Depends(get_runtime)
+) -> CustomerOut:
     """The signed-in customer and the language they chose."""
     return _found(await run_in_threadpool(_me, rt, me.id, None))
 

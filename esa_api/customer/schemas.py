@@ -194,7 +194,8 @@ class CustomerOut(BaseModel):
     id: int
     display_name: str
     language: Literal["id", "en", "zh-Hant"] = Field(
-        default="id", description="the language the customer chose: the app, its pages and their LINE messages"
+        default="id",
+        description="the language the customer chose: the app, its pages and their LINE messages",
     )
 
 

@@ -51,7 +51,9 @@ class CustomerMessage(SQLModel, table=True):
     id: int | None = pk()
     customer_id: int = fk("customers.id")
     payment_id: int = fk("payments.id", index=False)
-    kind: str = Field(max_length=40)  # paid | delivered | failed | partial | refunded | payment_code:<trade no>
+    kind: str = Field(
+        max_length=40
+    )  # paid | delivered | failed | partial | refunded | payment_code:<trade no>
     status: str = Field(default="queued", max_length=10)  # queued | sent | failed | skipped
     retry_key: str = Field(max_length=36)
     error: str | None = Field(default=None, max_length=300)

@@ -45,7 +45,11 @@ PAID, DELIVERED, PARTIAL, FAILED, REFUNDED, PAYMENT_CODE, REMINDER = (
 QUEUED, SENT, NOT_SENT, SKIPPED = "queued", "sent", "failed", "skipped"
 REMIND_BEFORE = timedelta(hours=6)  # before an offline payment code's deadline
 # a settled payment's message
-SETTLED_KIND = {PaymentStatus.SUCCESS: DELIVERED, PaymentStatus.PARTIAL: PARTIAL, PaymentStatus.FAILED: FAILED}
+SETTLED_KIND = {
+    PaymentStatus.SUCCESS: DELIVERED,
+    PaymentStatus.PARTIAL: PARTIAL,
+    PaymentStatus.FAILED: FAILED,
+}
 TAIPEI = timezone(timedelta(hours=8))
 
 _QUEUE = text(
@@ -92,7 +96,9 @@ def _refund_due(s: Session, payment_id: int) -> int:
     return int(
         s.connection()
         .execute(
-            text("SELECT coalesce(sum(price_twd), 0) FROM payment_items WHERE payment_id = :p AND status = 'FAILED'"),
+            text(
+                "SELECT coalesce(sum(price_twd), 0) FROM payment_items WHERE payment_id = :p AND status = 'FAILED'"
+            ),
             {"p": payment_id},
         )
         .scalar_one()
@@ -161,7 +167,7 @@ def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str
     texts: list[str] = []
     if kind == PAID:
         texts.append(wording.message(PAID, lang, amount=o.amount_twd, order=o.id))
-    elif kind == DELIVERED or kind == PARTIAL:
+    elif kind in (DELIVERED, PARTIAL):
         parts = [wording.message(kind, lang, order=o.id, refund=_refund_due(s, o.id))]
         copies: list[str] = []
         for item in _items(s, o.id):
@@ -178,7 +184,9 @@ def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str
     elif kind == FAILED:
         parts = [wording.message(FAILED, lang, order=o.id, refund=_refund_due(s, o.id))]
         for item in _items(s, o.id):
-            parts.append(f"• {item.product} → {item.target}\n{wording.failure_reason(item.failure_class, lang)}")
+            parts.append(
+                f"• {item.product} → {item.target}\n{wording.failure_reason(item.failure_class, lang)}"
+            )
         parts.append(wording.refund_when(o.payment_method, lang))
         texts.append("\n\n".join(parts))
     elif kind.startswith(REFUNDED):  # "refunded:<refund id>": one message per refund confirmed
@@ -193,7 +201,9 @@ def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str
         parts = [wording.message(REFUNDED, lang, order=o.id, refund=amount or o.refunded_twd)]
         for item in _items(s, o.id):
             if item.status == "FAILED":
-                parts.append(f"• {item.product} → {item.target}\n{wording.failure_reason(item.failure_class, lang)}")
+                parts.append(
+                    f"• {item.product} → {item.target}\n{wording.failure_reason(item.failure_class, lang)}"
+                )
         parts.append(wording.refund_when(o.payment_method, lang))
         texts.append("\n\n".join(parts))
     elif kind.startswith(PAYMENT_CODE):
@@ -254,7 +264,10 @@ def _payment_code_texts(s: Session, o: _Order, trade_no: str, lang: str) -> list
     )
     lines, copies = [head], []
     if c.v_account:
-        lines += [f"{wording.label('bank', lang)}: {c.bank_code}", f"{wording.label('account', lang)}: {c.v_account}"]
+        lines += [
+            f"{wording.label('bank', lang)}: {c.bank_code}",
+            f"{wording.label('account', lang)}: {c.v_account}",
+        ]
         copies.append(c.v_account)
     if c.payment_no:
         lines.append(f"{wording.label('code', lang)}: {c.payment_no}")
@@ -279,7 +292,12 @@ def _finish(uow_factory: UowFactory, message_id: int, status: str, error: str | 
                     "sent_at = CASE WHEN :s = 'sent' AND sent_at IS NULL THEN :now ELSE sent_at END "
                     "WHERE id = :id RETURNING status"
                 ),
-                {"s": status, "e": error[:300] if error else None, "now": datetime.now(UTC), "id": message_id},
+                {
+                    "s": status,
+                    "e": error[:300] if error else None,
+                    "now": datetime.now(UTC),
+                    "id": message_id,
+                },
             )
             .scalar_one()
         )
@@ -348,7 +366,9 @@ def _deliver_one(uow_factory: UowFactory, message_id: int, pusher: TextPusher, p
         s = uow.session
         row = (
             s.connection()
-            .execute(text("SELECT status, retry_key FROM customer_messages WHERE id = :id"), {"id": message_id})
+            .execute(
+                text("SELECT status, retry_key FROM customer_messages WHERE id = :id"), {"id": message_id}
+            )
             .first()
         )
         if row is None or row.status != QUEUED:
@@ -357,7 +377,9 @@ def _deliver_one(uow_factory: UowFactory, message_id: int, pusher: TextPusher, p
         composed = compose(s, message_id, public_url)
     if not composed or not composed[1]:
         # a reminder for an order paid (or lapsed) meanwhile is not sent: there is nothing to remind of
-        return _finish(uow_factory, message_id, SKIPPED, "nothing to say any more (a reminder for a paid order)")
+        return _finish(
+            uow_factory, message_id, SKIPPED, "nothing to say any more (a reminder for a paid order)"
+        )
     to, texts = composed
     try:
         outcome = pusher.push_texts(to, texts, retry_key=retry_key)

@@ -372,7 +372,10 @@ def _accept(
             outbox.remember(session, row_id, topics.FULFILL_ITEM, payload, None)
         notify.queue(session, payment.id, notify.PAID)
         return GatewayReply(Verdict.ACCEPTED, ACK, 200, payment.id)
-    if payment.merchant_trade_no != ev.merchant_trade_no and payment.ecpay_trade_no not in (None, ev.trade_no):
+    if payment.merchant_trade_no != ev.merchant_trade_no and payment.ecpay_trade_no not in (
+        None,
+        ev.trade_no,
+    ):
         # two hand-offs of one order were both paid: the order is delivered once, the second payment goes back
         raise_alert(
             session,

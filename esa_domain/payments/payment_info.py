@@ -84,7 +84,9 @@ def _apply(s, fields: Mapping[str, str], config: EcpayConfig) -> tuple[InfoReply
     rtn_code = fields.get("RtnCode", "")
     if rtn_code not in GOT_CODE:  # ECPay could not issue a code: kept like a declined card, pay again
         s.execute(
-            text("UPDATE payment_checkouts SET rtn_code = :c, rtn_msg = :m, result_at = now() WHERE id = :id"),
+            text(
+                "UPDATE payment_checkouts SET rtn_code = :c, rtn_msg = :m, result_at = now() WHERE id = :id"
+            ),
             {"c": rtn_code[:20], "m": fields.get("RtnMsg", "")[:200], "id": checkout_id},
         )
         return InfoReply(ACK, 200, payment_id), f"no code: RtnCode {rtn_code[:20]}", True, payment_id

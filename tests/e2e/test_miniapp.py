@@ -128,15 +128,36 @@ def _payments(db) -> int:
 
 # what each language shows, so the test reads the page as a person of that language would
 WORDS = {
-    "id": {"bad_target": "Nomor HP Indonesia", "pay_again": "Bayar lagi", "declined": "tidak berhasil",
-           "back": "Kembali ke ESA", "delivered": "Terkirim", "copy": "Salin", "paid_msg": "sudah kami terima",
-           "delivered_msg": "sudah terkirim"},
-    "en": {"bad_target": "not an Indonesian mobile number", "pay_again": "Pay again", "declined": "did not go through",
-           "back": "Back to ESA", "delivered": "Delivered", "copy": "Copy", "paid_msg": "We received",
-           "delivered_msg": "is delivered"},
-    "zh-Hant": {"bad_target": "印尼手機號碼", "pay_again": "再付一次", "declined": "付款未成功",
-                "back": "返回 ESA", "delivered": "已完成", "copy": "複製", "paid_msg": "已收到",
-                "delivered_msg": "已完成"},
+    "id": {
+        "bad_target": "Nomor HP Indonesia",
+        "pay_again": "Bayar lagi",
+        "declined": "tidak berhasil",
+        "back": "Kembali ke ESA",
+        "delivered": "Terkirim",
+        "copy": "Salin",
+        "paid_msg": "sudah kami terima",
+        "delivered_msg": "sudah terkirim",
+    },
+    "en": {
+        "bad_target": "not an Indonesian mobile number",
+        "pay_again": "Pay again",
+        "declined": "did not go through",
+        "back": "Back to ESA",
+        "delivered": "Delivered",
+        "copy": "Copy",
+        "paid_msg": "We received",
+        "delivered_msg": "is delivered",
+    },
+    "zh-Hant": {
+        "bad_target": "印尼手機號碼",
+        "pay_again": "再付一次",
+        "declined": "付款未成功",
+        "back": "返回 ESA",
+        "delivered": "已完成",
+        "copy": "複製",
+        "paid_msg": "已收到",
+        "delivered_msg": "已完成",
+    },
 }
 
 
@@ -308,9 +329,11 @@ def test_the_liff_sdk_is_served_from_our_own_bundle_never_a_cdn(stack, browser):
     asked: list[str] = []
     page.route(
         "**/*",
-        lambda route: (asked.append(route.request.url), route.continue_())
-        if route.request.url.startswith(("http://127.0.0.1", "data:"))
-        else (asked.append(route.request.url), route.abort()),
+        lambda route: (
+            (asked.append(route.request.url), route.continue_())
+            if route.request.url.startswith(("http://127.0.0.1", "data:"))
+            else (asked.append(route.request.url), route.abort())
+        ),
     )
     page.goto(stack["api"] + "/app/")
     page.wait_for_selector("#login")

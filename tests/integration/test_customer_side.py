@@ -36,7 +36,6 @@ from esa_domain.models import (
     Payment,
     PaymentCheckout,
     PaymentHistory,
-    PaymentItem,
 )
 from esa_domain.ordering import notify
 from esa_domain.payments.settlement import settle_payment
@@ -52,7 +51,14 @@ USER = "U-budi"
 
 class Stack:
     def __init__(self, db, api: str, line: str, ecpay: str, app, line_cfg: LineSandboxConfig) -> None:
-        self.db, self.api, self.line, self.ecpay, self.app, self.line_cfg = db, api, line, ecpay, app, line_cfg
+        self.db, self.api, self.line, self.ecpay, self.app, self.line_cfg = (
+            db,
+            api,
+            line,
+            ecpay,
+            app,
+            line_cfg,
+        )
         self.auth: dict[str, str] = {}
 
     def sign_in(self, user: str = USER) -> dict[str, str]:
@@ -118,7 +124,9 @@ def stack(db, redis_url, redis_client, run_asgi) -> Stack:
     factories.catalog(db)
     line_cfg = LineSandboxConfig()
     line_url = run_asgi(create_line_sandbox(line_cfg))
-    ecpay_url = run_asgi(create_ecpay_sandbox(config=SandboxConfig(retry_intervals=(0.2,), default_delay_s=0.2)))
+    ecpay_url = run_asgi(
+        create_ecpay_sandbox(config=SandboxConfig(retry_intervals=(0.2,), default_delay_s=0.2))
+    )
     app = create_app()
     base = run_asgi(app)
     settings = Settings(database_url="x", redis_url=redis_url, ESA_PUBLIC_URL=base, ecpay_base_url=ecpay_url)
@@ -242,7 +250,9 @@ def test_the_result_page_leads_back_into_the_app_and_offers_to_pay_again(stack):
 def test_an_expired_orders_item_never_reads_queued_for_delivery(stack):
     order = stack.order()
     with stack.uow() as uow:
-        transition_payment(uow.session, order["id"], PaymentStatus.EXPIRED, cause="test: window", actor="test")
+        transition_payment(
+            uow.session, order["id"], PaymentStatus.EXPIRED, cause="test: window", actor="test"
+        )
         uow.commit()
     view = stack.read(order["id"], "en")
     assert view["status_text"] == "Not paid in time"
@@ -260,7 +270,9 @@ def _fail_paid_order(stack, order: dict, failure_class: str) -> None:
         supplier = s.execute(text("SELECT id FROM suppliers WHERE code = 'iak'")).scalar_one()
         s.add(ItemAttempt(item_id=item_id, supplier_id=supplier, reference=f"T{item_id}", state="FAILED",
                           failure_class=failure_class, cost_idr=1, cost_twd=0))  # fmt: skip
-        transition_item(s, item_id, ItemStatus.FAILED, cause="test", actor="test", values={"failure_reason": "x"})
+        transition_item(
+            s, item_id, ItemStatus.FAILED, cause="test", actor="test", values={"failure_reason": "x"}
+        )
         settle_payment(s, order["id"])
         uow.commit()
 
@@ -328,9 +340,15 @@ def test_the_language_is_the_customers_choice_and_is_remembered(stack):
 
 def _queued(db, payment_id: int, kind: str) -> CustomerMessage:
     with Session(db) as s:
-        return s.exec(
-            select(CustomerMessage).where(CustomerMessage.payment_id == payment_id, CustomerMessage.kind == kind)
-        ).scalars().one()
+        return (
+            s.exec(
+                select(CustomerMessage).where(
+                    CustomerMessage.payment_id == payment_id, CustomerMessage.kind == kind
+                )
+            )
+            .scalars()
+            .one()
+        )
 
 
 def test_one_line_message_per_outcome_in_the_customers_language_even_after_a_crash(stack):
@@ -342,9 +360,7 @@ def test_one_line_message_per_outcome_in_the_customers_language_even_after_a_cra
 
     # Given a worker killed after the outcome's commit, before the message left: the outbox row is there
     with Session(stack.db) as s:
-        row = s.exec(
-            select(OutboxMessage).where(OutboxMessage.topic == "notify_customer")
-        ).scalars().one()
+        row = s.exec(select(OutboxMessage).where(OutboxMessage.topic == "notify_customer")).scalars().one()
     assert row.payload == {"message_id": paid.id}
 
     # When it is delivered, and delivered again (the sweeper re-sends, a duplicate message arrives)
@@ -359,7 +375,9 @@ def test_one_line_message_per_outcome_in_the_customers_language_even_after_a_cra
     with stack.uow() as uow:
         s = uow.session
         transition_item(s, item_id, ItemStatus.PROCESSING, cause="test", actor="test")
-        transition_item(s, item_id, ItemStatus.SUCCESS, cause="test", actor="test", values={"artifact": "SN123456789"})
+        transition_item(
+            s, item_id, ItemStatus.SUCCESS, cause="test", actor="test", values={"artifact": "SN123456789"}
+        )
         settle_payment(s, order["id"])
         notify.queue_settled(s, order["id"], "SUCCESS")  # a re-run of the same step
         uow.commit()
@@ -532,10 +550,15 @@ def test_lines_monthly_limit_gives_the_message_up_and_tells_operators_once(stack
     first, second = (_queued(stack.db, o["id"], "paid") for o in orders)
     quota = {"Authorization": f"Bearer {stack.line_cfg.channel_access_token}"}
     httpx.post(f"{stack.line}/_sandbox/quota", json={"monthly_quota": 1})
-    assert httpx.get(f"{stack.line}/v2/bot/message/quota", headers=quota).json() == {"type": "limited", "value": 1}
+    assert httpx.get(f"{stack.line}/v2/bot/message/quota", headers=quota).json() == {
+        "type": "limited",
+        "value": 1,
+    }
 
     assert notify.deliver(stack.uow, first.id, stack.pusher(), stack.api) == "sent"
-    assert httpx.get(f"{stack.line}/v2/bot/message/quota/consumption", headers=quota).json() == {"totalUsage": 1}
+    assert httpx.get(f"{stack.line}/v2/bot/message/quota/consumption", headers=quota).json() == {
+        "totalUsage": 1
+    }
     # the month's messages are used up: LINE answers 429 "You have reached your monthly limit."
     assert notify.deliver(stack.uow, second.id, stack.pusher(), stack.api) == "failed"
     assert notify.deliver(stack.uow, second.id, stack.pusher(), stack.api) == "failed"  # not retried for ever
@@ -552,13 +575,19 @@ def test_a_payment_code_reminder_waits_for_its_time_and_is_skipped_once_paid(sta
     refs = [stack.hand_off(o["reference"]) for o in (waiting, paid)]
     # ECPay's ATM deadline: the day after tomorrow or later, end of day in Taipei
     expire = (datetime.now(UTC) + timedelta(days=3)).astimezone(notify.TAIPEI).strftime("%Y/%m/%d")
-    for o, ref in zip((waiting, paid), refs, strict=True):
+    for ref in refs:
         r = httpx.post(f"{stack.api}/ecpay/payment-info", data=_atm_info(ref, 25, ExpireDate=expire))
         assert r.text == "1|OK"
     reminder = _queued(stack.db, waiting["id"], f"reminder:{refs[0]}")
     with Session(stack.db) as s:
-        row = s.exec(select(OutboxMessage).where(OutboxMessage.payload == {"message_id": reminder.id})).scalars().one()
-    deadline = datetime.strptime(expire, "%Y/%m/%d").replace(tzinfo=notify.TAIPEI) + timedelta(days=1, seconds=-1)
+        row = (
+            s.exec(select(OutboxMessage).where(OutboxMessage.payload == {"message_id": reminder.id}))
+            .scalars()
+            .one()
+        )
+    deadline = datetime.strptime(expire, "%Y/%m/%d").replace(tzinfo=notify.TAIPEI) + timedelta(
+        days=1, seconds=-1
+    )
     assert row.available_at == deadline - notify.REMIND_BEFORE  # not before six hours ahead of the deadline
 
     assert notify.deliver(stack.uow, reminder.id, stack.pusher(), stack.api) == "sent"
@@ -591,7 +620,9 @@ def test_a_pln_token_is_delivered_in_parts_in_the_app_and_in_line(stack):
         transition_item(s, item_id, ItemStatus.PROCESSING, cause="test", actor="test")
         store_delivery(s, item_id, None, Delivery(token=token, customer_name="BUDI SANTOSO", tariff="R1/1300VA",
                                                   kwh="14.5"))  # fmt: skip
-        transition_item(s, item_id, ItemStatus.SUCCESS, cause="test", actor="test", values={"artifact": "SN1"})
+        transition_item(
+            s, item_id, ItemStatus.SUCCESS, cause="test", actor="test", values={"artifact": "SN1"}
+        )
         settle_payment(s, order["id"])
         uow.commit()
 

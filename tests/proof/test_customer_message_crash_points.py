@@ -52,11 +52,9 @@ def test_each_outcome_reaches_the_customer_once_through_crashes(db, world, rt, w
     worker = WorkerProcess(worker_env, log_path=tmp_path / "worker.log").start()
     for order in others:
         assert notify(world.api_url, order).text == "1|OK"
-    assert wait_until(
-        lambda: scalar(db, "SELECT count(*) FROM customer_messages WHERE kind = 'delivered' AND payment_id = "
-                       "ANY(:ids)", ids=[o.payment_id for o in others]) >= 1,  # fmt: skip
-        timeout=30,
-    )
+    delivered = "SELECT count(*) FROM customer_messages WHERE kind = 'delivered' AND payment_id = ANY(:ids)"
+    ids = [o.payment_id for o in others]
+    assert wait_until(lambda: scalar(db, delivered, ids=ids) >= 1, timeout=30)
     worker.kill()
 
     # When everything heals (ECPay's re-sent notice, a new worker, reconciliation, the sweeper)
