@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlmodel import Session
@@ -33,6 +34,13 @@ _FAILED = {
     "product": "the product was unavailable there (out of stock)",
     "config": "the supplier refused us (configuration, credentials or deposit)",
 }
+TAIPEI = ZoneInfo("Asia/Taipei")  # the dashboard's times are Taipei's (esa_admin.format.when)
+
+
+def _at(t: datetime) -> str:
+    return t.astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M:%S")
+
+
 _OPERATION = {"purchase": "purchase answer", "status": "status check", "callback": "signed callback"}
 
 
@@ -45,12 +53,12 @@ class LastWord:
     outcome: str
     at: datetime
     delivered: bool  # some attempt's own last word is success: the item must not be called "not delivered"
-    delivered_by: str | None  # "IAK ESA12S1 (signed callback, 2026-12-02 01:02 UTC)" when delivered
+    delivered_by: str | None  # "IAK ESA12S1 (signed callback, 2026-12-02 09:02:00, Taipei)" when delivered
 
     @property
     def words(self) -> str:
         """The last word in plain words, for a person."""
-        src = f"{_OPERATION.get(self.operation, self.operation)} at {self.at:%Y-%m-%d %H:%M:%S} UTC, {self.reference}"
+        src = f"{_OPERATION.get(self.operation, self.operation)} at {_at(self.at)}, {self.reference}"
         head, _, detail = self.outcome.partition(" ")
         if head == "SUCCESS":
             said = "DELIVERED"
@@ -94,7 +102,7 @@ def last_words(session: Session, item_ids: Iterable[int]) -> dict[int, LastWord]
         success = [r for r in rows if r.outcome == "SUCCESS"]
         by = (
             f"{success[-1].supplier} {success[-1].reference} ({_OPERATION.get(success[-1].operation, success[-1].operation)}, "
-            f"{success[-1].created_at:%Y-%m-%d %H:%M:%S} UTC)"
+            f"{_at(success[-1].created_at)})"
             if success
             else None
         )
