@@ -28,11 +28,25 @@ class OperatorsState(AuthState):
     password_of: int = 0
     password_name: str = ""
     password_error: str = ""
+    audit: list[dict[str, str]] = []
 
     def _reload(self) -> None:
         with Session(default_engine()) as s:
             rows = operators.list_operators(s)
             sessions = operators.live_sessions(s, self.sessions_of) if self.sessions_of else []
+            recent = operators.recent_actions(s, 30)
+        self.audit = [
+            {
+                "at": fmt.when(a.at),
+                "who": a.operator or "(no one logged in)",
+                "what": fmt.label(a.action),
+                "code": a.action,
+                "on": fmt.order_number(a.payment_id) if a.payment_id else (a.subject or ""),
+                "link": routes.order_url(a.payment_id) if a.payment_id else "",
+                "reason": a.reason or "",
+            }
+            for a in recent
+        ]
         self.rows = [
             {
                 "id": str(r.id),
@@ -243,6 +257,16 @@ def _session_row(x) -> rx.Component:
     )
 
 
+def _audit_row(a) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(a["at"]),
+        rx.table.cell(a["who"]),
+        rx.table.cell(rx.text(a["what"], title=a["code"])),
+        rx.table.cell(rx.cond(a["link"] != "", rx.link(a["on"], href=a["link"]), rx.text(a["on"], size="1"))),
+        rx.table.cell(rx.text(a["reason"], size="1")),
+    )
+
+
 def _create_form() -> rx.Component:
     return rx.card(
         rx.form(
@@ -350,6 +374,13 @@ def operators_page() -> rx.Component:
             ),
             _sessions_panel(),
             _password_dialog(),
+            rx.heading("Latest changes", size="3"),
+            table(
+                ["When (Taipei)", "Who", "What", "On", "Reason"],
+                OperatorsState.audit,
+                _audit_row,
+                id="audit-table",
+            ),
             rx.text(
                 "Every change here is in the audit log (Orders → Audit log CSV).",
                 size="1",

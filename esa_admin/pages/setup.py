@@ -55,7 +55,9 @@ class SetupState(AuthState):
                 "fee_twd": str(r.fee_twd),
                 "fee_idr": str(r.fee_idr),
                 "offers": str(r.offers),
-                "health": (
+                "health": "enabled without credentials: routing skips it"
+                if r.enabled and not r.configured
+                else (
                     f"breaker open until {fmt.when(r.circuit_open_until)}"
                     if r.circuit_open_until and r.circuit_open_until > now
                     else (
@@ -208,8 +210,8 @@ def _supplier_row(r) -> rx.Component:
                 r["in_shop"] == "yes",
                 rx.form(
                     rx.hstack(
-                        rx.input(type="hidden", name="supplier_id", value=r["id"]),
-                        rx.input(
+                        rx.el.input(type="hidden", name="supplier_id", value=r["id"]),
+                        rx.el.input(
                             type="hidden", name="enable", value=rx.cond(r["enabled"] == "yes", "no", "yes")
                         ),
                         rx.cond(
@@ -250,7 +252,7 @@ def _supplier_row(r) -> rx.Component:
                 r["in_shop"] == "yes",
                 rx.form(
                     rx.hstack(
-                        rx.input(type="hidden", name="supplier_id", value=r["id"]),
+                        rx.el.input(type="hidden", name="supplier_id", value=r["id"]),
                         rx.input(
                             name="fee_twd",
                             default_value=r["fee_twd"],
@@ -285,7 +287,7 @@ def _suppliers() -> rx.Component:
             rx.heading("Suppliers", size="3"),
             rx.text(
                 "Every supplier the app has an adapter for. Credentials live in the environment (README, "
-                "Configuration); a supplier is added disabled and enabled once its SKUs are mapped.",
+                "Configuration); a supplier is added disabled and enabled once its credentials are configured and its SKUs mapped.",
                 size="1",
                 color_scheme="gray",
             ),

@@ -494,3 +494,24 @@ def revoke_session(session: Session, actor: Operator, session_id: int) -> bool:
         )  # fmt: skip
     session.flush()
     return ended
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    at: datetime
+    operator: str | None
+    action: str
+    payment_id: int | None
+    subject: str | None
+    reason: str | None
+
+
+def recent_actions(session: Session, limit: int = 50) -> list[ActionRow]:
+    """The newest audit rows, newest first (the whole log downloads as CSV by date range)."""
+    rows = session.exec(
+        select(OperatorAction, Operator.username)
+        .outerjoin(Operator, col(Operator.id) == col(OperatorAction.operator_id))
+        .order_by(col(OperatorAction.id).desc())
+        .limit(limit)
+    ).all()
+    return [ActionRow(a.created_at, name, a.action, a.payment_id, a.subject, a.reason) for a, name in rows]
