@@ -8,6 +8,7 @@ deposits, transitions): exactly one scheduler runs, so those are counted once.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -27,7 +28,17 @@ def main() -> None:
         from prometheus_client import start_http_server
 
         metrics.REGISTRY.register(StateCollector(default_engine(), broker.client))  # type: ignore[attr-defined]
-        start_http_server(settings.scheduler_metrics_port, settings.metrics_host, registry=metrics.REGISTRY)
+        try:
+            start_http_server(
+                settings.scheduler_metrics_port, settings.metrics_host, registry=metrics.REGISTRY
+            )
+        except OSError as exc:  # the port is taken: schedule anyway, a missing scrape target is its own alert
+            logging.getLogger(__name__).error(
+                "scheduler metrics not served on %s:%s: %s (ESA_SCHEDULER_METRICS_PORT)",
+                settings.metrics_host,
+                settings.scheduler_metrics_port,
+                exc,
+            )
     main_thread = threading.main_thread()
     Heartbeat(broker.client, "scheduler", settings.heartbeat_seconds, main_thread.is_alive).start()  # type: ignore[attr-defined]
 
