@@ -33,6 +33,8 @@ from prometheus_client import (
 disable_created_metrics()  # the *_created series double the output and nobody graphs them
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROC_ENV):  # a folder named but not made would fail every increment (every request)
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
 
 # ESA's own metrics: a registry of ours (not prometheus_client's global one), so importing this module twice
 # under different names in tests, or a library registering its own, never collides
