@@ -77,7 +77,9 @@ def test_order_is_pending_then_status_is_success(world: LapakWorld) -> None:
     assert world.adapter.check_status(request).outcome.outcome is Outcome.SUCCESS
 
 
-def test_voucher_code_is_delivered_but_never_the_artifact_nor_stored_in_an_exchange(world: LapakWorld) -> None:
+def test_voucher_code_is_delivered_but_never_the_artifact_nor_stored_in_an_exchange(
+    world: LapakWorld,
+) -> None:
     request = world.request(sku="VCGS330-S22")
     world.adapter.purchase(request)
     result = world.adapter.check_status(request)
