@@ -108,6 +108,27 @@ def test_close_page_lists_the_days_differences_with_links_and_downloads_them(
     page.wait_for_url(re.compile(rf"/orders/{placed.payment_id}/?$"))
 
 
+def test_money_pages_read_on_a_phone(dashboard_url, dashboard_browser, shop):
+    db, cat, _ = shop
+    with UnitOfWork(db) as uow:
+        deposits.record_balance(uow.session, cat["iak"].id, 4_000_000, source="poll")
+        uow.session.add(DailyClose(business_day=daily_close.business_day(datetime.now(UTC)), totals={}))
+        uow.commit()
+    context = dashboard_browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    _log_in(page, f"{dashboard_url}/close")
+    page.wait_for_url(re.compile(r"/close/?$"))
+    for path in ("/close", "/suppliers", "/alerts"):
+        page.goto(dashboard_url + path)
+        expect(page.locator("#page-title")).to_be_visible()
+        page.wait_for_timeout(300)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 391, f"{path} scrolls sideways ({width} px wide)"
+        page.screenshot(path=str(ARTIFACTS / f"money-ops{path.replace('/', '-')}-390.png"), full_page=True)
+    context.close()
+
+
 def test_suppliers_show_balances_and_alerts_are_resent_and_acknowledged(dashboard_url, dashboard_page, shop):
     page, (db, cat, _) = dashboard_page, shop
     iak = cat["iak"]
