@@ -34,7 +34,6 @@ from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import GatewayEvent, Payment, PaymentItem, Refund
 from esa_domain.operations.alerts import raise_alert
 from esa_domain.ordering import notify
-from esa_domain.ordering import notify
 from esa_domain.payments.accept import EcpayConfig
 
 log = logging.getLogger(__name__)
@@ -242,6 +241,16 @@ def _has_undelivered(session: Session, payment_id: int) -> bool:
     return session.exec(q).first() is not None
 
 
+def _doaction_before_refund_rows(session: Session, payment_id: int) -> bool:
+    """A "refund" gateway event of this payment that names no refund row: a DoAction of the older code."""
+    q = select(GatewayEvent.id).where(
+        GatewayEvent.payment_id == payment_id,
+        GatewayEvent.kind == EVENT_KIND,
+        ~col(GatewayEvent.fields).has_key("refund_id"),  # type: ignore[attr-defined]
+    )
+    return session.exec(q).first() is not None
+
+
 def _to_review(session: Session, payment_id: int, why: str) -> None:
     transition_payment(session, payment_id, P.NEEDS_REVIEW, cause=why, actor=ACTOR, from_={P.REFUND_PENDING})
 
@@ -258,6 +267,21 @@ def refund_payment(
         orphan = payment.status == P.REFUND_PENDING and not _has_undelivered(s, payment_id)
         if payment.status not in (P.FAILED, P.PARTIAL) and not orphan:
             return str(payment.status)
+        if orphan and _doaction_before_refund_rows(s, payment_id):
+            # claimed before refunds were rows of their own and a DoAction left then: it may have been made
+            _to_review(s, payment_id, "a DoAction left before refunds were recorded as rows: check ECPay")
+            raise_alert(
+                s,
+                condition=REFUND_UNKNOWN,
+                payment_id=payment_id,
+                public_url=ecpay.public_url,
+                title=f"Refund on order {payment_id}: outcome unknown",
+                body="A DoAction was sent for this order before refunds were recorded as rows of their own, and "
+                "its outcome was never recorded. The refund MAY OR MAY NOT have happened: check the trade in "
+                "ECPay's back office, then refund by hand or mark the payment refunded.",
+            )
+            uow.commit()
+            return str(P.NEEDS_REVIEW)
         amount = refund_amount(payment, _failed_price(s, payment_id))
         amount = min(amount, payment.amount_twd - committed_twd(s, payment_id))
         if amount <= 0:
@@ -529,8 +553,8 @@ def _confirm(session: Session, refund_id: int, cause: str, actor: str, *, answer
         text("UPDATE payments SET refunded_twd = refunded_twd + :amt, updated_at = now() WHERE id = :p"),
         {"amt": refund.amount_twd, "p": refund.payment_id},
     )
-    notify.queue(session, refund.payment_id, f"{notify.REFUNDED}:{refund_id}")  # the customer hears it in LINE
-    notify.queue(session, refund.payment_id, f"{notify.REFUNDED}:{refund_id}")  # the customer hears it in LINE
+    # the customer hears it in LINE
+    notify.queue(session, refund.payment_id, f"{notify.REFUNDED}:{refund_id}")
     still_open = session.exec(
         select(Refund.id).where(
             Refund.payment_id == refund.payment_id,

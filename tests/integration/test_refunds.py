@@ -523,3 +523,36 @@ def test_ten_concurrent_copies_of_each_message_refund_once(db, sandbox_url):
     assert _ledger(sandbox_url, placed.merchant_trade_no) == [("R", 70)]
     assert len(_events(db, placed.payment_id)) == 1
     assert _payment(db, placed.payment_id).status == "REFUNDED"
+
+
+def test_a_refund_claimed_by_the_older_code_whose_doaction_left_goes_to_review_never_sent_again(
+    db, sandbox_url
+):
+    # Given a payment claimed (REFUND_PENDING) by the code before refund rows, whose DoAction left unanswered
+    placed = _paid_order(db, sandbox_url)
+    _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED})
+    with Session(db) as s:
+        transition_payment(
+            s, placed.payment_id, PaymentStatus.REFUND_PENDING, cause="old claim", actor="system:refunds"
+        )
+        s.add(
+            GatewayEvent(
+                payment_id=placed.payment_id,
+                merchant_trade_no=placed.merchant_trade_no,
+                kind="refund",
+                fields={"request": {"Action": "R", "TotalAmount": "70", "TradeNo": "x"}},
+                verified=False,
+                outcome="sent: DoAction R NT$70, no answer yet",
+            )
+        )
+        s.commit()
+    # When the reconciler looks for payments without a refund
+    reconcile(_uow(db), _config(sandbox_url), EcpayClient(sandbox_url, MID, KEY, IV),
+              now=datetime.now(UTC) + timedelta(minutes=3), policy=ReconcilePolicy())  # fmt: skip
+    # Then a person decides: no refund row, nothing sent to ECPay, one alert saying it may have happened
+    assert _refunds(db, placed.payment_id) == []
+    assert _ledger(sandbox_url, placed.merchant_trade_no) == []
+    assert _payment(db, placed.payment_id).status == "NEEDS_REVIEW"
+    with Session(db) as s:
+        alert = s.exec(select(Alert).where(Alert.condition == "refund_unknown")).one()
+    assert "MAY OR MAY NOT" in alert.body
