@@ -115,8 +115,7 @@ async def workers(rt: Runtime = Depends(get_runtime)) -> JSONResponse:
         return JSONResponse({"status": "not ready", "redis": type(exc).__name__}, status_code=503)
     ok = all(beats[kind] for kind in heartbeat.KINDS)
     body = {"status": "ok" if ok else "not ready"} | {
-        f"{kind}s": [{"host": b["host"], "pid": b["pid"], "at": b["at"]} for b in beats[kind]]
-        for kind in heartbeat.KINDS
+        f"{kind}s": [{"host": b["host"], "pid": b["pid"]} for b in beats[kind]] for kind in heartbeat.KINDS
     }
     return JSONResponse(body, status_code=200 if ok else 503)
 

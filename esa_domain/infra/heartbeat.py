@@ -1,9 +1,11 @@
 """Heartbeats of the workers and the scheduler, in Redis, read by the readiness checks.
 
-Each live process writes `esa:heartbeat:<kind>:<host>:<pid>` every ESA_HEARTBEAT_SECONDS with a time-to-live of
-three beats: a process that dies or hangs simply disappears, with nothing to clean up. Redis rather than a
-PostgreSQL table: expiry is what a heartbeat needs, the workers and scheduler cannot work without Redis
-anyway, and the beats add no writes (no WAL, no vacuum) to the database the orders need.
+Each live process beats every ESA_HEARTBEAT_SECONDS into the sorted set `esa:heartbeats:<kind>`: its member is
+`<host>:<pid>`, its score the time the beat runs out (three beats later). A process that dies or hangs stops
+renewing and falls out by itself; readers take the members whose time has not run out (one ZRANGEBYSCORE,
+however many other keys Redis holds) and drop the expired ones. Redis rather than a PostgreSQL table: expiry is
+what a heartbeat needs, the workers and the scheduler cannot work without Redis anyway, and the beats add no
+writes (no WAL, no vacuum) to the database the orders need.
 
 A beat is written only while the process can do its work: a worker while all its worker threads and consumers
 are alive, the scheduler while its scheduling loop is.
@@ -12,7 +14,6 @@ are alive, the scheduler while its scheduling loop is.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -23,26 +24,35 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-PREFIX = "esa:heartbeat:"
+PREFIX = "esa:heartbeats:"
 KINDS = ("worker", "scheduler")
 
 
-def key_for(kind: str, pid: int | None = None) -> str:
-    return f"{PREFIX}{kind}:{socket.gethostname()}:{pid or os.getpid()}"
+def member(pid: int | None = None) -> str:
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 def beat(client: Any, kind: str, every_seconds: int, *, pid: int | None = None) -> None:
-    """Write one heartbeat (it expires after three beats)."""
-    value = json.dumps({"at": time.time(), "host": socket.gethostname(), "pid": pid or os.getpid()})
-    client.set(key_for(kind, pid), value, ex=max(3 * every_seconds, 3))
+    """Write one heartbeat (it runs out after three beats)."""
+    lasts = max(3 * every_seconds, 3)
+    pipe = client.pipeline(transaction=False)
+    pipe.zadd(PREFIX + kind, {member(pid): time.time() + lasts})
+    pipe.expire(PREFIX + kind, 24 * 3600)  # a kind nobody runs any more leaves nothing behind
+    pipe.execute()
 
 
 def alive(client: Any, kind: str) -> list[dict[str, Any]]:
-    """The processes of `kind` whose heartbeat has not expired."""
-    keys = list(client.scan_iter(match=f"{PREFIX}{kind}:*", count=200))
-    if not keys:
-        return []
-    return [json.loads(v) for v in client.mget(keys) if v is not None]
+    """The processes of `kind` whose heartbeat has not run out: host, pid and when it runs out."""
+    now = time.time()
+    pipe = client.pipeline(transaction=False)
+    pipe.zremrangebyscore(PREFIX + kind, "-inf", now)
+    pipe.zrangebyscore(PREFIX + kind, now, "+inf", withscores=True)
+    _, found = pipe.execute()
+    out = []
+    for name, until in found:
+        host, _, pid = (name.decode() if isinstance(name, bytes) else name).rpartition(":")
+        out.append({"host": host, "pid": int(pid), "until": until})
+    return out
 
 
 class Heartbeat:
@@ -73,5 +83,5 @@ class Heartbeat:
     def stop(self) -> None:
         """Stop beating and withdraw the beat at once (a clean shutdown is not a dead process)."""
         self._stop.set()
-        with contextlib.suppress(Exception):  # it expires on its own
-            self.client.delete(key_for(self.kind))
+        with contextlib.suppress(Exception):  # it runs out on its own
+            self.client.zrem(PREFIX + self.kind, member())
