@@ -183,7 +183,10 @@ def configure_logging(process_kind: str, *, settings: Any = None, extra_secrets:
     install_record_factory()
     fmt = (settings.log_format or ("json" if settings.environment == "production" else "text")).lower()
     formatter: _Masking = JsonLineFormatter(process_kind) if fmt == "json" else TextFormatter(process_kind)
-    formatter.secrets = tuple({*_configured_secrets(settings), *(s for s in extra_secrets if len(s) >= 4)})
+    secrets = {*_configured_secrets(settings), *(s for s in extra_secrets if len(s) >= 4)}
+    formatter.secrets = tuple(
+        sorted(secrets, key=len, reverse=True)
+    )  # a secret inside another: the longer first
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_FLAG, False) or _is_library_default(handler):
