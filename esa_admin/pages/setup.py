@@ -34,6 +34,8 @@ class SetupState(AuthState):
     products: list[dict[str, str]] = []
     offers: list[dict[str, str]] = []
     error: str = ""
+    # the product in the form: {} for a new one, else its fields (the form is re-drawn with them)
+    editing: dict[str, str] = {}
 
     def _reload(self) -> None:
         now = datetime.now(UTC)
@@ -76,7 +78,9 @@ class SetupState(AuthState):
         self.products = [
             {"id": str(p.id), "code": p.code, "name": p.name, "category": names.get(p.category_id, ""),
              "price": fmt.twd(p.price_twd), "target": admin.TARGET_KIND_WORDS.get(p.target_kind, p.target_kind),
-             "on_sale": "yes" if p.active else "", "reason": p.disabled_reason or ""}
+             "on_sale": "yes" if p.active else "", "reason": p.disabled_reason or "",
+             "category_id": str(p.category_id), "target_kind": p.target_kind, "price_twd": str(p.price_twd),
+             "nominal_idr": str(p.nominal_idr or "")}
             for p in products
         ]  # fmt: skip
         self.offers = [
@@ -157,16 +161,34 @@ class SetupState(AuthState):
         return self._after(ok, "category-form")
 
     @rx.event
+    def edit_product(self, product_id: str):
+        if self.authorize("admin") is None:
+            return self.denied()
+        self.editing = next((p for p in self.products if p["id"] == product_id), {})
+        return None
+
+    @rx.event
+    def new_product(self):
+        self.editing = {}
+
+    @rx.event
     def add_product(self, form: dict):
         category = str(form.get("category_id", ""))
+        editing = self.editing.get("id", "")
         ok = self._act(
             lambda s, me: admin.save_product(
                 s, me, code=str(form.get("code", "")), category_id=int(category) if category.isdigit() else 0,
                 name=str(form.get("name", "")), price_twd=str(form.get("price_twd", "")),
                 target_kind=str(form.get("target_kind", "")), nominal_idr=str(form.get("nominal_idr", "")),
+                active=bool(form.get("on_sale")) if editing else False,
+                product_id=int(editing) if editing else None,
             ),
-            f"Product {form.get('code', '')} created, off sale: map a supplier SKU, price it, then put it on sale.",
+            f"Product {form.get('code', '')} saved."
+            if editing
+            else f"Product {form.get('code', '')} created, off sale: map a supplier SKU, price it, then put it on sale.",
         )  # fmt: skip
+        if ok:
+            self.editing = {}
         return self._after(ok, "product-form")
 
     @rx.event
@@ -353,8 +375,19 @@ def _products() -> rx.Component:
             rx.heading("Products", size="3"),
             rx.form(
                 rx.flex(
-                    rx.input(name="code", placeholder="Code (TSEL10)", id="product-code", width="130px"),
-                    rx.input(name="name", placeholder="Name shown", id="product-name"),
+                    rx.input(
+                        name="code",
+                        placeholder="Code (TSEL10)",
+                        id="product-code",
+                        width="130px",
+                        default_value=SetupState.editing["code"],
+                    ),
+                    rx.input(
+                        name="name",
+                        placeholder="Name shown",
+                        id="product-name",
+                        default_value=SetupState.editing["name"],
+                    ),
                     rx.select.root(
                         rx.select.trigger(placeholder="Category", id="product-category"),
                         rx.select.content(
@@ -363,6 +396,7 @@ def _products() -> rx.Component:
                             )
                         ),
                         name="category_id",
+                        default_value=SetupState.editing["category_id"],
                     ),
                     rx.select.root(
                         rx.select.trigger(placeholder="The customer gives…", id="product-target"),
@@ -370,10 +404,41 @@ def _products() -> rx.Component:
                             *[rx.select.item(admin.TARGET_KIND_WORDS[k], value=k) for k in TARGET_KINDS]
                         ),
                         name="target_kind",
+                        default_value=SetupState.editing["target_kind"],
                     ),
-                    rx.input(name="price_twd", placeholder="Price TWD", width="100px", id="product-price"),
-                    rx.input(name="nominal_idr", placeholder="Face value IDR", width="120px"),
-                    rx.button("Add product", type="submit", id="product-submit"),
+                    rx.input(
+                        name="price_twd",
+                        placeholder="Price TWD",
+                        width="100px",
+                        id="product-price",
+                        default_value=SetupState.editing["price_twd"],
+                    ),
+                    rx.input(
+                        name="nominal_idr",
+                        placeholder="Face value IDR",
+                        width="120px",
+                        default_value=SetupState.editing["nominal_idr"],
+                    ),
+                    rx.cond(
+                        SetupState.editing.contains("id"),
+                        rx.hstack(
+                            rx.checkbox(
+                                "On sale",
+                                name="on_sale",
+                                default_checked=SetupState.editing["on_sale"] == "yes",
+                                id="product-on-sale",
+                            ),
+                            rx.button("Save product", type="submit", id="product-submit"),
+                            rx.button(
+                                "New product instead",
+                                type="button",
+                                variant="ghost",
+                                on_click=SetupState.new_product,
+                            ),
+                            align="center",
+                        ),
+                        rx.button("Add product", type="submit", id="product-submit"),
+                    ),
                     gap="8px",
                     wrap="wrap",
                     align="center",
@@ -381,6 +446,7 @@ def _products() -> rx.Component:
                 on_submit=SetupState.add_product,
                 reset_on_submit=False,
                 id="product-form",
+                key=SetupState.editing["id"].to(str),
             ),
             rx.text(
                 "New products start off sale: price them (Pricing) and put them on sale (Catalog).",
@@ -388,7 +454,7 @@ def _products() -> rx.Component:
                 color_scheme="gray",
             ),
             table(
-                ["Code", "Name", "Category", "Price", "Customer gives", "On sale"],
+                ["Code", "Name", "Category", "Price", "Customer gives", "On sale", ""],
                 SetupState.products,
                 lambda p: rx.table.row(
                     rx.table.cell(p["code"]),
@@ -401,6 +467,15 @@ def _products() -> rx.Component:
                             p["on_sale"] == "yes",
                             rx.badge("on sale", color_scheme="green"),
                             rx.badge("off sale", color_scheme="gray"),
+                        )
+                    ),
+                    rx.table.cell(
+                        rx.button(
+                            "Edit",
+                            size="1",
+                            variant="soft",
+                            on_click=SetupState.edit_product(p["id"]),
+                            id="edit-" + p["code"],
                         )
                     ),
                 ),

@@ -273,6 +273,12 @@ def test_admin_sets_up_the_shop_from_nothing_and_finds_the_promo_order(
     page.fill("#product-price", "99")
     page.click("#product-submit")
     expect(page.locator("#flash")).to_contain_text("Product TSEL10 created, off sale")
+    page.click("#edit-TSEL10")  # the form takes the product's fields; saving changes it, audited
+    expect(page.locator("#product-name")).to_have_value("Telkomsel 10.000")
+    page.fill("#product-name", "Telkomsel 10K")
+    page.click("#product-submit")
+    expect(page.locator("#flash")).to_contain_text("Product TSEL10 saved")
+    expect(page.locator("#setup-products")).to_contain_text("Telkomsel 10K")
 
     _pick(page, "#sku-product", "TSEL10")
     _pick(page, "#sku-supplier", "iak")
