@@ -73,3 +73,43 @@ def test_operator_refunds_part_of_a_delivered_order_and_finishes_the_task_by_han
     assert (done.status, done.reference) == ("CONFIRMED", "TRF-20261202-7")
     assert (payment.status, payment.refunded_twd) == ("SUCCESS", 10)
     assert [a for a in audit if a != "login"] == ["refund", "refund_bank_details", "refund_done"]
+
+
+def test_the_stuck_page_lists_a_refund_that_is_not_moving(dashboard_url, dashboard_page, db, demo):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from esa_domain.infra.db import UnitOfWork
+    from esa_domain.payments import refunds
+    from esa_domain.payments.accept import EcpayConfig
+
+    # Given a failed card order whose refund left for ECPay two hours ago and was never answered
+    pid = demo["failed"]
+    with Session(db) as s:
+        s.execute(update(Payment).where(Payment.id == pid).values(ecpay_trade_no="2401011234567890"))
+        s.commit()
+    ecpay = EcpayConfig("3002607", "pwFHCqoQZGmho4w6", "EkRm7iFT261dpevs", "http://127.0.0.1:9", "http://x")
+    refunds.refund_payment(lambda: UnitOfWork(db), pid, ecpay)
+    with Session(db) as s:
+        (refund,) = s.execute(select(Refund).where(Refund.payment_id == pid)).scalars()
+    with ecpay.client(timeout=1.0) as client:  # ECPay unreachable: the outcome is unknown, it stays SENT
+        assert refunds.send_refund(lambda: UnitOfWork(db), refund.id, ecpay, client) == "SENT"
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    with Session(db) as s:
+        s.execute(
+            update(Refund)
+            .where(Refund.id == refund.id)
+            .values(updated_at=two_hours_ago, sent_at=two_hours_ago)
+        )
+        s.commit()
+    # When an operator opens the Stuck page, Then the refund is there, with what it waits for and a link
+    app_url, page = dashboard_url, dashboard_page
+    _login(page, app_url, "ops")
+    page.goto(f"{app_url}/stuck")
+    row = page.locator("#stuck-table tbody tr", has_text="refund_stuck")
+    expect(row).to_contain_text(f"refund #1 NT${refund.amount_twd} SENT")
+    expect(row).to_contain_text("not moving for 2 h 0 min")
+    page.screenshot(path=str(ARTIFACTS / "stuck-refund.png"), full_page=True)
+    row.locator("a").first.click()
+    expect(page.locator("#refunds-table")).to_contain_text("Sent to ECPay, answer not recorded")
