@@ -64,6 +64,7 @@ from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork, execute, for_driver
 from esa_domain.infra.evidence import storable
 from esa_domain.operations.alerts import raise_alert
+from esa_domain.ordering.bills import bill_for_attempt
 from esa_domain.payments.settlement import SETTLED, after_settled, settle_ctes, settle_payment
 
 log = logging.getLogger(__name__)
@@ -449,6 +450,10 @@ def _fail_item(ctx: FulfillmentContext, uow: UnitOfWork, item_id: int, item: _It
 
 
 def _request(ctx: FulfillmentContext, item: _Item, best: Candidate, reference: str) -> PurchaseRequest:
+    bill = None
+    if item.postpaid:  # a bill pays the inquiry the customer saw (esa_domain.ordering.bills)
+        with ctx.uow() as own:
+            bill = bill_for_attempt(own.session, reference)
     return PurchaseRequest(
         reference=reference,
         sku=best.sku,
@@ -457,6 +462,7 @@ def _request(ctx: FulfillmentContext, item: _Item, best: Candidate, reference: s
         expected_cost_idr=best.cost_idr,
         callback_url=ctx.callback_url(best.supplier_code),
         postpaid=item.postpaid,
+        bill=bill,
     )
 
 
@@ -507,6 +513,7 @@ def _status_call(ctx: FulfillmentContext, attempt_id: int) -> CallResult:
             )
             .one()
         )
+        bill = bill_for_attempt(uow.session, row.reference) if row.kind == "postpaid" else None
     request = PurchaseRequest(
         reference=row.reference,
         sku=row.supplier_sku or "",
@@ -515,6 +522,7 @@ def _status_call(ctx: FulfillmentContext, attempt_id: int) -> CallResult:
         expected_cost_idr=row.cost_idr,
         callback_url=ctx.callback_url(row.code),
         postpaid=row.kind == "postpaid",
+        bill=bill,
     )
     return _call(ctx.adapters.get(row.code), "check_status", request)
 
@@ -729,6 +737,10 @@ def _apply_outcome(
             title=f"Order {row.payment_id}: supplier outcome unknown",
             body=f"{supplier_code} has not confirmed reference {row.reference} since "
             f"{row.created_at:%Y-%m-%d %H:%M} UTC. Check with the supplier, then resolve the item.",
+        )
+        # the supplier is still asked now and then: a definite answer settles the item before a person guesses
+        outbox.record(
+            s, topics.CHECK_ATTEMPT, {"attempt_id": attempt_id}, available_at=_review_check_at(ctx, now)
         )
         return Step.DONE, It.NEEDS_REVIEW
     outbox.record(s, topics.CHECK_ATTEMPT, {"attempt_id": attempt_id}, available_at=next_check_at)

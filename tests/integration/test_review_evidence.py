@@ -83,7 +83,18 @@ def _history(db, item_id: int) -> list[tuple[str | None, str, str]]:
         ]
 
 
-def _wait_status(db, item_id: int, want: str, timeout: float = 15) -> str:
+def _checks_queued(db, attempt_id: int) -> int:
+    with db.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT count(*) FROM outbox WHERE topic = 'check_attempt' AND available_at IS NOT NULL "
+                "AND CAST(payload->>'attempt_id' AS bigint) = :a"
+            ),
+            {"a": attempt_id},
+        ).scalar_one()
+
+
+def _wait_status(db, item_id: int, want: str, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     status = ""
     while time.monotonic() < deadline:
@@ -120,7 +131,7 @@ def test_a_late_signed_success_callback_settles_an_item_in_review_and_not_delive
     r = httpx.post(f"{world.sims['iak']}/_sandbox/force/{attempt.reference}", params={"status": "success"})
     assert r.status_code == 200, r.text
 
-    assert _wait_status(db, item_id, "SUCCESS") == "SUCCESS"
+    assert _wait_status(db, item_id, "SUCCESS") == "SUCCESS", _history(db, item_id)
     after = _history(db, item_id)[len(before) :]
     assert after == [
         ("NEEDS_REVIEW", "PROCESSING", "supplier:iak"),
@@ -149,10 +160,11 @@ def test_a_status_check_during_review_keeps_a_maybe_on_record_and_settles_on_a_d
     ctx = world.context(db, REVIEW_AT_ONCE)
     before = _history(db, item_id)
 
-    assert (
-        check_attempt(ctx, attempt.id) == "NEEDS_REVIEW"
-    )  # still pending at BillFazz: a maybe changes nothing
+    assert _checks_queued(db, attempt.id) == 1  # going to review left a status check for later
+    # still pending at BillFazz: a maybe changes nothing, and the supplier is asked again later
+    assert check_attempt(ctx, attempt.id) == "NEEDS_REVIEW"
     assert _history(db, item_id) == before
+    assert _checks_queued(db, attempt.id) == 2
     with Session(db) as s:
         word = last_words(s, [item_id])[item_id]
     assert word.operation == "status" and word.outcome == "PENDING" and not word.delivered
