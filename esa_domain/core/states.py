@@ -389,11 +389,13 @@ REFUND = Lifecycle(
             _w("Pengembalian dana diminta", "Refund requested", "已申請退款"),
             initial=True,
         ),
+        # past its resume grace an operator may close it with what ECPay's back office shows (a reference)
         R.SENT: State(
             frozenset({R.CONFIRMED, R.FAILED}),
             "Sent to ECPay, answer not recorded",
             "blue",
             _w("Dana sedang dikembalikan", "Being refunded", "退款處理中"),
+            actions=frozenset({A.REFUND}),
         ),
         R.CONFIRMED: State(
             frozenset(),

@@ -577,9 +577,19 @@ def _confirm(session: Session, refund_id: int, cause: str, actor: str, *, answer
 # ---- an operator's task -----------------------------------------------------------------------------------
 
 
-def complete_by_hand(session: Session, refund_id: int, reference: str, actor: str) -> str:
+def complete_by_hand(
+    session: Session,
+    refund_id: int,
+    reference: str,
+    actor: str,
+    *,
+    now: datetime | None = None,
+    resume_after: timedelta = DEFAULT_RESUME_AFTER,
+) -> str:
     """An operator refunded it outside ECPay's API (bank transfer, ECPay's back office): CONFIRMED with the
-    transfer's reference. A refund ECPay refused becomes the operator's task first. Raises RefundRefused."""
+    transfer's reference. A refund ECPay refused becomes the operator's task first. A SENT refund whose answer
+    never came is closed the same way once no call can still be in flight (`resume_after`), the reference being
+    what ECPay's back office shows for it. Raises RefundRefused."""
     reference = (reference or "").strip()
     if len(reference) < 3:
         raise RefundRefused(
@@ -588,12 +598,22 @@ def complete_by_hand(session: Session, refund_id: int, reference: str, actor: st
     refund = session.get(Refund, refund_id, with_for_update=True)
     if refund is None:
         raise RefundRefused(f"refund {refund_id} does not exist")
+    if refund.status == R.SENT:
+        now = now or datetime.now(UTC)
+        if refund.sent_at is not None and refund.sent_at > now - resume_after:
+            raise RefundRefused(
+                f"refund #{refund_id} left for ECPay moments ago and its answer may still come: wait a few minutes"
+            )
+        return _confirm(
+            session, refund_id, f"ECPay's back office shows it made, reference {reference}", actor,
+            reference=reference[:120],
+        )  # fmt: skip
     if refund.status == R.FAILED:
         _move(session, refund_id, R.MANUAL, (R.FAILED,), "taken over by hand after ECPay refused it", actor)
     elif refund.status != R.MANUAL:
         raise RefundRefused(
-            f"refund #{refund_id} is {refund.status}: only an operator's task (MANUAL) or a refused refund "
-            "(FAILED) is marked done by hand"
+            f"refund #{refund_id} is {refund.status}: only an operator's task (MANUAL), a refused refund (FAILED) "
+            "or a sent one whose answer never came (SENT) is marked done by hand"
         )
     return _confirm(
         session, refund_id, f"refunded by hand, reference {reference}", actor, reference=reference[:120],

@@ -556,3 +556,30 @@ def test_a_refund_claimed_by_the_older_code_whose_doaction_left_goes_to_review_n
     with Session(db) as s:
         alert = s.exec(select(Alert).where(Alert.condition == "refund_unknown")).one()
     assert "MAY OR MAY NOT" in alert.body
+
+
+def test_an_operator_closes_a_refund_whose_answer_never_came_only_once_no_call_can_be_in_flight(db):
+    placed = _paid_order(db, None)
+    _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.FAILED, "PLN20": ItemStatus.FAILED})
+    dead = f"http://127.0.0.1:{free_port()}"
+    refund_payment(_uow(db), placed.payment_id, _config(dead))
+    assert _send_requested(
+        db, placed.payment_id, _config(dead), EcpayClient(dead, MID, KEY, IV, timeout=1.0)
+    ) == ["SENT"]
+    (sent,) = _refunds(db, placed.payment_id)
+    op = _operator(db)
+    with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="may still come"):
+        complete_refund(uow, op, sent.id, "ECPay back office: refunded 70")
+    with Session(db) as s:
+        s.execute(
+            Refund.__table__.update()
+            .where(Refund.id == sent.id)
+            .values(sent_at=datetime.now(UTC) - timedelta(minutes=6))
+        )
+        s.commit()
+    with UnitOfWork(db) as uow:
+        assert complete_refund(uow, op, sent.id, "ECPay back office: refunded 70") == "CONFIRMED"
+    payment = _payment(db, placed.payment_id)
+    assert (payment.status, payment.refunded_twd) == ("REFUNDED", 70)
+    assert _refund_history(db, sent.id)[-1] == ("SENT", "CONFIRMED")
+    assert _refunds(db, placed.payment_id)[0].reference == "ECPay back office: refunded 70"
