@@ -16,9 +16,20 @@ def login() -> rx.Component:
                 rx.vstack(
                     rx.heading("ESA operations", size="5"),
                     rx.text("Log in with your operator account.", color_scheme="gray", size="2"),
-                    rx.input(placeholder="Username", name="username", id="username", width="100%"),
                     rx.input(
-                        placeholder="Password", name="password", id="password", type="password", width="100%"
+                        placeholder="Username",
+                        name="username",
+                        id="username",
+                        width="100%",
+                        auto_complete="username",
+                    ),
+                    rx.input(
+                        placeholder="Password",
+                        name="password",
+                        id="password",
+                        type="password",
+                        width="100%",
+                        auto_complete="current-password",
                     ),
                     rx.cond(
                         LoginState.error != "",
