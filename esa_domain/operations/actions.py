@@ -52,7 +52,8 @@ def refunds_by_hand(status: str) -> bool:
 
 
 def retry_fulfillment(uow: UnitOfWork, operator: Operator, payment_id: int, reason: str) -> list[int]:
-    """Re-dispatch fulfillment for the paid payment's items that are not moving (PENDING or PROCESSING).
+    """Re-dispatch fulfillment for the paid payment's items that are not moving (PENDING, PROCESSING, or WAITING
+    for a held-back supplier).
 
     No transition: the fulfill_item actor is idempotent by state and picks up from where the item is. Items
     waiting on a supplier (SUPPLIER_PENDING) are never retried: a second request could deliver twice.
@@ -72,7 +73,8 @@ def retry_fulfillment(uow: UnitOfWork, operator: Operator, payment_id: int, reas
     items = s.exec(
         select(PaymentItem).where(
             PaymentItem.payment_id == payment_id,
-            col(PaymentItem.status).in_([ItemStatus.PENDING, ItemStatus.PROCESSING]),
+            # WAITING: held back by an open breaker or a low deposit; a retry looks at the suppliers again now
+            col(PaymentItem.status).in_([ItemStatus.PENDING, ItemStatus.PROCESSING, ItemStatus.WAITING]),
         )
     ).all()
     if not items:

@@ -28,7 +28,9 @@ from esa_domain.fulfillment.breaker import BreakerPolicy, Scope, counted_scope
 from esa_domain.fulfillment.engine import FulfillmentContext, advance_item, check_attempt
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import Alert, ItemAttempt, Payment, PaymentItem, Supplier, SupplierOffer
+from esa_domain.operations.actions import retry_fulfillment
 from esa_domain.operations.deposits import record_balance
+from esa_domain.operations.operators import create_operator
 from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from sandbox.behaviours import Behaviour, target_for
 from tests import factories
@@ -321,6 +323,14 @@ def test_a_deposit_that_cannot_cover_the_cost_is_skipped_without_counting_and_an
     with UnitOfWork(db) as uow:  # IAK topped up
         record_balance(uow.session, sups["iak"].id, 5_000_000, source="poll")
         uow.commit()
+    with UnitOfWork(db) as uow:  # an operator need not wait for the item's own wake-up
+        ops_user = create_operator(uow.session, "rina", "breaker-test-pw-1", role="operator")
+        uow.commit()
+        uow.session.refresh(ops_user)
+        uow.session.expunge(ops_user)
+    with UnitOfWork(db) as uow:
+        assert retry_fulfillment(uow, ops_user, pay_id, "IAK deposit topped up") == [waiting]
+    assert _woken(db, waiting)
     advance_item(ctx, waiting)
     assert _settled(db, waiting) == "SUCCESS"
     assert _item(db, waiting) == ("SUCCESS", [("iak", "SUCCESS")])
