@@ -72,8 +72,27 @@ PRODUCTS: tuple[IakProduct, ...] = (
 )
 
 # Postpaid product code -> admin fee (IDR); the bill amount comes from the "biller".
-POSTPAID_ADMIN: dict[str, int] = {"PLNPOSTPAID": 2_500, "BPJS": 2_500, "PDAMKOTA.BANDUNG": 2_000}
+POSTPAID_ADMIN: dict[str, int] = {
+    "PLNPOSTPAID": 2_500,
+    "BPJS": 2_500,
+    "PDAMKOTA.BANDUNG": 2_000,
+    "HPTSEL": 2_500,  # Telkomsel Halo (docs/postpaid/core/product/telco)
+}
 POSTPAID_BILL_IDR = 150_000
+# docs/postpaid/core/product/bpjs-kesehatan/inquiry.md: its test numbers 8801234560001 (success) ... 0008 behave
+# like the PLN magic numbers; its example bills "VERGIE" 50000 for `month` 2 (period "02"): 25000 a month here
+BPJS_TEST_PREFIX = "880123456000"
+BPJS_MONTHLY_IDR = 25_000
+MAGIC_PREFIXES = ("53000000", BPJS_TEST_PREFIX)
+# here only (the docs have no such number): the first inquiry expires before payment and the fresh one asks more,
+# as a bill that changed between the customer's inquiry and the payment
+AMOUNT_CHANGED_MAGIC = "0010"
+AMOUNT_CHANGE_IDR = 5_000
+
+
+def magic_of(hp: str) -> str:
+    """The documented sandbox behaviour of a postpaid number (its last four digits), or ''."""
+    return hp[-4:] if hp.startswith(MAGIC_PREFIXES) else ""
 
 # rc sent for each definite-failure behaviour (all documented IAK codes).
 FAILURE_RC = {
@@ -310,7 +329,7 @@ def create_app(
         hp, code = str(body.get("hp", "")), str(body.get("code", ""))
         if code not in POSTPAID_ADMIN:
             return postpaid_answer("20", "PRODUCT UNREGISTERED", 400)
-        magic = hp[-4:] if hp.startswith("53000000") else ""
+        magic = magic_of(hp)
         behaviour = behaviour_for(hp)
         if magic == "0003":
             return postpaid_answer("103", "TIMEOUT")
@@ -322,22 +341,31 @@ def create_app(
             return postpaid_answer("110", "SYSTEM UNDER MAINTENANCE")
         admin = POSTPAID_ADMIN[code]
         tr_id = state.ledger.next_id("9")
+        nominal, name, period = POSTPAID_BILL_IDR, "SIMULATED CUSTOMER", "202501"
+        desc: dict[str, Any] = {"tarif": "R1", "daya": 1300, "lembar_tagihan": "1"}
+        if code == "BPJS":  # the docs' example answer, `month` months of it
+            months = int(str(body.get("month") or "1"))
+            nominal, name, period = BPJS_MONTHLY_IDR * months, "VERGIE", f"{months:02d}"
+            desc = {"kode_cabang": "0901", "nama_cabang": "JAKARTA PUSAT", "sisa_pembayaran": "0",
+                    "jumlah_peserta": "2"}  # fmt: skip
+        if magic == AMOUNT_CHANGED_MAGIC and hp in inquired_numbers:
+            nominal += AMOUNT_CHANGE_IDR
         inq = {
             "tr_id": tr_id,
             "code": code,
             "hp": hp,
-            "tr_name": "SIMULATED CUSTOMER",
-            "period": "202501",
-            "nominal": POSTPAID_BILL_IDR,
+            "tr_name": name,
+            "period": period,
+            "nominal": nominal,
             "admin": admin,
             "ref_id": ref_id,
-            "price": POSTPAID_BILL_IDR + admin,
-            "selling_price": POSTPAID_BILL_IDR + admin - 150,
-            "desc": {"tarif": "R1", "daya": 1300, "lembar_tagihan": "1"},
+            "price": nominal + admin,
+            "selling_price": nominal + admin - 150,
+            "desc": desc,
         }
         inquiries[tr_id] = inq
         inquiries[ref_id] = inq
-        if magic == "0009" and hp not in inquired_numbers:
+        if magic in ("0009", AMOUNT_CHANGED_MAGIC) and hp not in inquired_numbers:
             expired.add(ref_id)  # this number's first inquiry goes stale before it is paid
         inquired_numbers.add(hp)
         return postpaid_answer("00", "INQUIRY SUCCESS", **inq)
@@ -355,7 +383,7 @@ def create_app(
         existing = state.ledger.get(ref_id)
         if existing is not None:
             return postpaid_answer("11", "DUPLICATE REF ID", 400)
-        magic = hp[-4:] if hp.startswith("53000000") else ""
+        magic = magic_of(hp)
         behaviour = behaviour_for(hp)
         cost = int(inq["selling_price"])
         if behaviour is Behaviour.CONFIG_FAILURE or state.ledger.balance < cost:

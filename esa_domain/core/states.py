@@ -436,9 +436,76 @@ REFUND_LIVE: tuple[RefundStatus, ...] = (R.REQUESTED, R.SENT)  # at most one per
 REFUND_OPEN = frozenset(set(RefundStatus) - REFUND.final)  # not finished: the stuck list watches these
 
 
+# ---- bill inquiry ---------------------------------------------------------------------------------------
+
+
+class BillInquiryStatus(StrEnum):
+    """One inquiry of one bill at one supplier (esa_domain.ordering.bills): asked, answered, then paid once."""
+
+    REQUESTED = "REQUESTED"  # committed before the inquiry leaves
+    QUOTED = "QUOTED"  # the supplier found the bill: name, periods, amount, fee, TWD total, held until expires_at
+    NOT_FOUND = "NOT_FOUND"  # no bill to pay: unknown number, or already paid (the customer's answer)
+    FAILED = "FAILED"  # the supplier could not answer (timeout, maintenance, unknown code): ask again later
+    USED = "USED"  # an order was placed from it (one, ever): its payment pays exactly this bill
+    EXPIRED = "EXPIRED"  # its time passed unused: a fresh inquiry is needed
+
+
+B = BillInquiryStatus
+
+BILL_INQUIRY = Lifecycle(
+    "bill inquiry",
+    BillInquiryStatus,
+    {
+        B.REQUESTED: State(
+            frozenset({B.QUOTED, B.NOT_FOUND, B.FAILED}),
+            "Inquiry sent to the supplier",
+            "gray",
+            _w("Sedang mencari tagihan", "Looking up the bill", "正在查詢帳單"),
+            initial=True,
+        ),
+        B.QUOTED: State(
+            frozenset({B.USED, B.EXPIRED}),
+            "Bill found, quote held",
+            "blue",
+            _w("Tagihan ditemukan", "Bill found", "已找到帳單"),
+        ),
+        B.NOT_FOUND: State(
+            frozenset(),
+            "No bill to pay (unknown number or already paid)",
+            "gray",
+            _w("Tagihan tidak ditemukan", "No bill found", "查無帳單"),
+            final=True,
+        ),
+        B.FAILED: State(
+            frozenset(),
+            "Supplier could not answer the inquiry",
+            "red",
+            _w("Tagihan tidak dapat dicek sekarang", "The bill cannot be checked now", "目前無法查詢帳單"),
+            final=True,
+        ),
+        B.USED: State(
+            frozenset(),
+            "An order pays this bill",
+            "green",
+            _w("Dipesan", "Ordered", "已下單"),
+            final=True,
+        ),
+        B.EXPIRED: State(
+            frozenset(),
+            "Quote expired unused",
+            "gray",
+            _w("Penawaran kedaluwarsa", "Quote expired", "報價已過期"),
+            final=True,
+        ),
+    },
+    table="bill_inquiries",
+    history=History("bill_inquiry_history", {"inquiry_id": "t.id", "customer_id": "t.customer_id"}),
+)
+
+
 # ---- derived sets, used by indexes, scans and pages ---------------------------------------------------
 
-LIFECYCLES = (PAYMENT, ITEM, ATTEMPT, REFUND)
+LIFECYCLES = (PAYMENT, ITEM, ATTEMPT, REFUND, BILL_INQUIRY)
 
 PAYMENT_TRANSITIONS = PAYMENT.transitions
 ITEM_TRANSITIONS = ITEM.transitions

@@ -267,6 +267,8 @@ _HELD_BACK = text(
     JOIN suppliers s ON s.id = o.supplier_id
     WHERE o.product_id = :product AND o.available AND s.enabled
       AND s.id NOT IN (SELECT a.supplier_id FROM item_attempts a WHERE a.item_id = :item)
+      /* a bill from an inquiry is paid only where it was inquired (esa_domain.ordering.bills) */
+      AND NOT EXISTS (SELECT 1 FROM bill_inquiries b WHERE b.payment_item_id = :item AND b.supplier_id <> s.id)
     ORDER BY s.code
     """
 )

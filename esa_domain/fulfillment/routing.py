@@ -55,6 +55,8 @@ def ranked_offers_sql(item: str, product: str, fallback_rate: str) -> str:
       AND (s.circuit_open_until IS NULL OR s.circuit_open_until <= :now)
       AND (o.circuit_open_until IS NULL OR o.circuit_open_until <= :now)
       AND s.id NOT IN (SELECT a.supplier_id FROM item_attempts a WHERE a.item_id = {item})
+      /* a bill from an inquiry is paid only where it was inquired (esa_domain.ordering.bills) */
+      AND NOT EXISTS (SELECT 1 FROM bill_inquiries b WHERE b.payment_item_id = {item} AND b.supplier_id <> s.id)
       AND (s.balance_idr IS NULL OR s.balance_idr >= o.cost_idr)
     ORDER BY cost_twd, s.code COLLATE "C"
     """  # noqa: S608 (expressions from this package only)

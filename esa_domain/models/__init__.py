@@ -1,5 +1,6 @@
 """All tables. Import from here so SQLModel.metadata always holds the whole schema (Alembic reads it)."""
 
+from esa_domain.models.bills import BillInquiry, BillInquiryHistory
 from esa_domain.models.catalog import FxRate, Product, ProductCategory, Supplier, SupplierOffer
 from esa_domain.models.customer_side import CustomerMessage, PaymentCheckout
 from esa_domain.models.deliveries import ItemDelivery
@@ -28,6 +29,8 @@ from esa_domain.models.refunds import Refund, RefundHistory
 __all__ = [
     "Alert",
     "AlertAck",
+    "BillInquiry",
+    "BillInquiryHistory",
     "CloseDifference",
     "DailyClose",
     "Customer",

@@ -107,6 +107,45 @@ class CallResult:
 
 
 @dataclass(frozen=True)
+class BillRef:
+    """The inquiry a bill payment pays (esa_domain.ordering.bills): the ref_id it was asked under, the supplier's
+    inquiry id (IAK's tr_id, signed into the payment) and the total it quoted; a fresh inquiry (the first one
+    went stale) is paid only if it asks for exactly that total."""
+
+    reference: str
+    txn_id: str | None
+    price_idr: int | None
+    months: int | None = None
+
+
+@dataclass(frozen=True)
+class BillQuery:
+    """One bill inquiry: the product's supplier code, the customer number, and what some bills also need."""
+
+    reference: str  # ours, unique per inquiry (IAK's ref_id)
+    sku: str
+    customer_no: str
+    months: int | None = None  # BPJS Kesehatan: months to pay
+    region: str | None = None  # PDAM: the water company's region, where the supplier takes it apart
+
+
+@dataclass(frozen=True)
+class BillAnswer:
+    """What an inquiry found. `outcome` SUCCESS: a bill to pay (the fields below are filled); FAILED with class
+    CUSTOMER: no bill to pay (unknown number, already paid); anything else: the supplier could not say."""
+
+    outcome: SupplierOutcome
+    customer_name: str | None = None
+    periods: str | None = None
+    bill_idr: int | None = None  # the bill itself
+    admin_idr: int | None = None  # the biller's admin fee
+    price_idr: int | None = None  # bill + admin fee: what the bill costs
+    cost_idr: int | None = None  # what the supplier deducts from our deposit for it
+    detail: dict[str, Any] | None = None
+    exchanges: list[Exchange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class PurchaseRequest:
     reference: str  # ours, one per (item, supplier) attempt, reused for every status check
     sku: str  # the supplier's product code
@@ -115,6 +154,7 @@ class PurchaseRequest:
     expected_cost_idr: int | None = None  # guards against silent price changes where the supplier supports it
     callback_url: str | None = None
     postpaid: bool = False  # a bill payment: inquiry then payment
+    bill: BillRef | None = None  # a bill payment from an inquiry the customer saw: pay exactly that one
 
 
 @dataclass(frozen=True)

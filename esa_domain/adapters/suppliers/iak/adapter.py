@@ -30,6 +30,8 @@ from esa_domain.adapters.suppliers._delivery import delivery_from, shown
 from esa_domain.adapters.suppliers._http import build_client, redact, timed_request
 from esa_domain.adapters.suppliers.base import (
     BalanceResult,
+    BillAnswer,
+    BillQuery,
     CallbackRequest,
     CallbackResult,
     CallResult,
@@ -229,11 +231,13 @@ class IakAdapter:
 
     def check_status(self, request: PurchaseRequest) -> CallResult:
         if request.postpaid:
-            original = self._postpaid_status(request.reference)
+            # a bill paid from the customer's inquiry is IAK's transaction under that inquiry's ref_id
+            reference = request.bill.reference if request.bill else request.reference
+            original = self._postpaid_status(reference)
             if original.outcome.outcome is not Outcome.FAILED:
                 return original
             # a definite failure of the first ref_id: did a fresh inquiry after rc 04 pay under the second one?
-            fresh = self._postpaid_status(request.reference + FRESH_INQUIRY_SUFFIX)
+            fresh = self._postpaid_status(reference + FRESH_INQUIRY_SUFFIX)
             exchanges = [*original.exchanges, *fresh.exchanges]
             if fresh.outcome.no_transaction:
                 return CallResult(original.outcome, exchanges)
@@ -246,7 +250,81 @@ class IakAdapter:
         response, exchange = self._post("status", f"{self._prepaid}/api/check-status", body)
         return CallResult(_as_status_answer(outcome_from_response(response, exchange)), [exchange])
 
+    def inquire_bill(self, query: BillQuery) -> BillAnswer:
+        """inq-pasca alone (docs/postpaid/core/product/*/inquiry.md): the bill's name, period, nominal, admin fee,
+        `price` (nominal + admin) and `selling_price` (what our deposit pays); BPJS takes `month`."""
+        body: dict[str, Any] = {
+            "commands": "inq-pasca",
+            "username": self._username,
+            "code": query.sku,
+            "hp": query.customer_no,
+            "ref_id": query.reference,
+            "sign": self._sign(query.reference),
+        }
+        if query.months is not None:
+            body["month"] = str(query.months)  # the docs' example sends it as a string
+        response, exchange = self._post("inquiry", f"{self._postpaid}/api/v1/bill/check", body)
+        outcome = outcome_from_response(response, exchange, postpaid=True)
+        data: dict[str, Any] = {}
+        if response is not None:
+            try:
+                data = _data(response.json()) or {}
+            except ValueError:
+                data = {}
+        if outcome.outcome is not Outcome.SUCCESS:
+            return BillAnswer(outcome, exchanges=[exchange])
+        period = data.get("period")
+        return BillAnswer(
+            outcome,
+            customer_name=str(data.get("tr_name") or "") or None,
+            periods=str(period) if period not in (None, "") else None,
+            bill_idr=_int_or_none(data.get("nominal")),
+            admin_idr=_int_or_none(data.get("admin")),
+            price_idr=_int_or_none(data.get("price")),
+            cost_idr=_int_or_none(data.get("selling_price")),
+            detail=data.get("desc") if isinstance(data.get("desc"), dict) else None,
+            exchanges=[exchange],
+        )
+
+    def _pay_inquired(self, request: PurchaseRequest) -> CallResult:
+        """Pay the bill the customer saw: pay-pasca with its inquiry's tr_id (docs/postpaid/core/product/*/
+        payment.md). rc 04 (billing id expired) asks for a fresh inquiry under a different ref_id: it is paid
+        only if it asks for exactly the quoted total, else the item fails (never paid above what was paid for)."""
+        bill = request.bill
+        assert bill is not None
+        exchanges: list[Exchange] = []
+        if bill.txn_id:
+            tr_id = bill.txn_id
+            body = {"commands": "pay-pasca", "username": self._username, "tr_id": tr_id, "sign": self._sign(tr_id)}
+            response, exchange = self._post("purchase", f"{self._postpaid}/api/v1/bill/check", body)
+            outcome = outcome_from_response(response, exchange, postpaid=True)
+            exchanges.append(exchange)
+            if not (outcome.outcome is Outcome.FAILED and outcome.supplier_code == BILLING_ID_EXPIRED):
+                return CallResult(outcome, exchanges)
+        fresh = BillQuery(bill.reference + FRESH_INQUIRY_SUFFIX, request.sku, request.target, months=bill.months)
+        answer = self.inquire_bill(fresh)
+        exchanges.extend(answer.exchanges)
+        if answer.outcome.outcome is not Outcome.SUCCESS:
+            return CallResult(answer.outcome, exchanges)
+        if bill.price_idr is not None and answer.price_idr != bill.price_idr:
+            changed = SupplierOutcome(
+                Outcome.FAILED,
+                FailureClass.PRODUCT,
+                supplier_code=answer.outcome.supplier_code,
+                message=f"the bill now asks {answer.price_idr} IDR, {bill.price_idr} IDR was quoted and paid for",
+                supplier_txn_id=answer.outcome.supplier_txn_id,
+                price_idr=answer.price_idr,
+            )
+            return CallResult(changed, exchanges)
+        tr_id = answer.outcome.supplier_txn_id or ""
+        body = {"commands": "pay-pasca", "username": self._username, "tr_id": tr_id, "sign": self._sign(tr_id)}
+        response, exchange = self._post("purchase", f"{self._postpaid}/api/v1/bill/check", body)
+        exchanges.append(exchange)
+        return CallResult(outcome_from_response(response, exchange, postpaid=True), exchanges)
+
     def _pay_bill(self, request: PurchaseRequest) -> CallResult:
+        if request.bill is not None:
+            return self._pay_inquired(request)
         first = self._inquire_and_pay(request, request.reference)
         o = first.outcome
         if (
