@@ -61,17 +61,37 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["payment_id"], ["payments.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("payment_id", "kind", name="uq_customer_message_kind"),
+        sa.CheckConstraint(
+            "status IN ('FAILED', 'QUEUED', 'SENT', 'SKIPPED')", name="ck_customer_message_status"
+        ),
     )
     op.create_index("ix_customer_messages_customer_id", "customer_messages", ["customer_id"])
     op.create_index(
         "ix_customer_messages_queued",
         "customer_messages",
         ["created_at"],
-        postgresql_where=sa.text("status = 'queued'"),
+        postgresql_where=sa.text("status = 'QUEUED'"),
     )
+    op.create_table(
+        "customer_message_history",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("message_id", sa.BigInteger(), nullable=False),
+        sa.Column("payment_id", sa.BigInteger(), nullable=False),
+        sa.Column("from_status", sa.String(length=10), nullable=True),
+        sa.Column("to_status", sa.String(length=10), nullable=False),
+        sa.Column("cause", sa.String(length=300), nullable=False),
+        sa.Column("actor", sa.String(length=80), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.ForeignKeyConstraint(["message_id"], ["customer_messages.id"]),
+        sa.ForeignKeyConstraint(["payment_id"], ["payments.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_customer_message_history_message", "customer_message_history", ["message_id", "id"])
+    op.create_index("ix_customer_message_history_payment_id", "customer_message_history", ["payment_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("customer_message_history")
     op.drop_table("customer_messages")
     op.drop_table("payment_checkouts")
     op.drop_column("customers", "language")

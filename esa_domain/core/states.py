@@ -436,6 +436,36 @@ REFUND_LIVE: tuple[RefundStatus, ...] = (R.REQUESTED, R.SENT)  # at most one per
 REFUND_OPEN = frozenset(set(RefundStatus) - REFUND.final)  # not finished: the stuck list watches these
 
 
+# ---- customer message ----------------------------------------------------------------------------------
+
+
+class MessageStatus(StrEnum):
+    """One LINE message to a customer about one outcome of one order (esa_domain.ordering.notify)."""
+
+    QUEUED = "QUEUED"  # written with the outcome; pushed after commit, retried with its own retry key
+    SENT = "SENT"  # LINE accepted it (or answered 409: an earlier try with its retry key got through)
+    FAILED = "FAILED"  # LINE refused it for good (unknown user, the month's message limit used up)
+    SKIPPED = "SKIPPED"  # nothing to say any more (a payment-code reminder for an order paid meanwhile)
+
+
+M = MessageStatus
+
+MESSAGE = Lifecycle(
+    "customer message",
+    MessageStatus,
+    {
+        M.QUEUED: State(frozenset({M.SENT, M.FAILED, M.SKIPPED}), "Waiting to be pushed to LINE", "gray", initial=True),
+        M.SENT: State(frozenset(), "Sent in LINE", "green", final=True),
+        M.FAILED: State(frozenset(), "LINE refused it", "red", final=True),
+        M.SKIPPED: State(frozenset(), "Not needed any more", "gray", final=True),
+    },
+    table="customer_messages",
+    history=History("customer_message_history", {"message_id": "t.id", "payment_id": "t.payment_id"}),
+    touch=None,
+)
+
+
+
 # ---- bill inquiry ---------------------------------------------------------------------------------------
 
 
@@ -505,7 +535,7 @@ BILL_INQUIRY = Lifecycle(
 
 # ---- derived sets, used by indexes, scans and pages ---------------------------------------------------
 
-LIFECYCLES = (PAYMENT, ITEM, ATTEMPT, REFUND, BILL_INQUIRY)
+LIFECYCLES = (PAYMENT, ITEM, ATTEMPT, REFUND, MESSAGE, BILL_INQUIRY)
 
 PAYMENT_TRANSITIONS = PAYMENT.transitions
 ITEM_TRANSITIONS = ITEM.transitions

@@ -2,7 +2,7 @@
 
 from esa_domain.models.bills import BillInquiry, BillInquiryHistory
 from esa_domain.models.catalog import FxRate, Product, ProductCategory, Supplier, SupplierOffer
-from esa_domain.models.customer_side import CustomerMessage, PaymentCheckout
+from esa_domain.models.customer_side import CustomerMessage, CustomerMessageHistory, PaymentCheckout
 from esa_domain.models.deliveries import ItemDelivery
 from esa_domain.models.money_ops import AlertAck, CloseDifference, DailyClose, SupplierBalance
 from esa_domain.models.ops import (
@@ -35,6 +35,7 @@ __all__ = [
     "DailyClose",
     "Customer",
     "CustomerMessage",
+    "CustomerMessageHistory",
     "FxRate",
     "GatewayEvent",
     "ItemAttempt",

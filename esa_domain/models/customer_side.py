@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Column, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from esa_domain.core.states import MessageStatus
 from esa_domain.models._base import created_at, fk, money, pk, ts
+
+_STATUSES = "(" + ", ".join(f"'{s}'" for s in sorted(MessageStatus)) + ")"
 
 
 class PaymentCheckout(SQLModel, table=True):
@@ -41,12 +44,13 @@ class PaymentCheckout(SQLModel, table=True):
 class CustomerMessage(SQLModel, table=True):
     """One LINE message to a customer about one outcome of one order: written with the outcome (unique per order
     and kind, so a re-run of the same step cannot write it twice), pushed after commit with its own retry key
-    (LINE answers 409 to a second try that already got through)."""
+    (LINE answers 409 to a second try that already got through). A lifecycle (core.states.MESSAGE)."""
 
     __tablename__ = "customer_messages"
     __table_args__ = (
         UniqueConstraint("payment_id", "kind", name="uq_customer_message_kind"),
-        Index("ix_customer_messages_queued", "created_at", postgresql_where=text("status = 'queued'")),
+        CheckConstraint(f"status IN {_STATUSES}", name="ck_customer_message_status"),
+        Index("ix_customer_messages_queued", "created_at", postgresql_where=text("status = 'QUEUED'")),
     )
     id: int | None = pk()
     customer_id: int = fk("customers.id")
@@ -54,8 +58,23 @@ class CustomerMessage(SQLModel, table=True):
     kind: str = Field(
         max_length=40
     )  # paid | delivered | failed | partial | refunded | payment_code:<trade no>
-    status: str = Field(default="queued", max_length=10)  # queued | sent | failed | skipped
+    status: str = Field(default=MessageStatus.QUEUED, max_length=10)  # core.states.MESSAGE
     retry_key: str = Field(max_length=36)
     error: str | None = Field(default=None, max_length=300)
     created_at: datetime = created_at()
     sent_at: datetime | None = ts()
+
+
+class CustomerMessageHistory(SQLModel, table=True):
+    """Every move of a customer message (written only by esa_domain.core.transitions)."""
+
+    __tablename__ = "customer_message_history"
+    __table_args__ = (Index("ix_customer_message_history_message", "message_id", "id"),)
+    id: int | None = pk()
+    message_id: int = fk("customer_messages.id", index=False)
+    payment_id: int = fk("payments.id")
+    from_status: str | None = Field(default=None, max_length=10)
+    to_status: str = Field(max_length=10)
+    cause: str = Field(max_length=300)
+    actor: str = Field(max_length=80)
+    created_at: datetime = created_at()

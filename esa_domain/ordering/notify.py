@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlmodel import Session
 
 from esa_domain.adapters.line.push import (
@@ -24,7 +25,8 @@ from esa_domain.adapters.line.push import (
     PushUnavailable,
     TextPusher,
 )
-from esa_domain.core.states import PaymentStatus
+from esa_domain.core.states import MESSAGE, MessageStatus, PaymentStatus
+from esa_domain.core.transitions import born, initial_state, move
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.operations.alerts import raise_alert
@@ -42,7 +44,8 @@ PAID, DELIVERED, PARTIAL, FAILED, REFUNDED, PAYMENT_CODE, REMINDER = (
     "payment_code",
     "reminder",  # "reminder:<trade no>": an offline payment code about to lapse, sent only if still unpaid
 )
-QUEUED, SENT, NOT_SENT, SKIPPED = "queued", "sent", "failed", "skipped"
+QUEUED, SENT, NOT_SENT, SKIPPED = (str(s) for s in MessageStatus)  # core.states.MESSAGE
+ACTOR = "system:notify"
 REMIND_BEFORE = timedelta(hours=6)  # before an offline payment code's deadline
 # a settled payment's message
 SETTLED_KIND = {
@@ -52,14 +55,34 @@ SETTLED_KIND = {
 }
 TAIPEI = timezone(timedelta(hours=8))
 
+# the message and its history row ("from nothing" to QUEUED) in one statement; nothing when it exists already
 _QUEUE = text(
-    """
-    INSERT INTO customer_messages (customer_id, payment_id, kind, status, retry_key)
-    SELECT customer_id, id, :kind, 'queued', gen_random_uuid()::text FROM payments WHERE id = :payment
-    ON CONFLICT (payment_id, kind) DO NOTHING
-    RETURNING id
-    """
+    f"""
+    WITH queued AS (
+        INSERT INTO customer_messages (customer_id, payment_id, kind, status, retry_key)
+        SELECT customer_id, id, :kind, '{initial_state(MESSAGE)}', gen_random_uuid()::text
+        FROM payments WHERE id = :payment
+        ON CONFLICT (payment_id, kind) DO NOTHING
+        RETURNING id, payment_id
+    ), {born(MESSAGE, rows="queued", name="queued_history", cause="'outcome: ' || :kind", actor=f"'{ACTOR}'")}
+    SELECT id FROM queued
+    """  # noqa: S608 (constants only)
 )
+_RETRY_LATER = text("UPDATE customer_messages SET error = :e WHERE id = :id AND status = :queued")
+
+
+@lru_cache(maxsize=8)
+def _finish_sql(to: str) -> TextClause:
+    moved = move(
+        MESSAGE,
+        to=to,
+        from_=[MessageStatus.QUEUED],
+        where="t.id = :id",
+        sets=", error = :e" + (", sent_at = clock_timestamp()" if to == MessageStatus.SENT else ""),
+        cause=":cause",
+        actor=f"'{ACTOR}'",
+    )
+    return text(f"WITH {moved} SELECT to_status FROM moved")  # noqa: S608 (constants only)
 
 
 def queue(session: Session, payment_id: int, kind: str, *, at: datetime | None = None) -> int | None:
@@ -282,27 +305,21 @@ def _payment_code_texts(s: Session, o: _Order, trade_no: str, lang: str) -> list
 
 
 def _finish(uow_factory: UowFactory, message_id: int, status: str, error: str | None) -> str:
+    """QUEUED -> `status` (compare-and-set, with its history row); a concurrent try that finished it first
+    wins. `status` QUEUED only notes why it waits (no move). Returns the status it has now."""
+    error = error[:300] if error else None
     with uow_factory() as uow:
-        row = (
-            uow.session.connection()
-            .execute(
-                text(
-                    "UPDATE customer_messages SET status = CASE WHEN status = 'sent' THEN status ELSE :s END, "
-                    "error = CASE WHEN status = 'sent' THEN error ELSE :e END, "
-                    "sent_at = CASE WHEN :s = 'sent' AND sent_at IS NULL THEN :now ELSE sent_at END "
-                    "WHERE id = :id RETURNING status"
-                ),
-                {
-                    "s": status,
-                    "e": error[:300] if error else None,
-                    "now": datetime.now(UTC),
-                    "id": message_id,
-                },
+        conn = uow.session.connection()
+        if status == QUEUED:
+            conn.execute(_RETRY_LATER, {"e": error, "id": message_id, "queued": QUEUED})
+        else:
+            cause = {SENT: "LINE accepted it", SKIPPED: "nothing to say any more"}.get(
+                status, "LINE refused it"
             )
-            .scalar_one()
-        )
+            conn.execute(_finish_sql(status), {"id": message_id, "e": error, "cause": cause})
+        now = conn.execute(text("SELECT status FROM customer_messages WHERE id = :id"), {"id": message_id})
         uow.commit()
-        return str(row)
+        return str(now.scalar_one())
 
 
 QUOTA_NOTE = "LINE's monthly message limit is used up: the customer reads it on the order page"
@@ -318,7 +335,7 @@ def _quota_exhausted(uow_factory: UowFactory, message_id: int, why: str, public_
             uow.session.connection()
             .execute(
                 text(
-                    "SELECT count(*) FROM customer_messages WHERE status = 'sent' "
+                    "SELECT count(*) FROM customer_messages WHERE status = 'SENT' "
                     "AND sent_at >= date_trunc('month', now() AT TIME ZONE 'Asia/Taipei') AT TIME ZONE 'Asia/Taipei'"
                 )
             )
@@ -351,7 +368,7 @@ def deliver(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public
             for (i,) in uow.session.connection().execute(
                 text(
                     "SELECT e.id FROM customer_messages m JOIN customer_messages e ON e.payment_id = m.payment_id "
-                    "WHERE m.id = :id AND e.id < m.id AND e.status = 'queued' ORDER BY e.id"
+                    "WHERE m.id = :id AND e.id < m.id AND e.status = 'QUEUED' ORDER BY e.id"
                 ),
                 {"id": message_id},
             )

@@ -364,8 +364,8 @@ def test_one_line_message_per_outcome_in_the_customers_language_even_after_a_cra
     assert row.payload == {"message_id": paid.id}
 
     # When it is delivered, and delivered again (the sweeper re-sends, a duplicate message arrives)
-    assert notify.deliver(stack.uow, paid.id, stack.pusher(), stack.api) == "sent"
-    assert notify.deliver(stack.uow, paid.id, stack.pusher(), stack.api) == "sent"
+    assert notify.deliver(stack.uow, paid.id, stack.pusher(), stack.api) == "SENT"
+    assert notify.deliver(stack.uow, paid.id, stack.pusher(), stack.api) == "SENT"
     texts = stack.line_texts()
     assert len(texts) == 1 and "We received your NT$25 payment for order" in texts[0][0]
     assert f"{stack.api}/app/#order={order['id']}" in texts[0][0]
@@ -386,19 +386,25 @@ def test_one_line_message_per_outcome_in_the_customers_language_even_after_a_cra
 
     # LINE got an earlier try whose answer was lost: the retry key makes LINE answer 409, nothing twice
     stack.pusher().push_texts(USER, ["(an earlier try)"], retry_key=delivered.retry_key)
-    assert notify.deliver(stack.uow, delivered.id, stack.pusher(), stack.api) == "sent"
+    assert notify.deliver(stack.uow, delivered.id, stack.pusher(), stack.api) == "SENT"
     texts = stack.line_texts()
     assert len(texts) == 2
 
     # And a fresh delivery message says it, with the serial to copy
     with stack.uow() as uow:
+        uow.session.execute(
+            text(
+                "DELETE FROM customer_message_history WHERE message_id IN "
+                "(SELECT id FROM customer_messages WHERE kind = 'delivered')"
+            )
+        )
         uow.session.execute(text("DELETE FROM customer_messages WHERE kind = 'delivered'"))
         uow.commit()
     with stack.uow() as uow:
         notify.queue_settled(uow.session, order["id"], "SUCCESS")
         uow.commit()
     fresh = _queued(stack.db, order["id"], "delivered")
-    assert notify.deliver(stack.uow, fresh.id, stack.pusher(), stack.api) == "sent"
+    assert notify.deliver(stack.uow, fresh.id, stack.pusher(), stack.api) == "SENT"
     last = stack.line_texts()[-1]
     assert "Order #" in last[0] and "is delivered" in last[0] and "SN123456789" in last[0]
     assert last[1] == "SN123456789"
@@ -408,7 +414,7 @@ def test_a_failed_order_message_gives_the_reason_and_when_the_money_returns_in_i
     order = stack.order()
     _fail_paid_order(stack, order, "customer")
     failed = _queued(stack.db, order["id"], "failed")
-    assert notify.deliver(stack.uow, failed.id, stack.pusher(), stack.api) == "sent"
+    assert notify.deliver(stack.uow, failed.id, stack.pusher(), stack.api) == "SENT"
     (texts,) = stack.line_texts()
     assert "tidak bisa dikirim" in texts[0] and "Nomor tujuan ditolak" in texts[0]
     assert "kartu kredit Anda dalam 7–14 hari" in texts[0]
@@ -424,8 +430,8 @@ def test_line_unavailable_keeps_the_message_queued_for_a_retry(stack):
 
     with pytest.raises(PushUnavailable):
         notify.deliver(stack.uow, paid.id, stack.pusher(), stack.api)
-    assert _queued(stack.db, order["id"], "paid").status == "queued"
-    assert notify.deliver(stack.uow, paid.id, stack.pusher(), stack.api) == "sent"
+    assert _queued(stack.db, order["id"], "paid").status == "QUEUED"
+    assert notify.deliver(stack.uow, paid.id, stack.pusher(), stack.api) == "SENT"
     assert len(stack.line_texts()) == 1
 
 
@@ -478,7 +484,7 @@ def test_an_atm_payment_code_is_verified_stored_shown_and_sent_in_line(stack):
 
     message = _queued(stack.db, order["id"], f"payment_code:{ref}")
     httpx.put(f"{stack.api}/api/v1/me/language", json={"language": "id"}, headers=stack.auth)
-    assert notify.deliver(stack.uow, message.id, stack.pusher(), stack.api) == "sent"
+    assert notify.deliver(stack.uow, message.id, stack.pusher(), stack.api) == "SENT"
     (texts,) = stack.line_texts()
     assert "Transfer ATM" in texts[0] and "NT$25" in texts[0] and "2026-12-05 23:59" in texts[0]
     assert "Kode bank: 812" in texts[0] and texts[1] == "9103522850123"
@@ -535,8 +541,8 @@ def test_a_later_message_never_overtakes_an_earlier_one_of_the_same_order(stack)
     paid = _queued(stack.db, order["id"], "paid")
     assert failed.id < paid.id
     # the worker that got the later message first sends the earlier one before it
-    assert notify.deliver(stack.uow, paid.id, stack.pusher(), stack.api) == "sent"
-    assert notify.deliver(stack.uow, failed.id, stack.pusher(), stack.api) == "sent"  # nothing twice
+    assert notify.deliver(stack.uow, paid.id, stack.pusher(), stack.api) == "SENT"
+    assert notify.deliver(stack.uow, failed.id, stack.pusher(), stack.api) == "SENT"  # nothing twice
     texts = [t[0] for t in stack.line_texts()]
     assert len(texts) == 2
     assert "tidak bisa dikirim" in texts[0] and "sudah kami terima" in texts[1]
@@ -555,13 +561,13 @@ def test_lines_monthly_limit_gives_the_message_up_and_tells_operators_once(stack
         "value": 1,
     }
 
-    assert notify.deliver(stack.uow, first.id, stack.pusher(), stack.api) == "sent"
+    assert notify.deliver(stack.uow, first.id, stack.pusher(), stack.api) == "SENT"
     assert httpx.get(f"{stack.line}/v2/bot/message/quota/consumption", headers=quota).json() == {
         "totalUsage": 1
     }
     # the month's messages are used up: LINE answers 429 "You have reached your monthly limit."
-    assert notify.deliver(stack.uow, second.id, stack.pusher(), stack.api) == "failed"
-    assert notify.deliver(stack.uow, second.id, stack.pusher(), stack.api) == "failed"  # not retried for ever
+    assert notify.deliver(stack.uow, second.id, stack.pusher(), stack.api) == "FAILED"
+    assert notify.deliver(stack.uow, second.id, stack.pusher(), stack.api) == "FAILED"  # not retried for ever
     assert len(stack.line_texts()) == 1
     assert "monthly message limit" in _queued(stack.db, orders[1]["id"], "paid").error
     with Session(stack.db) as s:
@@ -590,16 +596,16 @@ def test_a_payment_code_reminder_waits_for_its_time_and_is_skipped_once_paid(sta
     )
     assert row.available_at == deadline - notify.REMIND_BEFORE  # not before six hours ahead of the deadline
 
-    assert notify.deliver(stack.uow, reminder.id, stack.pusher(), stack.api) == "sent"
+    assert notify.deliver(stack.uow, reminder.id, stack.pusher(), stack.api) == "SENT"
     texts = stack.line_texts()
     assert "Pengingat: pesanan" in texts[-1][0] and texts[-1][1].startswith("9103522850")
 
     assert stack.notice(refs[1], 25, PaymentType="ATM_TAISHIN").text == "1|OK"  # paid at the ATM meanwhile
     skipped = _queued(stack.db, paid["id"], f"reminder:{refs[1]}")
     code = _queued(stack.db, paid["id"], f"payment_code:{refs[1]}")
-    assert notify.deliver(stack.uow, code.id, stack.pusher(), stack.api) == "sent"
+    assert notify.deliver(stack.uow, code.id, stack.pusher(), stack.api) == "SENT"
     before = len(stack.line_texts())
-    assert notify.deliver(stack.uow, skipped.id, stack.pusher(), stack.api) == "skipped"
+    assert notify.deliver(stack.uow, skipped.id, stack.pusher(), stack.api) == "SKIPPED"
     assert len(stack.line_texts()) == before
 
 
@@ -631,7 +637,7 @@ def test_a_pln_token_is_delivered_in_parts_in_the_app_and_in_line(stack):
         token, "BUDI SANTOSO", "R1/1300VA", "14.5",
     )  # fmt: skip
     message = _queued(stack.db, order["id"], "delivered")
-    assert notify.deliver(stack.uow, message.id, stack.pusher(), stack.api) == "sent"
+    assert notify.deliver(stack.uow, message.id, stack.pusher(), stack.api) == "SENT"
     texts = stack.line_texts()[-1]
     assert f"Token listrik: {token}" in texts[0] and "Nama pelanggan: BUDI SANTOSO" in texts[0]
     assert "Tarif/Daya: R1/1300VA" in texts[0] and "kWh: 14.5" in texts[0]
