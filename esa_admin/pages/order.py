@@ -12,7 +12,7 @@ from esa_admin.components.layout import template
 from esa_admin.components.widgets import status_badge, table
 from esa_admin.deps import unit_of_work
 from esa_domain.core.errors import DomainError
-from esa_domain.core.states import ITEM, PAYMENT, REFUND, OperatorAction
+from esa_domain.core.states import ITEM, PAYMENT, REFUND, OperatorAction, RefundStatus
 from esa_domain.fulfillment.delivery import reveal_delivery, revealable_items
 from esa_domain.fulfillment.evidence import last_words, no_word
 from esa_domain.infra.db import default_engine
@@ -119,6 +119,7 @@ class OrderState(AuthState):
                 "bank": r.bank_details or "",
                 "created": fmt.when(r.created_at),
                 "task": _yes(r.status in REFUND.allowing(OperatorAction.REFUND)),
+                "by_hand": _yes(r.status in (RefundStatus.MANUAL, RefundStatus.FAILED)),  # bank details apply
             }
             for r in refund_rows
         ]
@@ -382,12 +383,15 @@ def _refund_row(r) -> rx.Component:
             rx.cond(
                 (r["task"] != "") & AuthState.can_operate,
                 rx.hstack(
-                    rx.button(
-                        "Bank details",
-                        size="1",
-                        variant="outline",
-                        id="refund-bank-button-" + r["id"],
-                        on_click=OrderState.ask("refund_bank", r["id"].to(int)),
+                    rx.cond(
+                        r["by_hand"] != "",
+                        rx.button(
+                            "Bank details",
+                            size="1",
+                            variant="outline",
+                            id="refund-bank-button-" + r["id"],
+                            on_click=OrderState.ask("refund_bank", r["id"].to(int)),
+                        ),
                     ),
                     rx.button(
                         "Mark done",
