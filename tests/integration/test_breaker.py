@@ -15,7 +15,9 @@ after a sleep. The threshold is 2 here: the breakers really trip.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -248,6 +250,44 @@ def test_only_one_probe_goes_through_and_a_failed_probe_opens_the_breaker_again(
     assert _checked_until_final(ctx, _old_attempt(db, probe)) == "SUCCESS"
     assert _suppliers(db)["pulsaif"].circuit_open_until is None
     assert _alerts(db, "breaker_closed")[-1] == "pulsaif: back in use (breaker closed)"
+
+
+def test_concurrent_items_after_the_cool_down_send_exactly_one_probe_per_supplier(db, world, setup):
+    ctx, clock = setup
+    for _ in range(2):
+        _, cfg = _order(db, B.CONFIG_FAILURE)
+        assert advance_item(ctx, cfg) == "FAILED"
+    # eight paid items waiting for the four held-back suppliers; their purchases will answer "pending", so
+    # no probe's success closes a breaker while the others race
+    items = [_order(db, B.NO_CALLBACK)[1] for _ in range(8)]
+    for item in items:
+        assert advance_item(ctx, item) == "WAITING"
+    clock.pass_cooldown()
+    start = threading.Barrier(len(items))
+
+    def wake(item_id: int) -> str:
+        start.wait()
+        return advance_item(ctx, item_id)
+
+    with ThreadPoolExecutor(len(items)) as pool:
+        outcomes = list(pool.map(wake, items))
+
+    assert sorted(outcomes) == ["SUPPLIER_PENDING"] * 4 + ["WAITING"] * 4, outcomes
+    with db.connect() as conn:
+        per_supplier = dict(
+            conn.execute(
+                text(
+                    "SELECT s.code, count(*) FROM item_attempts a JOIN suppliers s ON s.id = a.supplier_id "
+                    "WHERE a.item_id = ANY(:items) GROUP BY s.code"
+                ),
+                {"items": items},
+            ).all()
+        )
+    assert per_supplier == dict.fromkeys(TSEL10, 1), "one probe per held-back supplier, never two"
+    probes = {c: s.probe_item_id for c, s in _suppliers(db).items() if c in TSEL10}
+    assert sorted(probes.values()) == sorted(
+        i for i, o in zip(items, outcomes, strict=True) if o != "WAITING"
+    )
 
 
 def test_out_of_stock_counts_per_supplier_and_product_not_against_the_supplier(db, world, setup):
