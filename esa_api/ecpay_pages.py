@@ -53,6 +53,12 @@ _W: dict[str, dict[str, str]] = {
         "en": "This order cannot be paid now",
         "zh-Hant": "這筆訂單目前無法付款",
     },
+    "taking_you": {
+        "id": "Membuka halaman pembayaran ECPay…",
+        "en": "Taking you to ECPay's payment page…",
+        "zh-Hant": "正在前往綠界付款頁面…",
+    },
+    "continue": {"id": "Lanjut ke pembayaran", "en": "Continue to payment", "zh-Hant": "前往付款"},
     "order_again": {
         "id": "Silakan buat pesanan baru di aplikasi.",
         "en": "Place a new order in the app.",
@@ -75,6 +81,7 @@ h1 { font-size: 1.2rem; margin: .2rem 0 .6rem; }
 .btn { display: block; width: 100%; padding: .9rem; border-radius: .75rem; font-size: 1rem; font-weight: 600;
        text-align: center; text-decoration: none; margin-top: .8rem; border: 1px solid var(--green); }
 .btn.primary { background: var(--green); color: #fff; }
+button.btn { cursor: pointer; font-family: inherit; }
 .btn.ghost { background: #fff; color: var(--green); }
 .badge { display: inline-block; font-size: .78rem; font-weight: 700; padding: .25rem .6rem; border-radius: 1rem; }
 .badge.gray { background: #eef0f3; color: #4a5260; } .badge.blue { background: #e3f0ff; color: #0b5cad; }
@@ -180,3 +187,18 @@ def result(
     order = f"{_t('order', lang)} #{payment.id} · NT${payment.amount_twd}"
     body = f"<h1>{escape(order)}</h1>{head}{extra}" + _buttons(lang, app_link, pay_again)
     return page(title, body, lang, refresh=refresh)
+
+
+def handoff(action_url: str, fields: dict[str, str], lang: str) -> str:
+    """The auto-submitting form that takes the payer to ECPay, in their language (every value HTML-escaped;
+    the button covers a browser without JavaScript)."""
+    inputs = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in fields.items()
+    )
+    body = (
+        f'<form id="ecpay-checkout" method="post" action="{escape(action_url)}" accept-charset="utf-8">'
+        f"{inputs}<h1>{escape(_t('taking_you', lang))}</h1>"
+        f'<button class="btn primary" type="submit">{escape(_t("continue", lang))}</button></form>'
+        '<script>document.getElementById("ecpay-checkout").submit();</script>'
+    )
+    return page(_t("taking_you", lang), body, lang)

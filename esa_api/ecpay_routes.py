@@ -14,12 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from esa_api import ecpay_pages as pages
 from esa_api.deps import get_runtime, runtime_for
-from esa_domain.adapters.ecpay import (
-    build_checkout_fields,
-    check_mac_value,
-    checkout_url,
-    render_autosubmit_form,
-)
+from esa_domain.adapters.ecpay import build_checkout_fields, check_mac_value, checkout_url
 from esa_domain.core.states import LANGUAGES, PaymentStatus
 from esa_domain.infra import logging_setup, metrics
 from esa_domain.infra.runtime import Runtime
@@ -139,7 +134,7 @@ def _checkout_page(rt: Runtime, merchant_trade_no: str, lang: str | None = None)
     fields.pop("CheckMacValue")
     fields["PaymentInfoURL"] = f"{base}/ecpay/payment-info"
     fields["CheckMacValue"] = check_mac_value(fields, cfg.hash_key, cfg.hash_iv)
-    return 200, render_autosubmit_form(checkout_url(cfg.base_url), fields)
+    return 200, pages.handoff(checkout_url(cfg.base_url), fields, language)
 
 
 def _app_link(rt: Runtime, handed: HandOff) -> str:

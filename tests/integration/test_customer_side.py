@@ -642,3 +642,25 @@ def test_a_pln_token_is_delivered_in_parts_in_the_app_and_in_line(stack):
     assert f"Token listrik: {token}" in texts[0] and "Nama pelanggan: BUDI SANTOSO" in texts[0]
     assert "Tarif/Daya: R1/1300VA" in texts[0] and "kWh: 14.5" in texts[0]
     assert texts[1] == token  # the token alone, to copy into the meter app
+
+
+def test_the_hand_off_to_ecpay_speaks_the_customers_language(stack):
+    order = stack.order()
+    httpx.put(f"{stack.api}/api/v1/me/language", json={"language": "zh-Hant"}, headers=stack.auth)
+    page = httpx.get(f"{stack.api}/ecpay/checkout/{order['reference']}")
+    assert (
+        page.status_code == 200
+        and '<html lang="zh-Hant">' in page.text
+        and "正在前往綠界付款頁面" in page.text
+    )
+    assert f'name="MerchantTradeNo" value="{order["reference"]}"' in page.text
+    english = httpx.get(f"{stack.api}/ecpay/checkout/{order['reference']}?lang=en")
+    assert "Taking you to ECPay" in english.text
+    # an order that cannot be paid any more says so in their language, with the way back
+    with stack.uow() as uow:
+        transition_payment(uow.session, order["id"], PaymentStatus.EXPIRED, cause="test", actor="test")
+        uow.commit()
+    refused = httpx.get(f"{stack.api}/ecpay/checkout/{order['reference']}")
+    assert (
+        refused.status_code == 409 and "這筆訂單目前無法付款" in refused.text and "返回 ESA" in refused.text
+    )
