@@ -62,6 +62,15 @@ def refresh_fx() -> None:
 
     rate = refresh_rate(rt.uow, HttpFxSource(rt.settings.fx_source_url))
     log.info("FX IDR/TWD now %s", rate.rate)
+    from esa_domain.catalog.pricing import follow_fx
+
+    with rt.uow() as uow:  # prices follow the rate (ESA_REPRICE_FX_THRESHOLD_PCT); nothing sells below cost
+        changed, stopped = follow_fx(uow.session, rt.settings.reprice_fx_threshold_pct)
+        uow.commit()
+    if changed or stopped:
+        log.warning(
+            "FX move: %d price(s) set by the last rule, taken off sale below cost: %s", changed, stopped
+        )
 
 
 _DEPOSIT_EVERY_MIN = get_settings().deposit_poll_minutes

@@ -103,10 +103,19 @@ def preview(session: Session, rule: PricingRule) -> tuple[Decimal | None, list[P
     return rate, out
 
 
-def apply(session: Session, actor: Operator, rule: PricingRule, product_ids: list[int] | None = None) -> int:
+def apply(
+    session: Session,
+    actor: Operator | None,
+    rule: PricingRule,
+    product_ids: list[int] | None = None,
+    *,
+    why: str | None = None,
+) -> int:
     """Set the previewed prices (of `product_ids`, default all that have a cost); audited with the rule and the
-    rate. Returns how many prices changed."""
-    require_role(actor, "admin")
+    rate. `actor` None: the scheduler following the rate with the rule an admin applied last (`why` says so).
+    Returns how many prices changed."""
+    if actor is not None:
+        require_role(actor, "admin")
     rate, proposals = preview(session, rule)
     if rate is None:
         raise PricingError("there is no FX rate yet: set one on the FX page before pricing")
@@ -122,7 +131,7 @@ def apply(session: Session, actor: Operator, rule: PricingRule, product_ids: lis
         )
         changes[p.code] = [p.current_twd, p.proposed_twd]
     record_action(
-        session, actor.id, "reprice", subject="pricing:rule",
+        session, actor.id if actor else None, "reprice", subject="pricing:rule", reason=why,
         detail={"rule": rule.as_detail(), "rate": str(rate), "changes": changes},
     )  # fmt: skip
     session.flush()
@@ -178,3 +187,14 @@ def fx_move_pct(session: Session) -> Decimal | None:
     if last is None or latest is None or not last.rate:
         return None
     return ((latest.rate - last.rate) * 100 / last.rate).quantize(Decimal("0.01"))
+
+
+def follow_fx(session: Session, threshold_pct: Decimal) -> tuple[int, list[str]]:
+    """After an FX refresh: when the rate has moved at least `threshold_pct` (either way) since the last reprice,
+    reprice everything with that reprice's rule (0: never); then take off sale whatever now sells below cost.
+    Returns (prices changed, product codes stopped)."""
+    changed = 0
+    moved, last = fx_move_pct(session), last_reprice(session)
+    if threshold_pct > 0 and moved is not None and last is not None and abs(moved) >= threshold_pct:
+        changed = apply(session, None, last.rule, why=f"the rate moved {moved:+}% since the last reprice")
+    return changed, stop_below_cost(session, None)

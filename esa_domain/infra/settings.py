@@ -5,6 +5,7 @@ Secrets are `SecretStr`: they print as '**********' in reprs, logs and traceback
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -142,6 +143,10 @@ class Settings(BaseSettings):
     deposit_low_hours: int = Field(default=12, ge=0, alias="ESA_DEPOSIT_LOW_HOURS")
     deposit_topup_hours: int = Field(default=72, ge=1, alias="ESA_DEPOSIT_TOPUP_HOURS")
     fx_warn_before_minutes: int = Field(default=120, ge=1, alias="ESA_FX_WARN_BEFORE_MINUTES")
+    # after each FX refresh: reprice with the last rule once the rate moved this many % (0: never)
+    reprice_fx_threshold_pct: Decimal = Field(
+        default=Decimal(0), ge=0, le=100, alias="ESA_REPRICE_FX_THRESHOLD_PCT"
+    )
     # every worker process also runs the watchdogs this often, so a stopped scheduler is still noticed
     watchdog_every_seconds: int = Field(default=300, ge=1, alias="ESA_WATCHDOG_EVERY_SECONDS")
     # Observability (esa_domain/infra/logging_setup.py, metrics.py, heartbeat.py)

@@ -260,3 +260,44 @@ def test_a_promo_typed_wrong_is_refused_and_nothing_is_written(db, boss, fields,
     with Session(db) as s:
         assert s.exec(select(Promo)).all() == []
     assert _audit(db) == []
+
+
+def test_prices_follow_the_rate_past_the_threshold_and_nothing_keeps_selling_below_cost(db, boss):
+    supplier, category, product = _shop(db, boss)
+    _do(db, lambda s: admin.set_supplier_enabled(s, boss, supplier.id, True, "live", configured=True))
+    _do(
+        db,
+        lambda s: admin.save_product(
+            s, boss, code="TSEL10", category_id=category.id, name="Telkomsel 10.000", price_twd="30",
+            target_kind="phone", active=True, product_id=product.id,
+        ),
+    )  # fmt: skip
+    factories.add(
+        db, FxRate(pair="IDR/TWD", rate=Decimal("0.00200"), source="test", fetched_at=datetime.now(UTC))
+    )
+    rule = pricing.PricingRule.parse("10", "3", "5")
+    _do(db, lambda s: pricing.apply(s, boss, rule))  # NT$25 at 0.002
+
+    # a 1% move is under a 2% threshold: nothing changes
+    factories.add(
+        db, FxRate(pair="IDR/TWD", rate=Decimal("0.00202"), source="test", fetched_at=datetime.now(UTC))
+    )
+    assert _do(db, lambda s: pricing.follow_fx(s, Decimal("2"))) == (0, [])
+    # +25%: 10200 x 0.0025 = 25.50 > NT$25, so the product sells below cost; a threshold of 0 never reprices,
+    # yet sale stops
+    factories.add(
+        db, FxRate(pair="IDR/TWD", rate=Decimal("0.00250"), source="test", fetched_at=datetime.now(UTC))
+    )
+    assert _do(db, lambda s: pricing.follow_fx(s, Decimal("0"))) == (0, ["TSEL10"])
+    with Session(db) as s:
+        assert s.get(Product, product.id).active is False
+    # with the threshold, the last rule prices it again: 25.50 + 3 = 28.50, rounded up to NT$30
+    assert _do(db, lambda s: pricing.follow_fx(s, Decimal("2"))) == (1, [])
+    with Session(db) as s:
+        assert s.get(Product, product.id).price_twd == 30
+        last = s.exec(
+            select(OperatorAction)
+            .where(OperatorAction.action == "reprice")
+            .order_by(OperatorAction.id.desc())
+        ).first()
+    assert last.operator_id is None and "moved +25.00%" in last.reason
