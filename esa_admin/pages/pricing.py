@@ -17,6 +17,7 @@ from esa_admin.deps import unit_of_work
 from esa_domain.catalog import pricing
 from esa_domain.core.errors import DomainError
 from esa_domain.infra.db import default_engine
+from esa_domain.infra.settings import get_settings
 from esa_domain.models import Operator
 
 
@@ -27,6 +28,7 @@ class PricingState(AuthState):
     rate: str = "—"
     last: str = "never"
     moved: str = "—"
+    follows: str = ""
     rows: list[dict[str, str]] = []
     changes: int = 0
     below_cost: int = 0
@@ -49,6 +51,12 @@ class PricingState(AuthState):
         self.rate = "no rate yet" if rate is None else f"{rate.normalize()} TWD per IDR"
         self.last = "never" if last is None else f"{fmt.when(last.at)} at {last.rate.normalize()}"
         self.moved = "—" if moved is None else f"{moved:+}%"
+        threshold = get_settings().reprice_fx_threshold_pct
+        self.follows = (
+            f"after a move of ±{threshold}% the scheduler reprices with the last rule applied"
+            if threshold > 0
+            else "set by hand only (ESA_REPRICE_FX_THRESHOLD_PCT is 0)"
+        )
         self.changes = sum(1 for p in proposals if p.proposed_twd is not None and p.change_twd != 0)
         self.below_cost = sum(1 for p in proposals if p.active and p.below_cost)
         self.rows = [
@@ -145,7 +153,7 @@ def pricing_page() -> rx.Component:
             rx.flex(
                 stat("Current rate", PricingState.rate),
                 stat("Prices last set by the rule", PricingState.last),
-                stat("Rate moved since", PricingState.moved, id="fx-moved"),
+                stat("Rate moved since", PricingState.moved, PricingState.follows, id="fx-moved"),
                 gap="12px",
                 wrap="wrap",
             ),
