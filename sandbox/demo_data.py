@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from esa_domain.adapters.suppliers.base import Delivery
 from esa_domain.core.states import ItemStatus, PaymentStatus
@@ -44,6 +44,11 @@ CATEGORIES = [  # code, name, kind, is_game
     ("pln", "PLN tokens", "prepaid", False),
     ("games", "Game top-ups", "prepaid", True),
     ("vouchers", "Vouchers", "prepaid", True),
+    # bills: inquired first, priced from the bill (esa_domain.ordering.bills)
+    ("pln_postpaid", "PLN postpaid", "postpaid", False),
+    ("bpjs", "BPJS Kesehatan", "postpaid", False),
+    ("pdam", "PDAM water", "postpaid", False),
+    ("telco_postpaid", "Telco postpaid", "postpaid", False),
 ]
 # code, category, name, TWD price, nominal IDR, target kind, {supplier: (sku, cost IDR)}
 PRODUCTS = [
@@ -187,6 +192,17 @@ PRODUCTS = [
         {"iak": ("hsteam12000", 16500), "lapakgaming": ("STEAM12-S9", 17200)},
     ),
 ]
+# Bills, at IAK (the simulator's `pricelist-pasca`: the cost is the admin fee less IAK's commission). A bill's price
+# is its quote's; the catalogue's positive price_twd is never charged for one (orders refuse a bill without its
+# inquiry). Try them with IAK's documented sandbox numbers: BPJS 8801234560001 (docs/postpaid/core/product/
+# bpjs-kesehatan/inquiry.md), PDAM Surabaya 10202001 (pdam/inquiry.md), PLN 530000000001, Halo 08991234501.
+PRODUCTS += [
+    ("PLNPOST", "pln_postpaid", "PLN Pascabayar", 1, None, "customer_no", {"iak": ("PLNPOSTPAID", 1900)}),
+    ("BPJSKES", "bpjs", "BPJS Kesehatan", 1, None, "customer_no", {"iak": ("BPJS", 2400)}),
+    ("PDAMSBY", "pdam", "PDAM Kota Surabaya", 1, None, "customer_no", {"iak": ("PDAMKOTA.SURABAYA", 1300)}),
+    ("PDAMBDG", "pdam", "PDAM Kota Bandung", 1, None, "customer_no", {"iak": ("PDAMKOTA.BANDUNG", 1300)}),
+    ("HALO", "telco_postpaid", "Telkomsel Halo", 1, None, "customer_no", {"iak": ("HPTSEL", 2000)}),
+]
 SUPPLIERS = [  # code, name, fee TWD, fee IDR
     ("iak", "IAK", 0, 0),
     ("billfazz", "BillFazz", 0, 100),
@@ -272,7 +288,14 @@ def _orders(uow: Callable[[], UnitOfWork], count: int, say: Callable[[str], None
     now = datetime.now(UTC)
     with uow() as u:
         customers = u.session.exec(select(Customer.id)).all()
-        kinds = dict(u.session.exec(select(Product.code, Product.target_kind)).all())
+        kinds = dict(  # the demo's history is of top-ups: a bill is ordered from its inquiry only
+            u.session.exec(
+                select(Product.code, Product.target_kind)
+                .join(ProductCategory, col(ProductCategory.id) == col(Product.category_id))
+                .where(ProductCategory.kind != "postpaid")
+                .order_by(col(Product.id))
+            ).all()
+        )
     fates = ["success"] * 36 + [
         "pending",
         "expired",

@@ -71,19 +71,68 @@ PRODUCTS: tuple[IakProduct, ...] = (
     IakProduct("htelkomsel5000", "Telkomsel 5.000", "5000", 5_900, "pulsa", "telkomsel", active=False),
 )
 
-# Postpaid product code -> admin fee (IDR); the bill amount comes from the "biller".
-POSTPAID_ADMIN: dict[str, int] = {
-    "PLNPOSTPAID": 2_500,
-    "BPJS": 2_500,
-    "PDAMKOTA.BANDUNG": 2_000,
-    "HPTSEL": 2_500,  # Telkomsel Halo (docs/postpaid/core/product/telco)
-}
 POSTPAID_BILL_IDR = 150_000
+# docs/postpaid/core/price-list.md: `pricelist-pasca` rows (code, name, status 1/4, fee, komisi, type[, province])
+POSTPAID_PRICELIST: tuple[dict[str, Any], ...] = (
+    {"code": "PLNPOSTPAID", "name": "PLN Postpaid", "status": 1, "fee": 2500, "komisi": 600, "type": "pln"},
+    {"code": "BPJS", "name": "BPJS Kesehatan", "status": 1, "fee": 2500, "komisi": 100, "type": "bpjs"},
+    {
+        "code": "PDAMKOTA.SURABAYA",
+        "name": "PDAM Kota Surabaya",
+        "status": 1,
+        "fee": 2000,
+        "komisi": 700,
+        "type": "pdam",
+        "province": "Jawa Timur",
+    },
+    {
+        "code": "PDAMKOTA.BANDUNG",
+        "name": "PDAM Kota Bandung",
+        "status": 1,
+        "fee": 2000,
+        "komisi": 700,
+        "type": "pdam",
+        "province": "Jawa Barat",
+    },
+    # the docs' telco example is HPTHREE (docs/postpaid/core/product/telco/inquiry.md); Telkomsel Halo's code is
+    # assumed to follow it (HP + operator): check it against IAK's live price list before selling it
+    {"code": "HPTSEL", "name": "Telkomsel Halo", "status": 1, "fee": 2500, "komisi": 500, "type": "hp"},
+    {"code": "HPTHREE", "name": "Three Postpaid", "status": 1, "fee": 0, "komisi": 0, "type": "hp"},
+)
+# Postpaid product code -> admin fee (IDR); the bill amount comes from the "biller".
+POSTPAID_ADMIN: dict[str, int] = {r["code"]: r["fee"] for r in POSTPAID_PRICELIST}
 # docs/postpaid/core/product/bpjs-kesehatan/inquiry.md: its test numbers 8801234560001 (success) ... 0008 behave
 # like the PLN magic numbers; its example bills "VERGIE" 50000 for `month` 2 (period "02"): 25000 a month here
 BPJS_TEST_PREFIX = "880123456000"
 BPJS_MONTHLY_IDR = 25_000
-MAGIC_PREFIXES = ("53000000", BPJS_TEST_PREFIX)
+# docs/postpaid/core/product/telco/inquiry.md: HPTHREE 08991234501 success ... 08991234508 biller error
+TELCO_TEST_PREFIX = "0899123450"
+# docs/postpaid/core/product/pdam/inquiry.md: 10202001 success ... 10202008 biller error; its example answer
+PDAM_TEST_PREFIX = "1020200"
+PDAM_EXAMPLE = {"tr_name": "DADANG SOEKARDI", "period": "201412", "nominal": 35490}
+PDAM_EXAMPLE_DESC = {
+    "bill_quantity": 1,
+    "address": "WONOKROMO S.S BARU 2 8",
+    "biller_admin": "",
+    "pdam_name": "PDAM SURABAYA",
+    "stamp_duty": "",
+    "due_date": "1-15 DES 2014",
+    "kode_tarif": "3A",
+    "bill": {
+        "detail": [
+            {
+                "period": "201412",
+                "first_meter": 4589,
+                "last_meter": 4613,
+                "penalty": 7500,
+                "bill_amount": 27240,
+                "misc_amount": 750,
+                "stand": "",
+            }
+        ]
+    },
+}
+MAGIC_PREFIXES = ("53000000", BPJS_TEST_PREFIX, TELCO_TEST_PREFIX, PDAM_TEST_PREFIX)
 # here only (the docs have no such number): the first inquiry expires before payment and the fresh one asks more,
 # as a bill that changed between the customer's inquiry and the payment
 AMOUNT_CHANGED_MAGIC = "0010"
@@ -91,8 +140,15 @@ AMOUNT_CHANGE_IDR = 5_000
 
 
 def magic_of(hp: str) -> str:
-    """The documented sandbox behaviour of a postpaid number (its last four digits), or ''."""
-    return hp[-4:] if hp.startswith(MAGIC_PREFIXES) else ""
+    """The documented sandbox behaviour of a postpaid number (what follows its test prefix, as 4 digits), or ''."""
+    if hp.startswith("53000000"):  # IAK's PLN numbers; tests put a unique middle before the last four digits
+        return hp[-4:]
+    for prefix in MAGIC_PREFIXES:
+        rest = hp[len(prefix) :]
+        if hp.startswith(prefix) and rest.isdigit() and len(rest) <= 4:
+            return rest.zfill(4)
+    return ""
+
 
 # rc sent for each definite-failure behaviour (all documented IAK codes).
 FAILURE_RC = {
@@ -317,6 +373,14 @@ def create_app(
             return await payment(body)
         if command == "checkstatus":
             return postpaid_status(body)
+        if command == "pricelist-pasca":
+            if not signed(body, "pl"):
+                return postpaid_answer("100", "INVALID SIGNATURE", 400)
+            wanted = str(body.get("status") or "all")
+            rows = [
+                r for r in POSTPAID_PRICELIST if wanted == "all" or (r["status"] == 1) == (wanted == "active")
+            ]
+            return JSONResponse({"data": {"pasca": rows}, "meta": []})
         return JSONResponse({"data": {"response_code": "101", "message": "INVALID COMMAND"}}, 400)
 
     def postpaid_answer(rc: str, msg: str, http: int = 200, /, **fields: Any) -> JSONResponse:
@@ -346,8 +410,15 @@ def create_app(
         if code == "BPJS":  # the docs' example answer, `month` months of it
             months = int(str(body.get("month") or "1"))
             nominal, name, period = BPJS_MONTHLY_IDR * months, "VERGIE", f"{months:02d}"
-            desc = {"kode_cabang": "0901", "nama_cabang": "JAKARTA PUSAT", "sisa_pembayaran": "0",
-                    "jumlah_peserta": "2"}  # fmt: skip
+            desc = {
+                "kode_cabang": "0901",
+                "nama_cabang": "JAKARTA PUSAT",
+                "sisa_pembayaran": "0",
+                "jumlah_peserta": "2",
+            }
+        if code.startswith("PDAM"):  # the docs' example answer
+            nominal, name, period = PDAM_EXAMPLE["nominal"], PDAM_EXAMPLE["tr_name"], PDAM_EXAMPLE["period"]
+            desc = PDAM_EXAMPLE_DESC
         if magic == AMOUNT_CHANGED_MAGIC and hp in inquired_numbers:
             nominal += AMOUNT_CHANGE_IDR
         inq = {

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from esa_domain.adapters.suppliers.base import CatalogEntry, CatalogResult, SupplierAdapter
@@ -58,6 +59,7 @@ def _apply_offers(
     now: datetime,
     public_url: str,
     threshold: Decimal,
+    untouched: frozenset[int] = frozenset(),
 ) -> dict[str, int]:
     counts = {"matched": 0, "updated": 0, "unavailable": 0, "jumps": 0}
     offers = session.exec(
@@ -67,6 +69,8 @@ def _apply_offers(
         .with_for_update(key_share=True)
     ).all()
     for offer in offers:
+        if offer.product_id in untouched:  # its price list could not be read this time: left as it was
+            continue
         entry = entries.get(offer.supplier_sku)
         # a priceless entry cannot be sold (costs must be positive): treat it as unavailable
         available = entry is not None and entry.available and entry.cost_idr > 0
@@ -148,6 +152,34 @@ def _store_exchanges(session: Session, supplier_id: int, result: CatalogResult) 
         )
 
 
+def _with_postpaid(
+    adapter: Any, result: CatalogResult, supplier_code: str
+) -> tuple[CatalogResult, str | None]:
+    """A supplier with a separate postpaid price list (IAK's `pricelist-pasca`) adds its bills to the catalog. If
+    that list cannot be read, the prepaid one still applies and the bills' offers stay as they were."""
+    fetch = getattr(adapter, "fetch_postpaid_catalog", None)
+    if fetch is None:
+        return result, None
+    try:
+        bills = fetch()
+    except Exception as exc:  # its outage must not hold up the prepaid list
+        error = f"postpaid price list: {type(exc).__name__}: {exc}"
+        log.warning("catalog sync of %s: %s", supplier_code, error)
+        return result, error
+    return CatalogResult([*result.entries, *bills.entries], [*result.exchanges, *bills.exchanges]), None
+
+
+def _postpaid_products(session: Session, supplier_id: int) -> frozenset[int]:
+    rows = session.execute(
+        text(
+            "SELECT o.product_id FROM supplier_offers o JOIN products p ON p.id = o.product_id "
+            "JOIN product_categories k ON k.id = p.category_id WHERE o.supplier_id = :s AND k.kind = 'postpaid'"
+        ),
+        {"s": supplier_id},
+    ).scalars()
+    return frozenset(rows)
+
+
 def sync_supplier_catalog(
     uow_factory: UowFactory,
     supplier_code: str,
@@ -174,12 +206,23 @@ def sync_supplier_catalog(
         log.warning("catalog sync of %s failed: %s", supplier_code, error)
         _fail_run(uow_factory, run_id, error)
         return {"status": "failed", "run_id": run_id, "error": error[:500]}
+    result, postpaid_error = _with_postpaid(adapter, result, supplier_code)
     entries = {e.sku: e for e in result.entries}
     with uow_factory() as uow:
         s = uow.session
-        counts = _apply_offers(
-            s, supplier_code, supplier_id, entries, now=now, public_url=public_url, threshold=jump_threshold
+        untouched = _postpaid_products(s, supplier_id) if postpaid_error else frozenset()
+        counts: dict[str, Any] = _apply_offers(
+            s,
+            supplier_code,
+            supplier_id,
+            entries,
+            now=now,
+            public_url=public_url,
+            threshold=jump_threshold,
+            untouched=untouched,
         )
+        if postpaid_error:
+            counts["postpaid_error"] = postpaid_error[:300]
         s.flush()
         counts |= _reevaluate_products(s, supplier_id, now)
         supplier = s.get(Supplier, supplier_id)

@@ -93,6 +93,7 @@ class CatalogProduct:
     price_twd: int
     active: bool
     target_kind: str
+    postpaid: bool = False  # a bill: ordered only from its inquiry (esa_domain.ordering.bills)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class QuoteCatalog:
 
 _CATALOG = """
     SELECT fx.id AS fx_id, fx.rate AS fx_rate, fx.fetched_at AS fx_fetched_at,
-           p.id, p.code, p.name, p.price_twd, p.active, p.target_kind,
+           p.id, p.code, p.name, p.price_twd, p.active, p.target_kind, k.kind,
            o.cost_idr, o.fee_idr, o.fee_twd
     FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (
@@ -127,6 +128,7 @@ _CATALOG = """
         ORDER BY fetched_at DESC, id DESC LIMIT 1
     ) AS fx ON true
     LEFT JOIN products AS p ON p.code = ANY(%(codes)s)
+    LEFT JOIN product_categories AS k ON k.id = p.category_id
     LEFT JOIN LATERAL (
         SELECT so.cost_idr, su.fee_idr, su.fee_twd
         FROM supplier_offers AS so JOIN suppliers AS su ON su.id = so.supplier_id
@@ -146,7 +148,8 @@ def load_catalog(session: Session, codes: set[str] | frozenset[str], pair: str =
         if r.id is None:
             continue
         products.setdefault(
-            r.code, CatalogProduct(r.id, r.code, r.name, r.price_twd, r.active, r.target_kind)
+            r.code,
+            CatalogProduct(r.id, r.code, r.name, r.price_twd, r.active, r.target_kind, r.kind == "postpaid"),
         )
         if r.cost_idr is not None:
             offers.setdefault(r.id, []).append(Offer(r.cost_idr, r.fee_idr, r.fee_twd))
@@ -259,6 +262,11 @@ def quote(
             raise UnknownProduct(f"there is no product '{line.product_code}'", product=line.product_code)
         if not product.active:
             raise ProductUnavailable(f"{product.name} is not on sale at the moment", product=product.code)
+        if product.postpaid:  # its price is the bill's, known only from an inquiry
+            raise InvalidRequest(
+                f"{product.name} is a bill: check the bill first, then pay it from what the check found",
+                product=product.code,
+            )
         target, zone = validate_target(product.target_kind, line.target, line.zone)
         cost_idr, cost_twd = _cheapest_offer(catalog, product, rate)
         priced.append(_PricedLine(product, target, zone, cost_idr, cost_twd))

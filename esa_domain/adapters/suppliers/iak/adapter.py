@@ -295,13 +295,20 @@ class IakAdapter:
         exchanges: list[Exchange] = []
         if bill.txn_id:
             tr_id = bill.txn_id
-            body = {"commands": "pay-pasca", "username": self._username, "tr_id": tr_id, "sign": self._sign(tr_id)}
+            body = {
+                "commands": "pay-pasca",
+                "username": self._username,
+                "tr_id": tr_id,
+                "sign": self._sign(tr_id),
+            }
             response, exchange = self._post("purchase", f"{self._postpaid}/api/v1/bill/check", body)
             outcome = outcome_from_response(response, exchange, postpaid=True)
             exchanges.append(exchange)
             if not (outcome.outcome is Outcome.FAILED and outcome.supplier_code == BILLING_ID_EXPIRED):
                 return CallResult(outcome, exchanges)
-        fresh = BillQuery(bill.reference + FRESH_INQUIRY_SUFFIX, request.sku, request.target, months=bill.months)
+        fresh = BillQuery(
+            bill.reference + FRESH_INQUIRY_SUFFIX, request.sku, request.target, months=bill.months
+        )
         answer = self.inquire_bill(fresh)
         exchanges.extend(answer.exchanges)
         if answer.outcome.outcome is not Outcome.SUCCESS:
@@ -317,7 +324,12 @@ class IakAdapter:
             )
             return CallResult(changed, exchanges)
         tr_id = answer.outcome.supplier_txn_id or ""
-        body = {"commands": "pay-pasca", "username": self._username, "tr_id": tr_id, "sign": self._sign(tr_id)}
+        body = {
+            "commands": "pay-pasca",
+            "username": self._username,
+            "tr_id": tr_id,
+            "sign": self._sign(tr_id),
+        }
         response, exchange = self._post("purchase", f"{self._postpaid}/api/v1/bill/check", body)
         exchanges.append(exchange)
         return CallResult(outcome_from_response(response, exchange, postpaid=True), exchanges)
@@ -403,6 +415,47 @@ class IakAdapter:
                     cost_idr=cost,
                     available=row.get("status") == "active",
                     category=row.get("product_type"),
+                )
+            )
+        return CatalogResult(entries, [exchange])
+
+    def fetch_postpaid_catalog(self) -> CatalogResult:
+        """docs/postpaid/core/price-list.md: `pricelist-pasca` answers `data.pasca` rows of code, name, status
+        (1 active, 4 non active), fee (the admin fee) and komisi (our commission). A bill's amount is known only
+        from its inquiry: the offer's cost is what the bill costs us on top of it, the fee less the commission
+        (at least 1 IDR: costs are positive; it only ranks suppliers and guards the deposit)."""
+        body = {
+            "commands": "pricelist-pasca",
+            "username": self._username,
+            "sign": self._sign("pl"),
+            "status": "all",
+        }
+        response, exchange = self._post("catalog", f"{self._postpaid}/api/v1/bill/check", body)
+        payload: Any = None
+        if response is not None:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+        data = payload.get("data") if isinstance(payload, dict) else None
+        rows = data.get("pasca") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise SupplierError(
+                f"IAK postpaid price list unreadable: {exchange.error or exchange.http_status}"
+            )
+        entries = []
+        for row in rows:
+            fee = _int_or_none(row.get("fee")) if isinstance(row, dict) else None
+            if fee is None or not row.get("code"):
+                continue  # a row we cannot price is left out rather than guessed
+            net = fee - (_int_or_none(row.get("komisi")) or 0)
+            entries.append(
+                CatalogEntry(
+                    sku=str(row["code"]),
+                    name=str(row.get("name") or row["code"]),
+                    cost_idr=max(net, 1),
+                    available=str(row.get("status")) == "1",
+                    category=f"postpaid:{row.get('type') or ''}",
                 )
             )
         return CatalogResult(entries, [exchange])
