@@ -129,7 +129,7 @@ def _failure_sql(scope: Scope) -> Any:
     return text(
         f"""
         WITH old AS (
-            SELECT ctid AS row, circuit_open_until, probe_item_id FROM {table} WHERE {key} FOR UPDATE
+            SELECT ctid AS row, circuit_open_until, probe_item_id FROM {table} WHERE {key} FOR NO KEY UPDATE
         )
         UPDATE {table} t SET
             consecutive_failures = t.consecutive_failures + 1,
