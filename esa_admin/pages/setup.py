@@ -36,6 +36,7 @@ class SetupState(AuthState):
     error: str = ""
     # the product in the form: {} for a new one, else its fields (the form is re-drawn with them)
     editing: dict[str, str] = {}
+    editing_category: dict[str, str] = {}  # the same for the category form
 
     def _reload(self) -> None:
         now = datetime.now(UTC)
@@ -150,15 +151,29 @@ class SetupState(AuthState):
 
     @rx.event
     def add_category(self, form: dict):
+        editing = self.editing_category.get("id", "")
         ok = self._act(
             lambda s, me: admin.save_category(
                 s, me, code=str(form.get("code", "")), name=str(form.get("name", "")),
                 kind=str(form.get("kind", "") or "prepaid"), is_game=bool(form.get("is_game")),
-                sort_order=str(form.get("sort_order", "0")),
+                sort_order=str(form.get("sort_order", "0")), category_id=int(editing) if editing else None,
             ),
             f"Category {form.get('name', '')} saved.",
         )  # fmt: skip
+        if ok:
+            self.editing_category = {}
         return self._after(ok, "category-form")
+
+    @rx.event
+    def edit_category(self, category_id: str):
+        if self.authorize("admin") is None:
+            return self.denied()
+        self.editing_category = next((c for c in self.categories if c["id"] == category_id), {})
+        return None
+
+    @rx.event
+    def new_category(self):
+        self.editing_category = {}
 
     @rx.event
     def edit_product(self, product_id: str):
@@ -331,18 +346,57 @@ def _categories() -> rx.Component:
             rx.heading("Categories", size="3"),
             rx.form(
                 rx.flex(
-                    rx.input(name="code", placeholder="Code (pulsa)", id="category-code", width="120px"),
-                    rx.input(name="name", placeholder="Name shown (Pulsa)", id="category-name"),
-                    rx.select(["prepaid", "postpaid"], name="kind", default_value="prepaid"),
+                    rx.input(
+                        name="code",
+                        placeholder="Code (pulsa)",
+                        id="category-code",
+                        width="120px",
+                        default_value=SetupState.editing_category["code"],
+                    ),
+                    rx.input(
+                        name="name",
+                        placeholder="Name shown (Pulsa)",
+                        id="category-name",
+                        default_value=SetupState.editing_category["name"],
+                    ),
+                    rx.select(
+                        ["prepaid", "postpaid"],
+                        name="kind",
+                        default_value=rx.cond(
+                            SetupState.editing_category.contains("kind"),
+                            SetupState.editing_category["kind"],
+                            "prepaid",
+                        ),
+                    ),
                     rx.input(
                         name="sort_order",
                         placeholder="Order",
-                        default_value="0",
                         width="70px",
                         aria_label="Display order",
+                        default_value=rx.cond(
+                            SetupState.editing_category.contains("order"),
+                            SetupState.editing_category["order"],
+                            "0",
+                        ),
                     ),
-                    rx.checkbox("Game (no CVS payment)", name="is_game"),
-                    rx.button("Add category", type="submit", id="category-submit"),
+                    rx.checkbox(
+                        "Game (no CVS payment)",
+                        name="is_game",
+                        default_checked=SetupState.editing_category["game"] == "yes",
+                    ),
+                    rx.cond(
+                        SetupState.editing_category.contains("id"),
+                        rx.hstack(
+                            rx.button("Save category", type="submit", id="category-submit"),
+                            rx.button(
+                                "New category instead",
+                                type="button",
+                                variant="ghost",
+                                on_click=SetupState.new_category,
+                            ),
+                        ),
+                        rx.button("Add category", type="submit", id="category-submit"),
+                    ),
                     gap="8px",
                     wrap="wrap",
                     align="center",
@@ -350,9 +404,10 @@ def _categories() -> rx.Component:
                 on_submit=SetupState.add_category,
                 reset_on_submit=False,
                 id="category-form",
+                key=SetupState.editing_category["id"].to(str),
             ),
             table(
-                ["Order", "Code", "Name", "Kind", "Game"],
+                ["Order", "Code", "Name", "Kind", "Game", ""],
                 SetupState.categories,
                 lambda c: rx.table.row(
                     rx.table.cell(c["order"]),
@@ -360,6 +415,15 @@ def _categories() -> rx.Component:
                     rx.table.cell(c["name"]),
                     rx.table.cell(c["kind"]),
                     rx.table.cell(_yes(c["game"])),
+                    rx.table.cell(
+                        rx.button(
+                            "Edit",
+                            size="1",
+                            variant="soft",
+                            on_click=SetupState.edit_category(c["id"]),
+                            id="edit-category-" + c["code"],
+                        )
+                    ),
                 ),
                 id="setup-categories",
             ),
