@@ -32,6 +32,7 @@ from esa_domain.models import (
 )
 from esa_domain.operations.operators import create_operator
 from esa_domain.ordering.orders import OrderLine, OrderPolicy, OrderRequest, place_order
+from esa_domain.ordering.verify import PREFIXES, operator_of_product
 from esa_domain.payments.settlement import finish_payment_if_done
 
 DEMO_OPERATOR = ("demo", "esa-demo-2026", "admin")
@@ -333,6 +334,9 @@ def _orders(uow: Callable[[], UnitOfWork], count: int, say: Callable[[str], None
 
 def _line(code: str, kind: str, rng: random.Random) -> OrderLine:
     target = TARGETS[kind].format(rng.randint(0, 99999))
+    operator = operator_of_product(code, "") if kind == "phone" else None
+    if operator is not None:  # a number of the product's own operator (orders refuse another's)
+        target = PREFIXES[operator][0] + target[4:]
     return OrderLine(code, target, zone=str(rng.randint(1000, 9999)) if kind == "game_id_zone" else None)
 
 

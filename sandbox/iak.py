@@ -72,6 +72,7 @@ PRODUCTS: tuple[IakProduct, ...] = (
 )
 
 POSTPAID_BILL_IDR = 150_000
+PLN_TEST_METER = "12345678901"  # docs/prepaid/core/v2/inquiry/pln.md "Test Case"
 # docs/postpaid/core/price-list.md: `pricelist-pasca` rows (code, name, status 1/4, fee, komisi, type[, province])
 POSTPAID_PRICELIST: tuple[dict[str, Any], ...] = (
     {"code": "PLNPOSTPAID", "name": "PLN Postpaid", "status": 1, "fee": 2500, "komisi": 600, "type": "pln"},
@@ -282,6 +283,40 @@ def create_app(
             if (ptype is None or p.type == ptype) and (operator is None or p.operator == operator)
         ]
         return JSONResponse({"data": {"pricelist": rows, "rc": "00", "message": "SUCCESS"}})
+
+    @app.post("/api/inquiry-pln")
+    async def inquiry_pln(request: Request) -> JSONResponse:
+        # docs/prepaid/core/v2/inquiry/pln.md: 12345678901 is the documented meter (its example answer);
+        # any other is INCORRECT DESTINATION NUMBER in development
+        body = await request.json()
+        meter = str(body.get("customer_id", ""))
+        if not signed(body, meter):
+            return JSONResponse({"data": {"rc": "100", "message": "INVALID SIGNATURE", "status": "2"}}, 400)
+        if meter != PLN_TEST_METER:
+            return JSONResponse(
+                {
+                    "data": {
+                        "status": "2",
+                        "customer_id": meter,
+                        "rc": "14",
+                        "message": "INCORRECT DESTINATION NUMBER",
+                    }
+                }
+            )
+        return JSONResponse(
+            {
+                "data": {
+                    "status": "1",
+                    "customer_id": meter,
+                    "meter_no": "548933889287",
+                    "subscriber_id": meter,
+                    "name": "Sintya Oktaviani",
+                    "segment_power": "R1 /000001300",
+                    "message": "SUCCESS",
+                    "rc": "00",
+                }
+            }
+        )
 
     @app.post("/api/check-balance")
     async def check_balance(request: Request) -> JSONResponse:

@@ -136,6 +136,36 @@ _CODES = {
         "這筆訂單已無法付款，請重新下單。",
     ),
     "malformed_request": _ANY_FIELD,
+    # bills and checks before paying (esa_api.customer.routes_bills)
+    "bill_not_found": _w(
+        "Tagihan tidak ditemukan: periksa nomor pelanggan, atau tagihan ini sudah dibayar.",
+        "No bill to pay was found: check the customer number, or the bill is already paid.",
+        "查無待繳帳單：請確認用戶編號，或帳單已繳清。",
+    ),
+    "bill_inquiry_unavailable": _w(
+        "Tagihan tidak dapat dicek sekarang. Coba lagi beberapa menit lagi.",
+        "The bill cannot be checked right now. Try again in a few minutes.",
+        "目前無法查詢帳單，請幾分鐘後再試。",
+    ),
+    "bill_quote_expired": _w(
+        "Waktu tagihan ini sudah habis. Cek tagihan lagi untuk jumlah terbaru.",
+        "This bill's quote has expired. Check the bill again for the current amount.",
+        "這筆帳單的報價已過期，請重新查詢最新金額。",
+    ),
+    "bill_quote_used": _w(
+        "Tagihan ini sudah dipesan. Buka pesanan Anda untuk melihatnya.",
+        "This bill has already been ordered. Open your orders to follow it.",
+        "這筆帳單已下單，請到訂單中查看。",
+    ),
+    "bill_inquiry_not_found": _w(
+        "Cek tagihan ini tidak ada di akun Anda.", None, "您的帳號中沒有這筆帳單查詢。"
+    ),
+    "operator_mismatch": _w(
+        "Nomor ini nomor {number_operator}, sedangkan produk ini untuk {product_operator}. "
+        "Pilih produk {number_operator}.",
+        None,
+        "這是 {number_operator} 的號碼，但此商品只能儲值 {product_operator}，請選擇 {number_operator} 的商品。",
+    ),
 }
 
 

@@ -71,7 +71,7 @@ class BillInquiryUnavailable(DomainError):
 
 class BillQuoteExpired(DomainError):
     code = "bill_quote_expired"
-    http_status = 410
+    http_status = 409
 
 
 class BillQuoteUsed(DomainError):

@@ -41,6 +41,7 @@ from esa_domain.infra import outbox
 from esa_domain.infra.db import UnitOfWork, driver
 from esa_domain.models import Promo
 from esa_domain.ordering.targets import validate_target
+from esa_domain.ordering.verify import check_operator
 
 ACTOR = "system:orders"
 _TRADE_NO_ALPHABET = string.ascii_uppercase + string.digits
@@ -268,6 +269,7 @@ def quote(
                 product=product.code,
             )
         target, zone = validate_target(product.target_kind, line.target, line.zone)
+        check_operator(product.code, product.name, product.target_kind, target)  # before anything is paid
         cost_idr, cost_twd = _cheapest_offer(catalog, product, rate)
         priced.append(_PricedLine(product, target, zone, cost_idr, cost_twd))
     subtotal = sum(p.product.price_twd for p in priced)

@@ -146,6 +146,15 @@ class BillAnswer:
 
 
 @dataclass(frozen=True)
+class MeterOwner:
+    """A PLN prepaid meter as its supplier knows it. `found` False: the supplier says there is no such meter."""
+
+    found: bool
+    name: str | None = None
+    segment_power: str | None = None  # tariff / power, e.g. "R1 /000001300"
+
+
+@dataclass(frozen=True)
 class PurchaseRequest:
     reference: str  # ours, one per (item, supplier) attempt, reused for every status check
     sku: str  # the supplier's product code

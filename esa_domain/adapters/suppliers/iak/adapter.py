@@ -40,6 +40,7 @@ from esa_domain.adapters.suppliers.base import (
     Delivery,
     Exchange,
     FailureClass,
+    MeterOwner,
     Outcome,
     PurchaseRequest,
     SupplierError,
@@ -418,6 +419,25 @@ class IakAdapter:
                 )
             )
         return CatalogResult(entries, [exchange])
+
+    def inquire_pln(self, meter: str) -> MeterOwner | None:
+        """docs/prepaid/core/v2/inquiry/pln.md: the PLN prepaid meter's owner `name` and `segment_power`
+        (status "1"); rc 14 (incorrect destination number) says there is no such meter; anything else: None."""
+        body = {"username": self._username, "customer_id": meter, "sign": self._sign(meter)}
+        response, _ = self._post("inquiry", f"{self._prepaid}/api/inquiry-pln", body)
+        data = None
+        if response is not None and response.status_code < 500:
+            try:
+                data = _data(response.json())
+            except ValueError:
+                data = None
+        if not data:
+            return None
+        if str(data.get("status")) == "1" and data.get("name"):
+            return MeterOwner(True, str(data["name"]), str(data.get("segment_power") or "") or None)
+        if str(data.get("rc")) == "14":
+            return MeterOwner(False)
+        return None
 
     def fetch_postpaid_catalog(self) -> CatalogResult:
         """docs/postpaid/core/price-list.md: `pricelist-pasca` answers `data.pasca` rows of code, name, status
