@@ -23,6 +23,22 @@ _OPEN_OLD = "status IN ('PENDING', 'PROCESSING', 'SUPPLIER_PENDING')"
 _OPEN_NEW = "status IN ('PENDING', 'PROCESSING', 'SUPPLIER_PENDING', 'WAITING')"
 
 
+# the signed SUCCESS callbacks recorded before this could apply them to an item in review (the order):
+# their word counts now, so "not delivered" is refused for those items too
+BACKFILL_EVIDENCE = (
+    "UPDATE supplier_exchanges SET outcome = 'SUCCESS' WHERE operation = 'callback' AND error IS NULL "
+    "AND outcome IS NULL AND attempt_id IS NOT NULL AND response_json->>'outcome' = 'SUCCESS' "
+    "AND (response_json->>'verdict' = 'apply' OR response_json->>'verdict' LIKE 'ignored%')"
+)
+# items already in review are asked about once more, now that a definite answer settles them
+RECHECK_REVIEWS = (
+    "INSERT INTO outbox (topic, payload, dispatch_attempts) "
+    "SELECT 'check_attempt', jsonb_build_object('attempt_id', a.id), 0 FROM item_attempts a "
+    "JOIN payment_items i ON i.id = a.item_id "
+    "WHERE i.status = 'NEEDS_REVIEW' AND a.state IN ('SENDING', 'PENDING', 'UNKNOWN')"
+)
+
+
 def _items(statuses: str, open_where: str) -> None:
     op.drop_constraint("ck_item_status", "payment_items", type_="check")
     op.create_check_constraint("ck_item_status", "payment_items", f"status IN {statuses}")
@@ -47,6 +63,8 @@ def upgrade() -> None:
     op.add_column("supplier_offers", sa.Column("probe_item_id", sa.BigInteger(), nullable=True))
     # what we read from each exchange: the supplier's last word per item
     op.add_column("supplier_exchanges", sa.Column("outcome", sa.String(length=40), nullable=True))
+    op.execute(BACKFILL_EVIDENCE)
+    op.execute(RECHECK_REVIEWS)
 
 
 def downgrade() -> None:

@@ -9,9 +9,11 @@ sends the supplier's own signed callback where the supplier has one.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,7 +23,7 @@ from sqlmodel import Session, select
 from esa_domain.fulfillment.engine import advance_item, check_attempt
 from esa_domain.fulfillment.evidence import last_words
 from esa_domain.infra.db import UnitOfWork
-from esa_domain.models import ItemAttempt, OperatorAction, Payment, PaymentItem
+from esa_domain.models import ItemAttempt, OperatorAction, Payment, PaymentItem, SupplierExchange
 from esa_domain.operations import operators as ops
 from esa_domain.operations.actions import ActionRefused, resolve_review
 from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
@@ -241,3 +243,63 @@ def test_not_delivered_is_refused_while_the_supplier_says_delivered_and_only_an_
     )
     evidence = action.detail["overrode_supplier_evidence"]  # type: ignore[index]
     assert evidence["delivered_by"].startswith(f"iak {attempt.reference} (signed callback")
+
+
+def _migration_0005():
+    path = Path(__file__).resolve().parents[2] / "alembic" / "versions" / "0005_review_evidence_breaker.py"
+    spec = importlib.util.spec_from_file_location("migration_0005", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_the_migration_counts_a_success_callback_recorded_before_and_asks_again_about_review_items(db, world):
+    """The issue's order as an older release left it: IAK's signed SUCCESS callback recorded (verdict apply),
+    the item still in review. Migration 0005's data steps make that word count and queue a status check."""
+    payment_id, item_id, attempt = _in_review(db, world, "iak")
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM outbox WHERE topic = 'check_attempt'"))
+        conn.execute(
+            text(
+                "INSERT INTO supplier_exchanges (supplier_id, attempt_id, operation, method, url, request_json, "
+                "response_json, http_status, latency_ms) VALUES (:s, :a, 'callback', 'POST', '/callbacks/iak', "
+                "'{}', CAST(:r AS jsonb), 200, 0), (:s, :a, 'callback', 'POST', '/callbacks/iak', '{}', "
+                "CAST(:forged AS jsonb), 401, 0)"
+            ),
+            {
+                "s": attempt.supplier_id,
+                "a": attempt.id,
+                "r": '{"verdict": "apply", "outcome": "SUCCESS"}',
+                "forged": '{"verdict": "rejected", "outcome": "SUCCESS"}',
+            },
+        )
+    migration = _migration_0005()
+    with db.begin() as conn:
+        conn.execute(text(migration.BACKFILL_EVIDENCE))
+        conn.execute(text(migration.RECHECK_REVIEWS))
+
+    with Session(db) as s:
+        words = [
+            x.outcome
+            for x in s.exec(select(SupplierExchange).where(SupplierExchange.operation == "callback"))
+        ]
+    assert sorted(words, key=str) == sorted(["SUCCESS", None], key=str), "a rejected callback is no evidence"
+    rina = _operator(db, "rina", "operator")
+    with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="iak says DELIVERED"):
+        resolve_review(uow, rina, item_id, False, "customer says nothing arrived")
+    assert _checks_queued_now(db, attempt.id) == 1
+    # and that check, answered by IAK (still pending there), keeps the item in review
+    assert check_attempt(world.context(db, REVIEW_AT_ONCE), attempt.id) == "NEEDS_REVIEW"
+    with Session(db) as s:
+        assert s.get(Payment, payment_id).status == "PAID"  # type: ignore[union-attr]
+
+
+def _checks_queued_now(db, attempt_id: int) -> int:
+    with db.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT count(*) FROM outbox WHERE topic = 'check_attempt' AND available_at IS NULL "
+                "AND CAST(payload->>'attempt_id' AS bigint) = :a"
+            ),
+            {"a": attempt_id},
+        ).scalar_one()
