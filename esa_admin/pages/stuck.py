@@ -14,6 +14,7 @@ from esa_admin.components.layout import template
 from esa_admin.components.widgets import table, ticker
 from esa_admin.deps import runtime
 from esa_domain.views import stuck
+from esa_domain.views.orders import item_numbers
 
 
 class StuckState(AuthState):
@@ -28,12 +29,15 @@ class StuckState(AuthState):
         rt = runtime()
         with Session(rt.engine) as s:
             found = stuck.stuck_payments(s, now=now, policy=rt.reconcile_policy)
+            numbers = item_numbers(s, [r.item_id for r in found if r.item_id is not None])
         self.rows = [
             {
                 "payment_id": str(r.payment_id),
+                "number": fmt.order_number(r.payment_id),
                 "trade_no": r.merchant_trade_no,
-                "item": "" if r.item_id is None else f"#{r.item_id}",
+                "item": "" if r.item_id is None else numbers.get(r.item_id, ""),
                 "condition": r.condition,
+                "condition_words": fmt.label(r.condition),
                 "reason": r.reason,
                 "since": fmt.when(r.since),
                 "age": fmt.age(r.age_minutes),
@@ -48,9 +52,13 @@ class StuckState(AuthState):
 
 def _row(r) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.link(r["trade_no"], href=r["link"])),
+        rx.table.cell(rx.link(r["number"], href=r["link"], weight="bold")),
         rx.table.cell(r["item"]),
-        rx.table.cell(rx.badge(r["condition"], color_scheme="orange", variant="soft")),
+        rx.table.cell(
+            rx.badge(r["condition_words"], color_scheme="orange", variant="soft"),
+            # the code, as alerts and the logs name it
+            rx.text(r["condition"], size="1", color_scheme="gray"),
+        ),
         rx.table.cell(r["reason"]),
         rx.table.cell(r["since"]),
         rx.table.cell(rx.text(r["age"], weight="bold")),

@@ -329,3 +329,19 @@ def customer_view(session: Session, customer_id: int) -> CustomerView | None:
         int(refunded),
         last,
     )
+
+
+def item_numbers(session: Session, item_ids: list[int]) -> dict[int, str]:
+    """Each item's number as the pages show it: its order's number and its place in that order ("#76-1")."""
+    if not item_ids:
+        return {}
+    ranked = select(
+        PaymentItem.id,
+        PaymentItem.payment_id,
+        func.row_number().over(partition_by=PaymentItem.payment_id, order_by=PaymentItem.id).label("n"),
+    ).where(
+        col(PaymentItem.payment_id).in_(
+            select(PaymentItem.payment_id).where(col(PaymentItem.id).in_(item_ids))
+        )
+    )
+    return {i: f"#{p}-{n}" for i, p, n in session.execute(ranked).all() if i in set(item_ids)}

@@ -161,3 +161,24 @@ def test_refunds_and_audit_csv_hold_the_days_moves(db, shop):
     assert audit[0]["reason"].startswith("'=")  # a spreadsheet reads it as text, never as a formula
     with Session(db) as s:
         assert len(s.exec(select(OperatorAction)).all()) == 1
+
+
+def test_item_numbers_are_their_orders_number_and_place(db, shop):
+    from esa_domain.views.orders import item_numbers
+
+    with UnitOfWork(db) as uow:
+        two = place_order(
+            uow,
+            OrderRequest(
+                shop["siti"].id,
+                uuid.uuid4().hex,
+                (OrderLine("TSEL10", "081211112222"), OrderLine("PLN20", "12345678901")),
+            ),
+        )
+        uow.commit()
+    with Session(db) as s:
+        items = s.exec(
+            select(PaymentItem).where(PaymentItem.payment_id == two.payment_id).order_by(PaymentItem.id)
+        ).all()
+        numbers = item_numbers(s, [items[1].id, items[0].id])
+    assert numbers == {items[0].id: f"#{two.payment_id}-1", items[1].id: f"#{two.payment_id}-2"}
