@@ -120,4 +120,4 @@ def last_words(session: Session, item_ids: Iterable[int]) -> dict[int, LastWord]
 
 
 def no_word() -> str:
-    return "No supplier has answered about this item yet."
+    return "No supplier answer read for this item yet (any raw exchanges are in the timeline below)."
