@@ -160,8 +160,10 @@ function renderCatalog() {
     item.disabled = !p.available;
     const left = el("div");
     left.append(el("div", "name", p.name), el("div", "sub", p.available ? targetWords(p.target).label : t("unavailable")));
-    item.append(left, el("span", "price", ntd(p.price_twd)));
-    item.onclick = () => openProduct(p);
+    // a bill's price is its bill's: checked first on the bill screen (bills.js)
+    const bill = cat.kind === "postpaid" && window.openBill;
+    item.append(left, el("span", "price", bill ? t("bill_see") : ntd(p.price_twd)));
+    item.onclick = () => (bill ? window.openBill(p) : openProduct(p));
     list.append(item);
   }
 }
@@ -184,6 +186,7 @@ function openProduct(p) {
   $("zone").placeholder = p.target.zone_example ? t("example") + " " + p.target.zone_example : "";
   $("promo").value = "";
   $("quote").hidden = true;
+  $("target-check").hidden = true;
   clearErrors();
   show("product");
 }
