@@ -148,7 +148,9 @@ def test_a_bpjs_bill_for_two_months_is_quoted_from_the_bill_and_paid_once_with_i
         row = s.get(BillInquiry, q.id)
         body = row.request_json["body"]
         assert body["month"] == "2" and body["hp"] == BPJS_OK and body["commands"] == "inq-pasca"
-        assert body["sign"] == body["username"]  # both masked alike: neither the signature nor the account kept
+        assert (
+            body["sign"] == body["username"]
+        )  # both masked alike: neither the signature nor the account kept
         assert "081200000001" not in str(row.request_json)  # IAK's username is the account's phone: redacted
         assert row.response_json["data"]["tr_name"] == "VERGIE"
         tr_id = row.supplier_txn_id
@@ -307,3 +309,24 @@ def test_crash_after_the_payment_left_the_bill_is_checked_never_paid_again(db, w
     assert _attempts(db, item) == [("iak", "SUCCESS", "00")]
     with pytest.raises(BillQuoteUsed):
         _order(db, shop, q.id, "crash-again")
+
+
+FAULTS = ["9903", "9904", "9905", "9906", "9907", "9910", "9911", "0000"]  # sandbox/behaviours.py suffixes
+
+
+@pytest.mark.parametrize("suffix", FAULTS)
+def test_exactly_one_bill_payment_per_item_under_the_fault_matrix(db, world, shop, suffix):
+    # pending then success/failure, a timeout that still pays, a 5xx that still pays, no callback, slow, no
+    # balance, plain: whatever the answer, the bill is paid at most once, only where it was inquired, and the
+    # item ends delivered exactly when the simulator's ledger says it was paid
+    number = f"77001234{suffix}"
+    q = _inquire(world, db, shop, "BPJS", number)
+    assert q.status == "QUOTED"
+    placed = _order(db, shop, q.id, f"fault-{suffix}")
+    pay(db, placed.payment_id)
+    status = drain(_ctx(world, db), db, placed.item_ids[0], timeout=40)
+    assert status in ("SUCCESS", "FAILED"), status
+    paid = [t for t in _iak_ledger(world) if t["target"] == number and t["status"] == "success"]
+    assert len(paid) == (1 if status == "SUCCESS" else 0)
+    assert {a[0] for a in _attempts(db, placed.item_ids[0])} == {"iak"}
+    assert not [t for t in world.delivered() if t["target"] == number and t["supplier"] != "iak"]
