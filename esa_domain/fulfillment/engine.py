@@ -50,7 +50,7 @@ from esa_domain.core.states import (
     PaymentStatus,
 )
 from esa_domain.core.transitions import initial_state, move, transition_item
-from esa_domain.fulfillment import breaker
+from esa_domain.fulfillment import breaker, margin
 from esa_domain.fulfillment.delivery import store_delivery
 from esa_domain.fulfillment.evidence import outcome_word
 from esa_domain.fulfillment.routing import (
@@ -80,6 +80,9 @@ class FulfillmentPolicy:
     deadline: timedelta = timedelta(hours=2)  # an outcome still unknown past this goes to NEEDS_REVIEW
     not_found_grace: timedelta = timedelta(minutes=2)  # "no such transaction" is trusted only after this
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    # never buy above the item's price minus this (TWD) at the current rate; None: no floor
+    # (esa_domain.fulfillment.margin; Settings.margin_floor_twd)
+    margin_floor_twd: int | None = None
 
 
 @dataclass
@@ -129,6 +132,7 @@ def _sql_in(values: Iterable[str]) -> str:
 
 _LIVE = _sql_in(ATTEMPT_LIVE)
 _CLAIMABLE = (It.PENDING, It.SUPPLIER_PENDING, It.WAITING)
+_FLOOR = "CAST(:margin_floor AS integer)"  # the margin floor (esa_domain.fulfillment.margin)
 _ITEM_FACTS = """
     JOIN payments p ON p.id = i.payment_id
     JOIN products pr ON pr.id = i.product_id
@@ -156,7 +160,7 @@ _CLAIM = for_driver(
         FROM claimed i {_ITEM_FACTS}
     ), best AS (
         SELECT b.* FROM facts f
-        CROSS JOIN LATERAL ({ranked_offers_sql("f.id", "f.product_id", "f.fx_rate")} LIMIT 1) b
+        CROSS JOIN LATERAL ({ranked_offers_sql("f.id", "f.product_id", "f.fx_rate", _FLOOR)} LIMIT 1) b
         WHERE f.live_id IS NULL
     ), {breaker.probe_ctes("best", "(SELECT f.id FROM facts f)")}, attempt AS (
         INSERT INTO item_attempts (item_id, supplier_id, reference, state, cost_idr, cost_twd, checks,
@@ -316,6 +320,7 @@ def advance_item(ctx: FulfillmentContext, item_id: int, *, cause: str = "fulfill
             "pair": PAIR,
             "now": ctx.clock(),
             "cooldown": ctx.policy.breaker.cooldown,
+            "margin_floor": ctx.policy.margin_floor_twd,
         }
         try:
             row = execute(uow.session, _CLAIM, params).fetchone()
@@ -357,7 +362,9 @@ def _plan_purchase(
     """With the item PROCESSING and locked: commit an attempt at the best candidate, or fail the item."""
     s = uow.session
     now = ctx.clock()
-    candidates = rank_candidates(s, item_id, item.product_id, now, fallback_rate=item.fx_rate)
+    candidates = rank_candidates(
+        s, item_id, item.product_id, now, fallback_rate=item.fx_rate, margin_floor=ctx.policy.margin_floor_twd
+    )
     best = next(
         (c for c in candidates if take_probe(s, c, item_id, item.product_id, now, ctx.policy.breaker)), None
     )
@@ -393,6 +400,13 @@ def _no_candidate(ctx: FulfillmentContext, uow: UnitOfWork, item_id: int, item: 
     s = uow.session
     now = ctx.clock()
     policy = ctx.policy.breaker
+    hold = margin.over_floor(
+        s, item_id, item.product_id, now, fallback_rate=item.fx_rate, floor_twd=ctx.policy.margin_floor_twd
+    )
+    if hold is not None:  # a supplier could deliver, but only at a loss: an operator decides
+        margin.wait_for_operator(s, item_id, item.payment_id, hold, actor=ACTOR, public_url=ctx.public_url)
+        uow.commit()
+        return It.WAITING
     held = breaker.held_back(s, item_id, item.product_id, now, policy)
     if held is None:
         return _fail_item(ctx, uow, item_id, item)

@@ -32,7 +32,7 @@ class Candidate:
     offer_open_until: datetime | None = None  # set: half-open, buying from it takes the offer's probe
 
 
-def ranked_offers_sql(item: str, product: str, fallback_rate: str) -> str:
+def ranked_offers_sql(item: str, product: str, fallback_rate: str, margin_floor: str | None = None) -> str:
     """A SELECT of the offers that may still serve the item, cheapest first: (supplier_id, supplier_code, sku,
     cost_idr, cost_twd, product_id, supplier_open_until, offer_open_until). `item`, `product` and
     `fallback_rate` are SQL expressions (bind names or columns); it also binds :pair and :now.
@@ -42,7 +42,16 @@ def ranked_offers_sql(item: str, product: str, fallback_rate: str) -> str:
     The rate is the latest stored one, else the order's own (`fallback_rate`). The deposit rule is
     esa_domain.operations.deposits.deposit_can_cover on the newest reading, which deposits.record_balance
     mirrors on the supplier row (`suppliers.balance_idr`; never read: it can): no extra lookup per order.
+    `margin_floor` (an SQL expression, NULL: none) leaves out offers costing more than the item's price minus
+    it (esa_domain.fulfillment.margin: such an item waits for an operator).
     """
+    ceiling = (
+        ""
+        if margin_floor is None
+        else f"""
+      AND ({margin_floor} IS NULL OR round((o.cost_idr + s.fee_idr) * r.rate, 4) + s.fee_twd
+           <= (SELECT m.price_twd FROM payment_items m WHERE m.id = {item}) - {margin_floor})"""  # noqa: S608
+    )
     return f"""
     SELECT s.id AS supplier_id, s.code AS supplier_code, o.supplier_sku AS sku, o.cost_idr,
         round((o.cost_idr + s.fee_idr) * r.rate, 4) + s.fee_twd AS cost_twd, o.product_id,
@@ -57,21 +66,39 @@ def ranked_offers_sql(item: str, product: str, fallback_rate: str) -> str:
       AND s.id NOT IN (SELECT a.supplier_id FROM item_attempts a WHERE a.item_id = {item})
       /* a bill from an inquiry is paid only where it was inquired (esa_domain.ordering.bills) */
       AND NOT EXISTS (SELECT 1 FROM bill_inquiries b WHERE b.payment_item_id = {item} AND b.supplier_id <> s.id)
-      AND (s.balance_idr IS NULL OR s.balance_idr >= o.cost_idr)
+      AND (s.balance_idr IS NULL OR s.balance_idr >= o.cost_idr){ceiling}
     ORDER BY cost_twd, s.code COLLATE "C"
     """  # noqa: S608 (expressions from this package only)
 
 
-_CANDIDATES = text(ranked_offers_sql(":item", ":product", "CAST(:fallback_rate AS numeric)"))
+_CANDIDATES = text(
+    ranked_offers_sql(
+        ":item", ":product", "CAST(:fallback_rate AS numeric)", "CAST(:margin_floor AS integer)"
+    )
+)
 
 
 def rank_candidates(
-    session: Session, item_id: int, product_id: int, now: datetime, *, fallback_rate: Decimal
+    session: Session,
+    item_id: int,
+    product_id: int,
+    now: datetime,
+    *,
+    fallback_rate: Decimal,
+    margin_floor: int | None = None,
 ) -> list[Candidate]:
-    """The item's candidates, cheapest first, priced at the latest stored rate (else `fallback_rate`)."""
+    """The item's candidates, cheapest first, priced at the latest stored rate (else `fallback_rate`); with a
+    `margin_floor`, only those costing at most the item's price minus it."""
     rows = session.connection().execute(
         _CANDIDATES,
-        {"pair": PAIR, "fallback_rate": fallback_rate, "product": product_id, "now": now, "item": item_id},
+        {
+            "pair": PAIR,
+            "fallback_rate": fallback_rate,
+            "product": product_id,
+            "now": now,
+            "item": item_id,
+            "margin_floor": margin_floor,
+        },
     )
     return [
         Candidate(

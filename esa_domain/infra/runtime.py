@@ -38,6 +38,7 @@ def build_fulfillment_policy(settings: Settings) -> FulfillmentPolicy:
             cooldown=timedelta(seconds=settings.breaker_cooldown_seconds),
             wait_alert_after=timedelta(minutes=settings.supplier_wait_alert_minutes),
         ),
+        margin_floor_twd=settings.margin_floor_twd,
     )
 
 

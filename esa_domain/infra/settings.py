@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     breaker_cooldown_seconds: int = Field(default=300, ge=1, alias="ESA_BREAKER_COOLDOWN_SECONDS")
     # a paid item waiting this long for a held-back supplier (open breaker, low deposit) raises an alert
     supplier_wait_alert_minutes: int = Field(default=30, ge=1, alias="ESA_SUPPLIER_WAIT_ALERT_MINUTES")
+    # never buy an item above its price minus this many TWD at the current rate: it waits for an operator
+    margin_floor_twd: int = Field(default=0, ge=0, le=100000, alias="ESA_MARGIN_FLOOR_TWD")
     # Reconciliation: its clock, and when it heals what webhooks and crashed workers left behind
     reconcile_every_minutes: int = Field(default=10, ge=1, le=60, alias="ESA_RECONCILE_EVERY_MINUTES")
     reconcile_time_limit_seconds: int = Field(default=540, ge=10, alias="ESA_RECONCILE_TIME_LIMIT_SECONDS")
