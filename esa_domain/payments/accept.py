@@ -40,6 +40,7 @@ from esa_domain.infra.evidence import storable
 from esa_domain.models import GatewayEvent, Payment
 from esa_domain.operations.alerts import raise_alert
 from esa_domain.ordering import notify
+from esa_domain.ordering.promo_release import release_promo_use
 from esa_domain.payments.checkout import record_not_paid
 
 log = logging.getLogger(__name__)
@@ -484,5 +485,7 @@ def _apply_query(
             actor="system:reconciler",
             from_={PaymentStatus.PENDING},
         )
+        if r.applied:  # the order never took money: its promo use is free again
+            release_promo_use(session, payment_id)
         return Verdict.EXPIRED if r.applied else Verdict.UNCHANGED
     return Verdict.NOT_PAID

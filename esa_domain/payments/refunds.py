@@ -34,6 +34,7 @@ from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import GatewayEvent, Payment, PaymentItem, Refund
 from esa_domain.operations.alerts import raise_alert
 from esa_domain.ordering import notify
+from esa_domain.ordering.promo_release import release_promo_use
 from esa_domain.payments.accept import EcpayConfig
 
 log = logging.getLogger(__name__)
@@ -553,6 +554,7 @@ def _confirm(session: Session, refund_id: int, cause: str, actor: str, *, answer
         text("UPDATE payments SET refunded_twd = refunded_twd + :amt, updated_at = now() WHERE id = :p"),
         {"amt": refund.amount_twd, "p": refund.payment_id},
     )
+    release_promo_use(session, refund.payment_id)  # only once everything paid went back
     # the customer hears it in LINE
     notify.queue(session, refund.payment_id, f"{notify.REFUNDED}:{refund_id}")
     still_open = session.exec(
