@@ -26,7 +26,7 @@ class Refund(SQLModel, table=True):
         UniqueConstraint("payment_id", "sequence", name="uq_refund_payment_sequence"),
         CheckConstraint(f"status IN {_in(RefundStatus)}", name="ck_refund_status"),
         CheckConstraint("amount_twd > 0", name="ck_refund_amount_positive"),
-        CheckConstraint("purpose IN ('undelivered', 'operator')", name="ck_refund_purpose"),
+        CheckConstraint("purpose IN ('undelivered', 'operator', 'second_pay')", name="ck_refund_purpose"),
         CheckConstraint("method IN ('ecpay', 'manual')", name="ck_refund_method"),
         # what was not delivered is refunded once, whoever starts it (the worker, the reconciler, an operator)
         Index(
@@ -40,7 +40,14 @@ class Refund(SQLModel, table=True):
             "uq_refund_one_live",
             "payment_id",
             unique=True,
-            postgresql_where=text(f"status IN {_in(REFUND_LIVE)}"),
+            postgresql_where=text(f"status IN {_in(REFUND_LIVE)} AND merchant_trade_no IS NULL"),
+        ),
+        # a second paid hand-off of one order (its own ECPay trade) is refunded once, whole
+        Index(
+            "uq_refund_trade",
+            "merchant_trade_no",
+            unique=True,
+            postgresql_where=text("merchant_trade_no IS NOT NULL"),
         ),
         # the reconciler's and the stuck list's scan: refunds not finished
         Index(
@@ -50,9 +57,13 @@ class Refund(SQLModel, table=True):
     id: int | None = pk()
     payment_id: int = fk("payments.id", index=False)
     sequence: int  # 1, 2, ... per payment
-    purpose: str = Field(max_length=12)  # undelivered (FAILED/PARTIAL items) | operator (goodwill, dispute)
+    # undelivered (FAILED/PARTIAL items) | operator (goodwill, dispute) | second_pay (a second paid hand-off)
+    purpose: str = Field(max_length=12)
     method: str = Field(max_length=8)  # ecpay (DoAction R) | manual (an operator's task)
     amount_twd: int = money()
+    # the ECPay trade refunded when it is not the payment's own: a second paid hand-off (payment_checkouts)
+    merchant_trade_no: str | None = Field(default=None, max_length=20)
+    trade_no: str | None = Field(default=None, max_length=40)  # its ECPay TradeNo
     status: str = Field(default=RefundStatus.REQUESTED, max_length=12)
     reason: str = Field(max_length=300)
     requested_by: str = Field(max_length=80)  # system:<component> | operator:<username>

@@ -42,6 +42,7 @@ from esa_domain.operations.alerts import raise_alert
 from esa_domain.ordering import notify
 from esa_domain.ordering.promo_release import release_promo_use
 from esa_domain.payments.checkout import record_not_paid
+from esa_domain.payments.second_payment import refund_second_payment
 
 log = logging.getLogger(__name__)
 
@@ -373,23 +374,26 @@ def _accept(
             outbox.remember(session, row_id, topics.FULFILL_ITEM, payload, None)
         notify.queue(session, payment.id, notify.PAID)
         return GatewayReply(Verdict.ACCEPTED, ACK, 200, payment.id)
-    if payment.merchant_trade_no != ev.merchant_trade_no and payment.ecpay_trade_no not in (
-        None,
-        ev.trade_no,
-    ):
+    # read again: a concurrent notice of another hand-off may have won the compare-and-set just now
+    now_paid = (
+        driver(session)
+        .execute("SELECT merchant_trade_no FROM payments WHERE id = %(id)s", {"id": payment.id})
+        .fetchone()
+    )
+    if now_paid is not None and now_paid[0] != ev.merchant_trade_no:
         # two hand-offs of one order were both paid: the order is delivered once, the second payment goes back
-        raise_alert(
+        refund_id = refund_second_payment(
             session,
-            condition="second_payment",
-            dedupe_key=f"second_payment:{ev.merchant_trade_no}",
-            payment_id=payment.id,
+            payment.id,
+            merchant_trade_no=ev.merchant_trade_no,
+            trade_no=ev.trade_no,
+            amount_twd=ev.amount_twd or payment.amount_twd,
+            payment_type=ev.payment_type,
+            paid_through=now_paid[0],
             public_url=public_url,
-            title=f"Order {payment.id} was paid twice",
-            body=f"ECPay reports {ev.merchant_trade_no} (TradeNo {ev.trade_no}) paid NT${ev.amount_twd}, but the "
-            f"order was already paid through {payment.merchant_trade_no}. It is delivered once; refund the "
-            f"second payment in ECPay's back office.",
         )
-        return GatewayReply(Verdict.DUPLICATE, ACK, 200, payment.id, "a second hand-off paid: refund it")
+        why = f"a second hand-off paid: refund #{refund_id} requested" if refund_id else "its refund exists"
+        return GatewayReply(Verdict.DUPLICATE, ACK, 200, payment.id, why)
     # someone else accepted it (a duplicate notice, or the query path): nothing more to do
     return GatewayReply(Verdict.DUPLICATE, ACK, 200, payment.id, f"already {result.current}")
 

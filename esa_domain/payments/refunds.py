@@ -136,7 +136,9 @@ def committed_twd(session: Session, payment_id: int) -> int:
     """What the payment's refunds give back or are giving back (every refund not refused and left)."""
     total = session.exec(
         select(func.coalesce(func.sum(Refund.amount_twd), 0)).where(
-            Refund.payment_id == payment_id, col(Refund.status).in_([str(s) for s in _COUNTED])
+            Refund.payment_id == payment_id,
+            col(Refund.status).in_([str(s) for s in _COUNTED]),
+            col(Refund.merchant_trade_no).is_(None),  # a second paid hand-off is a charge of its own
         )
     ).one()
     return int(total)
@@ -182,7 +184,11 @@ def request_refund(
             f"NT${payment.amount_twd - left} refunded or on its way)"
         )
     live = session.exec(
-        select(Refund.id).where(Refund.payment_id == payment_id, col(Refund.status).in_(list(REFUND_LIVE)))
+        select(Refund.id).where(
+            Refund.payment_id == payment_id,
+            col(Refund.status).in_(list(REFUND_LIVE)),
+            col(Refund.merchant_trade_no).is_(None),
+        )
     ).first()
     card = is_card(payment.payment_method) and bool(payment.ecpay_trade_no)
     if live is not None and card:
@@ -329,6 +335,7 @@ class _Job:
     whole_charge: bool  # the whole charge, nothing refunded before: a void (N) would be equivalent
     resume: bool  # ask ECPay first: an earlier DoAction's answer was never recorded
     paid_twd: int
+    other_trade: str | None = None  # the MerchantTradeNo of a second paid hand-off, when it is refunded
 
 
 def send_refund(
@@ -394,24 +401,30 @@ def _claim(session: Session, refund_id: int, now: datetime, resume_after: timede
             session, refund_id, R.SENT, (R.REQUESTED,), f"DoAction R NT${refund.amount_twd} leaving", ACTOR,
             ", sent_at = :now, sends = t.sends + 1", now=now,
         )  # fmt: skip
-    before = committed_confirmed(session, payment.id)  # type: ignore[arg-type]
+    other = refund.merchant_trade_no  # a second paid hand-off: its own trade, refunded whole
+    before = committed_confirmed(session, payment.id, trade=other)  # type: ignore[arg-type]
     return _Job(
         refund_id,
         payment.id,  # type: ignore[arg-type]
-        payment.merchant_trade_no,
-        payment.ecpay_trade_no or "",
+        other or payment.merchant_trade_no,
+        (refund.trade_no if other else payment.ecpay_trade_no) or "",
         refund.amount_twd,
-        whole_charge=before == 0 and refund.amount_twd == payment.amount_twd,
+        whole_charge=before == 0 and (other is not None or refund.amount_twd == payment.amount_twd),
         resume=resume,
-        paid_twd=payment.paid_amount_twd or payment.amount_twd,
+        paid_twd=refund.amount_twd if other else payment.paid_amount_twd or payment.amount_twd,
+        other_trade=other,
     )
 
 
-def committed_confirmed(session: Session, payment_id: int, method: str = "ecpay") -> int:
-    """What this payment's confirmed refunds of `method` gave back."""
+def committed_confirmed(
+    session: Session, payment_id: int, method: str = "ecpay", *, trade: str | None = None
+) -> int:
+    """What this payment's confirmed refunds of `method` gave back, of its own trade (or of `trade`, another
+    paid hand-off of it)."""
+    of_trade = col(Refund.merchant_trade_no).is_(None) if trade is None else Refund.merchant_trade_no == trade
     total = session.exec(
         select(func.coalesce(func.sum(Refund.amount_twd), 0)).where(
-            Refund.payment_id == payment_id, Refund.status == R.CONFIRMED, Refund.method == method
+            Refund.payment_id == payment_id, Refund.status == R.CONFIRMED, Refund.method == method, of_trade
         )
     ).one()
     return int(total)
@@ -434,7 +447,7 @@ def _ask_ecpay(uow_factory: UowFactory, job: _Job, ecpay: EcpayConfig, client: E
     with uow_factory() as uow:
         s = uow.session
         s.get(Refund, job.refund_id, with_for_update=True)
-        ours = committed_confirmed(s, job.payment_id)
+        ours = committed_confirmed(s, job.payment_id, trade=job.other_trade)
         made = detail.refunded_twd - ours
         record = (
             f"ECPay's record: NT${detail.refunded_twd} refunded ({detail.status}), NT${ours} confirmed here"
@@ -550,6 +563,10 @@ def _confirm(session: Session, refund_id: int, cause: str, actor: str, *, answer
     if not moved:
         session.refresh(refund)
         return str(refund.status)
+    if refund.merchant_trade_no is not None:
+        # a second paid hand-off given back: the order's own charge and state are not this refund's
+        notify.queue(session, refund.payment_id, f"{notify.REFUNDED}:{refund_id}")
+        return str(R.CONFIRMED)
     session.execute(
         text("UPDATE payments SET refunded_twd = refunded_twd + :amt, updated_at = now() WHERE id = :p"),
         {"amt": refund.amount_twd, "p": refund.payment_id},
@@ -562,6 +579,7 @@ def _confirm(session: Session, refund_id: int, cause: str, actor: str, *, answer
             Refund.payment_id == refund.payment_id,
             Refund.id != refund_id,
             col(Refund.status).in_([R.REQUESTED, R.SENT, R.MANUAL, R.FAILED]),
+            col(Refund.merchant_trade_no).is_(None),
         )
     ).first()
     if still_open is None:
