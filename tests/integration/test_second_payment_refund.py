@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import func, select
@@ -184,3 +185,31 @@ def test_an_offline_second_payment_becomes_an_operators_task(stack):
     with Session(stack.db) as s:
         alert = s.exec(select(Alert).where(Alert.condition == "refund_manual")).scalars().one()
     assert second in alert.body and "by hand" in alert.body
+
+
+def test_a_second_trades_refund_whose_answer_was_lost_is_confirmed_from_ecpays_record_never_sent_twice(stack):
+    """The worker's DoAction for the second trade was made but its answer lost (as if the worker died after the
+    call): after the grace, ECPay's record of *that* trade settles it; the order's own trade is never asked to
+    refund and no second DoAction leaves."""
+    order = stack.order()
+    first = _to_ecpay(stack, order["reference"])
+    second = _to_ecpay(stack, first)
+    for trade in (first, second):
+        httpx.post(f"{stack.ecpay}/_sandbox/trades/{trade}/pay").raise_for_status()
+    (refund,) = _wait(lambda: _refunds(stack.db) or None)
+    httpx.post(f"{stack.ecpay}/_sandbox/config", json={"do_action_answer": "drop"}).raise_for_status()
+    client = _config(stack).client()
+    assert send_refund(stack.uow, refund.id, _config(stack), client) == "SENT"  # made at ECPay, answer lost
+    httpx.post(f"{stack.ecpay}/_sandbox/config", json={"do_action_answer": "normal"}).raise_for_status()
+    # within the grace a duplicate message does nothing (a call may still be in flight)
+    assert send_refund(stack.uow, refund.id, _config(stack), client) == "SENT"
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    assert send_refund(stack.uow, refund.id, _config(stack), client, now=later) == "CONFIRMED"
+    ledger = httpx.get(f"{stack.ecpay}/_sandbox/refunds").json()
+    assert [(r["merchant_trade_no"], r["amount"]) for r in ledger] == [
+        (refund.merchant_trade_no, order["amount_twd"])
+    ]
+    with Session(stack.db) as s:
+        payment = s.get(Payment, order["id"])
+        assert refund.merchant_trade_no != payment.merchant_trade_no and payment.refunded_twd == 0
+        assert s.get(Refund, refund.id).sends == 1
