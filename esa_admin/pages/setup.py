@@ -16,7 +16,7 @@ from esa_admin.components.layout import template
 from esa_admin.components.widgets import table
 from esa_admin.deps import unit_of_work
 from esa_domain.adapters.suppliers.registry import supplier_settings
-from esa_domain.catalog import admin
+from esa_domain.catalog import admin, discovered, display
 from esa_domain.core.errors import DomainError
 from esa_domain.infra.db import default_engine
 from esa_domain.models import Operator, Product, ProductCategory, Supplier
@@ -33,6 +33,7 @@ class SetupState(AuthState):
     categories: list[dict[str, str]] = []
     products: list[dict[str, str]] = []
     offers: list[dict[str, str]] = []
+    discovered: list[dict[str, str]] = []  # SKUs the catalog sync found that no offer maps yet
     error: str = ""
     # the product in the form: {} for a new one, else its fields (the form is re-drawn with them)
     editing: dict[str, str] = {}
@@ -47,6 +48,7 @@ class SetupState(AuthState):
             ).all()
             products = s.exec(select(Product).order_by(Product.code)).all()
             offers = admin.offers(s)
+            found = discovered.discovered(s)
         self.suppliers = [
             {
                 "id": str(r.id or ""),
@@ -81,8 +83,17 @@ class SetupState(AuthState):
              "price": fmt.twd(p.price_twd), "target": admin.TARGET_KIND_WORDS.get(p.target_kind, p.target_kind),
              "on_sale": "yes" if p.active else "", "reason": p.disabled_reason or "",
              "category_id": str(p.category_id), "target_kind": p.target_kind, "price_twd": str(p.price_twd),
-             "nominal_idr": str(p.nominal_idr or "")}
+             "nominal_idr": str(p.nominal_idr or ""), "display_order": str(p.display_order),
+             "sale_from": f"{p.sale_from:%H:%M}" if p.sale_from else "",
+             "sale_until": f"{p.sale_until:%H:%M}" if p.sale_until else "",
+             "hours": display.hours_words(p.sale_from, p.sale_until)}
             for p in products
+        ]  # fmt: skip
+        self.discovered = [
+            {"id": str(d.id), "supplier": d.supplier, "sku": d.sku, "name": d.name, "category": d.category or "",
+             "cost": fmt.idr(d.cost_idr) if d.cost_idr > 0 else "no price",
+             "available": "yes" if d.available else "", "seen": fmt.when(d.last_seen_at or d.first_seen_at)}
+            for d in found
         ]  # fmt: skip
         self.offers = [
             {"id": str(o.id), "product": o.product, "supplier": o.supplier, "sku": o.sku,
@@ -190,14 +201,31 @@ class SetupState(AuthState):
     def add_product(self, form: dict):
         category = str(form.get("category_id", ""))
         editing = self.editing.get("id", "")
-        ok = self._act(
-            lambda s, me: admin.save_product(
-                s, me, code=str(form.get("code", "")), category_id=int(category) if category.isdigit() else 0,
-                name=str(form.get("name", "")), price_twd=str(form.get("price_twd", "")),
-                target_kind=str(form.get("target_kind", "")), nominal_idr=str(form.get("nominal_idr", "")),
+
+        def change(s, me):  # the product, then its place in the list and its hours: one transaction
+            product = admin.save_product(
+                s,
+                me,
+                code=str(form.get("code", "")),
+                category_id=int(category) if category.isdigit() else 0,
+                name=str(form.get("name", "")),
+                price_twd=str(form.get("price_twd", "")),
+                target_kind=str(form.get("target_kind", "")),
+                nominal_idr=str(form.get("nominal_idr", "")),
                 active=bool(form.get("on_sale")) if editing else False,
                 product_id=int(editing) if editing else None,
-            ),
+            )
+            display.set_product_display(
+                s,
+                me,
+                product.id,
+                display_order=str(form.get("display_order", "")),
+                sale_from=str(form.get("sale_from", "")),
+                sale_until=str(form.get("sale_until", "")),
+            )
+
+        ok = self._act(
+            change,
             f"Product {form.get('code', '')} saved."
             if editing
             else f"Product {form.get('code', '')} created, off sale: map a supplier SKU, price it, then put it on sale.",
@@ -218,6 +246,17 @@ class SetupState(AuthState):
             f"SKU {form.get('sku', '')} mapped.",
         )  # fmt: skip
         return self._after(ok, "sku-form")
+
+    @rx.event
+    def adopt(self, form: dict):
+        found, product = str(form.get("discovered_id", "")), str(form.get("product_id", ""))
+        ok = self._act(
+            lambda s, me: discovered.adopt_sku(
+                s, me, int(found) if found.isdigit() else 0, int(product) if product.isdigit() else 0
+            ),
+            "SKU adopted: the product can be bought from this supplier.",
+        )
+        return self._after(ok)
 
     @rx.event
     def unmap(self, offer_id: str):
@@ -483,6 +522,27 @@ def _products() -> rx.Component:
                         width="120px",
                         default_value=SetupState.editing["nominal_idr"],
                     ),
+                    rx.input(
+                        name="display_order",
+                        placeholder="List order (0)",
+                        width="110px",
+                        id="product-order",
+                        default_value=SetupState.editing["display_order"],
+                    ),
+                    rx.input(
+                        name="sale_from",
+                        placeholder="Sold from 08:00",
+                        width="120px",
+                        id="product-sale-from",
+                        default_value=SetupState.editing["sale_from"],
+                    ),
+                    rx.input(
+                        name="sale_until",
+                        placeholder="until 22:00",
+                        width="100px",
+                        id="product-sale-until",
+                        default_value=SetupState.editing["sale_until"],
+                    ),
                     rx.cond(
                         SetupState.editing.contains("id"),
                         rx.hstack(
@@ -513,12 +573,13 @@ def _products() -> rx.Component:
                 key=SetupState.editing["id"].to(str),
             ),
             rx.text(
-                "New products start off sale: price them (Pricing) and put them on sale (Catalog).",
+                "New products start off sale: price them (Pricing) and put them on sale (Catalog). List order: "
+                "lower first in the customer's list; hours (Taipei time, blank: all day) when customers may buy it.",
                 size="1",
                 color_scheme="gray",
             ),
             table(
-                ["Code", "Name", "Category", "Price", "Customer gives", "On sale", ""],
+                ["Code", "Name", "Category", "Price", "Customer gives", "Order", "Hours", "On sale", ""],
                 SetupState.products,
                 lambda p: rx.table.row(
                     rx.table.cell(p["code"]),
@@ -526,6 +587,8 @@ def _products() -> rx.Component:
                     rx.table.cell(p["category"]),
                     rx.table.cell(p["price"]),
                     rx.table.cell(p["target"]),
+                    rx.table.cell(p["display_order"]),
+                    rx.table.cell(p["hours"]),
                     rx.table.cell(
                         rx.cond(
                             p["on_sale"] == "yes",
@@ -620,10 +683,69 @@ def _skus() -> rx.Component:
     )
 
 
+def _discovered_row(d) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(d["supplier"]),
+        rx.table.cell(rx.code(d["sku"])),
+        rx.table.cell(d["name"]),
+        rx.table.cell(d["category"]),
+        rx.table.cell(d["cost"]),
+        rx.table.cell(d["seen"]),
+        rx.table.cell(
+            rx.form(
+                rx.hstack(
+                    rx.input(type="hidden", name="discovered_id", value=d["id"]),
+                    rx.select.root(
+                        rx.select.trigger(placeholder="Onto product", id="adopt-product-" + d["sku"]),
+                        rx.select.content(
+                            rx.foreach(
+                                SetupState.products, lambda p: rx.select.item(p["code"], value=p["id"])
+                            )
+                        ),
+                        name="product_id",
+                    ),
+                    rx.button("Adopt", type="submit", size="1", id="adopt-" + d["sku"]),
+                    align="center",
+                ),
+                on_submit=SetupState.adopt,
+                reset_on_submit=False,
+            )
+        ),
+    )
+
+
+def _discovered() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("SKUs found by the catalog sync", size="3"),
+            rx.text(
+                "Sold by a supplier, not mapped to any product of ours yet. Adopt one onto a product to buy "
+                "it there at the catalog's cost.",
+                size="1",
+                color_scheme="gray",
+            ),
+            rx.cond(
+                SetupState.discovered.length() > 0,  # type: ignore[attr-defined]
+                table(
+                    ["Supplier", "SKU", "Name", "Category", "Cost", "Last seen", "Adopt onto"],
+                    SetupState.discovered,
+                    _discovered_row,
+                    id="setup-discovered",
+                ),
+                rx.text("Nothing new: every SKU the last syncs saw is mapped.", size="2", id="no-discovered"),
+            ),
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
 @template(routes.SETUP, "Shop set-up", on_load=[SetupState.load])
 def setup_page() -> rx.Component:
     return rx.cond(
         AuthState.is_admin,
-        rx.vstack(_suppliers(), _categories(), _products(), _skus(), width="100%", spacing="4"),
+        rx.vstack(
+            _suppliers(), _categories(), _products(), _skus(), _discovered(), width="100%", spacing="4"
+        ),
         rx.callout("Only admins set up the shop.", color_scheme="amber"),
     )

@@ -18,6 +18,7 @@ from esa_api.customer.schemas import (
     ProductOut,
 )
 from esa_api.customer.target_hints import TARGET_SPECS
+from esa_domain.catalog.display import in_sale_hours
 from esa_domain.core.states import ITEM, PAYMENT, ItemStatus, PaymentStatus
 from esa_domain.fulfillment.delivery import deliveries_for
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory, Supplier, SupplierOffer
@@ -79,8 +80,9 @@ def catalog(engine: Engine) -> CatalogOut:
         rows = s.exec(
             select(Product, deliverable.label("available"))
             .where(col(Product.active))
-            .order_by(col(Product.price_twd), col(Product.id))
+            .order_by(col(Product.display_order), col(Product.price_twd), col(Product.id))
         ).all()
+    now = datetime.now(UTC)  # outside its daily hours (Shop set-up) a product is listed as not available now
     by_cat: dict[int, list[ProductOut]] = {}
     for product, available in rows:
         by_cat.setdefault(product.category_id, []).append(
@@ -91,7 +93,7 @@ def catalog(engine: Engine) -> CatalogOut:
                 nominal_idr=product.nominal_idr,
                 target_kind=product.target_kind,  # type: ignore[arg-type]
                 target=TARGET_SPECS[product.target_kind],
-                available=bool(available),
+                available=bool(available) and in_sale_hours(product.sale_from, product.sale_until, now),
             )
         )
     return CatalogOut(

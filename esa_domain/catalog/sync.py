@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from esa_domain.adapters.suppliers.base import CatalogEntry, CatalogResult, SupplierAdapter
+from esa_domain.catalog.discovered import record_discovered
 from esa_domain.core.transitions import NotFound
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import JobRun, Product, Supplier, SupplierExchange, SupplierOffer
@@ -98,7 +99,10 @@ def _apply_offers(
         offer.available = available
         offer.synced_at = now
         session.add(offer)
-    counts["unknown_skus"] = len(set(entries) - {o.supplier_sku for o in offers})
+    # kept for an operator to adopt onto a product (Shop set-up), not dropped
+    counts["unknown_skus"] = record_discovered(
+        session, supplier_id, entries, {o.supplier_sku for o in offers}, now
+    )
     return counts
 
 

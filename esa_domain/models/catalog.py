@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Time,
     UniqueConstraint,
     text,
 )
@@ -50,6 +51,11 @@ class Product(SQLModel, table=True):
     target_kind: str = Field(max_length=20)  # what the customer must give us, see TARGET_KINDS
     active: bool = Field(default=True, index=True)
     disabled_reason: str | None = Field(default=None, max_length=200)
+    # where it stands in the customer's list (lower first, within its category), and the daily hours it is
+    # offered (Taipei time; both NULL: all day; from > until: across midnight), set on the Shop set-up page
+    display_order: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default=text("0")))
+    sale_from: time | None = Field(default=None, sa_column=Column(Time, nullable=True))
+    sale_until: time | None = Field(default=None, sa_column=Column(Time, nullable=True))
     created_at: datetime = created_at()
     updated_at: datetime | None = ts()
 
