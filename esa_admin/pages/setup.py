@@ -694,7 +694,7 @@ def _discovered_row(d) -> rx.Component:
         rx.table.cell(
             rx.form(
                 rx.hstack(
-                    rx.input(type="hidden", name="discovered_id", value=d["id"]),
+                    rx.el.input(type="hidden", name="discovered_id", value=d["id"]),
                     rx.select.root(
                         rx.select.trigger(placeholder="Onto product", id="adopt-product-" + d["sku"]),
                         rx.select.content(

@@ -12,7 +12,7 @@ import json
 import secrets
 import string
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from esa_domain.catalog.display import hours_words, in_sale_hours
 from esa_domain.catalog.fx import PAIR, effective_cost_twd, ensure_fresh
 from esa_domain.core.errors import (
     DomainError,
@@ -95,6 +96,8 @@ class CatalogProduct:
     active: bool
     target_kind: str
     postpaid: bool = False  # a bill: ordered only from its inquiry (esa_domain.ordering.bills)
+    sale_from: time | None = None  # its daily hours (esa_domain.catalog.display); None: all day
+    sale_until: time | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ class QuoteCatalog:
 
 _CATALOG = """
     SELECT fx.id AS fx_id, fx.rate AS fx_rate, fx.fetched_at AS fx_fetched_at,
-           p.id, p.code, p.name, p.price_twd, p.active, p.target_kind, k.kind,
+           p.id, p.code, p.name, p.price_twd, p.active, p.target_kind, k.kind, p.sale_from, p.sale_until,
            o.cost_idr, o.fee_idr, o.fee_twd
     FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (
@@ -150,7 +153,17 @@ def load_catalog(session: Session, codes: set[str] | frozenset[str], pair: str =
             continue
         products.setdefault(
             r.code,
-            CatalogProduct(r.id, r.code, r.name, r.price_twd, r.active, r.target_kind, r.kind == "postpaid"),
+            CatalogProduct(
+                r.id,
+                r.code,
+                r.name,
+                r.price_twd,
+                r.active,
+                r.target_kind,
+                r.kind == "postpaid",
+                r.sale_from,
+                r.sale_until,
+            ),
         )
         if r.cost_idr is not None:
             offers.setdefault(r.id, []).append(Offer(r.cost_idr, r.fee_idr, r.fee_twd))
@@ -263,6 +276,12 @@ def quote(
             raise UnknownProduct(f"there is no product '{line.product_code}'", product=line.product_code)
         if not product.active:
             raise ProductUnavailable(f"{product.name} is not on sale at the moment", product=product.code)
+        if not in_sale_hours(product.sale_from, product.sale_until, now):
+            raise ProductUnavailable(
+                f"{product.name} is sold only {hours_words(product.sale_from, product.sale_until)} (Taipei time); "
+                "please order it then",
+                product=product.code,
+            )
         if product.postpaid:  # its price is the bill's, known only from an inquiry
             raise InvalidRequest(
                 f"{product.name} is a bill: check the bill first, then pay it from what the check found",

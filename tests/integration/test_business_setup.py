@@ -206,6 +206,20 @@ def test_display_order_and_sale_hours_shape_the_customers_list(db, redis_url, re
         f"{hhmm(here + timedelta(hours=1))}-{hhmm(here + timedelta(hours=2))}"
     )
 
+    # ordering follows the hours too: TSEL10 outside its window is refused at the quote, inside it is priced
+    auth = api.sign_in()
+    quote = {"items": [{"product_code": "TSEL10", "target": "081234567890"}]}
+    assert httpx.post(f"{api.base}/api/v1/quote", json=quote, headers=auth).status_code == 200
+    window = (hhmm(here + timedelta(hours=2)), hhmm(here + timedelta(hours=3)))
+    with UnitOfWork(db) as uow:
+        set_product_display(
+            uow.session, admin, _product(db, "TSEL10").id, sale_from=window[0], sale_until=window[1]
+        )
+        uow.commit()
+    r = httpx.post(f"{api.base}/api/v1/quote", json=quote, headers=auth)
+    assert r.status_code == 409, r.text
+    assert f"sold only {window[0]}-{window[1]} (Taipei time)" in r.text
+
     # bad input: a clear error and nothing written
     for kw, message in (
         ({"sale_from": "8am", "sale_until": "22:00"}, "not a time of day"),
