@@ -47,10 +47,14 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("customer_id", sa.BigInteger(), nullable=False),
         sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("target", sa.String(length=40), nullable=False),
         sa.Column("operator", sa.String(length=20), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint("length(name) BETWEEN 1 AND 40", name="ck_saved_number_name"),
+        sa.CheckConstraint(
+            "kind IN ('phone', 'pln_meter', 'customer_no', 'game_id')", name="ck_saved_number_kind"
+        ),
         sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("customer_id", "target", name="uq_saved_number_target"),

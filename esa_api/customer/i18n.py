@@ -51,6 +51,16 @@ _FIELDS = {
         "A promo code has only letters, digits, - or _ (at most 40).",
         "優惠碼只能包含英文字母、數字、- 或 _（最多 40 個）。",
     ),
+    "name": _w(
+        "Beri nama 1 sampai 40 huruf untuk nomor ini, misalnya Ibu atau Adik.",
+        "Give the number a name of 1 to 40 characters, such as Ibu or Adik.",
+        "請為這個號碼取 1 到 40 個字的名稱，例如「媽媽」或「弟弟」。",
+    ),
+    "number": _w(
+        "Ketik nomor tujuan (paling banyak 40 karakter).",
+        "Type the destination number (at most 40 characters).",
+        "請輸入目的號碼（最多 40 個字元）。",
+    ),
     "product_code": _w(
         "Produk ini tidak ada. Pilih produk dari daftar.",
         "This product does not exist. Pick one from the list.",
@@ -165,6 +175,29 @@ _CODES = {
         "Pilih produk {number_operator}.",
         None,
         "這是 {number_operator} 的號碼，但此商品只能儲值 {product_operator}，請選擇 {number_operator} 的商品。",
+    ),
+    "saved_number_invalid": _w(
+        "Beri nama 1 sampai 40 huruf untuk nomor ini, misalnya Ibu atau Adik.",
+        "Give the number a name of 1 to 40 characters, such as Ibu or Adik.",
+        "請為這個號碼取 1 到 40 個字的名稱，例如「媽媽」或「弟弟」。",
+    ),
+    "saved_number_limit": _w(
+        "Anda bisa menyimpan {limit} nomor. Hapus nomor yang tidak dipakai lagi dulu.",
+        None,
+        "最多可儲存 {limit} 個號碼，請先刪除不再使用的號碼。",
+    ),
+    "saved_number_not_found": _w(
+        "Nomor tersimpan ini tidak ada di akun Anda.", None, "您的帳號中沒有這個已儲存的號碼。"
+    ),
+    "nothing_to_buy_again": _w(
+        "Produk di pesanan ini sudah tidak dijual lagi. Pilih produk dari daftar.",
+        "The products of this order are no longer on sale. Pick one from the list.",
+        "這筆訂單的商品已停售，請從清單中選擇。",
+    ),
+    "receipt_not_ready": _w(
+        "Pesanan ini belum selesai. Struk tersedia setelah selesai.",
+        "This order is not finished yet. Its receipt comes when it is.",
+        "這筆訂單尚未完成，完成後即可查看收據。",
     ),
 }
 
