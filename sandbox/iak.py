@@ -72,6 +72,7 @@ PRODUCTS: tuple[IakProduct, ...] = (
 )
 
 POSTPAID_BILL_IDR = 150_000
+GAME_TEST_PLAYER = "156378300|8483"  # docs/prepaid/core/v2/inquiry/game/game-id.md "Test Case"
 PLN_TEST_METER = "12345678901"  # docs/prepaid/core/v2/inquiry/pln.md "Test Case"
 # docs/postpaid/core/price-list.md: `pricelist-pasca` rows (code, name, status 1/4, fee, komisi, type[, province])
 POSTPAID_PRICELIST: tuple[dict[str, Any], ...] = (
@@ -317,6 +318,20 @@ def create_app(
                 }
             }
         )
+
+    @app.post("/api/inquiry-game")
+    async def inquiry_game(request: Request) -> JSONResponse:
+        # docs/prepaid/core/v2/inquiry/game/game-id.md "Test Case": game 103 with 156378300|8483 is "budi";
+        # another game code: CODE NOT FOUND; another player: INCORECT DESTINATION NUMBER (the docs' spelling)
+        body = await request.json()
+        game_code = str(body.get("game_code", ""))
+        if not signed(body, game_code):
+            return JSONResponse({"data": {"rc": "100", "message": "INVALID SIGNATURE", "status": 2}}, 400)
+        if game_code != "103":
+            return JSONResponse({"data": {"status": 2, "message": "CODE NOT FOUND", "rc": "20"}})
+        if str(body.get("customer_id", "")) != GAME_TEST_PLAYER:
+            return JSONResponse({"data": {"status": 2, "message": "INCORECT DESTINATION NUMBER", "rc": "14"}})
+        return JSONResponse({"data": {"username": "budi", "status": 1, "message": "SUCCESS", "rc": "00"}})
 
     @app.post("/api/check-balance")
     async def check_balance(request: Request) -> JSONResponse:

@@ -24,7 +24,7 @@ from esa_api.customer.problems import Problem
 from esa_api.customer.ratelimit import RateLimiter
 from esa_api.customer.responses import problems
 from esa_api.customer.routes_orders import IdempotencyKey, Language
-from esa_api.customer.schemas import OrderOut
+from esa_api.customer.schemas import OrderOut, ProductCode
 from esa_api.deps import get_runtime
 from esa_domain.core.errors import DomainError, InvalidTarget
 from esa_domain.core.states import BILL_INQUIRY
@@ -38,9 +38,9 @@ CHECKS_PER_MINUTE = 20  # destination checks a customer may ask for in a minute 
 
 
 class BillInquiryIn(BaseModel):
-    product_code: str = Field(min_length=1, max_length=60, description="a product of a postpaid category")
+    product_code: ProductCode = Field(description="a product of a postpaid category")
     customer_no: str = Field(
-        min_length=4, max_length=40, description="the customer number printed on the bill"
+        pattern=r"^[^\x00-\x1f\x7f]{4,40}$", description="the customer number printed on the bill"
     )
     months: int | None = Field(
         default=None, ge=1, le=12, description="BPJS Kesehatan: how many months to pay"
@@ -72,6 +72,7 @@ class CheckOut(BaseModel):
     operator: str | None = Field(default=None, description="a phone number's operator, from its prefix")
     owner_name: str | None = Field(default=None, description="a PLN meter's owner, as PLN knows them")
     segment_power: str | None = Field(default=None, description="a PLN meter's tariff and power")
+    nickname: str | None = Field(default=None, description="a game player's name, as the game knows it")
     warning: str | None = Field(default=None, description="something to look at before paying, in words")
 
 
@@ -195,6 +196,26 @@ _UNKNOWN_METER = {
 }
 
 
+_UNKNOWN_PLAYER = {
+    "id": "ID game ini tidak ditemukan: periksa ID dan Zone ID sebelum membayar.",
+    "en": "This game id was not found: check the id and zone before paying.",
+    "zh-Hant": "查無此遊戲 ID：付款前請確認 ID 與伺服器。",
+}
+
+
+def _offers(rt: Runtime, product_code: str) -> list[tuple[str, str]]:
+    with Session(rt.engine) as s:
+        rows = s.execute(
+            text(
+                "SELECT su.code, o.supplier_sku FROM supplier_offers o JOIN products p ON p.id = o.product_id "
+                "JOIN suppliers su ON su.id = o.supplier_id WHERE p.code = :c AND o.available AND su.enabled "
+                "ORDER BY o.cost_idr"
+            ),
+            {"c": product_code},
+        ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
 def _check(rt: Runtime, product_code: str, target: str, zone: str | None, language: str) -> CheckOut:
     with Session(rt.engine) as s:
         row = s.execute(
@@ -204,7 +225,7 @@ def _check(rt: Runtime, product_code: str, target: str, zone: str | None, langua
     if row is None:
         raise Problem(422, "unknown_product", f"there is no product '{product_code}'", field="product_code")
     try:
-        normalised, _ = validate_target(row.target_kind, target, zone)
+        normalised, zone_ok = validate_target(row.target_kind, target, zone)
         verify.check_operator(row.code, row.name, row.target_kind, normalised)
     except InvalidTarget as exc:
         raise Problem.of(exc, field="target") from None
@@ -220,14 +241,20 @@ def _check(rt: Runtime, product_code: str, target: str, zone: str | None, langua
             out.owner_name, out.segment_power = owner.name, owner.segment_power
         elif owner is not None:
             out.warning = _UNKNOWN_METER.get(language, _UNKNOWN_METER["en"])
+    elif row.target_kind in ("game_id", "game_id_zone"):
+        account = verify.game_account(rt.fulfillment.adapters, _offers(rt, row.code), normalised, zone_ok)
+        if account is not None and account.found:
+            out.nickname = account.nickname
+        elif account is not None:
+            out.warning = _UNKNOWN_PLAYER.get(language, _UNKNOWN_PLAYER["en"])
     return out
 
 
 @router.get("/checks", response_model=CheckOut, responses=problems(401))
 async def check_destination(
-    product_code: Annotated[str, Query(min_length=1, max_length=60)],
-    target: Annotated[str, Query(min_length=1, max_length=64)],
-    zone: Annotated[str | None, Query(max_length=20)] = None,
+    product_code: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.-]{1,60}$")],
+    target: Annotated[str, Query(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")],
+    zone: Annotated[str | None, Query(pattern=r"^[^\x00-\x1f\x7f]{0,20}$")] = None,
     *,
     language: Language,
     me: CurrentCustomer = Depends(current_customer),
@@ -235,7 +262,8 @@ async def check_destination(
     limiter: RateLimiter = Depends(get_limiter),
 ) -> CheckOut:
     """Check a top-up's destination before paying: a phone number of another operator than the product's is a
-    422 (`operator_mismatch`); a PLN meter's owner name and tariff are shown where the supplier can say. A check
+    422 (`operator_mismatch`); a PLN meter's owner name and tariff, a game player's nickname, are shown where the
+    supplier can say. A check
     that cannot be made says nothing and never stops the sale."""
     await limiter.hit("check", str(me.id), limit=CHECKS_PER_MINUTE, window_s=60)
     return await run_in_threadpool(_check, rt, product_code, target, zone, language)

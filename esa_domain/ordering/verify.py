@@ -6,6 +6,7 @@ ATM and convenience-store payments).
   itself answers "NUMBER NOT MATCH WITH OPERATOR" otherwise): a number of another operator than the product's is
   refused when the order is quoted (`check_operator`, called by esa_domain.ordering.orders.quote).
 - A PLN prepaid meter's owner name and tariff (docs/prepaid/core/v2/inquiry/pln.md), shown before payment.
+- A game player id's nickname where a supplier offers the check (docs/prepaid/core/v2/inquiry/game/game-id.md).
 
 A check that cannot judge (an operator we do not know from the product, a supplier that does not answer) never
 blocks the sale: it says nothing. PLN answers are cached briefly per process (`PLN_CACHE_SECONDS`).
@@ -19,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from esa_domain.adapters.suppliers.base import MeterOwner
+from esa_domain.adapters.suppliers.base import GameAccount, MeterOwner
 from esa_domain.core.errors import DomainError
 
 # docs/prepaid/prefix-list.md, operator -> the first four digits of its numbers
@@ -98,7 +99,7 @@ def check_operator(product_code: str, product_name: str, target_kind: str, targe
     )
 
 
-_cache: dict[str, tuple[float, MeterOwner]] = {}
+_cache: dict[str, tuple[float, Any]] = {}  # what was looked up -> (when, its answer)
 _lock = threading.Lock()
 
 
@@ -106,7 +107,7 @@ def pln_owner(adapters: Mapping[str, Any], meter: str) -> MeterOwner | None:
     """The meter's owner from the first supplier that can look it up; None if none can say now (never blocks)."""
     now = time.monotonic()
     with _lock:
-        hit = _cache.get(meter)
+        hit = _cache.get("pln:" + meter)
         if hit is not None and now - hit[0] < PLN_CACHE_SECONDS:
             return hit[1]
     for adapter in adapters.values():
@@ -119,6 +120,32 @@ def pln_owner(adapters: Mapping[str, Any], meter: str) -> MeterOwner | None:
             owner = None
         if owner is not None:
             with _lock:
-                _cache[meter] = (now, owner)
+                _cache["pln:" + meter] = (now, owner)
             return owner
+    return None
+
+
+def game_account(
+    adapters: Mapping[str, Any], offers: list[tuple[str, str]], user_id: str, zone: str | None
+) -> GameAccount | None:
+    """The player as the first supplier that can check it says (`offers`: the product's (supplier code, SKU));
+    None if none can say now."""
+    key = f"game:{offers}:{user_id}:{zone}"
+    now = time.monotonic()
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None and now - hit[0] < PLN_CACHE_SECONDS:
+            return hit[1]  # type: ignore[no-any-return]
+    for supplier, sku in offers:
+        lookup = getattr(adapters.get(supplier), "inquire_game", None)
+        if lookup is None:
+            continue
+        try:
+            account = lookup(sku, user_id, zone)
+        except Exception:  # a lookup that fails says nothing about the player
+            account = None
+        if account is not None:
+            with _lock:
+                _cache[key] = (now, account)
+            return account
     return None

@@ -1,7 +1,7 @@
 """Bills and checks before paying in the Mini App (issue 16), in a real browser (Debian's chromium) at phone size
 (390x844): a BPJS Kesehatan bill for 2 months inquired, shown, ordered, paid at ECPay's sandbox and delivered by a
-real worker process paying IAK's simulator, with its receipt; a PLN meter's owner shown before a token is paid
-for, and an XL number refused for a Telkomsel product before anything is paid.
+real worker process paying IAK's simulator, with its receipt; a PLN meter's owner and a game player's nickname
+shown before paying, and an XL number refused for a Telkomsel product before anything is paid.
 
 Test data from iak-id/iak-api-reference-docs: BPJS 8801234560001 bills "VERGIE" 25000 a month (docs/postpaid/
 core/product/bpjs-kesehatan/inquiry.md, its example answer for month 2), PLN meter 12345678901 is "Sintya
@@ -9,6 +9,7 @@ Oktaviani", R1 /000001300 (docs/prepaid/core/v2/inquiry/pln.md), 0817 is XL (doc
 Set ESA_SCREENSHOT_DIR to keep screenshots of each step.
 """
 
+# ruff: noqa: F811  (pytest fixtures imported from test_miniapp are this module's test arguments)
 from __future__ import annotations
 
 import pytest
@@ -24,7 +25,7 @@ from esa_domain.models import (
     Supplier,
     SupplierOffer,
 )
-from tests.e2e.test_miniapp import _payments, _shot, browser, stack  # noqa: F401 (fixtures)
+from tests.e2e.test_miniapp import _payments, _shot, browser, stack  # noqa: F401 (fixtures these tests use)
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +45,7 @@ def _bpjs(db) -> None:
         s.commit()
 
 
-def _page(browser, stack, user: str, lang: str = "id"):  # noqa: F811
+def _page(browser, stack, user: str, lang: str = "id"):
     page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     page.set_default_timeout(20_000)
     page.goto(stack["api"] + "/app/")
@@ -58,7 +59,7 @@ def _no_sideways_scroll(page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
-def test_a_bpjs_bill_for_two_months_is_inquired_shown_paid_and_delivered_with_its_receipt(db, stack, browser):  # noqa: F811
+def test_a_bpjs_bill_for_two_months_is_inquired_shown_paid_and_delivered_with_its_receipt(db, stack, browser):
     from playwright.sync_api import expect
 
     _bpjs(db)
@@ -108,9 +109,20 @@ def test_a_bpjs_bill_for_two_months_is_inquired_shown_paid_and_delivered_with_it
     _shot(page, "bill-4-delivered")
 
 
-def test_a_pln_meters_owner_is_shown_and_a_wrong_operator_refused_before_paying(db, stack, browser):  # noqa: F811
+def test_a_pln_meters_owner_and_a_players_nickname_are_shown_and_a_wrong_operator_refused_before_paying(
+    db, stack, browser
+):
     from playwright.sync_api import expect
 
+    with Session(db) as s:  # IAK sells the game too, and can look its players up
+        iak = s.exec(select(Supplier).where(Supplier.code == "iak")).scalars().one()
+        ml86 = s.exec(select(Product).where(Product.code == "ML86")).scalars().one()
+        s.add(
+            SupplierOffer(
+                supplier_id=iak.id, product_id=ml86.id, supplier_sku="mobilelegend86", cost_idr=22_500
+            )
+        )
+        s.commit()
     page = _page(browser, stack, "Siti Rahmawati", lang="en")
     page.click("[data-code=TSEL10]")
     page.fill("#target", "081712345678")
@@ -119,6 +131,15 @@ def test_a_pln_meters_owner_is_shown_and_a_wrong_operator_refused_before_paying(
     page.click("#place-order")
     expect(page.locator("#target-error")).to_contain_text("XL")
     assert _payments(db) == 0
+
+    # a game player's nickname (docs/prepaid/core/v2/inquiry/game/game-id.md: 156378300|8483 is "budi")
+    page.click("button.back")
+    page.get_by_role("button", name="Games", exact=True).click()
+    page.click("[data-code=ML86]")
+    page.fill("#target", "156378300")
+    page.fill("#zone", "8483")
+    expect(page.locator("#target-check")).to_have_text("Player: budi")
+    _shot(page, "check-3-game-player")
 
     page.click("button.back")
     page.get_by_role("button", name="PLN token", exact=True).click()

@@ -173,3 +173,18 @@ def test_a_pln_meters_owner_is_shown_before_paying(db, api):
     )
     assert unknown.status_code == 200 and unknown.json()["owner_name"] is None
     assert unknown.json()["warning"] == "PLN does not know this meter number: check it before paying."
+
+
+def test_a_game_players_nickname_is_shown_where_the_supplier_can_check_it(db, api):
+    # docs/prepaid/core/v2/inquiry/game/game-id.md: game 103 (Mobile Legends' [userid]|[zoneid]) 156378300|8483
+    auth = {**api.sign_in(), "Accept-Language": "zh-Hant"}
+    url = f"{api.base}/api/v1/checks"
+    found = httpx.get(
+        url, headers=auth, params={"product_code": "ML86", "target": "156378300", "zone": "8483"}
+    )
+    assert found.status_code == 200 and found.json()["nickname"] == "budi"
+    other = httpx.get(
+        url, headers=auth, params={"product_code": "ML86", "target": "156378301", "zone": "8483"}
+    )
+    assert other.status_code == 200 and other.json()["nickname"] is None
+    assert other.json()["warning"] == "查無此遊戲 ID：付款前請確認 ID 與伺服器。"

@@ -1,7 +1,8 @@
 // ESA Mini App: bills and checks before paying (issue 16). Loaded after app.js, whose helpers it uses.
 // A bill: the customer number (and the months for BPJS) -> the bill as the supplier knows it (name, period(s),
 // amount, admin fee) and its NT$ total -> an order paying exactly that bill -> the order page (pay with ECPay).
-// A top-up: the destination is checked while it is typed (the number's operator, a PLN meter's owner).
+// A top-up: the destination is checked while it is typed (the number's operator, a PLN meter's owner, a game
+// player's nickname).
 "use strict";
 
 const bill = { product: null, quote: null, attempt: null, checkTimer: null, checkSeq: 0 };
@@ -98,17 +99,25 @@ async function checkTarget() {
   const p = state.product;
   const box = $("target-check");
   const value = $("target").value.trim();
-  if (!p || !["phone", "pln_meter"].includes(p.target.kind) || value.replace(/\D/g, "").length < 10) {
+  const kind = p?.target.kind;
+  const zone = $("zone-box").hidden ? "" : $("zone").value.trim();
+  const ready = kind === "phone" || kind === "pln_meter" ? value.replace(/\D/g, "").length >= 10
+              : kind === "game_id" ? value.length >= 3
+              : kind === "game_id_zone" ? value.length >= 3 && zone.length > 0 : false;
+  if (!ready) {
     box.hidden = true;
     return;
   }
+  const params = { product_code: p.code, target: value };
+  if (zone) params.zone = zone;
   const seq = ++bill.checkSeq;
   try {
-    const c = await api("/checks?" + new URLSearchParams({ product_code: p.code, target: value }));
+    const c = await api("/checks?" + new URLSearchParams(params));
     if (seq !== bill.checkSeq) return;
     $("target-error").hidden = true;
     $("target").classList.remove("bad");
     const text = c.owner_name ? t("meter_owner", { name: c.owner_name, power: c.segment_power || "" })
+               : c.nickname ? t("game_player", { name: c.nickname })
                : c.warning ? c.warning
                : c.operator ? t("operator_is", { operator: c.operator }) : "";
     box.textContent = text;
@@ -129,10 +138,12 @@ async function checkTarget() {
 function wireBills() {
   $("bill-form").onsubmit = checkBill;
   $("bill-pay").onclick = orderBill;
-  $("target").addEventListener("input", () => {
-    clearTimeout(bill.checkTimer);
-    bill.checkTimer = setTimeout(checkTarget, 400);
-  });
+  for (const id of ["target", "zone"]) {
+    $(id).addEventListener("input", () => {
+      clearTimeout(bill.checkTimer);
+      bill.checkTimer = setTimeout(checkTarget, 400);
+    });
+  }
 }
 
 window.openBill = openBill;

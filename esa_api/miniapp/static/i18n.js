@@ -28,7 +28,7 @@ window.I18N = {
     bill_months: "Jumlah bulan", bill_n_months: "{n} bulan", bill_check: "Cek tagihan",
     bill_name: "Nama", bill_period: "Periode", bill_amount: "Tagihan", bill_admin: "Biaya admin",
     bill_total_idr: "Total tagihan", bill_valid_until: "Harga berlaku sampai", bill_pay: "Pesan dan bayar {amount}",
-    meter_owner: "Pemilik meter: {name} ({power})", operator_is: "Nomor {operator}",
+    meter_owner: "Pemilik meter: {name} ({power})", game_player: "Pemain: {name}", operator_is: "Nomor {operator}",
     targets: {
       phone: ["Nomor HP Indonesia", "08… dengan 10–13 angka; +62… juga bisa"],
       pln_meter: ["Nomor meter PLN", "11 angka di meter listrik"],
@@ -62,7 +62,7 @@ window.I18N = {
     bill_months: "Number of months", bill_n_months: "{n} month(s)", bill_check: "Check the bill",
     bill_name: "Name", bill_period: "Period", bill_amount: "Bill", bill_admin: "Admin fee",
     bill_total_idr: "Bill total", bill_valid_until: "Price held until", bill_pay: "Order and pay {amount}",
-    meter_owner: "Meter owner: {name} ({power})", operator_is: "{operator} number",
+    meter_owner: "Meter owner: {name} ({power})", game_player: "Player: {name}", operator_is: "{operator} number",
     targets: {
       phone: ["Indonesian mobile number", "08… with 10 to 13 digits; +62… is accepted too"],
       pln_meter: ["PLN meter number", "the 11-digit number on the electricity meter"],
@@ -96,7 +96,7 @@ window.I18N = {
     bill_months: "繳費月數", bill_n_months: "{n} 個月", bill_check: "查詢帳單",
     bill_name: "戶名", bill_period: "期別", bill_amount: "帳單金額", bill_admin: "手續費",
     bill_total_idr: "帳單總額", bill_valid_until: "報價保留至", bill_pay: "下單並付款 {amount}",
-    meter_owner: "電表戶名：{name}（{power}）", operator_is: "{operator} 號碼",
+    meter_owner: "電表戶名：{name}（{power}）", game_player: "玩家：{name}", operator_is: "{operator} 號碼",
     targets: {
       phone: ["印尼手機號碼", "08 開頭共 10–13 位數字；也可輸入 +62…"],
       pln_meter: ["PLN 電表號碼", "電表上的 11 位數字"],

@@ -155,6 +155,14 @@ class MeterOwner:
 
 
 @dataclass(frozen=True)
+class GameAccount:
+    """A game player id as the game knows it. `found` False: the supplier says there is no such player."""
+
+    found: bool
+    nickname: str | None = None
+
+
+@dataclass(frozen=True)
 class PurchaseRequest:
     reference: str  # ours, one per (item, supplier) attempt, reused for every status check
     sku: str  # the supplier's product code
