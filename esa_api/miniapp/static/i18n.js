@@ -107,3 +107,29 @@ window.I18N = {
     },
   },
 };
+
+// convenience (convenience.js): the number typed first, saved numbers, buy again, receipts
+Object.assign(window.I18N.id, {
+  nf_label: "Ketik nomor HP dulu", nf_placeholder: "08… atau +62…", nf_operator: "Nomor {operator}: pilih nominal",
+  nf_unknown: "Operator tidak dikenali dari awal nomor: semua produk pulsa ditampilkan",
+  save_as: "Simpan sebagai (mis. Ibu, Adik)", save: "Simpan", saved_ok: "Tersimpan sebagai {name}",
+  delete_saved: "Hapus {name}", buy_again: "Beli lagi", receipt: "Lihat struk", back_order: "‹ Pesanan",
+  receipt_title: "Struk #{id}", paid_at: "Dibayar", finished_at: "Selesai", method: "Metode bayar",
+  subtotal: "Subtotal", discount: "Diskon", refunded: "Dikembalikan",
+});
+Object.assign(window.I18N.en, {
+  nf_label: "Type the phone number first", nf_placeholder: "08… or +62…", nf_operator: "{operator} number: pick an amount",
+  nf_unknown: "The operator is not known from the number's start: every phone top-up is shown",
+  save_as: "Save as (e.g. Ibu, Adik)", save: "Save", saved_ok: "Saved as {name}",
+  delete_saved: "Delete {name}", buy_again: "Buy again", receipt: "Receipt", back_order: "‹ Order",
+  receipt_title: "Receipt #{id}", paid_at: "Paid", finished_at: "Finished", method: "Payment method",
+  subtotal: "Subtotal", discount: "Discount", refunded: "Refunded",
+});
+Object.assign(window.I18N["zh-Hant"], {
+  nf_label: "先輸入手機號碼", nf_placeholder: "08… 或 +62…", nf_operator: "{operator} 號碼：請選擇面額",
+  nf_unknown: "無法從號碼開頭辨識電信業者：顯示全部手機儲值商品",
+  save_as: "儲存為（例如：媽媽、弟弟）", save: "儲存", saved_ok: "已儲存為「{name}」",
+  delete_saved: "刪除 {name}", buy_again: "再買一次", receipt: "收據", back_order: "‹ 訂單",
+  receipt_title: "收據 #{id}", paid_at: "付款時間", finished_at: "完成時間", method: "付款方式",
+  subtotal: "小計", discount: "折扣", refunded: "已退款",
+});
