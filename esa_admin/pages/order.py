@@ -110,7 +110,11 @@ class OrderState(AuthState):
                 "number": f"#{r.sequence}",
                 "amount": fmt.twd(r.amount_twd),
                 "status": str(r.status),
-                "purpose": "what was not delivered" if r.purpose == refunds.UNDELIVERED else "by an operator",
+                "purpose": "what was not delivered"
+                if r.purpose == refunds.UNDELIVERED
+                else f"a second payment, trade {r.merchant_trade_no}"
+                if r.merchant_trade_no
+                else "by an operator",
                 "method": "ECPay DoAction R" if r.method == "ecpay" else "by hand (no refund API)",
                 "reason": r.reason,
                 "by": r.requested_by,
