@@ -42,8 +42,8 @@ def world(engine):
 
 @pytest.fixture
 def shop(db, world):
-    """The standard catalogue plus two bills: BPJS Kesehatan and PLN postpaid. IAK inquires; BillFazz also
-    carries BPJS, cheaper, but cannot inquire (no inquiry of its own in our adapter), so it never pays one."""
+    """The standard catalogue plus two bills: BPJS Kesehatan (IAK the cheapest; BillFazz carries it too, dearer:
+    it never pays a bill IAK was asked about) and PLN postpaid (IAK only)."""
     world.reset()
     catalog(db)
     with Session(db) as s:
@@ -69,7 +69,7 @@ def shop(db, world):
                     supplier_id=sup["iak"].id, product_id=bpjs.id, supplier_sku="BPJS", cost_idr=2500
                 ),
                 SupplierOffer(
-                    supplier_id=sup["billfazz"].id, product_id=bpjs.id, supplier_sku="BPJSKS", cost_idr=1000
+                    supplier_id=sup["billfazz"].id, product_id=bpjs.id, supplier_sku="BPJSKS", cost_idr=2750
                 ),
                 SupplierOffer(
                     supplier_id=sup["iak"].id, product_id=pln.id, supplier_sku="PLNPOSTPAID", cost_idr=2500
@@ -163,7 +163,7 @@ def test_a_bpjs_bill_for_two_months_is_quoted_from_the_bill_and_paid_once_with_i
 
     pay(db, placed.payment_id)
     assert drain(_ctx(world, db), db, placed.item_ids[0]) == "SUCCESS"
-    # paid at IAK (not BillFazz, though cheaper), once, under the inquiry's tr_id: the bill shown is the bill paid
+    # paid at IAK (not BillFazz, which carries it too), once, under the inquiry's tr_id: the bill shown is the bill paid
     assert [a[0] for a in _attempts(db, placed.item_ids[0])] == ["iak"]
     paid = [t for t in _iak_ledger(world) if t["target"] == BPJS_OK]
     assert len(paid) == 1 and paid[0]["supplier_txn_id"] == tr_id and paid[0]["cost"] == 52_350
@@ -330,3 +330,29 @@ def test_exactly_one_bill_payment_per_item_under_the_fault_matrix(db, world, sho
     assert len(paid) == (1 if status == "SUCCESS" else 0)
     assert {a[0] for a in _attempts(db, placed.item_ids[0])} == {"iak"}
     assert not [t for t in world.delivered() if t["target"] == number and t["supplier"] != "iak"]
+
+
+def test_the_cheapest_supplier_that_carries_the_bill_is_asked_and_pays_it_by_its_inquiry_id(db, world, shop):
+    # BillFazz carries PLN postpaid cheaper than IAK: it is asked, and the payment names its inquiryId
+    with Session(db) as s:
+        pln = s.exec(select(Product).where(Product.code == "PLNPOST")).one()
+        bf = s.exec(select(Supplier).where(Supplier.code == "billfazz")).one()
+        s.add(SupplierOffer(supplier_id=bf.id, product_id=pln.id, supplier_sku="PLNPASCA", cost_idr=1_000))
+        s.commit()
+    number = "5311223344"
+    q = _inquire(world, db, shop, "PLNPOST", number)
+    assert (q.status, q.customer_name, q.bill_idr, q.admin_idr) == (
+        "QUOTED",
+        "SIMULATED CUSTOMER",
+        150_000,
+        2_750,
+    )
+    with Session(db) as s:
+        row = s.get(BillInquiry, q.id)
+        assert s.get(Supplier, row.supplier_id).code == "billfazz" and row.supplier_txn_id
+    placed = _order(db, shop, q.id, "bf-bill")
+    pay(db, placed.payment_id)
+    assert drain(_ctx(world, db), db, placed.item_ids[0]) == "SUCCESS"
+    assert [a[0] for a in _attempts(db, placed.item_ids[0])] == ["billfazz"]
+    paid = [t for t in world.delivered() if t["target"] == number]
+    assert [t["supplier"] for t in paid] == ["billfazz"] and paid[0]["cost"] == 152_750

@@ -23,6 +23,8 @@ from esa_domain.adapters.suppliers._delivery import delivery_from, shown
 from esa_domain.adapters.suppliers._http import build_client, parse_body, redact, timed_request
 from esa_domain.adapters.suppliers.base import (
     BalanceResult,
+    BillAnswer,
+    BillQuery,
     CallbackRequest,
     CallbackResult,
     CallResult,
@@ -166,7 +168,42 @@ class BillfazzAdapter:
         response, exchange = self._call("purchase", "POST", "/prepaid/payment", json=body)
         return CallResult(outcome_from_response(response, exchange, is_status=False), [exchange])
 
+    def inquire_bill(self, query: BillQuery) -> BillAnswer:
+        """POST /postpaid/inquiry alone (service-billfazz's postpaid inquiry): `inquiryId`, `customerName`,
+        `amount` (the bill), `adminFee` and `price` (what is paid); the payment names the `inquiryId`."""
+        body = inquiry_body(query.sku, query.customer_no)
+        if query.months is not None and "month" in body:
+            body["month"] = query.months
+        response, exchange = self._call("inquiry", "POST", "/postpaid/inquiry", json=body)
+        found = parse_body(response) if response is not None and response.status_code < 300 else None
+        if not isinstance(found, dict) or not found.get("inquiryId"):
+            outcome = outcome_from_response(response, exchange, is_status=False)
+            if outcome.outcome in (Outcome.SUCCESS, Outcome.PENDING):
+                outcome = SupplierOutcome(Outcome.UNKNOWN, message="inquiry answer without inquiryId")
+            return BillAnswer(outcome, exchanges=[exchange])
+        amount, admin, price = (
+            v if isinstance(v, int) else None
+            for v in (found.get("amount"), found.get("adminFee"), found.get("price"))
+        )
+        return BillAnswer(
+            SupplierOutcome(Outcome.SUCCESS, supplier_txn_id=str(found["inquiryId"]), price_idr=price),
+            customer_name=str(found.get("customerName") or "") or None,
+            periods=str(found["period"]) if found.get("period") else None,
+            bill_idr=amount,
+            admin_idr=admin,
+            price_idr=price,
+            cost_idr=price,
+            exchanges=[exchange],
+        )
+
     def _pay_bill(self, request: PurchaseRequest) -> CallResult:
+        if request.bill is not None and request.bill.txn_id:
+            # the bill the customer saw: its inquiryId, under our attempt's refId (status checks look it up)
+            pay_body: dict[str, Any] = {"inquiryId": request.bill.txn_id, "refId": request.reference}
+            if request.callback_url:
+                pay_body["callbackUrl"] = request.callback_url
+            response, exchange = self._call("purchase", "POST", "/postpaid/payment", json=pay_body)
+            return CallResult(outcome_from_response(response, exchange, is_status=False), [exchange])
         inq_body = inquiry_body(request.sku, request.target)
         response, inq_exchange = self._call("inquiry", "POST", "/postpaid/inquiry", json=inq_body)
         inquiry = parse_body(response) if response is not None and response.status_code < 300 else None
@@ -189,7 +226,7 @@ class BillfazzAdapter:
                 price_idr=price,
             )
             return CallResult(changed, [inq_exchange])
-        pay_body: dict[str, Any] = {"inquiryId": inquiry["inquiryId"], "refId": request.reference}
+        pay_body = {"inquiryId": inquiry["inquiryId"], "refId": request.reference}
         if request.callback_url:
             pay_body["callbackUrl"] = request.callback_url
         response, pay_exchange = self._call("purchase", "POST", "/postpaid/payment", json=pay_body)
