@@ -213,3 +213,33 @@ def test_a_second_trades_refund_whose_answer_was_lost_is_confirmed_from_ecpays_r
         payment = s.get(Payment, order["id"])
         assert refund.merchant_trade_no != payment.merchant_trade_no and payment.refunded_twd == 0
         assert s.get(Refund, refund.id).sends == 1
+
+
+def test_two_paid_notices_racing_for_each_of_several_orders_accept_one_and_refund_the_other(stack):
+    """ECPay's two notices of one order's two paid hand-offs arrive at the same moment, for several orders:
+    whichever wins, each order is PAID once with one fulfilment, and the other trade has exactly one refund."""
+    orders = []
+    for _ in range(6):
+        order = stack.order()
+        first = stack.hand_off(order["reference"])
+        second = stack.hand_off(first)
+        orders.append((order, first, second))
+    notices = [
+        (trade, order["amount_twd"], f"23120{n}{k}00000000"[:16].ljust(16, "0"))
+        for n, (order, first, second) in enumerate(orders)
+        for k, trade in enumerate((first, second))
+    ]
+    with ThreadPoolExecutor(len(notices)) as pool:
+        answers = list(pool.map(lambda n: stack.notice(n[0], n[1], TradeNo=n[2]).text, notices))
+    assert answers == ["1|OK"] * len(notices)
+    for order, first, second in orders:
+        with Session(stack.db) as s:
+            payment = s.get(Payment, order["id"])
+            refunds = s.exec(select(Refund).where(Refund.payment_id == order["id"])).scalars().all()
+        assert payment.status == "PAID" and payment.merchant_trade_no in (first, second)
+        loser = second if payment.merchant_trade_no == first else first
+        assert [(r.merchant_trade_no, r.status) for r in refunds] == [(loser, "REQUESTED")]
+        assert _count(stack.db, PaymentHistory, PaymentHistory.payment_id == order["id"],
+                      PaymentHistory.to_status == "PAID") == 1  # fmt: skip
+    assert _count(stack.db, OutboxMessage, OutboxMessage.topic == "fulfill_item") == len(orders)
+    assert _count(stack.db, OutboxMessage, OutboxMessage.topic == "send_refund") == len(orders)
