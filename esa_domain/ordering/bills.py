@@ -4,7 +4,8 @@
     place_bill_order() QUOTED -> USED, in the transaction that writes the order (payment + one item)
     expire_quotes()    QUOTED -> EXPIRED once its time has passed
 
-The cheapest supplier that carries the bill and can inquire is asked. The quote's TWD total is the supplier's
+The cheapest supplier that carries the bill and can inquire is asked; if it cannot answer (a timeout, maintenance:
+nothing was paid there) the next is, under an inquiry of its own; "no bill to pay" is the bill's own answer. The quote's TWD total is the supplier's
 price for the bill (IDR, what our deposit pays) plus its fees at the newest stored rate, with the margin rule of
 the last reprice (esa_domain.catalog.pricing). The order stores the inquiry (`bill_inquiries.payment_item_id`,
 unique): a quote pays one item, ever. That item is paid only at the supplier that answered, with the inquiry's
@@ -268,18 +269,54 @@ def inquire(
     clock: Callable[[], datetime] | None = None,
     policy: BillPolicy | None = None,
 ) -> BillQuote:
-    """Ask the cheapest supplier carrying the bill about it and keep its answer as a quote (or its refusal)."""
+    """Ask the cheapest supplier carrying the bill about it and keep its answer as a quote (or its refusal); one
+    that cannot answer hands over to the next (each asked under an inquiry of its own)."""
     policy = policy or BillPolicy()
     now = now or datetime.now(UTC)
     session = uow.session
     number = (customer_no or "").strip().replace(" ", "")
     if not _CUSTOMER_NO.match(number):
         raise InvalidRequest("the customer number is 4 to 30 letters or digits, as printed on the bill")
-    carrier = _carriers(session, product_code, now, adapters)[0]
-    months = _months(carrier.sku, months, policy)
+    carriers = _carriers(session, product_code, now, adapters)
     rate_row = session.execute(_RATE, {"pair": PAIR}).first()
     ensure_fresh(rate_row.fetched_at if rate_row else None, now=now, max_age=policy.fx_max_age)
     assert rate_row is not None
+    # A supplier that could not answer (a timeout, maintenance) was paid nothing: the next one that carries the
+    # bill is asked. "No bill to pay" (NOT_FOUND) is an answer about the bill itself: no other is asked.
+    for carrier in carriers:
+        inquiry_id, to = _ask(
+            uow,
+            adapters,
+            carrier,
+            customer_id,
+            number,
+            _months(carrier.sku, months, policy),
+            region,
+            rate_row,
+            now,
+            clock,
+            policy,
+        )
+        if to != B.FAILED:
+            break
+    return load_quote(session, inquiry_id, customer_id)
+
+
+def _ask(
+    uow: UnitOfWork,
+    adapters: Mapping[str, Any],
+    carrier: _Carrier,
+    customer_id: int,
+    number: str,
+    months: int | None,
+    region: str | None,
+    rate_row: Any,
+    now: datetime,
+    clock: Callable[[], datetime] | None,
+    policy: BillPolicy,
+) -> tuple[int, str]:
+    """One inquiry at one supplier: born REQUESTED and committed before the request leaves, then answered."""
+    session = uow.session
     reference = "Q" + now.strftime("%y%m%d") + secrets.token_hex(6).upper()
     inquiry_id = session.execute(
         _BORN,
@@ -349,7 +386,7 @@ def inquire(
     values["cause"] = cause[:300]
     session.execute(_ANSWERED[to], values)
     uow.commit()
-    return load_quote(session, inquiry_id, customer_id)
+    return inquiry_id, to
 
 
 def load_quote(session: Session, inquiry_id: int, customer_id: int | None = None) -> BillQuote:

@@ -227,10 +227,14 @@ def test_an_expired_quote_is_refused_and_a_fresh_inquiry_is_needed(db, world, sh
 
 
 def test_no_bill_or_no_answer_is_kept_and_cannot_be_ordered(db, world, shop):
+    # "invoice has been paid" is the bill's own answer: no other supplier is asked
     paid_already = _inquire(world, db, shop, "BPJS", BPJS_PAID)
     assert paid_already.status == "NOT_FOUND" and paid_already.amount_twd is None
-    timeout = _inquire(world, db, shop, "BPJS", BPJS_TIMEOUT)
+    # PLN postpaid is carried by IAK alone, whose inquiry times out (530000000003): nothing to order
+    timeout = _inquire(world, db, shop, "PLNPOST", "530000000003")
     assert timeout.status == "FAILED"
+    with db.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM bill_inquiries")).scalar_one() == 2
     for q in (paid_already, timeout):
         with pytest.raises(BillQuoteExpired):
             _order(db, shop, q.id, f"k{q.id}")
@@ -356,3 +360,22 @@ def test_the_cheapest_supplier_that_carries_the_bill_is_asked_and_pays_it_by_its
     assert [a[0] for a in _attempts(db, placed.item_ids[0])] == ["billfazz"]
     paid = [t for t in world.delivered() if t["target"] == number]
     assert [t["supplier"] for t in paid] == ["billfazz"] and paid[0]["cost"] == 152_750
+
+
+def test_a_supplier_that_cannot_answer_hands_the_inquiry_to_the_next_that_carries_the_bill(db, world, shop):
+    # IAK times out on BPJS 8801234560003 (its documented test case): nothing was paid there, so BillFazz, which
+    # carries BPJS too, is asked; the order pays BillFazz's bill, at BillFazz only
+    q = _inquire(world, db, shop, "BPJS", BPJS_TIMEOUT, months=1)
+    assert (q.status, q.customer_name, q.bill_idr) == ("QUOTED", "SIMULATED CUSTOMER", 150_000)
+    with db.connect() as c:
+        asked = c.execute(
+            text(
+                "SELECT s.code, b.status FROM bill_inquiries b JOIN suppliers s ON s.id = b.supplier_id ORDER BY b.id"
+            )
+        ).all()
+    assert [tuple(r) for r in asked] == [("iak", "FAILED"), ("billfazz", "QUOTED")]
+    placed = _order(db, shop, q.id, "handed-over")
+    pay(db, placed.payment_id)
+    assert drain(_ctx(world, db), db, placed.item_ids[0]) == "SUCCESS"
+    assert [a[0] for a in _attempts(db, placed.item_ids[0])] == ["billfazz"]
+    assert [t["supplier"] for t in world.delivered() if t["target"] == BPJS_TIMEOUT] == ["billfazz"]
