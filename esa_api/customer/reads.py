@@ -9,6 +9,7 @@ from sqlalchemy import Engine, exists, text
 from sqlmodel import Session, col, select
 
 from esa_api.customer.schemas import (
+    BillOut,
     CatalogOut,
     CategoryOut,
     DeliveryOut,
@@ -23,6 +24,7 @@ from esa_domain.core.states import ITEM, PAYMENT, ItemStatus, PaymentStatus
 from esa_domain.fulfillment.delivery import deliveries_for
 from esa_domain.models import Payment, PaymentItem, Product, ProductCategory, Supplier, SupplierOffer
 from esa_domain.ordering import wording
+from esa_domain.ordering.bills import bills_for_items
 from esa_domain.payments.checkout import LastCheckout, last_checkouts
 
 
@@ -132,6 +134,7 @@ def _views(s: Session, payments: list[Payment], public_url: str, language: str) 
     failed = [i.id for i, _, _ in rows if i.status == ItemStatus.FAILED]
     failure_class = _failure_classes(s, failed)
     checkouts = last_checkouts(s, ids)  # type: ignore[arg-type]
+    bills = bills_for_items(s, [i.id for i, _, _ in rows])  # type: ignore[misc]
     status_of = {p.id: p.status for p in payments}
     items: dict[int, list[OrderItemOut]] = {}
     for item, code, name in rows:
@@ -155,6 +158,7 @@ def _views(s: Session, payments: list[Payment], public_url: str, language: str) 
                 else None,
                 delivered_code=item.artifact if item.status == ItemStatus.SUCCESS else None,
                 delivery=DeliveryOut(**d.as_dict()) if (d := delivered.get(item.id)) else None,  # type: ignore[arg-type]
+                bill=BillOut(**b) if (b := bills.get(item.id)) else None,  # type: ignore[arg-type]
             )
         )
     now = datetime.now(UTC)

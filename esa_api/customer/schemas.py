@@ -126,6 +126,16 @@ class PaymentCodeOut(BaseModel):
     pay_by: datetime | None = Field(description="the deadline ECPay set")
 
 
+class BillOut(BaseModel):
+    """The bill an item pays, as the supplier stated it when the customer checked it."""
+
+    customer_name: str | None
+    periods: str | None
+    bill_idr: int | None
+    admin_idr: int | None
+    total_idr: int | None
+
+
 class OrderItemOut(BaseModel):
     id: int
     product_code: str
@@ -143,6 +153,9 @@ class OrderItemOut(BaseModel):
     delivered_code: str | None = Field(description="serial or PLN token once delivered (never a PIN)")
     delivery: DeliveryOut | None = Field(
         default=None, description="what was delivered, split into its parts; null until delivered"
+    )
+    bill: BillOut | None = Field(
+        default=None, description="the bill it pays (name, period, amounts); null if none"
     )
 
 

@@ -525,3 +525,19 @@ def bill_for_attempt(session: Session, reference: str) -> BillRef | None:
     if row is None:
         return None
     return BillRef(row.reference, row.supplier_txn_id, row.price_idr, row.months)
+
+
+_BILLS_OF_ITEMS = text(
+    """
+    SELECT payment_item_id, customer_name, periods, bill_idr, admin_idr, price_idr AS total_idr
+    FROM bill_inquiries WHERE payment_item_id = ANY(:items)
+    """
+)
+
+
+def bills_for_items(session: Session, item_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The bill each of these items pays (by item id), as its supplier stated it: name, period(s), amounts."""
+    if not item_ids:
+        return {}
+    rows = session.execute(_BILLS_OF_ITEMS, {"items": list(item_ids)}).mappings().all()
+    return {r["payment_item_id"]: {k: v for k, v in r.items() if k != "payment_item_id"} for r in rows}

@@ -105,6 +105,8 @@ def test_a_bpjs_bill_for_two_months_is_inquired_shown_paid_and_delivered_with_it
         assert s.get(BillInquiry, inquiry.id).payment_item_id == item.id
     assert payment.amount_twd == inquiry.amount_twd and item.artifact
     expect(page.locator("#o-items")).to_contain_text(item.artifact)  # the supplier's receipt reference
+    expect(page.locator("#o-items")).to_contain_text("VERGIE")  # and the bill it paid
+    expect(page.locator("#o-items")).to_contain_text("Rp 52.500")
     _no_sideways_scroll(page)
     _shot(page, "bill-4-delivered")
 

@@ -111,6 +111,13 @@ def test_a_bill_is_inquired_shown_and_ordered_once_over_the_api(db, api):
     assert first.status_code == 201, first.text
     order = first.json()
     assert order["amount_twd"] == q["amount_twd"] and order["items"][0]["target"] == "8801234560001"
+    assert order["items"][0]["bill"] == {
+        "customer_name": "VERGIE",
+        "periods": "02",
+        "bill_idr": 50_000,
+        "admin_idr": 2_500,
+        "total_idr": 52_500,
+    }
     again = httpx.post(url, headers={**en, "Idempotency-Key": key})
     assert (again.status_code, again.json()["id"]) == (200, order["id"])
     other = httpx.post(

@@ -348,6 +348,7 @@ function renderOrder(o) {
                 el("span", "badge " + it.status_colour, it.status_text));
     row.append(head, line);
     if (it.failure_reason) row.append(el("p", "reason small", it.failure_reason));
+    if (it.bill && window.billBlock) row.append(window.billBlock(it.bill));  // the bill it pays (bills.js)
     const delivered = deliveryBlock(it);
     if (delivered) row.append(delivered);
     items.append(row);

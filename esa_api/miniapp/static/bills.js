@@ -146,5 +146,15 @@ function wireBills() {
   }
 }
 
+// the bill an order's item pays, as the supplier stated it (its receipt number is in the delivery below it)
+function billBlock(b) {
+  const box = el("div", "delivery");
+  if (b.customer_name) box.append(plainRow(t("bill_name"), b.customer_name));
+  if (b.periods) box.append(plainRow(t("bill_period"), b.periods));
+  if (b.total_idr !== null) box.append(plainRow(t("bill_total_idr"), idr(b.total_idr)));
+  return box;
+}
+
 window.openBill = openBill;
+window.billBlock = billBlock;
 wireBills();
