@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from esa_domain.catalog.fx import PAIR, latest_rate
 from esa_domain.core.errors import DomainError
-from esa_domain.models import Operator, OperatorAction, Product
+from esa_domain.models import Operator, OperatorAction, Product, ProductCategory
 from esa_domain.operations.operators import record_action, require_role
 from esa_domain.views.catalog import product_costs
 
@@ -91,8 +91,18 @@ def preview(session: Session, rule: PricingRule) -> tuple[Decimal | None, list[P
     """The current rate and every product's price under `rule` (nothing is written)."""
     latest = latest_rate(session, PAIR)
     rate = latest.rate if latest else None
+    # a bill's price is its inquiry's (esa_domain.ordering.bills): no rule prices it, none takes it off sale
+    bills = set(
+        session.exec(
+            select(Product.id)
+            .join(ProductCategory, col(ProductCategory.id) == col(Product.category_id))
+            .where(ProductCategory.kind == "postpaid")
+        ).all()
+    )
     out = []
     for p in product_costs(session, rate=rate):
+        if p.product_id in bills:
+            continue
         cost = p.best_cost_twd
         out.append(
             PriceProposal(

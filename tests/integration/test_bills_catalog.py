@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from esa_domain.adapters.suppliers.iak.adapter import IakAdapter
+from esa_domain.catalog.pricing import PricingRule, preview, stop_below_cost
 from esa_domain.catalog.sync import sync_supplier_catalog
 from esa_domain.core.errors import InvalidRequest
 from esa_domain.infra.db import UnitOfWork
@@ -123,3 +124,19 @@ def test_the_demo_bills_are_inquired_paid_and_delivered_in_the_simulators(db, wo
     # a bill cannot be ordered as a top-up at the catalogue's placeholder price
     with UnitOfWork(db) as uow, pytest.raises(InvalidRequest, match="is a bill"):
         place_order(uow, OrderRequest(cust.id, "as-top-up", (OrderLine("PDAMBDG", "10202001"),)))
+
+
+def test_no_pricing_rule_prices_a_bill_or_takes_it_off_sale(db):
+    # a bill's catalogue price (1) is below its offer's cost, and still it is neither repriced nor stopped: its price
+    # is its inquiry's
+    cat = factories.catalog(db)
+    _bill_offers(db, cat)
+    with Session(db) as s:
+        _, proposals = preview(s, PricingRule())
+        assert {"BPJSKES", "GONE"}.isdisjoint({p.code for p in proposals})
+        assert "TSEL10" in {p.code for p in proposals}
+        stopped = stop_below_cost(s, None)
+        s.commit()
+    assert "BPJSKES" not in stopped
+    with Session(db) as s:
+        assert s.exec(select(Product.active).where(Product.code == "BPJSKES")).one()
