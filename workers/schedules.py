@@ -45,6 +45,17 @@ def sweep_outbox() -> None:
         log.warning("outbox sweeper re-sent %d rows left behind", sent)
 
 
+@dramatiq.actor(queue_name="reconciliation", periodic=cron("*/5 * * * *"), time_limit=60_000, max_retries=0)
+def expire_bill_quotes() -> None:
+    """Bill quotes whose time passed unused: EXPIRED (an order from one is refused anyway; this tidies them)."""
+    from esa_domain.ordering.bills import expire_quotes
+
+    with runtime().uow() as uow:
+        expired = expire_quotes(uow)
+    if expired:
+        log.info("bill quotes expired unused: %d", expired)
+
+
 @dramatiq.actor(queue_name="catalog", periodic=cron("0 */12 * * *"), max_retries=0)
 def sync_all_catalogs() -> None:
     """One message per supplier: one supplier's failure cannot block the others."""

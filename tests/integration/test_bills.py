@@ -25,7 +25,13 @@ from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import BillInquiry, Product, ProductCategory, Supplier, SupplierOffer
 from esa_domain.operations import reconciliation
 from esa_domain.operations.policy import ReconcilePolicy
-from esa_domain.ordering.bills import BillQuoteExpired, BillQuoteUsed, inquire, place_bill_order
+from esa_domain.ordering.bills import (
+    BillQuoteExpired,
+    BillQuoteUsed,
+    expire_quotes,
+    inquire,
+    place_bill_order,
+)
 from tests.factories import customer
 from tests.supplier_world import catalog, drain, pay, start_world
 
@@ -379,3 +385,14 @@ def test_a_supplier_that_cannot_answer_hands_the_inquiry_to_the_next_that_carrie
     assert drain(_ctx(world, db), db, placed.item_ids[0]) == "SUCCESS"
     assert [a[0] for a in _attempts(db, placed.item_ids[0])] == ["billfazz"]
     assert [t["supplier"] for t in world.delivered() if t["target"] == BPJS_TIMEOUT] == ["billfazz"]
+
+
+def test_quotes_past_their_time_are_swept_to_expired_once(db, world, shop):
+    q = _inquire(world, db, shop, "BPJS", BPJS_OK)
+    with UnitOfWork(db) as uow:
+        assert expire_quotes(uow, now=q.expires_at - timedelta(seconds=1)) == 0
+    with UnitOfWork(db) as uow:
+        assert expire_quotes(uow, now=q.expires_at + timedelta(seconds=1)) == 1
+    with UnitOfWork(db) as uow:
+        assert expire_quotes(uow, now=q.expires_at + timedelta(seconds=2)) == 0
+    assert _history(db, q.id)[-1] == ("QUOTED", "EXPIRED")
