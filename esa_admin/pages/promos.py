@@ -1,5 +1,5 @@
 """Promos (admins create and stop codes; everyone sees them): kind and value, validity window (Taipei days), total
-limit, minimum order and cap; each customer uses a code once. Audited (esa_domain.ordering.promos)."""
+limit, minimum order and cap, uses per customer, the products it is for. Audited (esa_domain.ordering.promos)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ class PromosState(AuthState):
                 "uses": f"{p.used_count} of {p.max_uses}" if p.max_uses else f"{p.used_count} (no limit)",
                 "given": fmt.twd(p.discount_given_twd),
                 "terms": f"min {fmt.twd(p.min_order_twd)}"
-                + (f", cap {fmt.twd(p.max_discount_twd)}" if p.max_discount_twd else ""),
+                + (f", cap {fmt.twd(p.max_discount_twd)}" if p.max_discount_twd else "")
+                + f", {p.per_customer_limit}× per customer"
+                + (f", only {' '.join(p.products)}" if p.products else ""),
                 "active": "yes" if p.active else "",
             }
             for p in rows
@@ -65,7 +67,8 @@ class PromosState(AuthState):
     @rx.event
     def create(self, form: dict):
         fields = {k: str(form.get(k, "")) for k in
-                  ("code", "value", "starts_on", "ends_on", "max_uses", "min_order_twd", "max_discount_twd")}  # fmt: skip
+                  ("code", "value", "starts_on", "ends_on", "max_uses", "min_order_twd", "max_discount_twd",
+                   "per_customer", "products")}  # fmt: skip
         kind = str(form.get("kind", "") or "percent")
         ok = self._act(lambda s, me: promos.create_promo(s, me, kind=kind, **fields),
                        f"Promo {fields['code'].strip().upper()} created.")  # fmt: skip
@@ -137,13 +140,26 @@ def _form() -> rx.Component:
                     ),
                     rx.input(name="min_order_twd", placeholder="Minimum order NT$", width="160px"),
                     rx.input(name="max_discount_twd", placeholder="Largest discount NT$", width="170px"),
+                    rx.input(
+                        name="per_customer",
+                        placeholder="Uses per customer (1)",
+                        width="170px",
+                        id="promo-per-customer",
+                    ),
+                    rx.input(
+                        name="products",
+                        placeholder="Only for products (codes; blank: all)",
+                        width="260px",
+                        id="promo-products",
+                    ),
                     rx.button("Create", type="submit", id="promo-submit"),
                     gap="8px",
                     wrap="wrap",
                     align="center",
                 ),
                 rx.text(
-                    "Each customer can use a code once. A code applies to every product.",
+                    "Each customer uses a code once unless you allow more. A code for some products discounts only "
+                    "those in the order. A use comes back when its order expires unpaid or is refunded in full.",
                     size="1",
                     color_scheme="gray",
                 ),

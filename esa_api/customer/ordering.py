@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from esa_api.customer import reads
 from esa_api.customer.problems import Problem
@@ -110,11 +110,11 @@ def price(
             q = quote(s, request, now=datetime.now(UTC), policy=policy, catalog=catalog)
             if q.promo is not None:
                 used = s.exec(
-                    select(PromoUsage.id).where(
+                    select(func.count()).where(
                         PromoUsage.promo_id == q.promo.id, PromoUsage.customer_id == customer_id
                     )
-                ).first()
-                if used is not None:
+                ).one()
+                if used >= q.promo.per_customer_limit:  # a use released by an expiry or refund counts no more
                     raise PromoAlreadyUsed(f"you have already used promo code '{q.promo.code}'")
         except DomainError as exc:
             raise Problem.of(exc, field=_field_for(exc, items)) from None

@@ -1,7 +1,7 @@
 """All tables. Import from here so SQLModel.metadata always holds the whole schema (Alembic reads it)."""
 
 from esa_domain.models.bills import BillInquiry, BillInquiryHistory
-from esa_domain.models.business import DiscoveredSku
+from esa_domain.models.business import DiscoveredSku, PromoProduct
 from esa_domain.models.catalog import FxRate, Product, ProductCategory, Supplier, SupplierOffer
 from esa_domain.models.customer_side import CustomerMessage, CustomerMessageHistory, PaymentCheckout
 from esa_domain.models.deliveries import ItemDelivery
@@ -34,11 +34,11 @@ __all__ = [
     "BillInquiry",
     "BillInquiryHistory",
     "CloseDifference",
-    "DailyClose",
-    "DiscoveredSku",
     "Customer",
     "CustomerMessage",
     "CustomerMessageHistory",
+    "DailyClose",
+    "DiscoveredSku",
     "FxRate",
     "GatewayEvent",
     "ItemAttempt",
@@ -55,6 +55,7 @@ __all__ = [
     "Product",
     "ProductCategory",
     "Promo",
+    "PromoProduct",
     "PromoUsage",
     "Refund",
     "RefundHistory",

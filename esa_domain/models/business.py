@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from esa_domain.models._base import created_at, fk, money, pk, ts
@@ -26,3 +26,15 @@ class DiscoveredSku(SQLModel, table=True):
     # set once an operator mapped it onto a product (the offer it became)
     adopted_offer_id: int | None = fk("supplier_offers.id", nullable=True, index=False, ondelete="SET NULL")
     adopted_at: datetime | None = ts()
+
+
+class PromoProduct(SQLModel, table=True):
+    """The products a promo is for; a promo with none is for every product (esa_domain.ordering.promos)."""
+
+    __tablename__ = "promo_products"
+    promo_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("promos.id", ondelete="CASCADE"), primary_key=True)
+    )
+    product_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    )

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Index, Numeric, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Column, Index, Integer, Numeric, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from esa_domain.core.states import (
@@ -48,6 +48,7 @@ class Promo(SQLModel, table=True):
         CheckConstraint("used_count >= 0", name="ck_promo_used_nonnegative"),
         CheckConstraint("kind IN ('percent', 'amount')", name="ck_promo_kind"),
         CheckConstraint("value > 0 AND (kind <> 'percent' OR value <= 100)", name="ck_promo_value"),
+        CheckConstraint("per_customer_limit >= 1", name="ck_promo_per_customer"),
     )
     id: int | None = pk()
     code: str = Field(sa_column=Column(String(40), unique=True, nullable=False))
@@ -57,6 +58,10 @@ class Promo(SQLModel, table=True):
     min_order_twd: int = 0
     max_uses: int | None = None
     used_count: int = 0
+    # uses per customer (promo_usages.use_no runs 1..this; a released use frees its number)
+    per_customer_limit: int = Field(
+        default=1, sa_column=Column(Integer, nullable=False, server_default=text("1"))
+    )
     starts_at: datetime | None = ts()
     ends_at: datetime | None = ts()
     active: bool = True
@@ -65,11 +70,14 @@ class Promo(SQLModel, table=True):
 
 class PromoUsage(SQLModel, table=True):
     __tablename__ = "promo_usages"
-    # once per customer per promo, enforced by the database
-    __table_args__ = (UniqueConstraint("promo_id", "customer_id", name="uq_promo_usage_customer"),)
+    # a customer's n-th use of a promo, once each, enforced by the database (n up to promos.per_customer_limit)
+    __table_args__ = (
+        UniqueConstraint("promo_id", "customer_id", "use_no", name="uq_promo_usage_customer_use"),
+    )
     id: int | None = pk()
     promo_id: int = fk("promos.id", index=False)
     customer_id: int = fk("customers.id")
+    use_no: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default=text("1")))
     payment_id: int = fk("payments.id")
     discount_twd: int = money()
     created_at: datetime = created_at()

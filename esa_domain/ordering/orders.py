@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from esa_domain.catalog.display import hours_words, in_sale_hours
 from esa_domain.catalog.fx import PAIR, effective_cost_twd, ensure_fresh
@@ -29,6 +29,7 @@ from esa_domain.core.errors import (
     InvalidRequest,
     ProductUnavailable,
     PromoAlreadyUsed,
+    PromoError,
     PromoExhausted,
     PromoExpired,
     PromoMinimumNotMet,
@@ -40,7 +41,7 @@ from esa_domain.core.states import ITEM, PAYMENT, PaymentStatus
 from esa_domain.core.transitions import born, initial_state
 from esa_domain.infra import outbox
 from esa_domain.infra.db import UnitOfWork, driver
-from esa_domain.models import Promo
+from esa_domain.models import Product, Promo, PromoProduct
 from esa_domain.ordering.targets import validate_target
 from esa_domain.ordering.verify import check_operator
 
@@ -237,7 +238,41 @@ def _usable_rate(catalog: QuoteCatalog, now: datetime, max_age: timedelta) -> tu
     return catalog.fx_rate_id, catalog.fx_rate
 
 
-def _promo_discount(session: Session, code: str, subtotal: int, now: datetime) -> tuple[Promo, int]:
+# the customer's next free use number of the promo, up to its per-customer limit (none free: no row)
+_PROMO_USE = text(
+    """
+    INSERT INTO promo_usages (promo_id, customer_id, payment_id, discount_twd, use_no)
+    SELECT :promo_id, :customer_id, :payment_id, :discount, n
+    FROM promos pr CROSS JOIN LATERAL generate_series(1, pr.per_customer_limit) AS n
+    WHERE pr.id = :promo_id
+      AND n NOT IN (SELECT u.use_no FROM promo_usages u WHERE u.promo_id = :promo_id AND u.customer_id = :customer_id)
+    ORDER BY n
+    LIMIT 1
+    RETURNING id
+    """
+)
+
+
+def promo_base(session: Session, promo: Promo, code: str, lines: list[_PricedLine]) -> int | None:
+    """What a promo for some products discounts: the price of the order's lines it is for (None: a promo for
+    every product). Refused when the order holds none of them."""
+    eligible = set(
+        session.exec(select(PromoProduct.product_id).where(PromoProduct.promo_id == promo.id)).all()
+    )
+    if not eligible:
+        return None
+    base = sum(line.product.price_twd for line in lines if line.product.id in eligible)
+    if base == 0:
+        names = session.exec(
+            select(Product.name).where(col(Product.id).in_(sorted(eligible))).order_by(Product.name)
+        ).all()
+        raise PromoError(f"promo code '{code}' is only for {', '.join(names)}; this order holds none of them")
+    return base
+
+
+def _promo_discount(
+    session: Session, code: str, subtotal: int, now: datetime, lines: list[_PricedLine] | None = None
+) -> tuple[Promo, int]:
     promo = session.exec(select(Promo).where(Promo.code == code.strip().upper())).first()
     if promo is None or not promo.active:
         raise PromoUnknown(f"promo code '{code}' does not exist or is no longer offered")
@@ -249,7 +284,14 @@ def _promo_discount(session: Session, code: str, subtotal: int, now: datetime) -
         raise PromoExhausted(f"promo code '{code}' has been used up")
     if subtotal < promo.min_order_twd:
         raise PromoMinimumNotMet(f"promo code '{code}' needs an order of at least NT${promo.min_order_twd}")
-    discount = subtotal * promo.value // 100 if promo.kind == "percent" else promo.value
+    base = promo_base(session, promo, code, lines or [])  # a promo for some products discounts only them
+    discount = (
+        (base if base is not None else subtotal) * promo.value // 100
+        if promo.kind == "percent"
+        else promo.value
+    )
+    if base is not None:
+        discount = min(discount, base)
     if promo.max_discount_twd is not None:
         discount = min(discount, promo.max_discount_twd)
     return promo, min(discount, subtotal - 1)  # ECPay charges at least NT$1
@@ -294,7 +336,7 @@ def quote(
     subtotal = sum(p.product.price_twd for p in priced)
     promo, discount = (None, 0)
     if request.promo_code:
-        promo, discount = _promo_discount(session, request.promo_code, subtotal, now)
+        promo, discount = _promo_discount(session, request.promo_code, subtotal, now, priced)
     return Quote(
         lines=priced,
         subtotal_twd=subtotal,
@@ -385,7 +427,7 @@ def place_order(
         constraint = getattr(diag, "constraint_name", None) or ""
         if constraint == "ck_promo_usage_limit":
             raise PromoExhausted(f"promo code '{request.promo_code}' has been used up") from None
-        if constraint == "uq_promo_usage_customer":
+        if constraint == "uq_promo_usage_customer_use":  # a concurrent order took the same use
             raise PromoAlreadyUsed(f"you have already used promo code '{request.promo_code}'") from None
         if "customer_id" in constraint:
             raise InvalidRequest(f"customer {request.customer_id} does not exist") from None
@@ -465,22 +507,22 @@ def _write(
         return None
     outbox.remember(session, row.outbox_id, "check_payment", row.outbox_payload, check_at)
     if q.promo is not None:
-        # the CHECK constraint refuses the use past max_uses; the unique index refuses a second use per customer
+        # the CHECK constraint refuses the use past max_uses; the customer's uses take the numbers 1..their
+        # limit (the unique index refuses one number twice, so two concurrent orders cannot both take the last)
         session.execute(
             text("UPDATE promos SET used_count = used_count + 1 WHERE id = :id"), {"id": q.promo.id}
         )
-        session.execute(
-            text(
-                "INSERT INTO promo_usages (promo_id, customer_id, payment_id, discount_twd) "
-                "VALUES (:promo_id, :customer_id, :payment_id, :discount)"
-            ),
+        used = session.execute(
+            _PROMO_USE,
             {
                 "promo_id": q.promo.id,
                 "customer_id": request.customer_id,
                 "payment_id": row.id,
                 "discount": q.discount_twd,
             },
-        )
+        ).first()
+        if used is None:
+            raise PromoAlreadyUsed(f"you have already used promo code '{q.promo.code}' as often as it allows")
     return PlacedOrder(
         row.id,
         trade_no,

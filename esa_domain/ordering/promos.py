@@ -1,6 +1,7 @@
 """Promo codes made from the dashboard: a percentage or a fixed TWD amount, a validity window, a total limit, a
-minimum order and a cap; each customer may use a code once (the database's uq_promo_usage_customer). Audited in
-the caller's transaction."""
+minimum order and a cap, uses per customer (once unless set; the database's uq_promo_usage_customer_use numbers
+them) and the products it is for (promo_products; none: all). A use is given back when its order expires or is
+refunded in full (esa_domain.ordering.promo_release). Audited in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from esa_domain.core.errors import DomainError
-from esa_domain.models import Operator, Promo, PromoUsage
+from esa_domain.models import Operator, Product, Promo, PromoProduct, PromoUsage
 from esa_domain.operations.operators import record_action, require_role
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -58,10 +59,14 @@ def create_promo(
     max_uses: str = "",
     min_order_twd: str = "",
     max_discount_twd: str = "",
+    per_customer: str = "",
+    products: str = "",
 ) -> Promo:
     """A new promo code, valid from the start of `starts_on` to the end of `ends_on` (Taipei days, both optional).
 
-    kind: "percent" (value 1-100) or "amount" (value in TWD); max_uses: uses in total (blank: no limit)."""
+    kind: "percent" (value 1-100) or "amount" (value in TWD); max_uses: uses in total (blank: no limit);
+    per_customer: uses per customer (blank: 1); products: the product codes it is for, separated by commas or
+    spaces (blank: every product; it then discounts only those lines of an order)."""
     require_role(actor, "admin")
     code = code.strip().upper()
     if not _CODE.match(code):
@@ -78,6 +83,10 @@ def create_promo(
         raise PromoError(f"the first day ({start}) is after the last day ({end})")
     if session.exec(select(Promo.id).where(Promo.code == code)).first() is not None:
         raise PromoError(f"promo code {code} already exists; pick another")
+    wanted = sorted({c for c in re.split(r"[\s,]+", products.strip()) if c})
+    found = dict(session.exec(select(Product.code, Product.id).where(col(Product.code).in_(wanted))).all())
+    if missing := [c for c in wanted if c not in found]:
+        raise PromoError(f"there is no product {', '.join(missing)}: give product codes as on Shop set-up")
     promo = Promo(
         code=code,
         kind=kind,
@@ -85,15 +94,18 @@ def create_promo(
         max_uses=_whole(max_uses, "The total number of uses", minimum=1),
         min_order_twd=_whole(min_order_twd, "The minimum order") or 0,
         max_discount_twd=_whole(max_discount_twd, "The largest discount", minimum=1),
+        per_customer_limit=_whole(per_customer, "The uses per customer", minimum=1) or 1,
         starts_at=datetime.combine(start, time.min, tzinfo=TAIPEI) if start else None,
         ends_at=datetime.combine(end, time.max, tzinfo=TAIPEI) if end else None,
     )
     session.add(promo)
     session.flush()
+    session.add_all(PromoProduct(promo_id=promo.id, product_id=found[c]) for c in wanted)
+    session.flush()
     record_action(
         session, actor.id, "promo_create", subject=f"promo:{promo.id}",
         detail={"code": code, "kind": kind, "value": amount, "starts_on": str(start or ""), "ends_on": str(end or ""),
-                "max_uses": promo.max_uses},
+                "max_uses": promo.max_uses, "per_customer": promo.per_customer_limit, "products": wanted},
     )  # fmt: skip
     return promo
 
@@ -130,6 +142,8 @@ class PromoRow:
     min_order_twd: int
     max_discount_twd: int | None
     active: bool
+    per_customer_limit: int = 1
+    products: tuple[str, ...] = ()  # the codes it is for; () for every product
 
 
 def promo_rows(session: Session) -> list[PromoRow]:
@@ -148,10 +162,17 @@ def promo_rows(session: Session) -> list[PromoRow]:
         .outerjoin(usage, usage.c.promo_id == col(Promo.id))
         .order_by(col(Promo.id).desc())
     ).all()
+    only: dict[int, list[str]] = {}
+    for promo_id, product in session.execute(
+        select(PromoProduct.promo_id, Product.code)
+        .join(Product, col(Product.id) == col(PromoProduct.product_id))
+        .order_by(Product.code)
+    ).all():
+        only.setdefault(promo_id, []).append(product)
     return [
         PromoRow(
             p.id, p.code, p.kind, p.value, p.starts_at, p.ends_at, p.max_uses, p.used_count, int(n), int(given),
-            p.min_order_twd, p.max_discount_twd, p.active,
+            p.min_order_twd, p.max_discount_twd, p.active, p.per_customer_limit, tuple(only.get(p.id, ())),
         )
         for p, n, given in rows
     ]  # fmt: skip

@@ -360,3 +360,73 @@ def test_admin_sets_up_the_shop_from_nothing_and_finds_the_promo_order(
         "update_product",
         "promo_create",
     } <= set(_actions(db))
+
+
+def test_admin_adopts_a_sku_the_sync_found_sets_list_order_and_hours_and_a_promo_for_one_product(
+    dashboard_url, dashboard_page, empty_shop
+):
+    """Issue 18's rest, in the browser: a SKU the catalog sync found is adopted from Shop set-up; a product's list
+    order and hours are set in its form; a promo for one product, twice per customer, from the Promos page."""
+    from esa_domain.adapters.suppliers.base import CatalogEntry, CatalogResult
+    from esa_domain.catalog.sync import sync_supplier_catalog
+    from esa_domain.models import ProductCategory, Promo, PromoProduct, SupplierOffer
+
+    page, db = dashboard_page, empty_shop
+    cat = factories.add(db, ProductCategory(code="pln", name="PLN token"))
+    factories.add(db, Supplier(code="iak", name="IAK"))
+    factories.add(
+        db,
+        Product(code="PLN20", category_id=cat.id, name="PLN 20.000", price_twd=45, target_kind="pln_meter"),
+    )
+
+    class Catalog:  # IAK's price list as its adapter reads it
+        def fetch_catalog(self) -> CatalogResult:
+            return CatalogResult([CatalogEntry("hpln20000", "PLN 20.000", 20_300, True, category="PLN")])
+
+    sync_supplier_catalog(lambda: UnitOfWork(db), "iak", Catalog(), public_url=dashboard_url)
+
+    page.goto(f"{dashboard_url}/setup")
+    _log_in(page)
+    page.wait_for_url(re.compile(r"/setup/?$"))
+    expect(page.locator("#setup-discovered")).to_contain_text("hpln20000")
+    _pick(page, "#adopt-product-hpln20000", "PLN20")
+    page.click("#adopt-hpln20000")
+    expect(page.locator("#flash")).to_contain_text("SKU adopted")
+    expect(page.locator("#setup-offers")).to_contain_text("hpln20000")
+    expect(page.locator("#no-discovered")).to_be_visible()
+
+    page.click("#edit-PLN20")
+    expect(page.locator("#product-name")).to_have_value("PLN 20.000")
+    page.fill("#product-order", "3")
+    page.fill("#product-sale-from", "0830")
+    page.fill("#product-sale-until", "22:00")
+    page.click("#product-submit")
+    expect(page.locator("#flash")).to_contain_text("not a time of day")  # nothing saved
+    page.fill("#product-sale-from", "08:30")
+    page.click("#product-submit")
+    expect(page.locator("#flash")).to_contain_text("Product PLN20 saved")
+    expect(page.locator("#setup-products")).to_contain_text("08:30-22:00")
+    page.screenshot(path=str(ARTIFACTS / "business-setup-adopted-1440.png"), full_page=True)
+
+    page.goto(f"{dashboard_url}/promos")
+    page.fill("#promo-code", "plnhemat")
+    page.fill("#promo-value", "10")
+    page.fill("#promo-per-customer", "2")
+    page.fill("#promo-products", "PLN20")
+    page.click("#promo-submit")
+    expect(page.locator("#promos-table")).to_contain_text("PLNHEMAT")
+    expect(page.locator("#promos-table")).to_contain_text("2× per customer, only PLN20")
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(ARTIFACTS / "business-promos-rules-390.png"), full_page=True)
+
+    with Session(db) as s:
+        product = s.exec(select(Product).where(Product.code == "PLN20")).one()
+        assert (product.display_order, f"{product.sale_from:%H:%M}", f"{product.sale_until:%H:%M}") == (
+            3, "08:30", "22:00",
+        )  # fmt: skip
+        offer = s.exec(select(SupplierOffer)).one()
+        assert (offer.product_id, offer.supplier_sku, offer.cost_idr) == (product.id, "hpln20000", 20_300)
+        promo = s.exec(select(Promo)).one()
+        assert promo.per_customer_limit == 2
+        assert s.exec(select(PromoProduct.product_id)).all() == [product.id]
+    assert {"sku_adopt", "product_display", "promo_create"} <= set(_actions(db))
