@@ -16,6 +16,8 @@ from sqlmodel import Session
 from esa_domain.core.states import ItemStatus
 from esa_domain.core.transitions import transition_item
 from esa_domain.models import Alert, CustomerMessage, OutboxMessage, Payment, PaymentHistory, Refund
+from esa_domain.operations.policy import ReconcilePolicy
+from esa_domain.operations.reconciliation import reconcile
 from esa_domain.ordering import notify
 from esa_domain.payments.accept import EcpayConfig
 from esa_domain.payments.refunds import committed_twd, request_refund, send_refund
@@ -243,3 +245,29 @@ def test_two_paid_notices_racing_for_each_of_several_orders_accept_one_and_refun
                       PaymentHistory.to_status == "PAID") == 1  # fmt: skip
     assert _count(stack.db, OutboxMessage, OutboxMessage.topic == "fulfill_item") == len(orders)
     assert _count(stack.db, OutboxMessage, OutboxMessage.topic == "send_refund") == len(orders)
+
+
+def test_a_second_trades_refund_whose_message_was_lost_is_sent_by_the_reconciler_once(stack):
+    """The notice's transaction committed the refund (REQUESTED) and its outbox row, then the process died
+    before a worker took the message: reconciliation finds the refund still REQUESTED, dispatches it again,
+    and it is made once at ECPay."""
+    order = stack.order()
+    first = _to_ecpay(stack, order["reference"])
+    second = _to_ecpay(stack, first)
+    for trade in (first, second):
+        httpx.post(f"{stack.ecpay}/_sandbox/trades/{trade}/pay").raise_for_status()
+    (refund,) = _wait(lambda: _refunds(stack.db) or None)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    config, client = _config(stack), _config(stack).client()
+    counts = reconcile(stack.uow, config, client, now=later, policy=ReconcilePolicy())
+    assert counts["refunds_redispatched"] == 1
+    assert _count(stack.db, OutboxMessage, OutboxMessage.topic == "send_refund") == 2  # the first and again
+    # both messages reach a worker: the refund leaves once
+    assert send_refund(stack.uow, refund.id, config, client) == "CONFIRMED"
+    assert send_refund(stack.uow, refund.id, config, client) == "CONFIRMED"
+    ledger = httpx.get(f"{stack.ecpay}/_sandbox/refunds").json()
+    assert [(r["merchant_trade_no"], r["amount"]) for r in ledger] == [
+        (refund.merchant_trade_no, order["amount_twd"])
+    ]
+    again = reconcile(stack.uow, config, client, now=later + timedelta(minutes=5), policy=ReconcilePolicy())
+    assert again["refunds_redispatched"] == 0
