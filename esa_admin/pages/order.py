@@ -12,9 +12,10 @@ from esa_admin.components.layout import template
 from esa_admin.components.widgets import status_badge, table
 from esa_admin.deps import unit_of_work
 from esa_domain.core.errors import DomainError
-from esa_domain.core.states import ITEM, PAYMENT, REFUND, OperatorAction, RefundStatus
+from esa_domain.core.states import ITEM, PAYMENT, REFUND, ItemStatus, OperatorAction, RefundStatus
 from esa_domain.fulfillment.delivery import reveal_delivery, revealable_items
 from esa_domain.fulfillment.evidence import last_words, no_word
+from esa_domain.fulfillment.margin import give_up
 from esa_domain.infra.db import default_engine
 from esa_domain.operations import actions as operator_actions
 from esa_domain.payments import refunds
@@ -28,6 +29,7 @@ _ACTIONS = {
     "refund": "Refund this payment",
     "refund_done": "Mark this refund done (made by hand)",
     "refund_bank": "The customer's bank details for this refund",
+    "give_up": "Give up on this waiting item: not delivered, the order's refund follows",
 }
 
 
@@ -140,6 +142,8 @@ class OrderState(AuthState):
                 "artifact": i.artifact or "",
                 "failure": i.failure_reason or "",
                 "review": _yes(i.status in ITEM.allowing(OperatorAction.RESOLVE)),
+                # held back (margin floor, breaker, deposit): an operator may give it up (esa_domain.fulfillment.margin)
+                "waiting": _yes(i.status == ItemStatus.WAITING),
                 # the supplier's last word in plain words (esa_domain.fulfillment.evidence), above the raw JSON
                 "last_word": words[i.id].words if i.id in words else no_word(),
                 "said_delivered": _yes(i.id in words and words[i.id].delivered),
@@ -223,6 +227,11 @@ class OrderState(AuthState):
                         override=str(form.get("override", "")).lower() in ("on", "true", "yes"),
                     )
                     done = f"Item {self._item_number(self.dialog_item)} resolved as {to}."
+                elif self.dialog_action == "give_up":
+                    give_up(uow, operator, self.dialog_item, reason)
+                    done = (
+                        f"Item {self._item_number(self.dialog_item)} given up: not delivered, refund follows."
+                    )
                 elif self.dialog_action == "refund":
                     amount = str(form.get("amount", "")).strip()
                     if amount and not amount.isdigit():
@@ -363,6 +372,17 @@ def _item_row(i) -> rx.Component:
                         color_scheme="red",
                         id="resolve-fail-" + i["id"],
                         on_click=OrderState.ask("resolve_fail", i["id"].to(int)),
+                    ),
+                ),
+                rx.cond(
+                    (i["waiting"] != "") & AuthState.can_operate,
+                    rx.button(
+                        "Give up (refund)",
+                        size="1",
+                        variant="soft",
+                        color_scheme="red",
+                        id="give-up-" + i["id"],
+                        on_click=OrderState.ask("give_up", i["id"].to(int)),
                     ),
                 ),
             )

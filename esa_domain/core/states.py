@@ -295,7 +295,7 @@ ITEM = Lifecycle(
         # a worker takes it again once a held-back supplier may be tried (cool-down over, breaker closed)
         It.WAITING: State(
             frozenset({It.PROCESSING}),
-            "Waiting for a held-back supplier (open breaker or low deposit)",
+            "Waiting for a held-back supplier (open breaker, low deposit) or an operator (margin floor)",
             "amber",
             _w("Sedang dikirim", "Delivering", "處理中"),
         ),

@@ -5,7 +5,8 @@ the current rate is above `payment_items.price_twd - floor`. When that leaves th
 supplier could otherwise deliver it, the item is not failed and not bought at a loss: it WAITS for an operator
 (ITEM WAITING with no wake-up time, so neither the reconciler nor a timer takes it up by itself) and an alert says
 why. The operator then lowers the cost (a supplier's fees, another supplier's offer), waits for the rate, and
-presses Retry fulfillment (which takes WAITING items up again), or refunds the order.
+presses Retry fulfillment (which takes WAITING items up again), or gives it up (`give_up`: not delivered, and the
+order's refund follows as for any item that could not be delivered).
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from esa_domain.catalog.fx import PAIR
+from esa_domain.core.errors import DomainError
 from esa_domain.core.states import ItemStatus
 from esa_domain.core.transitions import transition_item
 from esa_domain.fulfillment.routing import ranked_offers_sql
+from esa_domain.infra.db import UnitOfWork
+from esa_domain.models import Operator, PaymentItem
 from esa_domain.operations.alerts import raise_alert
+from esa_domain.operations.operators import record_action, require_role
+from esa_domain.payments.settlement import finish_payment_if_done
 
 CONDITION = "margin_floor"
 
@@ -105,3 +111,43 @@ def wait_for_operator(
             "lower the cost and press Retry fulfillment, or refund the order."
         ),
     )
+
+
+class NotWaiting(DomainError):
+    code = "item_not_waiting"
+    http_status = 409
+
+
+def give_up(uow: UnitOfWork, operator: Operator, item_id: int, reason: str) -> str:
+    """An operator gives up on a WAITING item (held back by the margin floor, a breaker or a deposit): it is
+    not delivered (WAITING -> PROCESSING -> FAILED, both history rows in this transaction; a WAITING item has no
+    purchase in flight), and once it was the order's last open item the order settles and its refund follows.
+    A worker that took the item up first wins: then nothing changes. Audited; returns the item's new status."""
+    require_role(operator, "operator")
+    why = " ".join(str(reason or "").split())[:200]
+    if len(why) < 3:
+        raise NotWaiting("say why the item is given up (a few words; it is kept in the audit log)")
+    s = uow.session
+    item = s.get(PaymentItem, item_id, with_for_update={"key_share": True})
+    if item is None:
+        raise NotWaiting(f"item {item_id} does not exist")
+    actor = f"operator:{operator.username}"
+    took = transition_item(
+        s, item_id, ItemStatus.PROCESSING, cause=f"given up by an operator: {why}"[:300], actor=actor,
+        from_={ItemStatus.WAITING},
+    )  # fmt: skip
+    if not took.applied:
+        raise NotWaiting(
+            f"item {item_id} is {took.current}, not WAITING: only a waiting item can be given up"
+        )
+    transition_item(
+        s, item_id, ItemStatus.FAILED, cause=f"given up by an operator: {why}"[:300], actor=actor,
+        from_={ItemStatus.PROCESSING}, values={"failure_reason": f"operator gave up: {why}"[:300]},
+    )  # fmt: skip
+    finish_payment_if_done(s, item.payment_id)  # FAILED or PARTIAL: the refund is queued
+    record_action(
+        s, operator.id, "give_up_item", payment_id=item.payment_id, subject=f"item:{item_id}", reason=why,
+        detail={"item_id": item_id},
+    )  # fmt: skip
+    uow.commit()
+    return str(ItemStatus.FAILED)

@@ -430,3 +430,48 @@ def test_admin_adopts_a_sku_the_sync_found_sets_list_order_and_hours_and_a_promo
         assert promo.per_customer_limit == 2
         assert s.exec(select(PromoProduct.product_id)).all() == [product.id]
     assert {"sku_adopt", "product_display", "promo_create"} <= set(_actions(db))
+
+
+def test_an_operator_gives_up_on_an_item_held_by_the_margin_floor(dashboard_url, dashboard_page, empty_shop):
+    """An item the margin floor held back (WAITING, never bought) is given up from its order page: not delivered,
+    the order fails and its refund is queued, all audited."""
+    from esa_domain.core.states import ItemStatus, PaymentStatus
+    from esa_domain.core.transitions import transition_item, transition_payment
+    from esa_domain.models import Payment, PaymentItem
+
+    page, db = dashboard_page, empty_shop
+    factories.catalog(db)
+    budi = factories.customer(db, "U" + uuid.uuid4().hex)
+    with UnitOfWork(db) as uow:
+        placed = place_order(
+            uow, OrderRequest(budi.id, uuid.uuid4().hex, (OrderLine("TSEL10", "081234567890"),))
+        )
+    with Session(db) as s:  # paid, and held back by the floor as the engine leaves it (test_margin_floor)
+        transition_payment(
+            s,
+            placed.payment_id,
+            PaymentStatus.PAID,
+            cause="test: paid",
+            actor="ecpay",
+            values={"paid_amount_twd": placed.amount_twd, "payment_method": "Credit_CreditCard"},
+        )
+        item_id = placed.item_ids[0]
+        transition_item(s, item_id, ItemStatus.PROCESSING, cause="test", actor="system:fulfillment")
+        transition_item(
+            s, item_id, ItemStatus.WAITING, cause="margin floor: test", actor="system:fulfillment"
+        )
+        s.commit()  # fmt: skip
+
+    page.goto(f"{dashboard_url}/orders/{placed.payment_id}")
+    _log_in(page)
+    page.wait_for_url(re.compile(rf"/orders/{placed.payment_id}/?$"))
+    page.click(f"#give-up-{item_id}")
+    page.fill("#action-reason", "IAK stays above our price")
+    page.click("#action-confirm")
+    expect(page.locator("#flash")).to_contain_text("given up: not delivered, refund follows")
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(ARTIFACTS / "business-order-given-up-390.png"), full_page=True)
+    with Session(db) as s:
+        assert s.get(PaymentItem, item_id).status == "FAILED"
+        assert s.get(Payment, placed.payment_id).status in ("FAILED", "REFUND_PENDING")
+    assert "give_up_item" in _actions(db)

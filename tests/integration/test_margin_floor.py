@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from esa_domain.fulfillment.engine import advance_item
+from esa_domain.fulfillment.margin import NotWaiting, give_up
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.models import Alert, FxRate, PaymentItem
 from esa_domain.operations.actions import retry_fulfillment
@@ -163,3 +164,44 @@ def test_no_floor_configured_buys_as_before_and_no_supplier_at_all_still_fails(d
     with db.begin() as conn:  # no offer left at all: the floor is not the reason, the item fails as before
         conn.execute(text("UPDATE supplier_offers SET available = false"))
     assert advance_item(ctx, item2) == "FAILED"
+
+
+def test_an_operator_gives_up_on_an_item_held_by_the_floor_and_the_order_is_refunded(db, world):
+    world.reset()
+    catalog(db)
+    ctx = world.context(db, replace(FAST, margin_floor_twd=5))
+    pay_id, item_id = _order(db)
+    assert advance_item(ctx, item_id) == "WAITING"
+    op = _operator(db, "margin-budi")
+
+    with UnitOfWork(db) as uow, pytest.raises(NotWaiting, match="say why"):
+        give_up(uow, op, item_id, "")
+    with UnitOfWork(db) as uow:
+        assert give_up(uow, op, item_id, "cost stays above the price") == "FAILED"
+    with db.connect() as conn:
+        item = conn.execute(
+            text("SELECT status, failure_reason FROM payment_items WHERE id = :i"), {"i": item_id}
+        ).one()
+        payment = conn.execute(text("SELECT status FROM payments WHERE id = :p"), {"p": pay_id}).scalar_one()
+        refunds = conn.execute(
+            text(
+                "SELECT count(*) FROM outbox WHERE topic = 'refund_payment' AND payload->>'payment_id' = :p"
+            ),
+            {"p": str(pay_id)},
+        ).scalar_one()
+        moves = conn.execute(
+            text("SELECT from_status, to_status, actor FROM payment_history WHERE item_id = :i ORDER BY id"),
+            {"i": item_id},
+        ).all()
+        audit = conn.execute(
+            text("SELECT reason FROM operator_actions WHERE action = 'give_up_item' AND payment_id = :p"),
+            {"p": pay_id},
+        ).scalar_one()
+    assert item == ("FAILED", "operator gave up: cost stays above the price")
+    assert payment == "FAILED" and refunds == 1  # the order's refund follows, as for any undelivered item
+    assert [(f, t) for f, t, _a in moves[-2:]] == [("WAITING", "PROCESSING"), ("PROCESSING", "FAILED")]
+    assert moves[-1][2] == "operator:margin-budi" and audit == "cost stays above the price"
+    assert _ledger(world) == []  # never bought
+
+    with UnitOfWork(db) as uow, pytest.raises(NotWaiting, match="is FAILED, not WAITING"):
+        give_up(uow, op, item_id, "again")
