@@ -185,11 +185,11 @@ def demo(engine: Engine) -> dict:
     expired = order(
         engine,
         other.id,
-        [("ML86", "12345678(1234)")] if False else [("TSEL10", "081311112222")],
+        [("TSEL10", "081311112222")],
         age=timedelta(hours=2),
     )
 
-    stuck = order(engine, cust.id, [("TSEL10", "085712345678")], age=timedelta(minutes=40))
+    stuck = order(engine, cust.id, [("TSEL10", "085212345678")], age=timedelta(minutes=40))
     pay(engine, stuck, at=datetime.now(UTC) - timedelta(minutes=35))
 
     review = order(engine, cust.id, [("TSEL10", "081377778888")], age=timedelta(hours=3))
