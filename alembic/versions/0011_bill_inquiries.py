@@ -1,7 +1,7 @@
 """bill inquiries as their own lifecycle (issue 16): bill_inquiries, bill_inquiry_history
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0008
 Create Date: 2026-12-02 01:20:00
 """
 
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
