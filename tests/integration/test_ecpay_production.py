@@ -46,6 +46,7 @@ def production_api(db, redis_url, redis_client, run_asgi) -> str:
         ecpay_hash_iv=PROD_IV,
         ecpay_base_url="https://payment.ecpay.com.tw",
         customer_token_secret="s" * 48,
+        ESA_DELIVERY_KEY="cHJvZHVjdGlvbi1kZWxpdmVyeS1rZXktMzItYnl0ZXM=",  # 32 bytes, not the demo's published key
     )
 
 
