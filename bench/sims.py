@@ -1,4 +1,7 @@
-"""The five supplier simulators in one process, zero delays, a bottomless balance (uvicorn --factory)."""
+"""The five supplier simulators and LINE's in one process, zero delays, a bottomless balance (uvicorn --factory).
+
+LINE is there because every order now sends its customer messages (paid, delivered): without it each push
+would be refused (404) and the run would measure a path no deployment takes."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import os
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from sandbox import billfazz, iak, lapakgaming, pulsaif, redision
+from sandbox import billfazz, iak, lapakgaming, line, pulsaif, redision
 from sandbox._common import SimulatorConfig
 from sandbox.app import BILLFAZZ, IAK, LAPAK, PULSAIF, REDISION
 
@@ -33,6 +36,7 @@ def app() -> Starlette:
                 "/redision",
                 redision.create_app(**REDISION, callback_url=f"{base}/callbacks/redision", config=_config()),
             ),
+            Mount("/line", line.create_app()),
             Mount(
                 "/pulsaif",
                 pulsaif.create_app(

@@ -6,6 +6,7 @@ with exponential back-off; time limits stop a stuck call (the reconciler recover
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import dramatiq
@@ -15,6 +16,14 @@ from esa_domain.infra import metrics
 from esa_domain.payments import accept as payments
 from workers.broker import broker  # sets the broker before any actor is declared
 from workers.context import BuildRuntimeAtBoot, ecpay_client, runtime
+
+
+@functools.lru_cache(maxsize=4)
+def _line_pusher(token: str, base_url: str):  # type: ignore[no-untyped-def]
+    """One LINE pusher per process and configuration: its connection to LINE is kept between messages."""
+    from esa_domain.adapters.line.push import LinePusher
+
+    return LinePusher(token, base_url=base_url)
 
 log = logging.getLogger(__name__)
 broker.add_middleware(BuildRuntimeAtBoot())
@@ -63,12 +72,11 @@ def check_payment(payment_id: int) -> None:
 
 @dramatiq.actor(queue_name="alerts", time_limit=30_000, max_retries=8, min_backoff=5_000, max_backoff=600_000)
 def send_alert(alert_id: int) -> None:
-    from esa_domain.adapters.line.push import LinePusher
     from esa_domain.operations.alert_delivery import send_alert as deliver
 
     rt = runtime()
     s = rt.settings
-    pusher = LinePusher(s.line_channel_access_token.get_secret_value(), base_url=s.line_api_base_url)
+    pusher = _line_pusher(s.line_channel_access_token.get_secret_value(), s.line_api_base_url)
     status = deliver(rt.uow, alert_id, pusher, s.line_alert_to)
     metrics.ALERT_DELIVERIES.labels(status).inc()
     log.info("alert %s: %s", alert_id, status)
@@ -76,12 +84,11 @@ def send_alert(alert_id: int) -> None:
 
 @dramatiq.actor(queue_name="alerts", time_limit=30_000, max_retries=8, min_backoff=5_000, max_backoff=600_000)
 def notify_customer(message_id: int) -> None:
-    from esa_domain.adapters.line.push import LinePusher
     from esa_domain.ordering.notify import deliver
 
     rt = runtime()
     s = rt.settings
-    pusher = LinePusher(s.line_channel_access_token.get_secret_value(), base_url=s.line_api_base_url)
+    pusher = _line_pusher(s.line_channel_access_token.get_secret_value(), s.line_api_base_url)
     log.info("customer message %s: %s", message_id, deliver(rt.uow, message_id, pusher, s.public_url))
 
 

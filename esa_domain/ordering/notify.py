@@ -361,11 +361,15 @@ def deliver(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public
     The order's earlier messages still queued go first (a customer reads "paid" before "delivered", whichever
     worker got which message first; a message pushed twice this way is one message at LINE, by its retry key).
     Raises PushUnavailable (after recording it) when LINE could not take it now, so the actor retries with the
-    same retry key. A message already sent, or refused for good, is left alone."""
+    same retry key. A message already sent, or refused for good, is left alone.
+
+    In the usual case (nothing earlier waits) the message is read and composed in the same transaction that
+    looked for earlier ones: one read transaction and one finishing one per message."""
     with uow_factory() as uow:
+        s = uow.session
         earlier = [
             int(i)
-            for (i,) in uow.session.connection().execute(
+            for (i,) in s.connection().execute(
                 text(
                     "SELECT e.id FROM customer_messages m JOIN customer_messages e ON e.payment_id = m.payment_id "
                     "WHERE m.id = :id AND e.id < m.id AND e.status = 'QUEUED' ORDER BY e.id"
@@ -373,25 +377,40 @@ def deliver(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public
                 {"id": message_id},
             )
         ]
-    for other in earlier:
-        _deliver_one(uow_factory, other, pusher, public_url)
-    return _deliver_one(uow_factory, message_id, pusher, public_url)
+        loaded = None if earlier else _load(s, message_id, public_url)
+    if earlier:
+        for other in earlier:
+            _deliver_one(uow_factory, other, pusher, public_url)
+        return _deliver_one(uow_factory, message_id, pusher, public_url)
+    return _push(uow_factory, message_id, loaded, pusher, public_url)
+
+
+_Loaded = tuple[str, str | None, tuple[str, list[str]] | None]  # (status, retry key, composed)
+
+
+def _load(s: Session, message_id: int, public_url: str) -> _Loaded:
+    row = (
+        s.connection()
+        .execute(text("SELECT status, retry_key FROM customer_messages WHERE id = :id"), {"id": message_id})
+        .first()
+    )
+    if row is None or row.status != QUEUED:
+        return (row.status if row else "missing", None, None)
+    return (QUEUED, row.retry_key, compose(s, message_id, public_url))
 
 
 def _deliver_one(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public_url: str) -> str:
     with uow_factory() as uow:
-        s = uow.session
-        row = (
-            s.connection()
-            .execute(
-                text("SELECT status, retry_key FROM customer_messages WHERE id = :id"), {"id": message_id}
-            )
-            .first()
-        )
-        if row is None or row.status != QUEUED:
-            return row.status if row else "missing"
-        retry_key = row.retry_key
-        composed = compose(s, message_id, public_url)
+        loaded = _load(uow.session, message_id, public_url)
+    return _push(uow_factory, message_id, loaded, pusher, public_url)
+
+
+def _push(
+    uow_factory: UowFactory, message_id: int, loaded: _Loaded, pusher: TextPusher, public_url: str
+) -> str:
+    status, retry_key, composed = loaded
+    if status != QUEUED:
+        return status
     if not composed or not composed[1]:
         # a reminder for an order paid (or lapsed) meanwhile is not sent: there is nothing to remind of
         return _finish(
@@ -399,7 +418,7 @@ def _deliver_one(uow_factory: UowFactory, message_id: int, pusher: TextPusher, p
         )
     to, texts = composed
     try:
-        outcome = pusher.push_texts(to, texts, retry_key=retry_key)
+        outcome = pusher.push_texts(to, texts, retry_key=str(retry_key))
     except PushUnavailable as exc:
         _finish(uow_factory, message_id, QUEUED, f"will retry: {exc}")
         raise

@@ -109,6 +109,10 @@ class LinePusher:
         self._config.retries = 0  # retries are the actor's, each with the same retry key
         self.base_url = base_url
         self._timeout = timeout
+        # one client (and its urllib3 connection pool) for the pusher's life: a worker reuses its connection
+        # to LINE instead of opening one per message; urllib3's pool is thread-safe
+        self._client = ApiClient(self._config)
+        self._api = MessagingApi(self._client)
 
     def __repr__(self) -> str:  # the token stays out of reprs and tracebacks
         return f"LinePusher(base_url={self.base_url!r})"
@@ -128,10 +132,7 @@ class LinePusher:
 
     def _send(self, request: PushMessageRequest, retry_key: str) -> PushOutcome:
         try:
-            with ApiClient(self._config) as client:
-                MessagingApi(client).push_message(
-                    request, x_line_retry_key=retry_key, _request_timeout=self._timeout
-                )
+            self._api.push_message(request, x_line_retry_key=retry_key, _request_timeout=self._timeout)
         except ApiException as exc:
             if exc.status == 409:  # LINE already accepted a request with this retry key
                 return PushOutcome.ALREADY_ACCEPTED
