@@ -250,6 +250,16 @@ def test_with_iak_in_outage_orders_fall_back_to_the_next_cheapest_and_are_delive
         assert len(ours) == 1, ours
         assert ours[0]["supplier"] == "billfazz"
     assert not [t for t in httpx.get(f"{iak}/_sandbox/ledger").json()["transactions"]]  # IAK bought nothing
+    # IAK's breaker opened and the operators were told; no other supplier was held back
+    with Session(db) as s:
+        opened = (
+            s.connection()
+            .execute(text("SELECT title FROM alerts WHERE condition = 'breaker_open' ORDER BY id"))
+            .scalars()
+            .all()
+        )
+    assert "iak: held back (breaker open)" in opened, opened
+    assert all(t.startswith("iak") for t in opened), opened
     with Session(db) as s:
         attempts = s.exec(
             select(Supplier.code, ItemAttempt.state)
