@@ -90,5 +90,8 @@ def worker_env(world, database_url, redis_url) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "ESA_PUBLIC_URL": world.api_url,
         "SUPPLIER_READ_TIMEOUT_S": "2",
+        # status checks seconds apart, not production's 10 s to 30 min: a maybe left by a crash is asked again
+        # within the heal's 90 s however many times the supplier has said "still processing" before
+        "ESA_CHECK_BACKOFF_SECONDS": "1,2,4,8",
         "ESA_ENV": "test",
     }
