@@ -5,6 +5,7 @@ from esa_domain.models.business import DiscoveredSku, PromoProduct
 from esa_domain.models.catalog import FxRate, Product, ProductCategory, Supplier, SupplierOffer
 from esa_domain.models.customer_side import CustomerMessage, CustomerMessageHistory, PaymentCheckout
 from esa_domain.models.deliveries import ItemDelivery
+from esa_domain.models.invoice_carriers import SavedInvoiceCarrier
 from esa_domain.models.money_ops import AlertAck, CloseDifference, DailyClose, SupplierBalance
 from esa_domain.models.ops import (
     Alert,
@@ -59,6 +60,7 @@ __all__ = [
     "PromoUsage",
     "Refund",
     "RefundHistory",
+    "SavedInvoiceCarrier",
     "SavedNumber",
     "Supplier",
     "SupplierBalance",
