@@ -194,6 +194,40 @@ _CODES = {
         "The products of this order are no longer on sale. Pick one from the list.",
         "這筆訂單的商品已停售，請從清單中選擇。",
     ),
+    # the e-invoice carrier (issue 19; esa_api.customer.routes_invoice, esa_domain.invoicing.carrier)
+    "invoice_carrier_kind": _w(
+        "Pilih cara menerima e-invoice: tanpa, barcode ponsel (手機條碼) atau kode donasi (捐贈碼).",
+        "Choose how to receive the e-invoice: none, a mobile barcode (手機條碼) or a donation code (捐贈碼).",
+        "請選擇電子發票的收取方式：不指定、手機條碼或捐贈碼。",
+    ),
+    "invoice_carrier_mobile_format": _w(
+        "Barcode ponsel (手機條碼) dimulai dengan / lalu 7 huruf besar, angka, atau tanda + - . "
+        "(contoh /ABC+123).",
+        "A mobile barcode (手機條碼) is / followed by 7 capital letters, digits or + - . (like /ABC+123).",
+        "手機條碼為「/」加上 7 個大寫英文字母、數字或 + - . 符號（例如 /ABC+123）。",
+    ),
+    "invoice_carrier_love_code_format": _w(
+        "Kode donasi (捐贈碼) terdiri dari 3 sampai 7 angka.",
+        "A donation code (捐贈碼) has 3 to 7 digits.",
+        "捐贈碼為 3 到 7 位數字。",
+    ),
+    "invoice_carrier_mobile_not_found": _w(
+        "Barcode ponsel ini tidak terdaftar di sistem e-invoice Taiwan. Periksa lagi di aplikasi e-invoice "
+        "Anda, atau pilih tanpa.",
+        "This mobile barcode is not registered with Taiwan's e-invoice platform. Check it in your e-invoice "
+        "app, or choose none.",
+        "此手機條碼未在財政部電子發票平台註冊，請在您的發票 App 中確認，或選擇不指定。",
+    ),
+    "invoice_carrier_love_code_not_found": _w(
+        "Kode donasi ini tidak terdaftar. Periksa lagi, atau pilih tanpa.",
+        "This donation code is not registered. Check it, or choose none.",
+        "查無此捐贈碼，請再確認，或選擇不指定。",
+    ),
+    "invoice_carrier_unavailable": _w(
+        "Barcode atau kode ini belum bisa dicek sekarang. Coba lagi sebentar lagi, atau pilih tanpa.",
+        "The barcode or code cannot be checked right now. Try again in a moment, or choose none.",
+        "目前無法驗證此條碼或捐贈碼，請稍後再試，或選擇不指定。",
+    ),
     "receipt_not_ready": _w(
         "Pesanan ini belum selesai. Struk tersedia setelah selesai.",
         "This order is not finished yet. Its receipt comes when it is.",
