@@ -532,9 +532,111 @@ BILL_INQUIRY = Lifecycle(
 )
 
 
+# ---- e-invoice (issue 19) ------------------------------------------------------------------------------
+
+
+class InvoiceStatus(StrEnum):
+    """One ECPay B2C e-invoice (統一發票) per payment (esa_domain.invoicing.issuing), under one RelateNumber.
+
+    The row and its RelateNumber are written in the transaction that settles the payment (SUCCESS or PARTIAL):
+    the Issue request goes out after commit, and a retry asks ECPay (GetIssue by RelateNumber) before issuing.
+    """
+
+    PENDING = "PENDING"  # written with the payment's settlement; its Issue request leaves after commit
+    ISSUED = (
+        "ISSUED"  # ECPay issued it: InvoiceNo, RandomNumber, date (allowances may follow, it stays ISSUED)
+    )
+    FAILED = "FAILED"  # ECPay refused it (a carrier it does not know, bad data): an operator is alerted
+    VOID = "VOID"  # nothing to issue: everything was refunded before it was issued (never sent to ECPay)
+    INVALIDATED = "INVALIDATED"  # ECPay invalidated it (作廢): a full refund inside the allowed period
+
+
+Iv = InvoiceStatus
+
+INVOICE = Lifecycle(
+    "invoice",
+    InvoiceStatus,
+    {
+        Iv.PENDING: State(
+            frozenset({Iv.ISSUED, Iv.FAILED, Iv.VOID}),
+            "Invoice being issued at ECPay",
+            "gray",
+            _w("Faktur sedang dibuat", "Invoice being issued", "發票開立中"),
+            initial=True,
+        ),
+        Iv.ISSUED: State(
+            frozenset({Iv.INVALIDATED}),
+            "Invoice issued",
+            "green",
+            _w("Faktur sudah terbit", "Invoice issued", "發票已開立"),
+        ),
+        # ECPay's definite answer settles it: a query that finds it issued (a retry, an operator) moves it on
+        Iv.FAILED: State(
+            frozenset({Iv.ISSUED, Iv.VOID}),
+            "ECPay refused the invoice: an operator looks",
+            "red",
+            _w(
+                "Faktur sedang diperiksa tim kami",
+                "Our team is checking your invoice",
+                "我們正在處理您的發票",
+            ),
+        ),
+        Iv.VOID: State(
+            frozenset(),
+            "Nothing to invoice: refunded before issue",
+            "gray",
+            _w("Tidak ada faktur: dana dikembalikan", "No invoice: refunded", "已退款，無發票"),
+            final=True,
+        ),
+        Iv.INVALIDATED: State(
+            frozenset(),
+            "Invoice invalidated (full refund)",
+            "purple",
+            _w("Faktur dibatalkan", "Invoice cancelled", "發票已作廢"),
+            final=True,
+        ),
+    },
+    table="invoices",
+    history=History(
+        "invoice_history", {"invoice_id": "t.id", "payment_id": "t.payment_id", "adjustment_id": "NULL"}
+    ),
+)
+
+
+class AdjustmentStatus(StrEnum):
+    """One adjustment of an issued invoice for one refund (table invoice_allowances, `kind`): an allowance
+    (折讓, part of it) or an invalidation (作廢, all of it inside the allowed period), under its own reference."""
+
+    REQUESTED = "REQUESTED"  # written with the refund's confirmation; sent to ECPay after commit
+    DONE = "DONE"  # ECPay made it (AllowanceNo, or the invoice invalidated)
+    FAILED = "FAILED"  # ECPay refused it: an operator is alerted; a later definite answer may still settle it
+
+
+Ad = AdjustmentStatus
+
+ADJUSTMENT = Lifecycle(
+    "invoice adjustment",
+    AdjustmentStatus,
+    {
+        Ad.REQUESTED: State(
+            frozenset({Ad.DONE, Ad.FAILED}), "Invoice adjustment requested", "gray", initial=True
+        ),
+        Ad.DONE: State(frozenset(), "Invoice adjusted at ECPay", "green", final=True),
+        Ad.FAILED: State(frozenset({Ad.DONE}), "ECPay refused the adjustment: an operator looks", "red"),
+    },
+    table="invoice_allowances",
+    history=History(
+        "invoice_history",
+        {"invoice_id": "t.invoice_id", "payment_id": "t.payment_id", "adjustment_id": "t.id"},
+    ),
+)
+INVOICE_OPEN = frozenset({Iv.PENDING, Iv.FAILED})  # the watchdog and the heal look at these
+ADJUSTMENT_OPEN = frozenset({Ad.REQUESTED, Ad.FAILED})
+
+
 # ---- derived sets, used by indexes, scans and pages ---------------------------------------------------
 
-LIFECYCLES = (PAYMENT, ITEM, ATTEMPT, REFUND, MESSAGE, BILL_INQUIRY)
+LIFECYCLES = (PAYMENT, ITEM, ATTEMPT, REFUND, MESSAGE, BILL_INQUIRY, INVOICE, ADJUSTMENT)
 
 PAYMENT_TRANSITIONS = PAYMENT.transitions
 ITEM_TRANSITIONS = ITEM.transitions

@@ -97,6 +97,13 @@ class Runtime:
         return EcpayConfig.from_settings(self.settings)
 
     @cached_property
+    def invoice_client(self):  # type: ignore[no-untyped-def]
+        """ECPay's B2C e-invoice client (issue 19), one per process (its connection is kept)."""
+        from esa_domain.invoicing.carrier import invoice_client_from_settings
+
+        return invoice_client_from_settings(self.settings)
+
+    @cached_property
     def fulfillment(self) -> FulfillmentContext:
         from esa_domain.adapters.suppliers.measured import measured
         from esa_domain.adapters.suppliers.registry import build_adapters

@@ -58,6 +58,18 @@ class Settings(BaseSettings):
     # the merchant's CreditCheckCode (back office: 信用卡收單 -> 信用卡授權資訊), for CreditDetail/QueryTrade/V2
     ecpay_credit_check_code: str = ""
 
+    # ECPay B2C e-invoices (issue 19; esa_domain.adapters.ecpay_invoice): ECPay's published stage merchant by
+    # default; production refuses its keys (esa_domain/infra/production.py), the demo points at the sandbox
+    ecpay_invoice_base_url: str = "https://einvoice-stage.ecpay.com.tw"
+    ecpay_invoice_merchant_id: str = "2000132"
+    ecpay_invoice_hash_key: SecretStr = SecretStr("ejCk326UnaZWKisg")
+    ecpay_invoice_hash_iv: SecretStr = SecretStr("q9jcZX8Ib9LM8wYk")
+    # where ECPay mails a member-carrier invoice's notice (we hold no customer e-mail; see invoicing/carrier.py)
+    ecpay_invoice_notify_email: str = "invoices@esa.example"
+    ecpay_invoice_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # an invoice not issued this long after its payment settled raises an operator alert
+    invoice_lag_alert_minutes: int = Field(default=30, ge=1, alias="ESA_INVOICE_LAG_ALERT_MINUTES")
+
     # LINE
     line_channel_access_token: SecretStr = SecretStr("")
     line_api_base_url: str = "https://api.line.me"

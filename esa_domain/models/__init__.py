@@ -6,6 +6,7 @@ from esa_domain.models.catalog import FxRate, Product, ProductCategory, Supplier
 from esa_domain.models.customer_side import CustomerMessage, CustomerMessageHistory, PaymentCheckout
 from esa_domain.models.deliveries import ItemDelivery
 from esa_domain.models.invoice_carriers import SavedInvoiceCarrier
+from esa_domain.models.invoices import Invoice, InvoiceAllowance, InvoiceExchange, InvoiceHistory
 from esa_domain.models.money_ops import AlertAck, CloseDifference, DailyClose, SupplierBalance
 from esa_domain.models.ops import (
     Alert,
@@ -42,6 +43,10 @@ __all__ = [
     "DiscoveredSku",
     "FxRate",
     "GatewayEvent",
+    "Invoice",
+    "InvoiceAllowance",
+    "InvoiceExchange",
+    "InvoiceHistory",
     "ItemAttempt",
     "ItemDelivery",
     "JobRun",

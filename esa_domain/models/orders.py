@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Index, Integer, Numeric, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Column, Index, Integer, Numeric, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from esa_domain.core.states import (
@@ -98,6 +98,10 @@ class Payment(SQLModel, table=True):
         ),
         Index("ix_payments_created", "created_at"),
         Index("ix_payments_customer_created", "customer_id", "created_at"),
+        # the e-invoice carrier chosen with the order (issue 19; esa_domain.invoicing.carrier)
+        CheckConstraint(
+            "invoice_carrier_kind IN ('donation', 'mobile', 'none')", name="ck_payment_invoice_carrier_kind"
+        ),
     )
     id: int | None = pk()
     merchant_trade_no: str = Field(sa_column=Column(String(20), unique=True, nullable=False))
@@ -121,6 +125,12 @@ class Payment(SQLModel, table=True):
     expires_at: datetime = ts(nullable=False)
     refunded_twd: int = money(default=0)
     next_query_at: datetime | None = ts()  # ECPay polling guidance and 403 back-off
+    # the e-invoice carrier (issue 19): none (ECPay's member carrier, see esa_domain.invoicing.carrier) | mobile
+    # (a mobile barcode like '/ABC+123') | donation (a love code like '168001')
+    invoice_carrier_kind: str = Field(
+        default="none", sa_column=Column(Text, nullable=False, server_default=text("'none'"))
+    )
+    invoice_carrier_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = created_at()
     updated_at: datetime | None = ts()
 
