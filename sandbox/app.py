@@ -10,7 +10,7 @@ import secrets
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from sandbox import billfazz, iak, lapakgaming, line, pulsaif, redision
+from sandbox import billfazz, ecpay_invoice, iak, lapakgaming, line, pulsaif, redision
 from sandbox.ecpay import create_ecpay_sandbox
 from sandbox.fx import create_fx_sandbox
 
@@ -43,6 +43,7 @@ def create_sandbox_app(public_url: str, *, pulsaif_callback_secret: str) -> Star
         ),
     ]
     mounts += [Mount("/line", line.create_app()), Mount("/fx", create_fx_sandbox())]
+    mounts.append(Mount("/einvoice", ecpay_invoice.create_app()))  # ECPay's B2C e-invoice API (issue 19)
     mounts.append(Mount("/", create_ecpay_sandbox(merchant_id="3002607")))
     return Starlette(routes=mounts)
 
@@ -72,6 +73,10 @@ def demo_env(sandbox_url: str, *, pulsaif_callback_secret: str) -> dict[str, str
         "PULSAIF_PIN": PULSAIF["pin"],
         "PULSAIF_PASSWORD": PULSAIF["password"],
         "PULSAIF_CALLBACK_SECRET": pulsaif_callback_secret,
+        "ECPAY_INVOICE_BASE_URL": f"{s}/einvoice",
+        "ECPAY_INVOICE_MERCHANT_ID": ecpay_invoice.MERCHANT_ID,
+        "ECPAY_INVOICE_HASH_KEY": ecpay_invoice.HASH_KEY,
+        "ECPAY_INVOICE_HASH_IV": ecpay_invoice.HASH_IV,
         "LINE_API_BASE_URL": f"{s}/line",
         "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
         "LINE_ALERT_TO": "Cdemo-operators",

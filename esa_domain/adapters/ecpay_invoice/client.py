@@ -176,6 +176,7 @@ class Line:
     price: int
     count: int = 1
     word: str = "筆"  # the unit (ItemWord)
+    remark: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,8 @@ class IssueRequest:
         if sum(line.price * line.count for line in self.lines) != self.amount:
             raise ValueError("the invoice lines do not add up to its amount")
         donation = bool(self.love_code)
-        return {
+        # the field order of ECPay's own example (developers.ecpay.com.tw 電子發票示範): the AES blocks then match
+        data: dict[str, Any] = {
             "MerchantID": merchant_id,
             "RelateNumber": self.relate_number,
             "CustomerID": "",
@@ -214,6 +216,8 @@ class IssueRequest:
             "TaxType": "1",
             "SalesAmount": self.amount,
             "InvoiceRemark": self.remark,
+            "InvType": "07",
+            "vat": "1",
             "Items": [
                 {
                     "ItemSeq": n,
@@ -223,14 +227,13 @@ class IssueRequest:
                     "ItemPrice": line.price,
                     "ItemTaxType": "1",
                     "ItemAmount": line.price * line.count,
-                    "ItemRemark": "",
+                    "ItemRemark": line.remark,
                 }
                 for n, line in enumerate(self.lines, start=1)
             ],
-            "InvType": "07",
-            "vat": "1",
-            **self.extra,
         }
+        data.update(self.extra)  # a field given here keeps its place
+        return data
 
 
 def _int(value: Any, default: int = 0) -> int:
