@@ -11,7 +11,7 @@ from sqlmodel import Session, func, select
 
 from esa_api.customer import reads
 from esa_api.customer.problems import Problem
-from esa_api.customer.schemas import LineIn, OrderItemOut, OrderOut, QuoteLineOut, QuoteOut
+from esa_api.customer.schemas import InvoiceCarrierIn, LineIn, OrderItemOut, OrderOut, QuoteLineOut, QuoteOut
 from esa_domain.core.errors import (
     DomainError,
     IdempotencyConflict,
@@ -22,6 +22,7 @@ from esa_domain.core.errors import (
 )
 from esa_domain.core.states import ItemStatus
 from esa_domain.infra.runtime import Runtime
+from esa_domain.invoicing.carrier import Carrier, InvalidCarrier
 from esa_domain.models import PromoUsage
 from esa_domain.ordering.orders import (
     OrderLine,
@@ -129,10 +130,13 @@ def place(
     promo_code: str | None,
     policy: OrderPolicy,
     public_url: str,
+    carrier: InvoiceCarrierIn | None = None,
 ) -> tuple[PlacedOrder, OrderOut | None]:
     """Place the order in one unit of work (outbox rows dispatched after the commit); return it and the
-    customer's view of it: built from what was written, or read back for a replay."""
-    request = OrderRequest(customer_id, key, _lines(items), promo_code)
+    customer's view of it: built from what was written, or read back for a replay. `carrier`: where its e-invoice
+    goes, checked with ECPay before (POST /api/v1/invoice-carrier/check); here its format only."""
+    chosen = Carrier(carrier.kind, carrier.value) if carrier is not None else None  # type: ignore[arg-type]
+    request = OrderRequest(customer_id, key, _lines(items), promo_code, chosen)
     try:
         with rt.uow() as uow:
             catalog = load_catalog(uow.session, {i.product_code for i in items})
@@ -141,6 +145,10 @@ def place(
             if placed.quote is not None:
                 return placed, _written_view(placed, placed.quote, public_url)
             return placed, reads.order_view(uow.session, customer_id, placed.payment_id, public_url)
+    except InvalidCarrier as exc:
+        from esa_api.customer.routes_invoice import carrier_problem
+
+        raise carrier_problem(exc) from None
     except DomainError as exc:
         raise Problem.of(exc, field=_field_for(exc, items)) from None
 

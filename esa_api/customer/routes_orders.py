@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from esa_api.customer import ordering, reads
+from esa_api.customer import ordering, reads, routes_invoice
 from esa_api.customer.auth import CurrentCustomer, current_customer
 from esa_api.customer.config import CustomerApiConfig
 from esa_api.customer.deps import get_config
@@ -76,7 +76,15 @@ async def place_order(
     """Place an order; it waits for payment through `checkout_url`. The same key and body returns the same
     order (200, `Idempotent-Replayed: true`); the same key with another body is a 409."""
     placed, order = await run_in_threadpool(
-        ordering.place, rt, me.id, idempotency_key, body.items, body.promo_code, cfg.policy, cfg.public_url
+        ordering.place,
+        rt,
+        me.id,
+        idempotency_key,
+        body.items,
+        body.promo_code,
+        cfg.policy,
+        cfg.public_url,
+        body.invoice_carrier,
     )
     logging_setup.bind(payment_id=placed.payment_id)  # on this request's access line
     if order is None:  # placed for this customer a moment ago: cannot be missing
@@ -118,7 +126,7 @@ async def get_order(
     order = await run_in_threadpool(reads.own_order, rt.engine, me.id, order_id, cfg.public_url, language)
     if order is None:
         raise _not_found(order_id)
-    return order
+    return await run_in_threadpool(routes_invoice.with_invoice, rt, order, language)
 
 
 @router.get("/{order_id}/checkout", response_model=CheckoutOut, responses=problems(401, 404, 409))

@@ -13,6 +13,10 @@ TargetText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,64}$
 ZoneText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{0,20}$")]
 PromoCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 TargetKind = Literal["phone", "pln_meter", "game_id", "game_id_zone", "customer_no", "email"]
+# the e-invoice carrier as typed; its format is checked by the domain (esa_domain.invoicing.carrier.parse_carrier),
+# which says what is wrong in a person's words
+CarrierKindText = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,16}$")]
+CarrierValueText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{0,20}$")]
 
 
 class _In(BaseModel):
@@ -58,9 +62,40 @@ class LineIn(_In):
     zone: ZoneText | None = Field(default=None, description="game zone (server) id, for game_id_zone")
 
 
+class InvoiceCarrierIn(_In):
+    """Where the Taiwan e-invoice (電子發票) of the order goes."""
+
+    kind: CarrierKindText = Field(
+        default="none",
+        description="none (ECPay keeps it for the customer), mobile (a mobile barcode, 手機條碼) or donation "
+        "(a love code, 捐贈碼)",
+    )
+    value: CarrierValueText | None = Field(
+        default=None,
+        description="the mobile barcode ('/' and 7 of 0-9 A-Z . + -) or the love code (3-7 digits)",
+    )
+
+
+class InvoiceCarrierCheckIn(InvoiceCarrierIn):
+    save: bool = Field(
+        default=False, description="keep it for the next checkout (none: forget the saved one)"
+    )
+
+
+class InvoiceCarrierOut(BaseModel):
+    kind: str = Field(description="none, mobile or donation")
+    value: str | None = Field(description="normalised as ECPay takes it (a mobile barcode in capitals)")
+    saved: bool = Field(default=False, description="true when this is now the customer's saved carrier")
+
+
 class QuoteIn(_In):
     items: list[LineIn] = Field(min_length=1, max_length=10)
     promo_code: PromoCode | None = None
+    invoice_carrier: InvoiceCarrierIn | None = Field(
+        default=None,
+        description="where the e-invoice goes (none when left out); check it first with POST "
+        "/api/v1/invoice-carrier/check: an order re-checks only its format",
+    )
 
 
 class PromoCheckIn(_In):
@@ -159,6 +194,22 @@ class OrderItemOut(BaseModel):
     )
 
 
+class InvoiceOut(BaseModel):
+    """The order's Taiwan e-invoice (統一發票) at ECPay, once the order is delivered."""
+
+    status: str = Field(description="PENDING, ISSUED, FAILED, VOID or INVALIDATED")
+    status_text: str = Field(description="the status in words, in the request's language")
+    status_colour: str = Field(description=_COLOUR)
+    invoice_no: str | None = Field(description="the invoice number, e.g. AB12345678, once issued")
+    random_number: str | None = Field(description="its 4-digit random code (隨機碼)")
+    issued_at: datetime | None
+    amount_twd: int
+    allowance_twd: int = Field(description="reduced by allowances (折讓) for refunds")
+    carrier_kind: str = Field(description="none (ECPay's member carrier), mobile or donation")
+    carrier_value: str | None
+    invalidated: bool = Field(description="cancelled (作廢) after a full refund")
+
+
 class OrderOut(BaseModel):
     id: int
     reference: str = Field(description="the payment reference ECPay shows (MerchantTradeNo)")
@@ -183,6 +234,9 @@ class OrderOut(BaseModel):
     )
     refund_note: str | None = Field(
         default=None, description="when something is refunded: when the money comes back, for how it was paid"
+    )
+    invoice: InvoiceOut | None = Field(
+        default=None, description="the e-invoice, once the order is delivered (null in lists and before)"
     )
     items: list[OrderItemOut]
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import secrets
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
@@ -41,6 +41,7 @@ from esa_domain.core.states import ITEM, PAYMENT, PaymentStatus
 from esa_domain.core.transitions import born, initial_state
 from esa_domain.infra import outbox
 from esa_domain.infra.db import UnitOfWork, driver
+from esa_domain.invoicing.carrier import Carrier, parse_carrier
 from esa_domain.models import Product, Promo, PromoProduct
 from esa_domain.ordering.targets import validate_target
 from esa_domain.ordering.verify import check_operator
@@ -62,6 +63,9 @@ class OrderRequest:
     idempotency_key: str
     lines: tuple[OrderLine, ...]
     promo_code: str | None = None
+    # where the e-invoice goes (issue 19); None: none. Checked with ECPay before the order (POST
+    # /api/v1/invoice-carrier/check); place_order re-checks its format only, so the hot path calls no one
+    carrier: Carrier | None = None
 
 
 @dataclass(frozen=True)
@@ -199,10 +203,15 @@ def new_merchant_trade_no(now: datetime) -> str:
     return "E" + now.strftime("%y%m%d") + "".join(secrets.choice(_TRADE_NO_ALPHABET) for _ in range(13))
 
 
-def request_hash(lines: list[tuple[str, str, str | None]], promo_code: str | None) -> str:
-    canonical = json.dumps(
-        {"lines": lines, "promo": (promo_code or "").upper() or None}, separators=(",", ":")
-    )
+def request_hash(
+    lines: list[tuple[str, str, str | None]], promo_code: str | None, carrier: Carrier | None = None
+) -> str:
+    """The digest an idempotency key is bound to. A carrier other than none is part of the request (the same key
+    with another carrier is another order); without one the digest is what it was before carriers existed."""
+    request: dict = {"lines": lines, "promo": (promo_code or "").upper() or None}
+    if carrier is not None and carrier.kind != "none":
+        request["carrier"] = [carrier.kind, carrier.value]
+    canonical = json.dumps(request, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -358,7 +367,7 @@ def _request_digest(catalog: QuoteCatalog, request: OrderRequest) -> str:
             raise UnknownProduct(f"there is no product '{line.product_code}'", product=line.product_code)
         target, zone = validate_target(product.target_kind, line.target, line.zone)
         normalised.append((line.product_code, target, zone))
-    return request_hash(normalised, request.promo_code)
+    return request_hash(normalised, request.promo_code, request.carrier)
 
 
 _EXISTING = text(
@@ -399,6 +408,8 @@ def place_order(
     policy = policy or OrderPolicy()
     session = uow.session
     _validate_shape(request, policy)
+    if request.carrier is not None:  # its format only (InvalidCarrier); ECPay was asked before, by the API
+        request = replace(request, carrier=parse_carrier(request.carrier.kind, request.carrier.value))
     if catalog is None:
         catalog = load_catalog(session, {line.product_code for line in request.lines})
     digest = _request_digest(catalog, request)
@@ -434,16 +445,17 @@ def place_order(
         raise
 
 
-# The whole order in one statement: the payment (the idempotency index decides: a taken key inserts nothing,
+# The whole order in one statement: the payment with its e-invoice carrier (the idempotency index decides: a taken key inserts nothing,
 # and then nothing else is written), its history row, the items and their history rows, and the outbox row
 # that asks ECPay about the payment at the end of its window.
 _WRITE = f"""
     WITH p AS (
         INSERT INTO payments (merchant_trade_no, customer_id, status, subtotal_twd, discount_twd, amount_twd,
             promo_id, fx_rate_id, fx_rate, cost_idr, cost_twd, idempotency_key, request_hash, expires_at,
-            refunded_twd, created_at)
+            refunded_twd, created_at, invoice_carrier_kind, invoice_carrier_value)
         VALUES (%(trade_no)s, %(customer_id)s, '{initial_state(PAYMENT)}', %(subtotal)s, %(discount)s, %(amount)s, %(promo_id)s, %(fx_rate_id)s,
-            %(fx_rate)s, %(cost_idr)s, %(cost_twd)s, %(key)s, %(digest)s, %(expires_at)s, 0, %(now)s)
+            %(fx_rate)s, %(cost_idr)s, %(cost_twd)s, %(key)s, %(digest)s, %(expires_at)s, 0, %(now)s,
+            %(carrier_kind)s, %(carrier_value)s)
         ON CONFLICT (customer_id, idempotency_key) DO NOTHING
         RETURNING id
     ), {born(PAYMENT, rows="p", name="ph", cause="'order placed'", actor="%(actor)s")}, i AS (
@@ -499,6 +511,8 @@ def _write(
                 "prices": [line.product.price_twd for line in q.lines],
                 "costs": [line.cost_idr for line in q.lines],
                 "check_at": check_at,
+                "carrier_kind": request.carrier.kind if request.carrier else "none",
+                "carrier_value": request.carrier.value if request.carrier else None,
             },
         )
         .fetchone()
