@@ -8,23 +8,32 @@ import csv
 import io
 import re
 import uuid
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import update
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from esa_domain.infra.db import UnitOfWork
-from esa_domain.models import Customer, FxRate, Operator, OperatorAction, Product, Supplier
+from esa_domain.models import (
+    Customer,
+    Operator,
+    OperatorAction,
+    Payment,
+    PaymentItem,
+    Product,
+    Promo,
+    Supplier,
+)
 from esa_domain.operations.operators import authenticate, create_operator
 from esa_domain.ordering.orders import OrderLine, OrderRequest, place_order
 from esa_domain.views.orders import TAIPEI
 from tests import factories
 from tests.e2e.conftest import ARTIFACTS
+from tests.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -239,27 +248,29 @@ def _pick(page: Page, trigger: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_admin_sets_up_the_shop_from_nothing_and_finds_the_promo_order(
-    dashboard_url, dashboard_page, empty_shop
+def test_admin_sets_up_the_shop_from_nothing_and_a_customer_buys_with_the_promo_in_the_mini_app(
+    dashboard_url, dashboard_page, dashboard_browser, dashboard_sims, empty_shop, tmp_path
 ):
+    """Issue 18's first "Must show": from migrations and one admin, the admin sets up a supplier's SKU, a category,
+    a product priced by a rule and a promo in the dashboard; a customer signs in to the Mini App (the LIFF
+    stand-in), buys that product with the promo at 390x844 and pays on ECPay's (simulated) page; a real worker
+    buys it from IAK's simulator; the admin finds the order by part of its number and the day's CSV holds it with
+    the discount."""
     page, db = dashboard_page, empty_shop
     page.goto(f"{dashboard_url}/setup")
     _log_in(page)
     page.wait_for_url(re.compile(r"/setup/?$"))
 
-    # a supplier from the adapter registry: added disabled; enabling needs its credentials in the environment
+    # a supplier from the adapter registry: added disabled; enabled once its credentials are configured (they are:
+    # the server runs with IAK_USERNAME / IAK_API_KEY pointing at IAK's simulator)
     page.click("#add-iak")
     expect(page.locator("#flash")).to_contain_text("Supplier iak added, disabled")
     page.fill("#reason-iak", "contract signed")
     page.click("#switch-iak")
-    if "no credentials" in (page.locator("#setup-suppliers").inner_text()):
-        expect(page.locator("#flash")).to_contain_text("has no credentials configured")
-        # stands in for an operator setting IAK_USERNAME / IAK_API_KEY and restarting (this test's server has none)
-        with Session(db) as s:
-            s.execute(update(Supplier).where(Supplier.code == "iak").values(enabled=True))
-            s.commit()
-        page.reload()
-    expect(page.locator("#setup-suppliers")).to_contain_text("enabled")
+    iak_row = page.locator("#setup-suppliers tr").filter(has=page.locator("#switch-iak"))
+    expect(iak_row).to_contain_text("enabled")
+    expect(iak_row).to_contain_text("configured")
+    expect(iak_row).not_to_contain_text("no credentials")
 
     page.fill("#category-code", "pulsa")
     page.fill("#category-name", "Pulsa")
@@ -285,6 +296,7 @@ def test_admin_sets_up_the_shop_from_nothing_and_finds_the_promo_order(
     expect(page.locator("#flash")).to_contain_text("Product TSEL10 saved")
     expect(page.locator("#setup-products")).to_contain_text("Telkomsel 10K")
 
+    # the supplier mapping: IAK's SKU for this product (IAK's price list names it htelkomsel10000)
     _pick(page, "#sku-product", "TSEL10")
     _pick(page, "#sku-supplier", "iak")
     page.fill("#sku-code", "htelkomsel10000")
@@ -293,10 +305,13 @@ def test_admin_sets_up_the_shop_from_nothing_and_finds_the_promo_order(
     expect(page.locator("#setup-offers")).to_contain_text("htelkomsel10000")
     page.screenshot(path=str(ARTIFACTS / "business-setup-filled-1440.png"), full_page=True)
 
-    # the rate comes from the FX refresh (or an admin on the FX page); here, straight into the table
-    factories.add(
-        db, FxRate(pair="IDR/TWD", rate=Decimal("0.00200"), source="test", fetched_at=datetime.now(UTC))
-    )
+    # the rate, set by the admin on the FX page (a deployment's FX refresh does it by itself)
+    page.goto(f"{dashboard_url}/fx")
+    page.fill("#fx-rate", "0.002")
+    page.fill("#fx-reason", "opening rate")
+    page.click("#fx-submit")
+    expect(page.locator("#flash")).to_contain_text("IDR/TWD rate set to 0.002")
+
     page.goto(f"{dashboard_url}/pricing")
     page.fill("#rule-pct", "10")
     page.fill("#rule-min", "3")
@@ -325,40 +340,83 @@ def test_admin_sets_up_the_shop_from_nothing_and_finds_the_promo_order(
     page.click("#promo-submit")
     expect(page.locator("#promos-table")).to_contain_text("HEMAT5")
     page.screenshot(path=str(ARTIFACTS / "business-promos-filled-1440.png"), full_page=True)
-
     with Session(db) as s:
         product = s.exec(select(Product).where(Product.code == "TSEL10")).one()
         assert (product.price_twd, product.active) == (25, True)
-    # the customer's purchase with the promo, through the same ordering code the Mini App's API calls
-    budi = factories.add(db, Customer(line_user_id="U" + uuid.uuid4().hex, display_name="Budi Santoso"))
-    with UnitOfWork(db) as uow:
-        placed = place_order(
-            uow,
-            OrderRequest(
-                budi.id, uuid.uuid4().hex, (OrderLine("TSEL10", "081377778888"),), promo_code="HEMAT5"
-            ),
-        )
-        uow.commit()
 
+    # the customer, on their phone, in the Mini App this server serves, with a worker delivering
+    with WorkerProcess(dashboard_sims["worker_env"], log_path=tmp_path / "worker.log"):
+        phone = dashboard_browser.new_context(viewport=PHONE, device_scale_factor=2)
+        app = phone.new_page()
+        app.set_default_timeout(20000)
+        app.goto(f"{dashboard_url}/app/")
+        app.select_option("#lang", "en")
+        app.click("#login")  # the LIFF stand-in: LINE's (simulated) sign-in page, then back with an ID token
+        app.get_by_role("button", name="Budi Santoso").click()
+        expect(app.locator("#who")).to_have_text("Budi Santoso")
+        expect(app.locator("#categories")).to_contain_text("Pulsa & data")
+        expect(app.locator("[data-code=TSEL10]")).to_contain_text("NT$25")
+        app.screenshot(path=str(ARTIFACTS / "business-miniapp-1-shop-390.png"), full_page=True)
+        app.click("[data-code=TSEL10]")
+        app.fill("#target", "0813-7777-8888")
+        app.fill("#promo", "hemat5")
+        app.click("#place-order")
+        expect(app.locator("#order-status")).to_have_attribute("data-status", "PENDING")
+        expect(app.locator("#o-amount")).to_have_text("NT$20")  # 25 less the promo's 5
+        number = app.locator("#o-id").inner_text()
+        app.screenshot(path=str(ARTIFACTS / "business-miniapp-2-order-390.png"), full_page=True)
+        app.click("#pay")  # to ECPay's (simulated) payment page, which posts the result back
+        app.get_by_role("button", name="Pay").click()
+        app.wait_for_url("**/ecpay/result/**")
+        app.click("#back-to-app")
+        expect(app.locator("#order-status")).to_have_attribute("data-status", "SUCCESS", timeout=60000)
+        expect(app.locator("#o-items")).to_contain_text("081377778888")
+        app.screenshot(path=str(ARTIFACTS / "business-miniapp-3-delivered-390.png"), full_page=True)
+        phone.close()
+
+    with Session(db) as s:
+        payment = s.exec(select(Payment)).one()
+        item = s.exec(select(PaymentItem)).one()
+        promo = s.exec(select(Promo)).one()
+        customer = s.get(Customer, payment.customer_id)
+    assert f"#{payment.id}" == number
+    assert (payment.status, payment.subtotal_twd, payment.discount_twd, payment.amount_twd) == (
+        "SUCCESS", 25, 5, 20,
+    )  # fmt: skip
+    assert (payment.paid_amount_twd, item.status, item.target) == (20, "SUCCESS", "081377778888")
+    assert (customer.display_name, promo.code, promo.used_count) == ("Budi Santoso", "HEMAT5", 1)
+    # IAK's simulator sold it once, by the SKU the admin mapped (its own ledger; the session's server shares it)
+    iak_ledger = httpx.get(f"{dashboard_sims['iak']}/_sandbox/ledger").json()["transactions"]
+    assert [(t["sku"], t["status"]) for t in iak_ledger if t["target"] == "081377778888"] == [
+        ("htelkomsel10000", "success")
+    ]
+
+    # the admin finds it by part of its number, sees it delivered with the discount, and downloads the day's CSV
     page.goto(f"{dashboard_url}/orders")
     page.fill("#order-search", "7777888")
     page.click("#order-search-submit")
     expect(page.locator("#orders-table tbody tr")).to_have_count(1)
+    expect(page.locator("#orders-table")).to_contain_text(number)
     expect(page.locator("#orders-table")).to_contain_text("NT$20")
+    expect(page.locator("#orders-table")).to_contain_text("Delivered")
+    page.screenshot(path=str(ARTIFACTS / "business-orders-found-1440.png"), full_page=True)
     with page.expect_download() as download:
         page.click("#export-orders")
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
-    assert [(r["order"], r["subtotal_twd"], r["discount_twd"], r["amount_twd"]) for r in rows] == [
-        (f"#{placed.payment_id}", "25", "5", "20")
-    ]
+    assert [
+        (r["order"], r["customer"], r["targets"], r["subtotal_twd"], r["discount_twd"], r["amount_twd"])
+        for r in rows
+    ] == [(number, "Budi Santoso", "081377778888", "25", "5", "20")]
     assert {
         "supplier_add",
         "category_save",
         "product_save",
         "sku_map",
+        "set_fx_rate",
         "reprice",
         "update_product",
         "promo_create",
+        "export_csv",
     } <= set(_actions(db))
 
 
@@ -432,39 +490,77 @@ def test_admin_adopts_a_sku_the_sync_found_sets_list_order_and_hours_and_a_promo
     assert {"sku_adopt", "product_display", "promo_create"} <= set(_actions(db))
 
 
-def test_an_operator_gives_up_on_an_item_held_by_the_margin_floor(dashboard_url, dashboard_page, empty_shop):
-    """An item the margin floor held back (WAITING, never bought) is given up from its order page: not delivered,
-    the order fails and its refund is queued, all audited."""
-    from esa_domain.core.states import ItemStatus, PaymentStatus
-    from esa_domain.core.transitions import transition_item, transition_payment
-    from esa_domain.models import Payment, PaymentItem
+def test_a_margin_below_the_floor_stops_the_purchase_and_an_operator_gives_the_item_up(
+    dashboard_url, dashboard_page, dashboard_sims, redis_url, empty_shop
+):
+    """Issue 18's second "Must show", up to the dashboard: the fulfillment engine, with a margin floor of NT$10,
+    does not buy TSEL10 (NT$25) from IAK (NT$20.40 at the rate): nothing is bought at IAK's simulator, the item
+    WAITS with the reason and a margin_floor alert is raised; the operator sees the alert on the Alerts page and,
+    once it has been paid a while, the order on the Stuck page, and gives the item up from its order page: not
+    delivered, the order fails and its refund is queued, all audited."""
+    from esa_domain.adapters.suppliers.iak import IakSettings
+    from esa_domain.adapters.suppliers.registry import build_adapters
+    from esa_domain.fulfillment.engine import FulfillmentContext, FulfillmentPolicy, advance_item
+    from esa_domain.infra.runtime import Runtime
+    from esa_domain.infra.settings import Settings
+    from esa_domain.models import Alert, ItemAttempt
+    from sandbox.app import IAK
+    from tests.supplier_world import pay
 
     page, db = dashboard_page, empty_shop
     factories.catalog(db)
+    target = "0813" + uuid.uuid4().hex[:8].translate(str.maketrans("abcdef", "234567"))
     budi = factories.customer(db, "U" + uuid.uuid4().hex)
     with UnitOfWork(db) as uow:
-        placed = place_order(
-            uow, OrderRequest(budi.id, uuid.uuid4().hex, (OrderLine("TSEL10", "081234567890"),))
+        placed = place_order(uow, OrderRequest(budi.id, uuid.uuid4().hex, (OrderLine("TSEL10", target),)))
+    pay(db, placed.payment_id)  # as ECPay's paid notice does
+    item_id = placed.item_ids[0]
+    iak_url = dashboard_sims["iak"]
+    settings = Settings(
+        database_url="x",
+        redis_url=redis_url,
+        suppliers={
+            "iak": IakSettings(
+                username=IAK["username"], api_key=IAK["api_key"], prepaid_url=iak_url, postpaid_url=iak_url
+            )
+        },
+    )
+    ctx = FulfillmentContext(
+        Runtime(settings, db, None).uow,
+        build_adapters(settings),
+        dashboard_url,
+        FulfillmentPolicy(margin_floor_twd=10),  # never buy above 25 - 10 = NT$15
+    )
+    assert advance_item(ctx, item_id) == "WAITING"
+    with Session(db) as s:
+        item = s.get(PaymentItem, item_id)
+        assert (item.status, item.next_check_at) == ("WAITING", None)  # no wake-up of its own
+        assert s.exec(select(ItemAttempt).where(ItemAttempt.item_id == item_id)).all() == []
+        [alert] = s.exec(select(Alert).where(Alert.condition == "margin_floor")).all()
+        assert alert.payment_id == placed.payment_id and "minus the floor 10 TWD" in alert.body
+    ledger = httpx.get(f"{iak_url}/_sandbox/ledger").json()["transactions"]
+    assert [t for t in ledger if t["target"] == target] == []  # IAK was never asked to sell it
+
+    page.goto(f"{dashboard_url}/alerts")
+    _log_in(page)
+    page.wait_for_url(re.compile(r"/alerts/?$"))
+    expect(page.locator("#alerts-table")).to_contain_text("minus the floor 10 TWD")
+    # an hour on (paid long enough ago for the Stuck page's paid-not-delivered threshold), the order is listed
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE payments SET created_at = created_at - interval '1 hour',"
+                " paid_at = paid_at - interval '1 hour' WHERE id = :p"
+            ),
+            {"p": placed.payment_id},
         )
-    with Session(db) as s:  # paid, and held back by the floor as the engine leaves it (test_margin_floor)
-        transition_payment(
-            s,
-            placed.payment_id,
-            PaymentStatus.PAID,
-            cause="test: paid",
-            actor="ecpay",
-            values={"paid_amount_twd": placed.amount_twd, "payment_method": "Credit_CreditCard"},
-        )
-        item_id = placed.item_ids[0]
-        transition_item(s, item_id, ItemStatus.PROCESSING, cause="test", actor="system:fulfillment")
-        transition_item(
-            s, item_id, ItemStatus.WAITING, cause="margin floor: test", actor="system:fulfillment"
-        )
-        s.commit()  # fmt: skip
+    page.goto(f"{dashboard_url}/stuck")
+    stuck_row = page.locator("#stuck-table tr").filter(has_text=f"#{placed.payment_id}")
+    expect(stuck_row).to_contain_text("WAITING")
+    page.screenshot(path=str(ARTIFACTS / "business-stuck-margin-1440.png"), full_page=True)
 
     page.goto(f"{dashboard_url}/orders/{placed.payment_id}")
-    _log_in(page)
-    page.wait_for_url(re.compile(rf"/orders/{placed.payment_id}/?$"))
+    expect(page.locator("#items-table")).to_contain_text("margin floor")
     page.click(f"#give-up-{item_id}")
     page.fill("#action-reason", "IAK stays above our price")
     page.click("#action-confirm")
