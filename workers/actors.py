@@ -6,7 +6,6 @@ with exponential back-off; time limits stop a stuck call (the reconciler recover
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import dramatiq
@@ -15,15 +14,9 @@ from esa_domain.fulfillment import engine as fulfillment
 from esa_domain.infra import metrics
 from esa_domain.payments import accept as payments
 from workers.broker import broker  # sets the broker before any actor is declared
-from workers.context import BuildRuntimeAtBoot, ecpay_client, runtime
+from workers.context import BuildRuntimeAtBoot, ecpay_client, line_pusher, notify_customer_now, runtime
 
-
-@functools.lru_cache(maxsize=4)
-def _line_pusher(token: str, base_url: str):  # type: ignore[no-untyped-def]
-    """One LINE pusher per process and configuration: its connection to LINE is kept between messages."""
-    from esa_domain.adapters.line.push import LinePusher
-
-    return LinePusher(token, base_url=base_url)
+_line_pusher = line_pusher  # one LINE pusher per process and configuration (workers.context)
 
 log = logging.getLogger(__name__)
 broker.add_middleware(BuildRuntimeAtBoot())
@@ -58,7 +51,9 @@ def send_refund(refund_id: int) -> None:
     from esa_domain.payments.refunds import send_refund as send
 
     rt = runtime()
-    status = send(rt.uow, refund_id, rt.ecpay, ecpay_client(), resume_after=rt.reconcile_policy.refund_resume_after)
+    status = send(
+        rt.uow, refund_id, rt.ecpay, ecpay_client(), resume_after=rt.reconcile_policy.refund_resume_after
+    )
     log.info("refund %s: %s", refund_id, status)
 
 
@@ -84,12 +79,7 @@ def send_alert(alert_id: int) -> None:
 
 @dramatiq.actor(queue_name="alerts", time_limit=30_000, max_retries=8, min_backoff=5_000, max_backoff=600_000)
 def notify_customer(message_id: int) -> None:
-    from esa_domain.ordering.notify import deliver
-
-    rt = runtime()
-    s = rt.settings
-    pusher = _line_pusher(s.line_channel_access_token.get_secret_value(), s.line_api_base_url)
-    log.info("customer message %s: %s", message_id, deliver(rt.uow, message_id, pusher, s.public_url))
+    notify_customer_now({"message_id": message_id})
 
 
 @dramatiq.actor(queue_name="catalog", time_limit=600_000, max_retries=3, min_backoff=30_000)

@@ -10,18 +10,45 @@ from typing import Any
 import dramatiq
 
 from esa_domain.adapters.ecpay import EcpayClient
+from esa_domain.infra import topics
 from esa_domain.infra.runtime import Runtime
 from esa_domain.infra.settings import get_settings
 from workers.broker import broker
-from workers.publisher import DramatiqPublisher
+from workers.publisher import DramatiqPublisher, InlinePublisher
+
+log = logging.getLogger(__name__)
 
 _local = threading.local()
 
 
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
-    """The composition root's runtime, publishing on this process's broker (the one its actors listen on)."""
-    return Runtime.from_settings(get_settings(), DramatiqPublisher(broker))
+    """The composition root's runtime, publishing on this process's broker (the one its actors listen on).
+
+    A customer's LINE message written by a worker (the order it just settled) is pushed by that same worker
+    right after the commit (workers.publisher.InlinePublisher): the message costs no broker round trip."""
+    publisher = InlinePublisher(DramatiqPublisher(broker), {topics.NOTIFY_CUSTOMER: notify_customer_now})
+    return Runtime.from_settings(get_settings(), publisher)
+
+
+@lru_cache(maxsize=4)
+def line_pusher(token: str, base_url: str):  # type: ignore[no-untyped-def]
+    """One LINE pusher per process and configuration: its connection to LINE is kept between messages."""
+    from esa_domain.adapters.line.push import LinePusher
+
+    return LinePusher(token, base_url=base_url)
+
+
+def notify_customer_now(payload: dict[str, Any]) -> str:
+    """Push one customer message (esa_domain.ordering.notify.deliver); the actor notify_customer does the same."""
+    from esa_domain.ordering.notify import deliver
+
+    rt = runtime()
+    s = rt.settings
+    pusher = line_pusher(s.line_channel_access_token.get_secret_value(), s.line_api_base_url)
+    status = deliver(rt.uow, int(payload["message_id"]), pusher, s.public_url)
+    log.info("customer message %s: %s", payload["message_id"], status)
+    return status
 
 
 def ecpay_client() -> EcpayClient:

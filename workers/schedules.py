@@ -45,6 +45,19 @@ def sweep_outbox() -> None:
         log.warning("outbox sweeper re-sent %d rows left behind", sent)
 
 
+@dramatiq.actor(queue_name="reconciliation", periodic=cron("* * * * *"), time_limit=50_000, max_retries=0)
+def tell_slow_orders_paid() -> None:
+    """Customers whose order is paid but still delivering after notify.PAID_ALONE_AFTER hear "paid" in LINE
+    (fast orders hear it in their one delivered message instead)."""
+    from esa_domain.ordering.notify import queue_paid_for_slow_orders
+
+    with runtime().uow() as uow:
+        queued = queue_paid_for_slow_orders(uow.session)
+        uow.commit()
+    if queued:
+        log.info("paid messages queued for orders still delivering: %d", queued)
+
+
 @dramatiq.actor(queue_name="reconciliation", periodic=cron("*/5 * * * *"), time_limit=60_000, max_retries=0)
 def expire_bill_quotes() -> None:
     """Bill quotes whose time passed unused: EXPIRED (an order from one is refused anyway; this tidies them)."""

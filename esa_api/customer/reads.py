@@ -26,6 +26,7 @@ from esa_domain.models import Payment, PaymentItem, Product, ProductCategory, Su
 from esa_domain.ordering import wording
 from esa_domain.ordering.bills import bills_for_items
 from esa_domain.payments.checkout import LastCheckout, last_checkouts
+from esa_domain.payments.second_payment import PURPOSE as SECOND_PAYMENT
 
 
 def payment_words(status: str, language: str = "id") -> dict[str, Any]:
@@ -135,6 +136,7 @@ def _views(s: Session, payments: list[Payment], public_url: str, language: str) 
     failure_class = _failure_classes(s, failed)
     checkouts = last_checkouts(s, ids)  # type: ignore[arg-type]
     bills = bills_for_items(s, [i.id for i, _, _ in rows])  # type: ignore[misc]
+    second = _second_payments(s, ids)  # type: ignore[arg-type]
     status_of = {p.id: p.status for p in payments}
     items: dict[int, list[OrderItemOut]] = {}
     for item, code, name in rows:
@@ -176,10 +178,27 @@ def _views(s: Session, payments: list[Payment], public_url: str, language: str) 
             paid_at=p.paid_at,
             checkout_url=checkout_url(public_url, p, now),
             **_payment_extras(p, checkouts.get(p.id), language, now),  # type: ignore[arg-type]
+            second_payment_note=_second_payment_note(second.get(p.id), p.payment_method, language),  # type: ignore[arg-type]
             items=items.get(p.id, []),  # type: ignore[arg-type]
         )
         for p in payments
     ]
+
+
+def _second_payments(s: Session, payment_ids: list[int]) -> dict[int, tuple[int, bool]]:
+    """payment id -> (amount, refunded yet) of the refund of a second accepted payment of the same order."""
+    rows = s.connection().execute(
+        text(
+            "SELECT payment_id, sum(amount_twd) AS amount, bool_and(status = 'CONFIRMED') AS done FROM refunds "
+            "WHERE payment_id = ANY(:ids) AND purpose = :purpose GROUP BY payment_id"
+        ),
+        {"ids": payment_ids, "purpose": SECOND_PAYMENT},
+    )
+    return {r.payment_id: (int(r.amount), bool(r.done)) for r in rows}
+
+
+def _second_payment_note(second: tuple[int, bool] | None, method: str | None, language: str) -> str | None:
+    return wording.second_payment(second[0], second[1], method, language) if second else None
 
 
 _REFUNDING = (

@@ -235,6 +235,10 @@ class OrderOut(BaseModel):
     refund_note: str | None = Field(
         default=None, description="when something is refunded: when the money comes back, for how it was paid"
     )
+    second_payment_note: str | None = Field(
+        default=None,
+        description="the order was paid twice (two payment pages both paid): the second payment's refund, in words",
+    )
     invoice: InvoiceOut | None = Field(
         default=None, description="the e-invoice, once the order is delivered (null in lists and before)"
     )

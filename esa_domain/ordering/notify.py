@@ -5,6 +5,12 @@ delivered, failed, refunded, an offline method's payment code), in the language 
 outbox row in the caller's transaction, so it leaves only if the outcome committed, and leaves even if the
 process dies right after. `deliver` pushes it with the message's own retry key: if an earlier try reached LINE
 but its answer was lost, LINE answers 409 and the message is marked sent without a second one.
+
+"Paid" is its own message only when delivery is slow. Most orders are delivered within seconds of the payment:
+their one message says both (the payment received, and what was delivered), as top-up apps do, instead of two
+pushes a second apart. An order still not settled PAID_ALONE_AFTER its payment hears "paid, on its way" from
+`queue_paid_for_slow_orders` (the scheduler, every minute), once. This keeps a message's cost off the payment's
+path: accepting a payment writes no message at all.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
 from sqlalchemy import TextClause, text
@@ -47,6 +53,9 @@ PAID, DELIVERED, PARTIAL, FAILED, REFUNDED, PAYMENT_CODE, REMINDER = (
 QUEUED, SENT, NOT_SENT, SKIPPED = (str(s) for s in MessageStatus)  # core.states.MESSAGE
 ACTOR = "system:notify"
 REMIND_BEFORE = timedelta(hours=6)  # before an offline payment code's deadline
+PAID_ALONE_AFTER = timedelta(
+    seconds=20
+)  # an order paid this long ago and still delivering hears "paid" alone
 # a settled payment's message
 SETTLED_KIND = {
     PaymentStatus.SUCCESS: DELIVERED,
@@ -100,6 +109,27 @@ def queue_settled(session: Session, payment_id: int, status: str) -> None:
     kind = SETTLED_KIND.get(PaymentStatus(status))
     if kind is not None:
         queue(session, payment_id, kind)
+
+
+_SLOW_PAID = text(
+    """
+    SELECT p.id FROM payments p
+    WHERE p.status = 'PAID' AND p.paid_at < :before
+      AND NOT EXISTS (SELECT 1 FROM customer_messages m WHERE m.payment_id = p.id AND m.kind = 'paid')
+    ORDER BY p.paid_at LIMIT :limit
+    """
+)
+
+
+def queue_paid_for_slow_orders(
+    session: Session, *, now: datetime | None = None, after: timedelta = PAID_ALONE_AFTER, limit: int = 500
+) -> int:
+    """Queue "paid, on its way" for orders paid more than `after` ago and not settled yet (a supplier that is
+    slow or pending): the customer knows the money arrived. Idempotent (one "paid" per order, by its unique
+    index); the order's settled message then follows as usual. Returns how many were queued."""
+    before = (now or datetime.now(UTC)) - after
+    ids = [int(i) for (i,) in session.connection().execute(_SLOW_PAID, {"before": before, "limit": limit})]
+    return sum(1 for payment_id in ids if queue(session, payment_id, PAID) is not None)
 
 
 # ---- composing ----------------------------------------------------------------------------------------
@@ -172,7 +202,9 @@ def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str
         .execute(
             text(
                 """
-                SELECT m.kind, p.id, p.amount_twd, p.payment_method, p.refunded_twd, c.line_user_id, c.language
+                SELECT m.kind, p.id, p.amount_twd, p.payment_method, p.refunded_twd, c.line_user_id, c.language,
+                    EXISTS (SELECT 1 FROM customer_messages e WHERE e.payment_id = m.payment_id
+                            AND e.kind = 'paid' AND e.status IN ('QUEUED', 'SENT')) AS paid_told
                 FROM customer_messages m JOIN payments p ON p.id = m.payment_id
                 JOIN customers c ON c.id = m.customer_id WHERE m.id = :id
                 """
@@ -235,6 +267,9 @@ def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str
         texts = _reminder_texts(s, o, kind.partition(":")[2], lang)
     else:
         return None
+    if texts and kind in (DELIVERED, PARTIAL, FAILED) and not row.paid_told:
+        # delivered (or not) within seconds of the payment: this one message also says the money arrived
+        texts[0] = f"{wording.message('received', lang, amount=o.amount_twd)} {texts[0]}"
     if texts:
         texts[0] = f"{texts[0]}\n\n{link}"
     return o.line_user_id, texts

@@ -61,6 +61,30 @@ def refund_when(payment_method: str | None, language: str) -> str:
     return _pick(_REFUND_OFFLINE if is_offline(payment_method) else _REFUND_CARD, language)
 
 
+_SECOND_PAYMENT = {
+    "refunding": {
+        "id": "Pesanan ini terbayar dua kali. Pembayaran kedua sebesar NT${amount} sedang dikembalikan; "
+        "pesanan tetap dikirim satu kali saja.",
+        "en": "This order was paid twice. The second payment of NT${amount} is being refunded; the order is "
+        "delivered once.",
+        "zh-Hant": "此訂單付款了兩次。第二筆 NT${amount} 付款正在退款，訂單只會交付一次。",
+    },
+    "refunded": {
+        "id": "Pesanan ini terbayar dua kali. Pembayaran kedua sebesar NT${amount} sudah dikembalikan.",
+        "en": "This order was paid twice. The second payment of NT${amount} has been refunded.",
+        "zh-Hant": "此訂單付款了兩次。第二筆 NT${amount} 付款已退款。",
+    },
+}
+
+
+def second_payment(amount_twd: int, refunded: bool, payment_method: str | None, language: str) -> str:
+    """What the customer reads when the same order was paid twice (two hand-offs both paid at ECPay)."""
+    if refunded:
+        return _pick(_SECOND_PAYMENT["refunded"], language).format(amount=amount_twd)
+    head = _pick(_SECOND_PAYMENT["refunding"], language).format(amount=amount_twd)
+    return f"{head} {refund_when(payment_method, language)}"
+
+
 _DECLINED = {
     "id": "Pembayaran tidak berhasil ({msg}). Tidak ada dana yang ditarik. Silakan bayar lagi.",
     "en": "The payment did not go through ({msg}). Nothing was charged. You can pay again.",
@@ -120,6 +144,11 @@ MESSAGES = {
         "id": "Pembayaran NT${amount} untuk pesanan #{order} sudah kami terima. Pesanan Anda sedang dikirim.",
         "en": "We received your NT${amount} payment for order #{order}. Your top-up is on its way.",
         "zh-Hant": "已收到訂單 #{order} 的 NT${amount} 付款，正在為您儲值。",
+    },
+    "received": {  # the first words of a settled order's message when no "paid" message went before it
+        "id": "Pembayaran NT${amount} sudah kami terima.",
+        "en": "We received your NT${amount} payment.",
+        "zh-Hant": "已收到您的 NT${amount} 付款。",
     },
     "delivered": {
         "id": "Pesanan #{order} sudah terkirim.",

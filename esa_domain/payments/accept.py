@@ -39,7 +39,6 @@ from esa_domain.infra.db import UnitOfWork, driver, for_driver
 from esa_domain.infra.evidence import storable
 from esa_domain.models import GatewayEvent, Payment
 from esa_domain.operations.alerts import raise_alert
-from esa_domain.ordering import notify
 from esa_domain.ordering.promo_release import release_promo_use
 from esa_domain.payments.checkout import record_not_paid
 from esa_domain.payments.second_payment import refund_second_payment
@@ -347,7 +346,7 @@ def _accept_at_once(
         return None
     for _, row_id, payload in rows:
         outbox.remember(session, row_id, topics.FULFILL_ITEM, payload, None)
-    notify.queue(session, rows[0][0], notify.PAID)
+    # no "paid" message here: the delivered one says it, or notify.queue_paid_for_slow_orders when slow
     return GatewayReply(Verdict.ACCEPTED, ACK, 200, rows[0][0])
 
 
@@ -372,7 +371,6 @@ def _accept(
         )
         for row_id, payload in rows.fetchall():
             outbox.remember(session, row_id, topics.FULFILL_ITEM, payload, None)
-        notify.queue(session, payment.id, notify.PAID)
         return GatewayReply(Verdict.ACCEPTED, ACK, 200, payment.id)
     # read again: a concurrent notice of another hand-off may have won the compare-and-set just now
     now_paid = (

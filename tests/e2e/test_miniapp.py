@@ -238,15 +238,17 @@ def test_a_declined_card_then_a_second_attempt_on_the_same_order_delivers_in_the
     assert [c.rtn_code for c in checkouts] == ["10100058", None]  # two hand-offs, the first declined
     assert payment.merchant_trade_no == checkouts[1].merchant_trade_no != checkouts[0].merchant_trade_no
 
-    # And LINE told them, in their language: paid, then delivered with the serial to copy
+    # And LINE told them, in their language, in one message (delivered within seconds of the payment): paid and
+    # delivered, with the serial to copy
     user = "U4af4980629a0e8d1f1b4c1f0c2a1d002"
     deadline = time.monotonic() + 20
-    while len(_line_messages(stack["line"], user)) < 3 and time.monotonic() < deadline:
+    while len(_line_messages(stack["line"], user)) < 2 and time.monotonic() < deadline:
         time.sleep(0.3)
+    time.sleep(0.5)  # nothing more follows
     texts = _line_messages(stack["line"], user)
-    assert w["paid_msg"] in texts[0]
-    assert w["delivered_msg"] in texts[1] and item.artifact in texts[1]
-    assert texts[2] == item.artifact  # the serial alone: a long press copies exactly it
+    assert len(texts) == 2, texts
+    assert w["paid_msg"] in texts[0] and w["delivered_msg"] in texts[0] and item.artifact in texts[0]
+    assert texts[1] == item.artifact  # the serial alone: a long press copies exactly it
 
 
 def test_an_atm_payment_code_appears_then_the_order_is_paid_and_delivered(db, stack, browser):
@@ -289,7 +291,7 @@ def test_an_atm_payment_code_appears_then_the_order_is_paid_and_delivered(db, st
         time.sleep(0.3)
     texts = _line_messages(stack["line"], user)
     assert "Transfer ATM" in texts[0] and texts[1].startswith("9103522")  # the account alone, to copy
-    assert "sudah kami terima" in texts[2] and "sudah terkirim" in texts[3]
+    assert "sudah kami terima" in texts[2] and "sudah terkirim" in texts[2]  # paid and delivered: one message
 
 
 def test_a_refused_number_is_explained_with_when_the_money_comes_back(db, stack, browser):
@@ -321,7 +323,9 @@ def test_a_refused_number_is_explained_with_when_the_money_comes_back(db, stack,
     while len(_line_messages(stack["line"], user)) < 2 and time.monotonic() < deadline:
         time.sleep(0.3)
     texts = _line_messages(stack["line"], user)
-    assert "could not be delivered" in texts[1] and "refused the number" in texts[1]
+    # not delivered within seconds of paying: one message says both (paid, and why not), then the refund's
+    assert texts[0].startswith("We received your NT$") and "could not be delivered" in texts[0]
+    assert "refused the number" in texts[0] and "has been refunded" in texts[1], texts
 
 
 def test_the_liff_sdk_is_served_from_our_own_bundle_never_a_cdn(stack, browser):

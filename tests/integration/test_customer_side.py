@@ -189,7 +189,8 @@ def test_a_declined_card_is_explained_and_paying_again_hands_off_a_new_trade_num
     view = stack.read(order["id"])
     assert view["status"] in ("PAID", "SUCCESS") and view["payment_problem"] is None
     assert _count(stack.db, PaymentHistory, PaymentHistory.to_status == "PAID") == 1
-    assert _count(stack.db, CustomerMessage, CustomerMessage.kind == "paid") == 1
+    # "paid" is not a message of its own while delivery is quick: the delivered one says it
+    assert _count(stack.db, CustomerMessage, CustomerMessage.kind == "paid") == 0
 
 
 def test_an_earlier_hand_off_paid_after_all_is_accepted_and_a_second_paid_one_never_delivers_twice(stack):
@@ -352,12 +353,54 @@ def _queued(db, payment_id: int, kind: str) -> CustomerMessage:
         )
 
 
+def _told_paid_after_a_while(stack, order: dict) -> CustomerMessage:
+    """The scheduler's minute tick, once the order has been paid longer than notify.PAID_ALONE_AFTER."""
+    later = datetime.now(UTC) + notify.PAID_ALONE_AFTER + timedelta(seconds=1)
+    with stack.uow() as uow:
+        assert notify.queue_paid_for_slow_orders(uow.session, now=later) == 1
+        uow.session.info.pop(outbox.OUTBOX_ROWS, None)  # as if the process died before dispatching
+        uow.session.info.pop(outbox.OUTBOX_IDS, None)
+        uow.commit()
+    with stack.uow() as uow:  # the next tick finds it told already
+        assert notify.queue_paid_for_slow_orders(uow.session, now=later) == 0
+        uow.commit()
+    return _queued(stack.db, order["id"], "paid")
+
+
+def test_an_order_delivered_at_once_is_one_message_that_says_paid_and_what_was_delivered(stack):
+    httpx.put(f"{stack.api}/api/v1/me/language", json={"language": "en"}, headers=stack.auth)
+    order = stack.order()
+    ref = stack.hand_off(order["reference"])
+    assert stack.notice(ref, order["amount_twd"]).text == "1|OK"
+    assert _count(stack.db, CustomerMessage) == 0  # accepting a payment writes no message
+    item_id = order["items"][0]["id"]
+    with stack.uow() as uow:
+        s = uow.session
+        transition_item(s, item_id, ItemStatus.PROCESSING, cause="test", actor="test")
+        transition_item(
+            s, item_id, ItemStatus.SUCCESS, cause="test", actor="test", values={"artifact": "SN555000111"}
+        )
+        settle_payment(s, order["id"])
+        uow.commit()
+    with stack.uow() as uow:  # settled before the tick: no "paid" message of its own any more
+        assert (
+            notify.queue_paid_for_slow_orders(uow.session, now=datetime.now(UTC) + timedelta(minutes=5)) == 0
+        )
+        uow.commit()
+    delivered = _queued(stack.db, order["id"], "delivered")
+    assert notify.deliver(stack.uow, delivered.id, stack.pusher(), stack.api) == "SENT"
+    (texts,) = stack.line_texts()
+    assert texts[0].startswith(f"We received your NT${order['amount_twd']} payment. Order #")
+    assert "is delivered" in texts[0] and "SN555000111" in texts[0] and texts[1] == "SN555000111"
+
+
 def test_one_line_message_per_outcome_in_the_customers_language_even_after_a_crash(stack):
     httpx.put(f"{stack.api}/api/v1/me/language", json={"language": "en"}, headers=stack.auth)
     order = stack.order()
     ref = stack.hand_off(order["reference"])
     assert stack.notice(ref, order["amount_twd"]).text == "1|OK"
-    paid = _queued(stack.db, order["id"], "paid")
+    # a slow delivery: the customer hears "paid" on its own
+    paid = _told_paid_after_a_while(stack, order)
 
     # Given a worker killed after the outcome's commit, before the message left: the outbox row is there
     with Session(stack.db) as s:
@@ -407,7 +450,8 @@ def test_one_line_message_per_outcome_in_the_customers_language_even_after_a_cra
     fresh = _queued(stack.db, order["id"], "delivered")
     assert notify.deliver(stack.uow, fresh.id, stack.pusher(), stack.api) == "SENT"
     last = stack.line_texts()[-1]
-    assert "Order #" in last[0] and "is delivered" in last[0] and "SN123456789" in last[0]
+    assert last[0].startswith("Order #")  # "paid" was its own message before
+    assert "is delivered" in last[0] and "SN123456789" in last[0]
     assert last[1] == "SN123456789"
 
 
@@ -425,7 +469,7 @@ def test_line_unavailable_keeps_the_message_queued_for_a_retry(stack):
     order = stack.order()
     ref = stack.hand_off(order["reference"])
     stack.notice(ref, order["amount_twd"])
-    paid = _queued(stack.db, order["id"], "paid")
+    paid = _told_paid_after_a_while(stack, order)
     httpx.post(f"{stack.line}/_sandbox/push_failures", json={"status": 500, "count": 1})
     from esa_domain.adapters.line.push import PushUnavailable
 
@@ -534,7 +578,9 @@ def test_the_ecpay_sandbox_issues_a_cvs_code_to_payment_info_url_then_the_store_
 
 def test_a_later_message_never_overtakes_an_earlier_one_of_the_same_order(stack):
     order = stack.order()
-    _fail_paid_order(stack, order, "product")  # paid, then failed: two messages queued, in that order
+    _fail_paid_order(
+        stack, order, "product"
+    )  # failed, then a "paid" queued late: two messages, in that order
     with stack.uow() as uow:
         notify.queue(uow.session, order["id"], notify.PAID)
         uow.commit()
@@ -554,6 +600,12 @@ def test_lines_monthly_limit_gives_the_message_up_and_tells_operators_once(stack
     for order in orders:
         ref = stack.hand_off(order["reference"])
         stack.notice(ref, order["amount_twd"])
+    with stack.uow() as uow:  # both still delivering a while later: each hears "paid"
+        later = datetime.now(UTC) + notify.PAID_ALONE_AFTER + timedelta(seconds=1)
+        assert notify.queue_paid_for_slow_orders(uow.session, now=later) == 2
+        uow.session.info.pop(outbox.OUTBOX_ROWS, None)
+        uow.session.info.pop(outbox.OUTBOX_IDS, None)
+        uow.commit()
     first, second = (_queued(stack.db, o["id"], "paid") for o in orders)
     quota = {"Authorization": f"Bearer {stack.line_cfg.channel_access_token}"}
     httpx.post(f"{stack.line}/_sandbox/quota", json={"monthly_quota": 1})

@@ -325,6 +325,8 @@ function renderOrder(o) {
   $("o-problem").hidden = !o.payment_problem;
   $("o-refund").textContent = o.refund_note || "";
   $("o-refund").hidden = !o.refund_note;
+  $("o-second").textContent = o.second_payment_note || "";
+  $("o-second").hidden = !o.second_payment_note;
   const code = $("o-code");
   code.replaceChildren();
   if (o.payment_code) {
