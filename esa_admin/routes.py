@@ -6,6 +6,7 @@ from esa_domain.views.routes import (
     CLOSE,
     CUSTOMER,
     FX,
+    INVOICES,
     LOGIN,
     OPERATORS,
     ORDER,
@@ -17,6 +18,7 @@ from esa_domain.views.routes import (
     STUCK,
     SUPPLIERS,
     customer_url,
+    invoices_url,
     order_url,
     orders_url,
 )
@@ -27,6 +29,7 @@ __all__ = [
     "CLOSE",
     "CUSTOMER",
     "FX",
+    "INVOICES",
     "LOGIN",
     "OPERATORS",
     "ORDER",
@@ -38,6 +41,7 @@ __all__ = [
     "STUCK",
     "SUPPLIERS",
     "customer_url",
+    "invoices_url",
     "order_url",
     "orders_url",
 ]

@@ -24,6 +24,7 @@ NAV = [
     ("Promos", routes.PROMOS, "ticket-percent"),
     ("Alerts", routes.ALERTS, "bell"),
     ("Daily close", routes.CLOSE, "calculator"),
+    ("E-invoices", routes.INVOICES, "file-text"),
     ("Operators", routes.OPERATORS, "users"),
 ]
 # below this width the sidebar becomes a menu bar at the top (Radix's "md" breakpoint, 768 px)

@@ -11,8 +11,9 @@ from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
 from esa_admin.components.widgets import status_badge, table
 from esa_admin.deps import unit_of_work
+from esa_admin.pages.invoices import invoice_entries, invoice_fields
 from esa_domain.core.errors import DomainError
-from esa_domain.core.states import ITEM, PAYMENT, REFUND, ItemStatus, OperatorAction, RefundStatus
+from esa_domain.core.states import INVOICE, ITEM, PAYMENT, REFUND, ItemStatus, OperatorAction, RefundStatus
 from esa_domain.fulfillment.delivery import reveal_delivery, revealable_items
 from esa_domain.fulfillment.evidence import last_words, no_word
 from esa_domain.fulfillment.margin import give_up
@@ -44,6 +45,9 @@ class OrderState(AuthState):
     # the payment's refunds (esa_domain.payments.refunds), each with the actions its state allows
     refunds: list[dict[str, str]] = []
     entries: list[dict[str, str]] = []
+    invoice: dict[
+        str, str
+    ] = {}  # the order's e-invoice (issue 19; esa_admin.pages.invoices), {} before it has one
     dialog_open: bool = False
     dialog_action: str = ""
     dialog_item: int = 0
@@ -73,11 +77,14 @@ class OrderState(AuthState):
             refund_rows = refunds.refunds_of(s, pid) if view is not None else []  # type: ignore[arg-type]
             left = view.amount_twd - refunds.committed_twd(s, pid) if view is not None else 0  # type: ignore[arg-type]
             sealed = revealable_items(s, [i.id for i in view.items]) if view is not None else set()
+            invoice = invoice_fields(s, pid, view.created_at) if view is not None else {}  # type: ignore[arg-type]
+            invoice_moves = invoice_entries(s, pid) if view is not None else []  # type: ignore[arg-type]
         self.revealed = {}
         self.found = view is not None
         if view is None:
-            self.order, self.items, self.entries = {}, [], []
+            self.order, self.items, self.entries, self.invoice = {}, [], [], {}
             return None
+        self.invoice = invoice
         self.order = {
             "id": str(view.id),
             "number": fmt.order_number(view.id),
@@ -151,8 +158,12 @@ class OrderState(AuthState):
             }
             for n, i in enumerate(view.items, start=1)
         ]
+        merged = [(e.at, n, e) for n, e in enumerate(entries)]
+        merged += [(m["sort_at"], len(merged) + n, m) for n, m in enumerate(invoice_moves)]
         self.entries = [
-            {
+            {k: v for k, v in e.items() if k != "sort_at"}
+            if isinstance(e, dict)
+            else {
                 "at": fmt.when(e.at),
                 "kind": e.kind,
                 "title": e.title,
@@ -162,7 +173,7 @@ class OrderState(AuthState):
                 "response": e.response,
                 "level": e.level,
             }
-            for e in entries
+            for _, _, e in sorted(merged, key=lambda m: (m[0], m[1]))
         ]
         return None
 
@@ -459,6 +470,7 @@ _KIND_COLOUR = (
     ("delivery", "jade"),
     ("alert", "orange"),
     ("operator", "green"),
+    ("invoice", "teal"),
 )
 
 
@@ -617,6 +629,38 @@ def _dialog() -> rx.Component:
     )
 
 
+def _invoice_card() -> rx.Component:
+    """The order's e-invoice (issue 19): number, random code, amounts, carrier; its moves are on the timeline."""
+    v = OrderState.invoice
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text("E-invoice", weight="bold"),
+                status_badge(v["status"], INVOICE),
+                rx.spacer(),
+                rx.link("the day's invoices", href=v["list"], size="2", id="order-invoice-list"),
+                width="100%",
+                align="center",
+            ),
+            rx.grid(
+                _field("Invoice number", rx.el.span(v["number"], id="order-invoice-no")),
+                _field("Random code", v["random"]),
+                _field("Issued", v["issued"]),
+                _field("Amount", v["amount"]),
+                _field("Allowances", v["allowance"]),
+                _field("Carrier", v["carrier"]),
+                columns=rx.breakpoints(initial="2", md="6"),
+                spacing="3",
+                width="100%",
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+        id="order-invoice",
+    )
+
+
 @template(routes.ORDER, "Order", on_load=[OrderState.load])
 def order_page() -> rx.Component:
     return rx.cond(
@@ -643,6 +687,7 @@ def order_page() -> rx.Component:
                     width="100%",
                 ),
             ),
+            rx.cond(OrderState.invoice.contains("status"), _invoice_card()),
             rx.text("The supplier's last word", weight="bold"),
             rx.vstack(rx.foreach(OrderState.items, _last_word), width="100%", spacing="1", id="last-words"),
             rx.text("Timeline", weight="bold"),

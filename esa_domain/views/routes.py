@@ -21,6 +21,7 @@ OPERATORS = "/operators"
 SETUP = "/setup"
 PRICING = "/pricing"
 PROMOS = "/promos"
+INVOICES = "/invoices"  # the e-invoices of a business day (issue 19), ?day=YYYY-MM-DD&status=
 
 
 def customer_url(customer_id: int, base_url: str = "") -> str:
@@ -37,3 +38,11 @@ def orders_url(base_url: str = "", **filters: str | int) -> str:
     """The orders list, pre-filtered (e.g. status="PAID", q="E2401...")."""
     query = urlencode({k: v for k, v in filters.items() if v not in ("", None)}, quote_via=quote)
     return f"{base_url.rstrip('/')}{ORDERS}" + (f"?{query}" if query else "")
+
+
+def invoices_url(day: str = "", status: str = "", base_url: str = "") -> str:
+    """The e-invoice list of a business day (YYYY-MM-DD; today when empty), filtered by status ("all": none)."""
+    query = urlencode(
+        {k: v for k, v in (("day", day), ("status", status)) if v and v != "all"}, quote_via=quote
+    )
+    return f"{base_url.rstrip('/')}{INVOICES}" + (f"?{query}" if query else "")

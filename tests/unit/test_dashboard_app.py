@@ -45,6 +45,7 @@ def test_compiling_the_dashboard_again_redefines_no_page(dashboard, caplog):
         "catalog",
         "alerts",
         "close",
+        "invoices",
         "customers/[id]",
         "operators",
         "setup",
