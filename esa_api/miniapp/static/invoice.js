@@ -7,7 +7,7 @@
 // - The order page shows the invoice once issued: number, random code, date, carrier, allowance or invalidation.
 "use strict";
 
-const inv = { saved: null, loaded: false };
+const inv = { saved: null, loaded: false, chosen: null, timer: null, waitingFor: null, waitSince: 0 };
 const MOBILE_RE = /^\/[0-9A-Z.+-]{7}$/;  // 手機條碼: '/' and 7 of 0-9 A-Z . + -
 const LOVE_RE = /^[0-9]{3,7}$/;         // 捐贈碼: 3 to 7 digits
 
@@ -230,7 +230,28 @@ function wireInvoice() {
   renderOrder = function (o) {  // eslint-disable-line no-func-assign
     baseOrder(o);
     invoiceBlock(o);
+    awaitInvoice(o);
   };
+  // an order opened from the list carries no invoice: read the order itself once
+  const baseOpen = openOrder;
+  openOrder = function (o) {  // eslint-disable-line no-func-assign
+    baseOpen(o);
+    if (o.paid_at && !o.invoice) refreshOrder(o.id).catch(() => {});
+  };
+}
+
+// the invoice is issued just after delivery, often after the order's own polling stopped (final): look again
+// every 5 s for two minutes while a paid, settled order waits for it
+function awaitInvoice(o) {
+  clearTimeout(inv.timer);
+  const waiting = o.final && o.paid_at && (!o.invoice || o.invoice.status === "PENDING")
+    && ["SUCCESS", "PARTIAL"].includes(o.status);
+  if (!waiting) { inv.waitingFor = null; return; }
+  if (inv.waitingFor !== o.id) { inv.waitingFor = o.id; inv.waitSince = Date.now(); }
+  if (Date.now() - inv.waitSince > 120000) return;
+  inv.timer = setTimeout(() => {
+    if (state.order?.id === o.id && !$("view-order").hidden) refreshOrder(o.id).catch(() => {});
+  }, 5000);
 }
 
 function carrierHint() {
