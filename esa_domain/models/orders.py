@@ -30,6 +30,15 @@ def _in_ordered(values: Any) -> str:
 
 class Customer(SQLModel, table=True):
     __tablename__ = "customers"
+    __table_args__ = (
+        # part of a name in the order search (ILIKE '%…%'); only where pg_trgm exists (migration 0016)
+        Index(
+            "ix_customers_display_name_trgm",
+            "display_name",
+            postgresql_using="gin",
+            postgresql_ops={"display_name": "gin_trgm_ops"},
+        ),
+    )
     id: int | None = pk()
     line_user_id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     display_name: str = Field(default="", max_length=120)
@@ -98,6 +107,7 @@ class Payment(SQLModel, table=True):
         ),
         Index("ix_payments_created", "created_at"),
         Index("ix_payments_customer_created", "customer_id", "created_at"),
+        Index("ix_payments_ecpay_trade_no", "ecpay_trade_no"),  # the order search (views/orders.search_ids)
         # the e-invoice carrier chosen with the order (issue 19; esa_domain.invoicing.carrier)
         CheckConstraint(
             "invoice_carrier_kind IN ('donation', 'mobile', 'none')", name="ck_payment_invoice_carrier_kind"
@@ -141,6 +151,13 @@ class PaymentItem(SQLModel, table=True):
         CheckConstraint(f"status IN {_in(ItemStatus)}", name="ck_item_status"),
         Index("ix_items_open", "status", "updated_at", postgresql_where=text(f"status IN {_in(ITEM_OPEN)}")),
         Index("ix_items_target", "target"),
+        # part of a number in the order search (LIKE '%…%'); only where pg_trgm exists (migration 0016)
+        Index(
+            "ix_items_target_trgm",
+            "target",
+            postgresql_using="gin",
+            postgresql_ops={"target": "gin_trgm_ops"},
+        ),
         # the stuck list: items waiting for an operator (ix_items_open does not cover them)
         Index("ix_items_needs_review", "updated_at", postgresql_where=text("status = 'NEEDS_REVIEW'")),
     )
@@ -180,6 +197,7 @@ class ItemAttempt(SQLModel, table=True):
             postgresql_where=text(f"state IN {_in_ordered(ATTEMPT_LIVE)}"),
         ),
         Index("ix_attempts_created", "created_at"),  # supplier health over a time window
+        Index("ix_attempts_supplier_txn_id", "supplier_txn_id"),  # the order search
     )
     id: int | None = pk()
     item_id: int = fk("payment_items.id")

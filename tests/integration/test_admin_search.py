@@ -97,6 +97,28 @@ def test_a_short_run_of_digits_is_not_a_partial_number(db, shop):
     assert _found(db, "777") == []  # 3 digits would match nearly every number: only exact ids are tried
 
 
+def test_a_part_matching_more_orders_than_a_page_pages_through_all_of_them_under_the_filters(db, shop):
+    """A part of a name or number keeps only a page's worth of its newest matches (search_ids' `first`), under the
+    listing's own filters: older matches come on the next pages, and a status filter never hides them."""
+    dewi = factories.add(db, Customer(line_user_id="U9dewi", display_name="Dewi Lestari"))
+    ids = [_order(db, dewi.id, f"08137777{n:04d}") for n in range(7)]
+    with Session(db) as s:  # the four newest are expired: a status filter must reach past them
+        s.execute(update(Payment).where(Payment.id.in_(ids[3:])).values(status="EXPIRED"))
+        s.commit()
+    for q in ("lestari", "81377770"):  # part of a name; part of a number (shop's 081377778888 does not match)
+        seen, after = [], None
+        with Session(db) as s:
+            while True:
+                page = search_orders(s, OrderFilter(q=q), after=after, limit=2)
+                seen += [r.id for r in page.rows]
+                if page.next_cursor is None:
+                    break
+                after = page.next_cursor
+            assert seen == sorted(ids, reverse=True), q
+            pending = search_orders(s, OrderFilter(q=q, status="PENDING"), limit=2)
+            assert [r.id for r in pending.rows] == [ids[2], ids[1]], q
+
+
 def test_a_customer_page_holds_all_their_orders_and_totals(db, shop):
     with Session(db) as s:
         view = customer_view(s, shop["budi"].id)
