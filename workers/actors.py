@@ -82,6 +82,40 @@ def notify_customer(message_id: int) -> None:
     notify_customer_now({"message_id": message_id})
 
 
+def _sent_before(reference: str) -> bool:
+    """Mark an e-invoice request as leaving (Redis, 30 days); True when it was marked before: a retry asks ECPay
+    what happened (GetIssue) before sending anything again."""
+    from workers.broker import broker as b
+
+    return not b.client.set(f"esa:einvoice:sent:{reference}", "1", nx=True, ex=30 * 86400)
+
+
+@dramatiq.actor(queue_name="fulfillment", time_limit=60_000, **RETRIES)
+def issue_invoice(invoice_id: int, plan: dict | None = None) -> None:
+    # the first try sends the plan written with the payment's settlement; a retry or the heal asks first
+    from esa_domain.invoicing.issuing import issue_invoice as issue
+
+    rt = runtime()
+    s = rt.settings
+    status = issue(
+        rt.uow, rt.invoice_client, invoice_id, plan, notify_email=s.ecpay_invoice_notify_email,
+        public_url=s.public_url, sent_before=_sent_before,
+    )  # fmt: skip
+    log.info("invoice %s: %s", invoice_id, status)
+
+
+@dramatiq.actor(queue_name="fulfillment", time_limit=60_000, **RETRIES)
+def adjust_invoice(adjustment_id: int, resume: bool = False) -> None:
+    from esa_domain.invoicing.issuing import adjust_invoice as adjust
+
+    rt = runtime()
+    status = adjust(
+        rt.uow, rt.invoice_client, adjustment_id, public_url=rt.settings.public_url,
+        notify_email=rt.settings.ecpay_invoice_notify_email, sent_before=_sent_before, resume=resume,
+    )  # fmt: skip
+    log.info("invoice adjustment %s: %s", adjustment_id, status)
+
+
 @dramatiq.actor(queue_name="catalog", time_limit=600_000, max_retries=3, min_backoff=30_000)
 def sync_catalog(supplier_code: str) -> None:
     from esa_domain.catalog.sync import sync_supplier_catalog

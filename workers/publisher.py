@@ -22,6 +22,8 @@ QUEUE_OF: dict[str, str] = {
     topics.SEND_ALERT: "alerts",
     topics.NOTIFY_CUSTOMER: "alerts",
     topics.SYNC_CATALOG: "catalog",
+    topics.ISSUE_INVOICE: "fulfillment",  # e-invoices (issue 19): one ECPay call each, beside the refunds
+    topics.ADJUST_INVOICE: "fulfillment",
 }
 
 

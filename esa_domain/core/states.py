@@ -581,12 +581,12 @@ INVOICE = Lifecycle(
                 "我們正在處理您的發票",
             ),
         ),
+        # ECPay's definite answer settles it: an Issue that got through after all is ISSUED (then adjusted)
         Iv.VOID: State(
-            frozenset(),
+            frozenset({Iv.ISSUED}),
             "Nothing to invoice: refunded before issue",
             "gray",
             _w("Tidak ada faktur: dana dikembalikan", "No invoice: refunded", "已退款，無發票"),
-            final=True,
         ),
         Iv.INVALIDATED: State(
             frozenset(),

@@ -208,7 +208,7 @@ class DailyInvoices:
 _DAY = text(
     f"""
     SELECT p.id, p.merchant_trade_no, p.status AS payment_status, coalesce(p.paid_amount_twd, 0) AS paid,
-        p.refunded_twd AS refunded, p.amount_twd,
+        p.refunded_twd AS refunded, p.amount_twd, p.subtotal_twd,
         i.status AS invoice_status, i.invoice_no, i.random_number,
         coalesce(i.issued_twd, 0) AS issued, coalesce(i.allowance_twd, 0) AS allowance, i.amount_twd AS to_issue,
         coalesce((SELECT sum(a.amount_twd) FROM invoice_allowances a
@@ -256,7 +256,10 @@ def daily_invoices(session: Session, day: date) -> DailyInvoices:
         if r.payment_status in _NOT_SETTLED:
             refund_due = paid - refunded  # still delivering: nothing is invoiced yet
         else:
-            refund_due = max(0, min(int(r.undelivered), paid) - int(r.undelivered_refunded))
+            # the undelivered items' refund as payments.refunds.refund_amount computes it (their share, rounded up)
+            subtotal = max(int(r.subtotal_twd), 1)
+            share = min(-(-int(r.amount_twd) * int(r.undelivered) // subtotal), int(r.amount_twd))
+            refund_due = max(0, share - int(r.undelivered_refunded))
         difference = (
             (paid - refunded) - (issued - allowance) - awaiting_issue + awaiting_adjustment - refund_due
         )

@@ -78,6 +78,7 @@ def reconcile(
         _payments(uow, ecpay, client, now, policy, counts)
         _items(uow, now, policy, counts)
         _refunds(uow, ecpay, client, now, policy, counts)
+        _invoices(uow, now, policy, counts)
         _alerts(uow, ecpay.public_url, now, policy, counts)
     except Exception as exc:
         _finish(uow, run_id, "failed", counts, f"{type(exc).__name__}: {exc}"[:500])  # type: ignore[arg-type]
@@ -189,6 +190,19 @@ def _refunds(uow, ecpay, client, now, policy, counts) -> None:  # type: ignore[n
         status = refunds.send_refund(uow, refund_id, ecpay, client, now=now, resume_after=policy.refund_resume_after)
         counts["refunds_resumed"] += 1
         counts["refunds_confirmed"] += status == "CONFIRMED"
+
+
+def _invoices(uow, now: datetime, policy: ReconcilePolicy, counts: Counter[str]) -> None:  # type: ignore[no-untyped-def]
+    """E-invoices and their adjustments left unsent (a lost message, a worker killed between its request and
+    its commit): queued again in resume mode, so ECPay is asked (GetIssue) before anything is sent."""
+    from esa_domain.invoicing.issuing import redispatch_lagging
+
+    with uow() as u:
+        older_than = now - policy.redispatch_after
+        invoices, adjustments = redispatch_lagging(u.session, older_than=older_than, limit=policy.batch)
+        u.commit()
+    counts["invoices_redispatched"] += invoices
+    counts["invoice_adjustments_redispatched"] += adjustments
 
 
 def _alerts(uow, public_url: str, now: datetime, policy: ReconcilePolicy, counts: Counter[str]) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,9 @@ Every scheduled job records its runs (job_runs). `watch()` raises an alert, once
 - a job run failed (catalog sync, FX refresh, deposit poll, the daily close, ...);
 - the newest FX rate is close to its maximum age (before quotes are refused), and again once it is past it;
 - a supplier reversed a transaction after SUCCESS (a signed FAILED callback for an attempt that succeeded,
-  recorded by the callback handler as "ignored: attempt already SUCCESS").
+  recorded by the callback handler as "ignored: attempt already SUCCESS");
+- an e-invoice ECPay refused, or one not issued `invoice_lag` after its payment settled; the same for an
+  invoice allowance or invalidation (esa_domain.invoicing.issuing.check_invoices).
 
 The alerts' dedupe keys name the occurrence (the last run seen, the failed run, the rate, the attempt), so a
 condition is alerted once however many processes look, and alerted again only when it happens again.
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, text
 from sqlmodel import Session
 
+from esa_domain.invoicing.issuing import check_invoices
 from esa_domain.models import FxRate, ItemAttempt, JobRun, PaymentItem, Supplier, SupplierExchange
 from esa_domain.operations.alerts import raise_alert
 
@@ -60,6 +63,7 @@ class WatchPolicy:
     failed_lookback: timedelta = timedelta(days=2)
     reversal_lookback: timedelta = timedelta(days=2)
     fx_pair: str = "IDR/TWD"
+    invoice_lag: timedelta = timedelta(minutes=30)  # an e-invoice not issued (or adjusted) this long: alerted
 
 
 def job_intervals(settings: Settings, supplier_codes: list[str]) -> dict[str, timedelta]:
@@ -82,6 +86,7 @@ def policy_from(settings: Settings, supplier_codes: list[str]) -> WatchPolicy:
         jobs=job_intervals(settings, supplier_codes),
         fx_max_age=timedelta(minutes=settings.fx_max_age_minutes),
         fx_warn_before=timedelta(minutes=settings.fx_warn_before_minutes),
+        invoice_lag=timedelta(minutes=settings.invoice_lag_alert_minutes),
     )
 
 
@@ -276,6 +281,7 @@ def watch(
             JOB_FAILED: len(check_failed(s, policy, public_url, now)),
             "fx": len(check_fx_age(s, policy, public_url, now)),
             SUPPLIER_REVERSAL: len(check_reversals(s, policy, public_url, now)),
+            "invoices": len(check_invoices(s, policy.invoice_lag, public_url, now)),  # issue 19
         }
         # the outbox sweep records a run a minute: keep a day of its successful runs
         s.execute(

@@ -31,6 +31,7 @@ from esa_domain.core.states import REFUND, REFUND_LIVE, ItemStatus, PaymentStatu
 from esa_domain.core.transitions import born, move, transition_payment
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork
+from esa_domain.invoicing.issuing import on_refund_confirmed
 from esa_domain.models import GatewayEvent, Payment, PaymentItem, Refund
 from esa_domain.operations.alerts import raise_alert
 from esa_domain.ordering import notify
@@ -571,6 +572,9 @@ def _confirm(session: Session, refund_id: int, cause: str, actor: str, *, answer
         text("UPDATE payments SET refunded_twd = refunded_twd + :amt, updated_at = now() WHERE id = :p"),
         {"amt": refund.amount_twd, "p": refund.payment_id},
     )
+    # never a refund without its invoice adjustment (issue 19): an allowance or invalidation is requested here,
+    # or, before the invoice is issued, its amount lowered to what is kept
+    on_refund_confirmed(session, refund.payment_id, refund_id, refund.amount_twd, refund.purpose)
     release_promo_use(session, refund.payment_id)  # only once everything paid went back
     # the customer hears it in LINE
     notify.queue(session, refund.payment_id, f"{notify.REFUNDED}:{refund_id}")

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from esa_domain.core.states import ITEM_FINAL, PAYMENT, ItemStatus, PaymentStatus
 from esa_domain.core.transitions import Applied, TransitionResult, move
 from esa_domain.infra import outbox, topics
+from esa_domain.invoicing.issuing import open_invoice
 from esa_domain.ordering import notify
 
 ACTOR = "system:fulfillment"
@@ -92,4 +93,6 @@ def after_settled(session: Session, payment_id: int, status: str) -> None:
     """What follows a payment's settlement in the same transaction: a refund when not everything was delivered."""
     if status in (P.FAILED, P.PARTIAL):
         outbox.record(session, topics.REFUND_PAYMENT, {"payment_id": payment_id})
+    if status in (P.SUCCESS, P.PARTIAL):  # the e-invoice of what was delivered (issue 19): one statement
+        open_invoice(session, payment_id, status)
     notify.queue_settled(session, payment_id, status)  # the customer hears it in LINE, after commit
