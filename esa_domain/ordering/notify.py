@@ -145,43 +145,28 @@ class _Order:
     language: str
 
 
-def _refund_due(s: Session, payment_id: int) -> int:
-    return int(
-        s.connection()
-        .execute(
-            text(
-                "SELECT coalesce(sum(price_twd), 0) FROM payment_items WHERE payment_id = :p AND status = 'FAILED'"
-            ),
-            {"p": payment_id},
-        )
-        .scalar_one()
-    )
+_ITEMS = text(
+    """
+    SELECT i.id, i.status, i.target, i.zone, i.artifact, i.price_twd, p.name AS product,
+        (SELECT a.failure_class FROM item_attempts a WHERE a.item_id = i.id
+         ORDER BY a.id DESC LIMIT 1) AS failure_class
+    FROM payment_items i JOIN products p ON p.id = i.product_id
+    WHERE i.payment_id = :p ORDER BY i.id
+    """
+)
 
 
 def _items(s: Session, payment_id: int) -> list:  # type: ignore[type-arg]
-    return list(
-        s.connection()
-        .execute(
-            text(
-                """
-                SELECT i.id, i.status, i.target, i.zone, i.artifact, p.name AS product,
-                    (SELECT a.failure_class FROM item_attempts a WHERE a.item_id = i.id
-                     ORDER BY a.id DESC LIMIT 1) AS failure_class
-                FROM payment_items i JOIN products p ON p.id = i.product_id
-                WHERE i.payment_id = :p ORDER BY i.id
-                """
-            ),
-            {"p": payment_id},
-        )
-        .all()
-    )
+    return list(s.connection().execute(_ITEMS, {"p": payment_id}).all())
 
 
-def _delivery_lines(s: Session, item, language: str) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
-    """(lines that describe what was delivered, values to copy one by one)."""
-    from esa_domain.fulfillment.delivery import delivery_for
+def _refund_due(items: list) -> int:  # type: ignore[type-arg]
+    """What goes back for the items not delivered."""
+    return sum(int(i.price_twd) for i in items if i.status == "FAILED")
 
-    d = delivery_for(s, item.id)
+
+def _delivery_lines(d, item, language: str) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
+    """(lines that describe what was delivered (`d`: its Delivery, or None), values to copy one by one)."""
     fields = d.as_dict() if d is not None else {}
     if not any(fields.values()) and item.artifact:
         fields = {"serial": item.artifact}
@@ -195,24 +180,32 @@ def _delivery_lines(s: Session, item, language: str) -> tuple[list[str], list[st
     return lines, copies
 
 
-def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str]] | None:
-    """(LINE user id, texts) of a message; None when the message or its customer is gone."""
-    row = (
-        s.connection()
-        .execute(
-            text(
-                """
-                SELECT m.kind, p.id, p.amount_twd, p.payment_method, p.refunded_twd, c.line_user_id, c.language,
-                    EXISTS (SELECT 1 FROM customer_messages e WHERE e.payment_id = m.payment_id
-                            AND e.kind = 'paid' AND e.status IN ('QUEUED', 'SENT')) AS paid_told
-                FROM customer_messages m JOIN payments p ON p.id = m.payment_id
-                JOIN customers c ON c.id = m.customer_id WHERE m.id = :id
-                """
-            ),
-            {"id": message_id},
-        )
-        .first()
-    )
+# the message, its order and customer in one read; whether an earlier message of the order still waits, and
+# whether "paid" was told on its own (else the settled message says it)
+_MESSAGE = text(
+    """
+    SELECT m.status, m.retry_key, m.kind, p.id, p.amount_twd, p.payment_method, p.refunded_twd,
+        c.line_user_id, c.language,
+        EXISTS (SELECT 1 FROM customer_messages e WHERE e.payment_id = m.payment_id AND e.id < m.id
+                AND e.status = 'QUEUED') AS earlier_waiting,
+        EXISTS (SELECT 1 FROM customer_messages e WHERE e.payment_id = m.payment_id
+                AND e.kind = 'paid' AND e.status IN ('QUEUED', 'SENT')) AS paid_told
+    FROM customer_messages m JOIN payments p ON p.id = m.payment_id
+    JOIN customers c ON c.id = m.customer_id WHERE m.id = :id
+    """
+)
+
+
+def _read(s: Session, message_id: int):  # type: ignore[no-untyped-def]
+    return s.connection().execute(_MESSAGE, {"id": message_id}).first()
+
+
+def compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[str, list[str]] | None:  # type: ignore[no-untyped-def]
+    """(LINE user id, texts) of a message; None when the message or its customer is gone. `row`: the
+    message as `_read` gave it, when the caller has it already."""
+    from esa_domain.fulfillment.delivery import deliveries_for
+
+    row = row if row is not None else _read(s, message_id)
     if row is None:
         return None
     kind = row.kind
@@ -223,12 +216,14 @@ def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str
     if kind == PAID:
         texts.append(wording.message(PAID, lang, amount=o.amount_twd, order=o.id))
     elif kind in (DELIVERED, PARTIAL):
-        parts = [wording.message(kind, lang, order=o.id, refund=_refund_due(s, o.id))]
+        items = _items(s, o.id)
+        parts = [wording.message(kind, lang, order=o.id, refund=_refund_due(items))]
         copies: list[str] = []
-        for item in _items(s, o.id):
+        delivered = deliveries_for(s, [i.id for i in items if i.status == "SUCCESS"])
+        for item in items:
             head = f"• {item.product} → {item.target}{f' ({item.zone})' if item.zone else ''}"
             if item.status == "SUCCESS":
-                lines, values = _delivery_lines(s, item, lang)
+                lines, values = _delivery_lines(delivered.get(item.id), item, lang)
                 parts.append("\n".join([head, *lines]))
                 copies += values
             elif item.status == "FAILED":
@@ -237,8 +232,9 @@ def compose(s: Session, message_id: int, public_url: str) -> tuple[str, list[str
             parts.append(wording.refund_when(o.payment_method, lang))
         texts = ["\n\n".join(parts), *copies[:3]]
     elif kind == FAILED:
-        parts = [wording.message(FAILED, lang, order=o.id, refund=_refund_due(s, o.id))]
-        for item in _items(s, o.id):
+        items = _items(s, o.id)
+        parts = [wording.message(FAILED, lang, order=o.id, refund=_refund_due(items))]
+        for item in items:
             parts.append(
                 f"• {item.product} → {item.target}\n{wording.failure_reason(item.failure_class, lang)}"
             )
@@ -351,7 +347,10 @@ def _finish(uow_factory: UowFactory, message_id: int, status: str, error: str | 
             cause = {SENT: "LINE accepted it", SKIPPED: "nothing to say any more"}.get(
                 status, "LINE refused it"
             )
-            conn.execute(_finish_sql(status), {"id": message_id, "e": error, "cause": cause})
+            moved = conn.execute(_finish_sql(status), {"id": message_id, "e": error, "cause": cause}).scalar()
+            if moved is not None:  # the usual case: the move says where it is now
+                uow.commit()
+                return str(moved)
         now = conn.execute(text("SELECT status FROM customer_messages WHERE id = :id"), {"id": message_id})
         uow.commit()
         return str(now.scalar_one())
@@ -398,21 +397,26 @@ def deliver(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public
     Raises PushUnavailable (after recording it) when LINE could not take it now, so the actor retries with the
     same retry key. A message already sent, or refused for good, is left alone.
 
-    In the usual case (nothing earlier waits) the message is read and composed in the same transaction that
-    looked for earlier ones: one read transaction and one finishing one per message."""
+    In the usual case (nothing earlier waits) one statement reads the message, its order and customer and
+    whether anything earlier waits; the items and their deliveries are one more each; the finishing move is
+    one statement that answers the new status."""
     with uow_factory() as uow:
         s = uow.session
-        earlier = [
-            int(i)
-            for (i,) in s.connection().execute(
-                text(
-                    "SELECT e.id FROM customer_messages m JOIN customer_messages e ON e.payment_id = m.payment_id "
-                    "WHERE m.id = :id AND e.id < m.id AND e.status = 'QUEUED' ORDER BY e.id"
-                ),
-                {"id": message_id},
-            )
-        ]
-        loaded = None if earlier else _load(s, message_id, public_url)
+        row = _read(s, message_id)
+        earlier = []
+        if row is not None and row.earlier_waiting:
+            earlier = [
+                int(i)
+                for (i,) in s.connection().execute(
+                    text(
+                        "SELECT e.id FROM customer_messages m JOIN customer_messages e "
+                        "ON e.payment_id = m.payment_id "
+                        "WHERE m.id = :id AND e.id < m.id AND e.status = 'QUEUED' ORDER BY e.id"
+                    ),
+                    {"id": message_id},
+                )
+            ]
+        loaded = None if earlier else _loaded(s, message_id, public_url, row)
     if earlier:
         for other in earlier:
             _deliver_one(uow_factory, other, pusher, public_url)
@@ -423,20 +427,16 @@ def deliver(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public
 _Loaded = tuple[str, str | None, tuple[str, list[str]] | None]  # (status, retry key, composed)
 
 
-def _load(s: Session, message_id: int, public_url: str) -> _Loaded:
-    row = (
-        s.connection()
-        .execute(text("SELECT status, retry_key FROM customer_messages WHERE id = :id"), {"id": message_id})
-        .first()
-    )
+def _loaded(s: Session, message_id: int, public_url: str, row=None) -> _Loaded:  # type: ignore[no-untyped-def]
+    row = row if row is not None else _read(s, message_id)
     if row is None or row.status != QUEUED:
         return (row.status if row else "missing", None, None)
-    return (QUEUED, row.retry_key, compose(s, message_id, public_url))
+    return (QUEUED, row.retry_key, compose(s, message_id, public_url, row))
 
 
 def _deliver_one(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public_url: str) -> str:
     with uow_factory() as uow:
-        loaded = _load(uow.session, message_id, public_url)
+        loaded = _loaded(uow.session, message_id, public_url)
     return _push(uow_factory, message_id, loaded, pusher, public_url)
 
 
