@@ -52,6 +52,7 @@ PAID, DELIVERED, PARTIAL, FAILED, REFUNDED, PAYMENT_CODE, REMINDER = (
 )
 QUEUED, SENT, NOT_SENT, SKIPPED = (str(s) for s in MessageStatus)  # core.states.MESSAGE
 ACTOR = "system:notify"
+INVOICE = "invoice"  # the order's e-invoice was issued (esa_domain.invoicing.issuing queues it)
 REMIND_BEFORE = timedelta(hours=6)  # before an offline payment code's deadline
 PAID_ALONE_AFTER = timedelta(
     seconds=20
@@ -257,6 +258,8 @@ def compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[str
                 )
         parts.append(wording.refund_when(o.payment_method, lang))
         texts.append("\n\n".join(parts))
+    elif kind == INVOICE:  # the order's e-invoice, issued at ECPay (issue 19): its number and random code
+        texts = _invoice_texts(s, o, lang)
     elif kind.startswith(PAYMENT_CODE):
         texts = _payment_code_texts(s, o, kind.partition(":")[2], lang)
     elif kind.startswith(REMINDER):
@@ -269,6 +272,24 @@ def compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[str
     if texts:
         texts[0] = f"{texts[0]}\n\n{link}"
     return o.line_user_id, texts
+
+
+_INVOICE = text(
+    "SELECT invoice_no, random_number, coalesce(issued_twd, amount_twd) AS amount, carrier_kind, carrier_value "
+    "FROM invoices WHERE payment_id = :p AND status = 'ISSUED'"
+)
+
+
+def _invoice_texts(s: Session, o: _Order, lang: str) -> list[str]:
+    """The invoice's number, random code, amount and where it went; nothing (skipped) if it is not issued."""
+    inv = s.connection().execute(_INVOICE, {"p": o.id}).first()
+    if inv is None:
+        return []
+    head = wording.message(
+        INVOICE, lang, order=o.id, number=inv.invoice_no, code=inv.random_number, amount=inv.amount
+    )
+    where = wording.message(f"invoice_{inv.carrier_kind}", lang, value=inv.carrier_value or "")
+    return [f"{head}\n{where}"]
 
 
 def _reminder_texts(s: Session, o: _Order, trade_no: str, lang: str) -> list[str]:

@@ -150,6 +150,27 @@ MESSAGES = {
         "en": "We received your NT${amount} payment.",
         "zh-Hant": "已收到您的 NT${amount} 付款。",
     },
+    # the order's e-invoice (統一發票, issue 19): its number and random code, then where it went
+    "invoice": {
+        "id": "Faktur elektronik (統一發票) pesanan #{order}: nomor {number}, kode acak {code}, NT${amount}.",
+        "en": "E-invoice (統一發票) for order #{order}: number {number}, random code {code}, NT${amount}.",
+        "zh-Hant": "訂單 #{order} 的電子發票：發票號碼 {number}，隨機碼 {code}，金額 NT${amount}。",
+    },
+    "invoice_none": {
+        "id": "Disimpan di pembawa anggota ECPay; undian faktur dicek otomatis.",
+        "en": "Kept in ECPay's member carrier; the invoice lottery is checked for you.",
+        "zh-Hant": "已存入綠界會員載具，將自動為您對獎。",
+    },
+    "invoice_mobile": {
+        "id": "Disimpan ke barcode ponsel Anda {value}.",
+        "en": "Saved to your mobile barcode {value}.",
+        "zh-Hant": "已存入您的手機條碼 {value}。",
+    },
+    "invoice_donation": {
+        "id": "Didonasikan dengan kode donasi {value}. Terima kasih!",
+        "en": "Donated with love code {value}. Thank you!",
+        "zh-Hant": "已捐贈予愛心碼 {value}，謝謝您！",
+    },
     "delivered": {
         "id": "Pesanan #{order} sudah terkirim.",
         "en": "Order #{order} is delivered.",

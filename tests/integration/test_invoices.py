@@ -28,6 +28,7 @@ from esa_domain.models import (
 )
 from esa_domain.operations.actions import refund
 from esa_domain.operations.daily_close import business_day
+from esa_domain.ordering import notify
 from sandbox import ecpay_invoice as einvoice
 from sandbox.ecpay import create_ecpay_sandbox
 from tests.integration.test_refunds import (
@@ -178,6 +179,14 @@ def test_delivered_then_partly_refunded_then_the_rest_one_invoice_one_allowance_
             for m in s.exec(select(CustomerMessage).where(CustomerMessage.payment_id == placed.payment_id))
         ]
     assert kinds.count("invoice") == 1  # the customer hears the number and random code in LINE
+    with Session(db) as s:
+        message = s.exec(select(CustomerMessage).where(CustomerMessage.kind == "invoice")).one()
+        for language, words in (("id", "kode acak"), ("en", "random code"), ("zh-Hant", "隨機碼")):
+            s.execute(text("UPDATE customers SET language = :l"), {"l": language})
+            _, (said,) = notify.compose(s, message.id, "https://esa.example")
+            assert issued["invoice_no"] in said and issued["random_number"] in said and words in said
+            assert "/ABC+123" in said and "NT$70" in said
+        s.rollback()
     # When NT$20 is refunded (goodwill), then the rest (NT$50)
     _refund_and_confirm(db, ecpay_url, placed.payment_id, 20, "goodwill: late delivery")
     assert [a.kind for a in _adjustments(db, placed.payment_id)] == ["allowance"]
