@@ -87,6 +87,7 @@ def unsafe_settings(settings: Settings, suppliers: Mapping[str, SupplierSettings
             "print(secrets.token_urlsafe(48))'`)"
         )
     problems += _unsafe_delivery_key(settings)
+    problems += _unsafe_invoice_service(settings)
     for variable, url in (
         ("ESA_PUBLIC_URL", settings.public_url),
         ("LINE_API_BASE_URL", settings.line_api_base_url),
@@ -99,6 +100,42 @@ def unsafe_settings(settings: Settings, suppliers: Mapping[str, SupplierSettings
                 f"{variable} is {url!r}, a loopback address (the demo's simulators): set the production URL"
             )
     problems += _unsafe_suppliers(settings, suppliers)
+    return problems
+
+
+def _unsafe_invoice_service(settings: Settings) -> list[str]:
+    """ECPay's B2C e-invoice service (issue 19): never its published stage merchant or keys, stage or a simulator
+    (an invoice there is no invoice: the customer holds nothing the tax office knows)."""
+    from esa_domain.adapters.ecpay_invoice.client import (
+        STAGE_BASE_URL,
+        STAGE_HASH_IV,
+        STAGE_HASH_KEY,
+        STAGE_MERCHANT_ID,
+    )
+
+    problems = []
+    merchant = settings.ecpay_invoice_merchant_id.strip()
+    if not merchant or merchant == STAGE_MERCHANT_ID:
+        problems.append(
+            f"ECPAY_INVOICE_MERCHANT_ID is {merchant or 'missing'} (ECPay's public e-invoice stage merchant is "
+            f"{STAGE_MERCHANT_ID}): set your production e-invoice MerchantID"
+        )
+    key, iv = settings.ecpay_invoice_hash_key, settings.ecpay_invoice_hash_iv
+    for variable, value, stage in (
+        ("ECPAY_INVOICE_HASH_KEY", key.get_secret_value().strip(), STAGE_HASH_KEY),
+        ("ECPAY_INVOICE_HASH_IV", iv.get_secret_value().strip(), STAGE_HASH_IV),
+    ):
+        if not value or value == stage:
+            problems.append(
+                f"{variable} is {'missing' if not value else 'ECPay’s published e-invoice stage value'}: set your "
+                "production value from ECPay's e-invoice back office"
+            )
+    base = settings.ecpay_invoice_base_url.strip()
+    stage_host = urlsplit(STAGE_BASE_URL).hostname
+    if (urlsplit(base).hostname or "").lower() == stage_host or _is_loopback(base):
+        problems.append(
+            f"ECPAY_INVOICE_BASE_URL is {base!r} (stage or a simulator): set https://einvoice.ecpay.com.tw"
+        )
     return problems
 
 

@@ -47,6 +47,11 @@ def production_api(db, redis_url, redis_client, run_asgi) -> str:
         ecpay_base_url="https://payment.ecpay.com.tw",
         customer_token_secret="s" * 48,
         ESA_DELIVERY_KEY="cHJvZHVjdGlvbi1kZWxpdmVyeS1rZXktMzItYnl0ZXM=",  # 32 bytes, not the demo's published key
+        # ECPay's e-invoice service (issue 19): production keys of its own
+        ecpay_invoice_merchant_id="3654321",
+        ecpay_invoice_hash_key="Pw7Rt2Yu5Io8Kl3N",
+        ecpay_invoice_hash_iv="Qa4Sd6Fg8Hj1Zx3C",
+        ecpay_invoice_base_url="https://einvoice.ecpay.com.tw",
     )
 
 

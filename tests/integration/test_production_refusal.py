@@ -25,6 +25,10 @@ STAGE_VARIABLES = (
     "ECPAY_HASH_IV",
     "ECPAY_BASE_URL",
     "CUSTOMER_TOKEN_SECRET",
+    "ECPAY_INVOICE_MERCHANT_ID",
+    "ECPAY_INVOICE_HASH_KEY",
+    "ECPAY_INVOICE_HASH_IV",
+    "ECPAY_INVOICE_BASE_URL",
 )
 SAFE = {
     "ECPAY_MERCHANT_ID": "3123456",
@@ -34,6 +38,11 @@ SAFE = {
     "CUSTOMER_TOKEN_SECRET": "x" * 48,
     "ESA_PUBLIC_URL": "https://esa.example.com",
     "ESA_DELIVERY_KEY": "cHJvZHVjdGlvbi1kZWxpdmVyeS1rZXktMzItYnl0ZXM=",  # 32 bytes, not the demo's
+    # ECPay's e-invoice service (issue 19): its own merchant and keys
+    "ECPAY_INVOICE_MERCHANT_ID": "3654321",
+    "ECPAY_INVOICE_HASH_KEY": "Pw7Rt2Yu5Io8Kl3N",
+    "ECPAY_INVOICE_HASH_IV": "Qa4Sd6Fg8Hj1Zx3C",
+    "ECPAY_INVOICE_BASE_URL": "https://einvoice.ecpay.com.tw",
 }
 
 
@@ -135,6 +144,24 @@ def test_short_token_secret_and_simulator_urls_are_named():
     assert "CUSTOMER_TOKEN_SECRET is 9 bytes" in problems
     assert "LINE_API_BASE_URL" in problems and "FX_SOURCE_URL" in problems
     assert "ECPAY" not in problems
+
+
+def test_the_e_invoice_services_stage_keys_and_a_simulator_are_named():
+    from esa_domain.infra.production import unsafe_settings
+
+    stage = _production(
+        ecpay_invoice_merchant_id="2000132",
+        ecpay_invoice_hash_key="ejCk326UnaZWKisg",
+        ecpay_invoice_hash_iv="q9jcZX8Ib9LM8wYk",
+        ecpay_invoice_base_url="https://einvoice-stage.ecpay.com.tw",
+    )
+    problems = "\n".join(unsafe_settings(stage))
+    for variable in ("ECPAY_INVOICE_MERCHANT_ID", "ECPAY_INVOICE_HASH_KEY", "ECPAY_INVOICE_HASH_IV"):
+        assert variable in problems
+    assert "ECPAY_INVOICE_BASE_URL is 'https://einvoice-stage.ecpay.com.tw'" in problems
+    local = _production(ecpay_invoice_base_url="http://127.0.0.1:8100/einvoice")
+    simulator = "\n".join(unsafe_settings(local))
+    assert "ECPAY_INVOICE_BASE_URL" in simulator and "MERCHANT_ID" not in simulator
 
 
 def test_supplier_pointing_at_a_simulator_is_named():
