@@ -1,7 +1,8 @@
 """The five supplier simulators and LINE's in one process, zero delays, a bottomless balance (uvicorn --factory).
 
 LINE is there because every order now sends its customer messages (paid, delivered): without it each push
-would be refused (404) and the run would measure a path no deployment takes."""
+would be refused (404) and the run would measure a path no deployment takes. ECPay's e-invoice API likewise: each
+delivered order's invoice is issued there (sandbox.app.demo_env points ECPAY_INVOICE_BASE_URL at /einvoice)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from sandbox import billfazz, iak, lapakgaming, line, pulsaif, redision
+from sandbox import billfazz, ecpay_invoice, iak, lapakgaming, line, pulsaif, redision
 from sandbox._common import SimulatorConfig
 from sandbox.app import BILLFAZZ, IAK, LAPAK, PULSAIF, REDISION
 
@@ -37,6 +38,8 @@ def app() -> Starlette:
                 redision.create_app(**REDISION, callback_url=f"{base}/callbacks/redision", config=_config()),
             ),
             Mount("/line", line.create_app()),
+            # ECPay's e-invoice API (issue 19): every delivered order is invoiced, so the bench measures it
+            Mount("/einvoice", ecpay_invoice.create_app()),
             Mount(
                 "/pulsaif",
                 pulsaif.create_app(
