@@ -65,6 +65,7 @@ def test_no_input_makes_the_customer_api_fail_or_break_its_schema(db, redis_url,
             except Exception as exc:  # name the operation: hypothesis only shows the case
                 pytest.fail(f"{operation.label} ({mode.value}): {exc}")
     # with GET /api/v1/me, PUT /api/v1/me/language, the bills and checks (esa_api/customer/routes_bills.py), and
-    # numbers, saved numbers, buy again and receipts (esa_api/customer/routes_saved.py: 7)
-    assert operations == 22
+    # numbers, saved numbers, buy again and receipts (esa_api/customer/routes_saved.py: 7), and the e-invoice
+    # carrier's check and the saved carrier (esa_api/customer/routes_invoice.py: 2)
+    assert operations == 24
     assert time.monotonic() - started < 60
