@@ -21,12 +21,13 @@ tests, following the published envelope and rules:
 - CheckBarcode / CheckLoveCode: IsExist Y or N.
 
 Control routes under /_sandbox: the ledger (GET /_sandbox/ledger), failures to inject (POST
-/_sandbox/failures: the next calls of an operation answer HTTP 500 before or after doing it), the clock (POST
-/_sandbox/clock) and reset.
+/_sandbox/failures: the next calls of an operation answer HTTP 500 before or after doing it), slow answers (POST
+/_sandbox/delays: an operation answers seconds after doing it), the clock (POST /_sandbox/clock) and reset.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -137,6 +138,7 @@ class InvoiceSimulator:
     requests: list[dict[str, Any]] = field(default_factory=list)  # every call: operation, Data, RtnCode
     failures: dict[str, list[str]] = field(default_factory=dict)  # operation -> ["before" | "after", ...]
     clock_offset_s: float = 0.0
+    delays: dict[str, float] = field(default_factory=dict)  # operation -> seconds its answer waits, once done
     lock: threading.Lock = field(default_factory=threading.Lock)
     _numbers: Any = field(default_factory=lambda: itertools.count(10000001))
 
@@ -149,6 +151,7 @@ class InvoiceSimulator:
             self.by_relate.clear()
             self.requests.clear()
             self.failures.clear()
+            self.delays.clear()
             self.clock_offset_s = 0.0
 
     def ledger(self) -> dict[str, Any]:
@@ -276,8 +279,12 @@ class InvoiceSimulator:
         if amount > invoice.remain:
             return _err(RTN_ALLOWANCE_OVER, "折讓金額超過發票剩餘可折讓金額")
         now = self.now()
-        allowance = Allowance(now.strftime("%Y%m%d%H%M%S") + f"{len(invoice.allowances) + 1:02d}", amount, items,
-                              now.strftime("%Y-%m-%d %H:%M:%S"))
+        allowance = Allowance(
+            now.strftime("%Y%m%d%H%M%S") + f"{len(invoice.allowances) + 1:02d}",
+            amount,
+            items,
+            now.strftime("%Y-%m-%d %H:%M:%S"),
+        )
         invoice.allowances.append(allowance)
         return {
             "RtnCode": RTN_OK,
@@ -390,8 +397,12 @@ def create_ecpay_invoice_sandbox(sim: InvoiceSimulator | None = None) -> FastAPI
                 )
                 return JSONResponse({"error": "simulated outage"}, status_code=500)
             result = handler(sim, data)
-            sim.requests.append({"operation": operation, "data": data, "rtn_code": result["RtnCode"],
-                                 "failed": failure})
+            sim.requests.append(
+                {"operation": operation, "data": data, "rtn_code": result["RtnCode"], "failed": failure}
+            )
+        delay = sim.delays.get(operation, 0.0)
+        if delay:  # done; the answer is slow (a worker may be killed meanwhile)
+            await asyncio.sleep(delay)
         if failure == "after":  # done, but the answer is lost on the way back
             return JSONResponse({"error": "simulated lost answer"}, status_code=500)
         return answer(TRANS_OK, "", result)
@@ -408,6 +419,13 @@ def create_ecpay_invoice_sandbox(sim: InvoiceSimulator | None = None) -> FastAPI
         with sim.lock:
             sim.failures.setdefault(str(spec["operation"]), []).extend([when] * int(spec.get("count", 1)))
             return {"failures": dict(sim.failures)}
+
+    @app.post("/_sandbox/delays")
+    def delays(spec: dict[str, float] = Body(...)) -> dict[str, float]:
+        """Answer `operation` only `seconds` after doing it: {"Issue": 3, "Allowance": 3}; {} for none."""
+        with sim.lock:
+            sim.delays = {str(k): float(v) for k, v in spec.items()}
+            return dict(sim.delays)
 
     @app.post("/_sandbox/clock")
     def clock(spec: dict[str, Any] = Body(...)) -> dict[str, Any]:

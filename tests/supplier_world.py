@@ -23,7 +23,7 @@ from esa_domain.infra.db import UnitOfWork
 from esa_domain.infra.runtime import Runtime
 from esa_domain.infra.settings import Settings
 from esa_domain.models import FxRate, Product, ProductCategory, Supplier, SupplierOffer
-from sandbox import billfazz, iak, lapakgaming, line, pulsaif, redision
+from sandbox import billfazz, ecpay_invoice, iak, lapakgaming, line, pulsaif, redision
 from sandbox._common import SimulatorConfig
 from sandbox.app import BILLFAZZ, IAK, LAPAK, PULSAIF, REDISION, demo_env
 from sandbox.ecpay import SandboxConfig as EcpaySandboxConfig
@@ -57,6 +57,9 @@ class World:
     env: dict[str, str] = field(default_factory=dict, repr=False)  # what a worker process needs
     ecpay_url: str = ""
     line_url: str = ""
+    invoice_url: str = (
+        ""  # ECPay's e-invoice API (sandbox/ecpay_invoice.py): every delivered order is invoiced
+    )
 
     def context(self, engine: Engine, policy: FulfillmentPolicy | None = None) -> FulfillmentContext:
         runtime = Runtime(self.settings, engine, None)
@@ -109,8 +112,10 @@ def start_world(engine: Engine, **sim_config: float) -> World:
     }
     ecpay_url = servers.start(create_ecpay_sandbox(config=EcpaySandboxConfig(retry_intervals=(0.2,))))
     line_url = servers.start(line.create_app())
+    invoice_url = servers.start(ecpay_invoice.create_app())
     env = demo_env(ecpay_url, pulsaif_callback_secret=SECRET)
     env["LINE_API_BASE_URL"] = line_url
+    env["ECPAY_INVOICE_BASE_URL"] = invoice_url
     env.update(
         {
             "IAK_PREPAID_URL": sims["iak"],
@@ -131,7 +136,7 @@ def start_world(engine: Engine, **sim_config: float) -> World:
         redis_url="unused",
     )
     app.state.runtime = Runtime(settings, engine, None)
-    return World(api_url, sims, settings, servers, env, ecpay_url, line_url)
+    return World(api_url, sims, settings, servers, env, ecpay_url, line_url, invoice_url)
 
 
 def catalog(engine: Engine, offers: dict | None = None) -> None:
