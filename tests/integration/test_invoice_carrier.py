@@ -15,6 +15,7 @@ digits.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -22,12 +23,20 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from esa_domain.adapters.ecpay_invoice.client import EcpayInvoiceClient
+from esa_domain.core.states import ItemStatus, PaymentStatus
+from esa_domain.core.transitions import transition_item, transition_payment
+from esa_domain.infra.db import UnitOfWork
 from esa_domain.infra.runtime import Runtime
 from esa_domain.infra.settings import Settings
-from esa_domain.models import Payment, SavedInvoiceCarrier
+from esa_domain.models import Payment, PaymentItem, Refund, SavedInvoiceCarrier
+from esa_domain.operations.actions import complete_refund, refund
+from esa_domain.operations.operators import create_operator
+from esa_domain.payments.settlement import finish_payment_if_done
 from sandbox import ecpay_invoice
 from tests.integration import test_customer_side as customer_side
 from tests.integration.test_customer_side import PHONE
+from tests.integration.test_invoices import run_invoice_outbox
 from workers.publisher import DramatiqPublisher
 
 stack = customer_side.stack  # the fixture: our API, the ECPay and LINE simulators, a signed-in customer
@@ -221,3 +230,77 @@ def test_the_same_key_with_another_carrier_is_another_order_and_with_the_same_on
     other = _order(shop, {"kind": "donation", "value": "168001"}, key=key)
     assert other.status_code == 409, other.text
     assert _carrier_of(shop.db, first.json()["id"]) == ("mobile", "/ABC+123") and _payments(shop.db) == 1
+
+
+def _deliver_paid_by_atm(db, payment_id: int) -> None:
+    """The order paid at an ATM (no refund API: an operator refunds by hand) and its items delivered, settled as
+    fulfillment settles it (which opens its invoice)."""
+    with Session(db) as s:
+        p = s.get(Payment, payment_id)
+        assert p is not None
+        transition_payment(
+            s, payment_id, PaymentStatus.PAID, cause="test: paid at an ATM", actor="ecpay",
+            values={"paid_at": datetime.now(UTC), "paid_amount_twd": p.amount_twd, "payment_method": "ATM_LAND"},
+        )  # fmt: skip
+        for item in s.exec(select(PaymentItem).where(PaymentItem.payment_id == payment_id)).scalars():
+            transition_item(s, item.id, ItemStatus.PROCESSING, cause="test", actor="test")
+            transition_item(s, item.id, ItemStatus.SUCCESS, cause="test", actor="test")
+        assert finish_payment_if_done(s, payment_id, public_url="https://esa.example").current == "SUCCESS"
+        s.commit()
+
+
+def _read(shop, order_id: int, lang: str) -> dict:
+    r = httpx.get(f"{shop.api}/api/v1/orders/{order_id}", headers={**shop.auth, "Accept-Language": lang})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_the_customers_order_shows_its_invoice_then_its_allowance_in_their_language(shop):
+    client = EcpayInvoiceClient(
+        shop.invoice, ecpay_invoice.MERCHANT_ID, ecpay_invoice.HASH_KEY, ecpay_invoice.HASH_IV, timeout=5
+    )
+    # Given an order to a mobile barcode, paid and delivered: no invoice before it is issued
+    order = _order(shop, {"kind": "mobile", "value": "/ABC+123"}).json()
+    assert _read(shop, order["id"], "en")["invoice"] is None
+    _deliver_paid_by_atm(shop.db, order["id"])
+    pending = _read(shop, order["id"], "id")["invoice"]
+    assert (pending["status"], pending["invoice_no"], pending["status_text"]) == (
+        "PENDING",
+        None,
+        "Faktur sedang dibuat",
+    )
+
+    # When ECPay issues it (the invoice worker's step), Then the order carries its number and random code
+    assert run_invoice_outbox(shop.db, client) == ["ISSUED"]
+    (issued,) = httpx.get(f"{shop.invoice}/_sandbox/ledger").json()["invoices"]
+    for lang, words in (("id", "Faktur sudah terbit"), ("en", "Invoice issued"), ("zh-Hant", "發票已開立")):
+        invoice = _read(shop, order["id"], lang)["invoice"]
+        assert (invoice["invoice_no"], invoice["random_number"]) == (
+            issued["invoice_no"],
+            issued["random_number"],
+        )
+        assert invoice["status_text"] == words and invoice["status_colour"] == "green"
+        assert (invoice["carrier_kind"], invoice["carrier_value"]) == ("mobile", "/ABC+123")
+        assert (invoice["amount_twd"], invoice["allowance_twd"], invoice["invalidated"]) == (25, 0, False)
+    # the list carries no invoice (one order's page reads it)
+    listed = httpx.get(f"{shop.api}/api/v1/orders", headers=shop.auth).json()["orders"]
+    assert [o["invoice"] for o in listed] == [None]
+
+    # When NT$10 is refunded by hand (an ATM payment), ECPay makes an allowance, and the order says so
+    with UnitOfWork(shop.db) as uow:
+        admin = create_operator(uow.session, "ops", "a-long-password-1", role="operator")
+        uow.commit()
+    with UnitOfWork(shop.db) as uow:
+        refund(uow, admin, order["id"], "goodwill: late delivery", 10)
+        uow.commit()
+    with Session(shop.db) as s:
+        refund_id = s.exec(select(Refund.id).where(Refund.payment_id == order["id"])).scalars().one()
+    with UnitOfWork(shop.db) as uow:
+        complete_refund(uow, admin, refund_id, "transfer 123")
+        uow.commit()
+    assert run_invoice_outbox(shop.db, client) == ["DONE"]
+    invoice = _read(shop, order["id"], "en")["invoice"]
+    assert (invoice["allowance_twd"], invoice["invalidated"], invoice["status"]) == (10, False, "ISSUED")
+    (issued,) = httpx.get(f"{shop.invoice}/_sandbox/ledger").json()["invoices"]
+    assert [a["amount"] for a in issued["allowances"]] == [10]
+    client.close()
