@@ -13,6 +13,7 @@ Set ESA_SCREENSHOT_DIR to keep screenshots of each step.
 # ruff: noqa: F811  (the browser fixture imported from test_miniapp is this module's test argument)
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -26,7 +27,9 @@ from esa_api.customer.config import CustomerApiConfig
 from esa_domain.adapters.suppliers.iak import IakSettings
 from esa_domain.infra.runtime import Runtime
 from esa_domain.infra.settings import Settings
-from esa_domain.models import Invoice, Payment, SavedInvoiceCarrier
+from esa_domain.models import Invoice, InvoiceAllowance, Payment, SavedInvoiceCarrier
+from esa_domain.operations.actions import refund
+from esa_domain.operations.operators import create_operator
 from sandbox import ecpay_invoice, iak
 from sandbox._common import SimulatorConfig
 from sandbox.app import IAK
@@ -110,7 +113,13 @@ def stack(db, database_url, redis_url, redis_client, run_asgi, tmp_path) -> Iter
         public_url=base,
     )
     with WorkerProcess(worker_env, log_path=tmp_path / "worker.log"):
-        yield {"api": base, "line": line_url, "ecpay": ecpay_url, "invoice": invoice_url}
+        yield {
+            "api": base,
+            "line": line_url,
+            "ecpay": ecpay_url,
+            "invoice": invoice_url,
+            "rt": app.state.runtime,
+        }
 
 
 def _payments(db) -> int:
@@ -213,6 +222,30 @@ def test_a_right_mobile_barcode_is_saved_paid_and_its_invoice_number_shows_on_th
     expect(box).to_contain_text(f"Barcode ponsel {GOOD}")
     _no_sideways_scroll(page)
     _shot(page, "invoice-id-5-delivered")
+
+    # an operator refunds NT$10 of it (ECPay DoAction by the worker): ECPay's allowance (折讓) follows, and the
+    # customer reads it on the order when they open it again
+    with stack["rt"].uow() as uow:
+        ops = create_operator(uow.session, "ops", "a-long-password-1", role="operator")
+        uow.commit()
+    with stack["rt"].uow() as uow:  # its send_refund leaves for the worker after commit
+        refund(uow, ops, payment.id, "goodwill: late delivery", 10)
+        uow.commit()
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        with Session(db) as s:
+            allowance = s.exec(select(InvoiceAllowance)).scalars().first()
+        if allowance is not None and allowance.status == "DONE":
+            break
+        time.sleep(0.5)
+    assert allowance is not None and (allowance.kind, allowance.amount_twd, allowance.status) == (
+        "allowance",
+        10,
+        "DONE",
+    )
+    page.reload()
+    expect(page.locator("#o-invoice")).to_contain_text("Faktur dikurangi (折讓) NT$10")
+    _shot(page, "invoice-id-5b-allowance")
 
     # the next checkout starts with the saved barcode
     page.click("[data-back=orders]")
