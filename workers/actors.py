@@ -14,7 +14,15 @@ from esa_domain.fulfillment import engine as fulfillment
 from esa_domain.infra import metrics
 from esa_domain.payments import accept as payments
 from workers.broker import broker  # sets the broker before any actor is declared
-from workers.context import BuildRuntimeAtBoot, ecpay_client, line_pusher, notify_customer_now, runtime
+from workers.context import (
+    BuildRuntimeAtBoot,
+    ecpay_client,
+    invoice_sent_before,
+    issue_invoice_now,
+    line_pusher,
+    notify_customer_now,
+    runtime,
+)
 
 _line_pusher = line_pusher  # one LINE pusher per process and configuration (workers.context)
 
@@ -82,26 +90,13 @@ def notify_customer(message_id: int) -> None:
     notify_customer_now({"message_id": message_id})
 
 
-def _sent_before(reference: str) -> bool:
-    """Mark an e-invoice request as leaving (Redis, 30 days); True when it was marked before: a retry asks ECPay
-    what happened (GetIssue) before sending anything again."""
-    from workers.broker import broker as b
-
-    return not b.client.set(f"esa:einvoice:sent:{reference}", "1", nx=True, ex=30 * 86400)
+_sent_before = invoice_sent_before  # the e-invoice "request left" marks (workers.context)
 
 
 @dramatiq.actor(queue_name="fulfillment", time_limit=60_000, **RETRIES)
 def issue_invoice(invoice_id: int, plan: dict | None = None) -> None:
     # the first try sends the plan written with the payment's settlement; a retry or the heal asks first
-    from esa_domain.invoicing.issuing import issue_invoice as issue
-
-    rt = runtime()
-    s = rt.settings
-    status = issue(
-        rt.uow, rt.invoice_client, invoice_id, plan, notify_email=s.ecpay_invoice_notify_email,
-        public_url=s.public_url, sent_before=_sent_before,
-    )  # fmt: skip
-    log.info("invoice %s: %s", invoice_id, status)
+    issue_invoice_now({"invoice_id": invoice_id, "plan": plan})
 
 
 @dramatiq.actor(queue_name="fulfillment", time_limit=60_000, **RETRIES)

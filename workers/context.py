@@ -25,9 +25,12 @@ _local = threading.local()
 def runtime() -> Runtime:
     """The composition root's runtime, publishing on this process's broker (the one its actors listen on).
 
-    A customer's LINE message written by a worker (the order it just settled) is pushed by that same worker
-    right after the commit (workers.publisher.InlinePublisher): the message costs no broker round trip."""
-    publisher = InlinePublisher(DramatiqPublisher(broker), {topics.NOTIFY_CUSTOMER: notify_customer_now})
+    A customer's LINE message and the e-invoice of an order a worker just settled are carried out by that same
+    worker right after the commit (workers.publisher.InlinePublisher): neither costs a broker round trip."""
+    publisher = InlinePublisher(
+        DramatiqPublisher(broker),
+        {topics.NOTIFY_CUSTOMER: notify_customer_now, topics.ISSUE_INVOICE: issue_invoice_now},
+    )
     return Runtime.from_settings(get_settings(), publisher)
 
 
@@ -90,3 +93,24 @@ def start_watchdog_timer(every_s: float) -> threading.Thread:
     thread = threading.Thread(target=loop, name="esa-watchdog", daemon=True)
     thread.start()
     return thread
+
+
+def invoice_sent_before(reference: str) -> bool:
+    """Mark an e-invoice request as leaving (Redis, 30 days); True when it was marked before: a retry asks ECPay
+    what happened (GetIssue) before sending anything again."""
+    return not broker.client.set(f"esa:einvoice:sent:{reference}", "1", nx=True, ex=30 * 86400)  # type: ignore[attr-defined]
+
+
+def issue_invoice_now(payload: dict[str, Any]) -> str:
+    """Issue one e-invoice at ECPay (esa_domain.invoicing.issuing.issue_invoice); the actor issue_invoice does the
+    same. `payload`: the outbox row's {"invoice_id", "plan"} (the plan written with the settlement)."""
+    from esa_domain.invoicing.issuing import issue_invoice
+
+    rt = runtime()
+    s = rt.settings
+    status = issue_invoice(
+        rt.uow, rt.invoice_client, int(payload["invoice_id"]), payload.get("plan"),
+        notify_email=s.ecpay_invoice_notify_email, public_url=s.public_url, sent_before=invoice_sent_before,
+    )  # fmt: skip
+    log.info("invoice %s: %s", payload["invoice_id"], status)
+    return status

@@ -366,7 +366,7 @@ def _finish_issued(
         if kept < found.amount:  # refunded while the Issue request was on its way
             _request_adjustment(s, moved, found.amount - kept, None, found.amount, 0, 0, issued_at,
                                 "refunded before the invoice was issued")
-        notify.queue(s, int(moved.payment_id), INVOICE_MESSAGE)
+        notify.queue_invoice(s, int(moved.payment_id))  # its own message, or said in the delivered one
         uow.commit()
     return Iv.ISSUED
 

@@ -133,6 +133,38 @@ def queue_paid_for_slow_orders(
     return sum(1 for payment_id in ids if queue(session, payment_id, PAID) is not None)
 
 
+_SETTLED_WAITING = text(
+    "SELECT 1 FROM customer_messages WHERE payment_id = :p AND kind IN ('delivered', 'partial') "
+    "AND status = 'QUEUED'"
+)
+_INVOICE_ISSUED = text(
+    "SELECT i.payment_id FROM customer_messages m JOIN invoices i ON i.payment_id = m.payment_id "
+    "WHERE m.id = :m AND i.status = 'ISSUED' FOR SHARE OF i"
+)
+
+
+def queue_invoice(session: Session, payment_id: int) -> int | None:
+    """The order's e-invoice was issued (in this transaction, its invoice row locked by the move): its own
+    message, unless the order's delivered message is still to be sent, which then says it. Whichever of the
+    two transactions commits second sees the other (the delivered message's finish locks the invoice row
+    FOR SHARE before it decides), so the customer reads the number once, in one or the other."""
+    if session.connection().execute(_SETTLED_WAITING, {"p": payment_id}).first() is not None:
+        return None
+    return queue(session, payment_id, INVOICE)
+
+
+def _invoice_after(message_id: int) -> Callable[[Session], None]:
+    """In the finishing transaction of a delivered message that did not carry the invoice: the invoice's own
+    message if it was issued meanwhile."""
+
+    def then(session: Session) -> None:
+        payment_id = session.connection().execute(_INVOICE_ISSUED, {"m": message_id}).scalar()
+        if payment_id is not None:
+            queue(session, int(payment_id), INVOICE)
+
+    return then
+
+
 # ---- composing ----------------------------------------------------------------------------------------
 
 
@@ -204,11 +236,19 @@ def _read(s: Session, message_id: int):  # type: ignore[no-untyped-def]
 def compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[str, list[str]] | None:  # type: ignore[no-untyped-def]
     """(LINE user id, texts) of a message; None when the message or its customer is gone. `row`: the
     message as `_read` gave it, when the caller has it already."""
+    composed = _compose(s, message_id, public_url, row)
+    return None if composed is None else (composed[0], composed[1])
+
+
+def _compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[str, list[str], bool] | None:  # type: ignore[no-untyped-def]
+    """`compose`, and whether the texts carry the order's e-invoice (a delivered order's message does when the
+    invoice was issued before it was composed: the customer then gets no separate invoice message)."""
     from esa_domain.fulfillment.delivery import deliveries_for
 
     row = row if row is not None else _read(s, message_id)
     if row is None:
         return None
+    carried = False
     kind = row.kind
     o = _Order(row.id, row.amount_twd, row.payment_method, row.refunded_twd, row.line_user_id, row.language)
     lang = wording.language_of(o.language)
@@ -231,6 +271,10 @@ def compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[str
                 parts.append(f"{head}\n{wording.failure_reason(item.failure_class, lang)}")
         if kind == PARTIAL:
             parts.append(wording.refund_when(o.payment_method, lang))
+        invoice = _invoice_texts(s, o, lang)
+        if invoice:  # issued already (the worker issues it just before this message): said here, not apart
+            parts.append(invoice[0])
+            carried = True
         texts = ["\n\n".join(parts), *copies[:3]]
     elif kind == FAILED:
         items = _items(s, o.id)
@@ -271,7 +315,7 @@ def compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[str
         texts[0] = f"{wording.message('received', lang, amount=o.amount_twd)} {texts[0]}"
     if texts:
         texts[0] = f"{texts[0]}\n\n{link}"
-    return o.line_user_id, texts
+    return o.line_user_id, texts, carried
 
 
 _INVOICE = text(
@@ -356,9 +400,16 @@ def _payment_code_texts(s: Session, o: _Order, trade_no: str, lang: str) -> list
 # ---- delivering ---------------------------------------------------------------------------------------
 
 
-def _finish(uow_factory: UowFactory, message_id: int, status: str, error: str | None) -> str:
+def _finish(
+    uow_factory: UowFactory,
+    message_id: int,
+    status: str,
+    error: str | None,
+    then: Callable[[Session], None] | None = None,
+) -> str:
     """QUEUED -> `status` (compare-and-set, with its history row); a concurrent try that finished it first
-    wins. `status` QUEUED only notes why it waits (no move). Returns the status it has now."""
+    wins. `status` QUEUED only notes why it waits (no move). Returns the status it has now. `then`: what else
+    the move's transaction writes when this call made the move."""
     error = error[:300] if error else None
     with uow_factory() as uow:
         conn = uow.session.connection()
@@ -370,6 +421,8 @@ def _finish(uow_factory: UowFactory, message_id: int, status: str, error: str | 
             )
             moved = conn.execute(_finish_sql(status), {"id": message_id, "e": error, "cause": cause}).scalar()
             if moved is not None:  # the usual case: the move says where it is now
+                if then is not None:
+                    then(uow.session)
                 uow.commit()
                 return str(moved)
         now = conn.execute(text("SELECT status FROM customer_messages WHERE id = :id"), {"id": message_id})
@@ -445,14 +498,15 @@ def deliver(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public
     return _push(uow_factory, message_id, loaded, pusher, public_url)
 
 
-_Loaded = tuple[str, str | None, tuple[str, list[str]] | None]  # (status, retry key, composed)
+# (status, retry key, composed (user, texts, carries the invoice), kind)
+_Loaded = tuple[str, str | None, tuple[str, list[str], bool] | None, str | None]
 
 
 def _loaded(s: Session, message_id: int, public_url: str, row=None) -> _Loaded:  # type: ignore[no-untyped-def]
     row = row if row is not None else _read(s, message_id)
     if row is None or row.status != QUEUED:
-        return (row.status if row else "missing", None, None)
-    return (QUEUED, row.retry_key, compose(s, message_id, public_url, row))
+        return (row.status if row else "missing", None, None, None)
+    return (QUEUED, row.retry_key, _compose(s, message_id, public_url, row), row.kind)
 
 
 def _deliver_one(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public_url: str) -> str:
@@ -464,7 +518,7 @@ def _deliver_one(uow_factory: UowFactory, message_id: int, pusher: TextPusher, p
 def _push(
     uow_factory: UowFactory, message_id: int, loaded: _Loaded, pusher: TextPusher, public_url: str
 ) -> str:
-    status, retry_key, composed = loaded
+    status, retry_key, composed, kind = loaded
     if status != QUEUED:
         return status
     if not composed or not composed[1]:
@@ -472,7 +526,7 @@ def _push(
         return _finish(
             uow_factory, message_id, SKIPPED, "nothing to say any more (a reminder for a paid order)"
         )
-    to, texts = composed
+    to, texts, carried = composed
     try:
         outcome = pusher.push_texts(to, texts, retry_key=str(retry_key))
     except PushUnavailable as exc:
@@ -484,4 +538,7 @@ def _push(
         log.warning("LINE refused customer message %s: %s", message_id, exc)
         return _finish(uow_factory, message_id, NOT_SENT, str(exc))
     note = "LINE had accepted an earlier try (409)" if outcome is PushOutcome.ALREADY_ACCEPTED else None
-    return _finish(uow_factory, message_id, SENT, note)
+    then = None
+    if kind in (DELIVERED, PARTIAL) and not carried:  # the invoice, if issued meanwhile, gets its own message
+        then = _invoice_after(message_id)
+    return _finish(uow_factory, message_id, SENT, note, then)

@@ -137,6 +137,11 @@ WORDS = {
         "copy": "Salin",
         "paid_msg": "sudah kami terima",
         "delivered_msg": "sudah terkirim",
+        "atm": "Transfer ATM",
+        "refused": "Nomor tujuan ditolak",
+        "card_back": "kartu kredit Anda dalam 7–14 hari",
+        "not_delivered_msg": "tidak bisa dikirim",
+        "refunded_msg": "sudah dikembalikan",
     },
     "en": {
         "bad_target": "not an Indonesian mobile number",
@@ -147,6 +152,11 @@ WORDS = {
         "copy": "Copy",
         "paid_msg": "We received",
         "delivered_msg": "is delivered",
+        "atm": "ATM transfer",
+        "refused": "The operator refused the number",
+        "card_back": "credit card within 7–14 days",
+        "not_delivered_msg": "could not be delivered",
+        "refunded_msg": "has been refunded",
     },
     "zh-Hant": {
         "bad_target": "印尼手機號碼",
@@ -157,6 +167,11 @@ WORDS = {
         "copy": "複製",
         "paid_msg": "已收到",
         "delivered_msg": "已完成",
+        "atm": "ATM 轉帳",
+        "refused": "電信業者拒絕了這個號碼",
+        "card_back": "7–14 天內退回您的信用卡",
+        "not_delivered_msg": "無法完成",
+        "refunded_msg": "已退款",
     },
 }
 
@@ -251,13 +266,16 @@ def test_a_declined_card_then_a_second_attempt_on_the_same_order_delivers_in_the
     assert texts[1] == item.artifact  # the serial alone: a long press copies exactly it
 
 
-def test_an_atm_payment_code_appears_then_the_order_is_paid_and_delivered(db, stack, browser):
+@pytest.mark.parametrize("lang", ["id", "en", "zh-Hant"])
+def test_an_atm_payment_code_appears_then_the_order_is_paid_and_delivered(db, stack, browser, lang):
     import httpx
     from playwright.sync_api import expect
 
+    w = WORDS[lang]
     page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     page.set_default_timeout(20_000)
     page.goto(stack["api"] + "/app/")
+    page.select_option("#lang", lang)
     page.click("#login")
     page.get_by_role("button", name="Siti Rahmawati").click()
     page.click("[data-code=TSEL10]")
@@ -271,12 +289,12 @@ def test_an_atm_payment_code_appears_then_the_order_is_paid_and_delivered(db, st
     page.get_by_role("link", name="Back to the shop").click()  # ECPay's ClientBackURL: our result page
     expect(page.locator("#payment-code")).to_contain_text("9103522", timeout=15_000)
     expect(page.locator("#payment-code")).to_contain_text("812")
-    _shot(page, "atm-1-result-code")
+    _shot(page, f"{lang}-atm-1-result-code")
     page.click("#back-to-app")
-    expect(page.locator("#o-code")).to_contain_text("Transfer ATM")
-    expect(page.locator("#copy-account")).to_have_text("Salin")
+    expect(page.locator("#o-code")).to_contain_text(w["atm"])
+    expect(page.locator("#copy-account")).to_have_text(w["copy"])
     expect(page.locator("#pay")).to_be_hidden()
-    _shot(page, "atm-2-app-code")
+    _shot(page, f"{lang}-atm-2-app-code")
 
     # Then they pay at an ATM: ECPay's ReturnURL says paid, the worker delivers, the app shows it
     with Session(db) as s:
@@ -284,23 +302,25 @@ def test_an_atm_payment_code_appears_then_the_order_is_paid_and_delivered(db, st
     httpx.post(f"{stack['ecpay']}/_sandbox/trades/{trade}/pay")
     expect(page.locator("#order-status")).to_have_attribute("data-status", "SUCCESS", timeout=40_000)
     expect(page.locator("#o-code")).to_be_hidden()
-    _shot(page, "atm-3-delivered")
+    _shot(page, f"{lang}-atm-3-delivered")
     user = "U4af4980629a0e8d1f1b4c1f0c2a1d003"
     deadline = time.monotonic() + 20
     while len(_line_messages(stack["line"], user)) < 4 and time.monotonic() < deadline:
         time.sleep(0.3)
     texts = _line_messages(stack["line"], user)
-    assert "Transfer ATM" in texts[0] and texts[1].startswith("9103522")  # the account alone, to copy
-    assert "sudah kami terima" in texts[2] and "sudah terkirim" in texts[2]  # paid and delivered: one message
+    assert w["atm"] in texts[0] and texts[1].startswith("9103522")  # the account alone, to copy
+    assert w["paid_msg"] in texts[2] and w["delivered_msg"] in texts[2]  # paid and delivered: one message
 
 
-def test_a_refused_number_is_explained_with_when_the_money_comes_back(db, stack, browser):
+@pytest.mark.parametrize("lang", ["id", "en", "zh-Hant"])
+def test_a_refused_number_is_explained_with_when_the_money_comes_back(db, stack, browser, lang):
     from playwright.sync_api import expect
 
+    w = WORDS[lang]
     page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     page.set_default_timeout(20_000)
     page.goto(stack["api"] + "/app/")
-    page.select_option("#lang", "en")
+    page.select_option("#lang", lang)
     page.click("#login")
     page.get_by_role("button", name="Mei-Ling Chen").click()
     page.click("[data-code=TSEL10]")
@@ -313,19 +333,19 @@ def test_a_refused_number_is_explained_with_when_the_money_comes_back(db, stack,
     expect(page.locator("#order-status")).to_have_attribute(
         "data-status", re.compile("FAILED|REFUND_PENDING|REFUNDED|NEEDS_REVIEW"), timeout=40_000
     )
-    expect(page.locator("#o-items .reason")).to_contain_text("The operator refused the number")
-    expect(page.locator("#o-refund")).to_contain_text("credit card within 7–14 days")
+    expect(page.locator("#o-items .reason")).to_contain_text(w["refused"])
+    expect(page.locator("#o-refund")).to_contain_text(w["card_back"])
     badge = page.locator("#order-status")
     assert "green" not in (badge.get_attribute("class") or "")
-    _shot(page, "refund-1-reason")
+    _shot(page, f"{lang}-refund-1-reason")
     user = "U4af4980629a0e8d1f1b4c1f0c2a1d001"
     deadline = time.monotonic() + 20
     while len(_line_messages(stack["line"], user)) < 2 and time.monotonic() < deadline:
         time.sleep(0.3)
     texts = _line_messages(stack["line"], user)
     # not delivered within seconds of paying: one message says both (paid, and why not), then the refund's
-    assert texts[0].startswith("We received your NT$") and "could not be delivered" in texts[0]
-    assert "refused the number" in texts[0] and "has been refunded" in texts[1], texts
+    assert w["paid_msg"] in texts[0] and w["not_delivered_msg"] in texts[0], texts
+    assert w["refused"] in texts[0] and w["refunded_msg"] in texts[1], texts
 
 
 def test_the_liff_sdk_is_served_from_our_own_bundle_never_a_cdn(stack, browser):

@@ -183,6 +183,29 @@ def _assert_refunded_exactly_once(db, world, orders: list[Order]) -> None:
     assert_invariants(db, world, orders)
 
 
+def _assert_each_customer_told_once(db, world, rt, env, log: Path, orders: list[Order]) -> None:
+    """The LINE simulator holds, per customer, one message for the order's outcome (paid and not or partly
+    delivered) and one for its refund, though the worker died with refunds half done."""
+    ids = [o.payment_id for o in orders]
+    waiting = "SELECT count(*) FROM customer_messages WHERE status = 'QUEUED' AND payment_id = ANY(:ids)"
+    with WorkerProcess(env, log_path=log):
+        deadline = time.monotonic() + 60
+        while scalar(db, waiting, ids=ids) and time.monotonic() < deadline:
+            outbox.sweep(db, rt.publisher, older_than=timedelta(0))  # type: ignore[arg-type]
+            time.sleep(0.5)
+    assert scalar(db, waiting, ids=ids) == 0, log.read_text()[-3000:]
+    for order in orders:
+        user = scalar(
+            db, "SELECT c.line_user_id FROM customers c JOIN payments p ON p.customer_id = c.id WHERE p.id = :p",
+            p=order.payment_id,
+        )  # fmt: skip
+        pushes = httpx.get(f"{world.line_url}/_sandbox/messages", params={"to": user}).json()
+        texts = [p["messages"][0]["text"] for p in pushes]
+        outcome = [t for t in texts if "tidak bisa dikirim" in t or "hanya sebagian terkirim" in t]
+        refunded = [t for t in texts if "sudah dikembalikan" in t]
+        assert (len(texts), len(outcome), len(refunded)) == (2, 1, 1), texts
+
+
 def test_refund_worker_killed_after_doaction_left_refunds_each_payment_once(
     db, world, rt, worker_env, tmp_path
 ):
@@ -217,6 +240,7 @@ def test_refund_worker_killed_after_doaction_left_refunds_each_payment_once(
         _config(world, do_action_delay_s=0.0)
     _heal(db, rt, worker_env, tmp_path / "worker2.log", orders)
     _assert_refunded_exactly_once(db, world, orders)
+    _assert_each_customer_told_once(db, world, rt, worker_env, tmp_path / "worker3.log", orders)
     for refund_id in killed:  # confirmed from ECPay's record, never sent a second time
         assert scalar(db, "SELECT sends FROM refunds WHERE id = :r", r=refund_id) == 1
         assert scalar(db, "SELECT ecpay_answer FROM refunds WHERE id = :r", r=refund_id).startswith(
