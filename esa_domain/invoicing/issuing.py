@@ -360,7 +360,8 @@ def _finish_issued(
             )
             .first()
         )
-        if moved is None:
+        if moved is None:  # another try settled it first: its exchanges are kept all the same
+            uow.commit()
             return _status(uow_factory, invoice_id)
         kept = int(moved.amount_twd)
         if kept < found.amount:  # refunded while the Issue request was on its way
