@@ -29,6 +29,7 @@ from esa_api.deps import get_runtime
 from esa_domain.core.errors import DomainError, InvalidTarget
 from esa_domain.core.states import BILL_INQUIRY
 from esa_domain.infra.runtime import Runtime
+from esa_domain.invoicing.carrier_choice import saved_carrier
 from esa_domain.ordering import bills, verify
 from esa_domain.ordering.targets import validate_target
 
@@ -151,8 +152,14 @@ async def get_bill_inquiry(
 def _order(rt: Runtime, customer_id: int, inquiry_id: int, key: str, cfg: CustomerApiConfig) -> tuple:
     try:
         with rt.uow() as uow:
+            carrier = saved_carrier(uow.session, customer_id)  # its e-invoice: the saved carrier, else none
             placed = bills.place_bill_order(
-                uow, customer_id=customer_id, inquiry_id=inquiry_id, idempotency_key=key, policy=cfg.policy
+                uow,
+                customer_id=customer_id,
+                inquiry_id=inquiry_id,
+                idempotency_key=key,
+                policy=cfg.policy,
+                carrier=carrier if carrier.kind != "none" else None,
             )
     except DomainError as exc:
         if exc.code == "not_found":

@@ -23,10 +23,11 @@ from esa_api.customer.deps import get_config
 from esa_api.customer.problems import Problem
 from esa_api.customer.responses import problems
 from esa_api.customer.routes_orders import IdempotencyKey, Language, OrderId
-from esa_api.customer.schemas import DeliveryOut, LineIn, OrderOut
+from esa_api.customer.schemas import DeliveryOut, InvoiceCarrierIn, LineIn, OrderOut
 from esa_api.deps import get_runtime
 from esa_domain.core.errors import DomainError
 from esa_domain.infra.runtime import Runtime
+from esa_domain.invoicing.carrier_choice import saved_carrier
 from esa_domain.models import SavedNumber
 from esa_domain.ordering import saved_numbers, wording
 from esa_domain.ordering.wording import is_offline
@@ -244,18 +245,23 @@ async def buy_again(
     cfg: CustomerApiConfig = Depends(get_config),
 ) -> OrderOut:
     """A new order of a past order's top-ups still on sale, for the same numbers, at today's prices; it waits
-    for payment like any order. The same key returns the same order."""
+    for payment like any order. Its e-invoice goes to the customer's saved carrier (checked with ECPay when it
+    was saved), else none. The same key returns the same order."""
 
-    def lines() -> list[LineIn]:
+    def lines() -> tuple[list[LineIn], InvoiceCarrierIn | None]:
         with Session(rt.engine) as s:
             if reads.own_payment(s, me.id, order_id) is None:
                 raise _not_found(order_id)
             again = saved_numbers.again_lines(s, me.id, order_id)
-        return [LineIn(product_code=a.product_code, target=a.target, zone=a.zone) for a in again]
+            carrier = saved_carrier(s, me.id)
+        items = [LineIn(product_code=a.product_code, target=a.target, zone=a.zone) for a in again]
+        return items, (
+            InvoiceCarrierIn(kind=carrier.kind, value=carrier.value) if carrier.kind != "none" else None
+        )
 
-    items = await run_in_threadpool(_domain, lines)
+    items, carrier = await run_in_threadpool(_domain, lines)
     placed, order = await run_in_threadpool(
-        ordering.place, rt, me.id, idempotency_key, items, None, cfg.policy, cfg.public_url
+        ordering.place, rt, me.id, idempotency_key, items, None, cfg.policy, cfg.public_url, carrier
     )
     if order is None:
         raise _not_found(placed.payment_id)

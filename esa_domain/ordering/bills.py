@@ -41,6 +41,7 @@ from esa_domain.core.errors import (
 from esa_domain.core.states import BILL_INQUIRY, BillInquiryStatus
 from esa_domain.core.transitions import born, move
 from esa_domain.infra.db import UnitOfWork
+from esa_domain.invoicing.carrier import Carrier
 from esa_domain.ordering.orders import (
     CatalogProduct,
     OrderLine,
@@ -433,6 +434,7 @@ def place_bill_order(
     idempotency_key: str,
     now: datetime | None = None,
     policy: OrderPolicy | None = None,
+    carrier: Carrier | None = None,
 ) -> PlacedOrder:
     """Place the order paying the bill of a quote: the payment, one item at the quote's TWD total, and the
     quote moved QUOTED -> USED with that item, in one transaction. A second order from the same quote is refused
@@ -443,7 +445,10 @@ def place_bill_order(
     row = session.execute(_QUOTE, {"id": inquiry_id}).first()
     if row is None or row.customer_id != customer_id:
         raise NotFoundError(f"there is no bill inquiry {inquiry_id}")
-    request = OrderRequest(customer_id, idempotency_key, (OrderLine(row.product_code, row.customer_no),))
+    # `carrier`: where its e-invoice goes (issue 19; the customer's saved one), written with the payment
+    request = OrderRequest(
+        customer_id, idempotency_key, (OrderLine(row.product_code, row.customer_no),), None, carrier
+    )
     _validate_shape(request, policy)
     digest = request_hash([(row.product_code, row.customer_no, f"bill:{inquiry_id}")], None)
     replay = _existing(session, request, digest)

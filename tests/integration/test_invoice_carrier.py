@@ -29,17 +29,21 @@ from esa_domain.core.transitions import transition_item, transition_payment
 from esa_domain.infra.db import UnitOfWork
 from esa_domain.infra.runtime import Runtime
 from esa_domain.infra.settings import Settings
-from esa_domain.models import Payment, PaymentItem, Refund, SavedInvoiceCarrier
+from esa_domain.invoicing.carrier import Carrier
+from esa_domain.invoicing.carrier_choice import save_carrier
+from esa_domain.models import Customer, Payment, PaymentItem, Refund, SavedInvoiceCarrier
 from esa_domain.operations.actions import complete_refund, refund
 from esa_domain.operations.operators import create_operator
 from esa_domain.payments.settlement import finish_payment_if_done
 from sandbox import ecpay_invoice
+from tests.integration import test_bills_api as bills_api
 from tests.integration import test_customer_side as customer_side
 from tests.integration.test_customer_side import PHONE
 from tests.integration.test_invoices import run_invoice_outbox
 from workers.publisher import DramatiqPublisher
 
 stack = customer_side.stack  # the fixture: our API, the ECPay and LINE simulators, a signed-in customer
+api, world = bills_api.api, bills_api.world  # the fixtures: bills over the API, the supplier simulators
 
 
 @pytest.fixture
@@ -304,3 +308,35 @@ def test_the_customers_order_shows_its_invoice_then_its_allowance_in_their_langu
     (issued,) = httpx.get(f"{shop.invoice}/_sandbox/ledger").json()["invoices"]
     assert [a["amount"] for a in issued["allowances"]] == [10]
     client.close()
+
+
+def test_buy_again_sends_its_invoice_to_the_saved_carrier(shop):
+    first = _order(shop, None)  # ordered before any carrier was saved: none
+    assert first.status_code == 201, first.text
+    assert _check(shop, "mobile", "/ABC+123", save=True).status_code == 200
+    headers = {**shop.auth, "Idempotency-Key": str(uuid.uuid4())}
+    r = httpx.post(f"{shop.api}/api/v1/orders/{first.json()['id']}/again", headers=headers)
+    assert r.status_code == 201, r.text
+    assert _carrier_of(shop.db, first.json()["id"]) == ("none", None)
+    assert _carrier_of(shop.db, r.json()["id"]) == ("mobile", "/ABC+123")
+
+
+def test_a_bill_ordered_from_its_inquiry_sends_its_invoice_to_the_saved_carrier(db, api):
+    # test_bills_api's app and supplier world: BPJS 8801234560001 bills "VERGIE" (IAK's documented example)
+    auth = api.sign_in()
+    with Session(db) as s:
+        customer_id = s.exec(select(Customer.id)).scalars().one()
+    with UnitOfWork(db) as uow:
+        save_carrier(uow.session, customer_id, Carrier("donation", "168001"))
+        uow.commit()
+    q = httpx.post(
+        f"{api.base}/api/v1/bills/inquiries",
+        headers=auth,
+        json={"product_code": "BPJSKES", "customer_no": "8801234560001", "months": 1},
+    ).json()
+    r = httpx.post(
+        f"{api.base}/api/v1/bills/inquiries/{q['id']}/order",
+        headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 201, r.text
+    assert _carrier_of(db, r.json()["id"]) == ("donation", "168001")
