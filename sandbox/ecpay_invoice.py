@@ -66,6 +66,7 @@ RTN_HAS_ALLOWANCE = 9000008  # the invoice has standing allowances: invalidate t
 RTN_ALREADY_INVALID = 9000009  # the invoice is invalidated already
 RTN_DONATED = 9000010  # a donated invoice cannot be invalidated (the B2C guide's 法規提醒: 捐贈發票不可作廢)
 TRANS_OK, TRANS_BAD = 1, 9999
+TIMESTAMP_WINDOW_S = 600  # a request's RqHeader.Timestamp is valid 10 minutes
 
 
 def _php_urlencode(text: str) -> str:
@@ -383,6 +384,10 @@ def create_ecpay_invoice_sandbox(sim: InvoiceSimulator | None = None) -> FastAPI
             outer = await request.json()
             if str(outer.get("MerchantID")) != sim.merchant_id:
                 return answer(TRANS_BAD, "MerchantID 錯誤", None)
+            # ECPay checks the request's time: valid 10 minutes (developers.ecpay.com.tw, RqHeader.Timestamp)
+            stamp_sent = int((outer.get("RqHeader") or {}).get("Timestamp") or 0)
+            if abs(time.time() - stamp_sent) > TIMESTAMP_WINDOW_S:
+                return answer(TRANS_BAD, "Timestamp 逾時", None)
             data = decrypt(str(outer.get("Data") or ""), sim.hash_key, sim.hash_iv)
         except (ValueError, AttributeError, TypeError):
             return answer(TRANS_BAD, "Data 解密失敗", None)

@@ -195,8 +195,16 @@ def _store(
 
 @lru_cache(maxsize=16)
 def _invoice_move(to: str, sources: tuple[str, ...], sets: str = "") -> TextClause:
-    moved = move(INVOICE, to=to, from_=sources, where="t.id = :id", sets=sets, cause=":cause", actor=f"'{ACTOR}'",
-                 returning=", t.amount_twd, t.carrier_kind, t.issued_at, t.allowance_twd, t.issued_twd")
+    moved = move(
+        INVOICE,
+        to=to,
+        from_=sources,
+        where="t.id = :id",
+        sets=sets,
+        cause=":cause",
+        actor=f"'{ACTOR}'",
+        returning=", t.amount_twd, t.carrier_kind, t.issued_at, t.allowance_twd, t.issued_twd",
+    )
     return text(f"WITH {moved} SELECT * FROM moved")  # noqa: S608 (constants only)
 
 
@@ -261,8 +269,12 @@ def issue_invoice(
             query = client.get_issue(relate_number=relate)
             exchanges.append(query.answer.exchange)
             if query.invoice is not None:
-                found = Issued(query.invoice.invoice_no, query.invoice.random_number, query.invoice.invoice_date,
-                               query.invoice.sales_amount)
+                found = Issued(
+                    query.invoice.invoice_no,
+                    query.invoice.random_number,
+                    query.invoice.invoice_date,
+                    query.invoice.sales_amount,
+                )
         if found is None and int(plan["amount"]) <= 0:
             return _finish_void(uow_factory, invoice_id, exchanges)
         refusal = ""
@@ -282,8 +294,12 @@ def issue_invoice(
                     raise InvoiceUnavailable(
                         "ECPay says the RelateNumber is used but cannot find its invoice"
                     )
-                found = Issued(query.invoice.invoice_no, query.invoice.random_number, query.invoice.invoice_date,
-                               query.invoice.sales_amount)
+                found = Issued(
+                    query.invoice.invoice_no,
+                    query.invoice.random_number,
+                    query.invoice.invoice_date,
+                    query.invoice.sales_amount,
+                )
             else:
                 refusal = result.answer.text
     except InvoiceUnavailable as exc:
@@ -321,8 +337,11 @@ def _finish_void(uow_factory: Callable, invoice_id: int, exchanges: list[Exchang
 
 def _status(uow_factory: Callable, invoice_id: int) -> str:
     with uow_factory() as uow:
-        return str(uow.session.connection().execute(text("SELECT status FROM invoices WHERE id = :id"),
-                                                     {"id": invoice_id}).scalar())
+        return str(
+            uow.session.connection()
+            .execute(text("SELECT status FROM invoices WHERE id = :id"), {"id": invoice_id})
+            .scalar()
+        )
 
 
 def _finish_issued(
@@ -365,8 +384,17 @@ def _finish_issued(
             return _status(uow_factory, invoice_id)
         kept = int(moved.amount_twd)
         if kept < found.amount:  # refunded while the Issue request was on its way
-            _request_adjustment(s, moved, found.amount - kept, None, found.amount, 0, 0, issued_at,
-                                "refunded before the invoice was issued")
+            _request_adjustment(
+                s,
+                moved,
+                found.amount - kept,
+                None,
+                found.amount,
+                0,
+                0,
+                issued_at,
+                "refunded before the invoice was issued",
+            )
         notify.queue_invoice(s, int(moved.payment_id))  # its own message, or said in the delivered one
         uow.commit()
     return Iv.ISSUED
@@ -441,11 +469,22 @@ def _request_adjustment(
     )
     kind = "invalidation" if invalidate else "allowance"
     reference = f"A{int(inv.id)}R{refund_id or 0}N{int(amount)}"[:30]
-    adjustment_id = s.connection().execute(
-        _ADJUST,
-        {"invoice": int(inv.id), "payment": int(inv.payment_id), "refund": refund_id, "kind": kind,
-         "reference": reference, "amount": amount, "cause": f"{kind} of NT${amount}: {cause}"[:300]},
-    ).scalar()
+    adjustment_id = (
+        s.connection()
+        .execute(
+            _ADJUST,
+            {
+                "invoice": int(inv.id),
+                "payment": int(inv.payment_id),
+                "refund": refund_id,
+                "kind": kind,
+                "reference": reference,
+                "amount": amount,
+                "cause": f"{kind} of NT${amount}: {cause}"[:300],
+            },
+        )
+        .scalar()
+    )
     if adjustment_id is not None:
         outbox.record(s, topics.ADJUST_INVOICE, {"adjustment_id": int(adjustment_id)})
     return adjustment_id
@@ -482,8 +521,16 @@ def on_refund_confirmed(session: Session, payment_id: int, refund_id: int, amoun
         outbox.record(session, topics.ISSUE_INVOICE, {"invoice_id": int(inv.id)})
         return "lowered"
     adjustment_id = _request_adjustment(
-        session, inv, amount, refund_id, int(inv.issued_twd or 0), int(inv.allowance_twd), int(inv.open_twd),
-        inv.issued_at, f"refund #{refund_id} confirmed", now,
+        session,
+        inv,
+        amount,
+        refund_id,
+        int(inv.issued_twd or 0),
+        int(inv.allowance_twd),
+        int(inv.open_twd),
+        inv.issued_at,
+        f"refund #{refund_id} confirmed",
+        now,
     )
     if adjustment_id is None:
         return "nothing_left"
@@ -515,8 +562,16 @@ class AdjustmentWaits(RuntimeError):
 
 @lru_cache(maxsize=8)
 def _adjustment_move(to: str, sources: tuple[str, ...], sets: str) -> TextClause:
-    moved = move(ADJUSTMENT, to=to, from_=sources, where="t.id = :id", sets=sets, cause=":cause",
-                 actor=f"'{ACTOR}'", returning=", t.kind, t.amount_twd")
+    moved = move(
+        ADJUSTMENT,
+        to=to,
+        from_=sources,
+        where="t.id = :id",
+        sets=sets,
+        cause=":cause",
+        actor=f"'{ACTOR}'",
+        returning=", t.kind, t.amount_twd",
+    )
     return text(f"WITH {moved} SELECT * FROM moved")  # noqa: S608 (constants only)
 
 
@@ -562,9 +617,13 @@ def adjust_invoice(
             else:  # out of its period, an allowance stands...: the refund is allowed instead
                 kind = "allowance"
         if done is None and kind == "allowance":
-            result = client.allowance(invoice_no=a.invoice_no, invoice_date=a.invoice_date, amount=amount,
-                                      lines=(Line(f"Refund {a.merchant_trade_no}", amount, word=ITEM_WORD),),
-                                      notify_email=notify_email)
+            result = client.allowance(
+                invoice_no=a.invoice_no,
+                invoice_date=a.invoice_date,
+                amount=amount,
+                lines=(Line(f"Refund {a.merchant_trade_no}", amount, word=ITEM_WORD),),
+                notify_email=notify_email,
+            )
             exchanges.append(result.answer.exchange)
             if result.ok:
                 done = {"kind": kind, "allowance_no": result.allowance_no, "remain": result.remain}
@@ -581,14 +640,26 @@ def adjust_invoice(
         s = uow.session
         _store(s, exchanges, int(a.invoice_id), adjustment_id)
         if done is not None:
-            moved = s.connection().execute(
-                _adjustment_move(Ad.DONE, (Ad.REQUESTED, Ad.FAILED),
-                                 ", kind = :kind, allowance_no = :no, remain_twd = :remain, finished_at = now(),"
-                                 " ecpay_answer = :answer, tries = t.tries + 1"),
-                {"id": adjustment_id, "kind": done["kind"], "no": done.get("allowance_no"),
-                 "remain": done.get("remain"), "answer": f"{done['kind']} made"[:200],
-                 "cause": f"ECPay made the {done['kind']} of NT${amount}"},
-            ).first()
+            moved = (
+                s.connection()
+                .execute(
+                    _adjustment_move(
+                        Ad.DONE,
+                        (Ad.REQUESTED, Ad.FAILED),
+                        ", kind = :kind, allowance_no = :no, remain_twd = :remain, finished_at = now(),"
+                        " ecpay_answer = :answer, tries = t.tries + 1",
+                    ),
+                    {
+                        "id": adjustment_id,
+                        "kind": done["kind"],
+                        "no": done.get("allowance_no"),
+                        "remain": done.get("remain"),
+                        "answer": f"{done['kind']} made"[:200],
+                        "cause": f"ECPay made the {done['kind']} of NT${amount}",
+                    },
+                )
+                .first()
+            )
             if moved is not None:
                 if done["kind"] == "invalidation":
                     s.connection().execute(
@@ -604,10 +675,21 @@ def adjust_invoice(
                     )
             uow.commit()
             return Ad.DONE
-        moved = s.connection().execute(
-            _adjustment_move(Ad.FAILED, (Ad.REQUESTED,), ", kind = :kind, ecpay_answer = :answer, tries = t.tries + 1"),
-            {"id": adjustment_id, "kind": kind, "answer": refusal[:200], "cause": f"ECPay refused it: {refusal}"[:300]},
-        ).first()
+        moved = (
+            s.connection()
+            .execute(
+                _adjustment_move(
+                    Ad.FAILED, (Ad.REQUESTED,), ", kind = :kind, ecpay_answer = :answer, tries = t.tries + 1"
+                ),
+                {
+                    "id": adjustment_id,
+                    "kind": kind,
+                    "answer": refusal[:200],
+                    "cause": f"ECPay refused it: {refusal}"[:300],
+                },
+            )
+            .first()
+        )
         if moved is not None:
             raise_alert(
                 s,
@@ -682,21 +764,38 @@ def check_invoices(session: Session, lag: timedelta, public_url: str, now: datet
         failed = r.status == "FAILED"
         if r.what == "invoice":
             condition = INVOICE_REFUSED if failed else INVOICE_LAGGING
-            title = (f"ECPay refused the e-invoice of order {r.payment_id}" if failed
-                     else f"The e-invoice of order {r.payment_id} is not issued yet")
-            body = (f"NT${r.amount_twd} to invoice; ECPay's last answer: {r.ecpay_answer or 'none'}. "
-                    "It is retried (asked about first, never issued twice); if ECPay keeps refusing, check the "
-                    "carrier and issue it in ECPay's back office.")
+            title = (
+                f"ECPay refused the e-invoice of order {r.payment_id}"
+                if failed
+                else f"The e-invoice of order {r.payment_id} is not issued yet"
+            )
+            body = (
+                f"NT${r.amount_twd} to invoice; ECPay's last answer: {r.ecpay_answer or 'none'}. "
+                "It is retried (asked about first, never issued twice); if ECPay keeps refusing, check the "
+                "carrier and issue it in ECPay's back office."
+            )
             key = f"{condition}:invoice:{r.id}"
         else:
             condition = ADJUSTMENT_REFUSED if failed else ADJUSTMENT_LAGGING
-            title = (f"ECPay refused the invoice {r.what} of order {r.payment_id}" if failed
-                     else f"The invoice {r.what} of order {r.payment_id} is not made yet")
-            body = (f"NT${r.amount_twd} refunded; ECPay's last answer: {r.ecpay_answer or 'none'}. "
-                    "A refund must not stand without its invoice adjustment.")
+            title = (
+                f"ECPay refused the invoice {r.what} of order {r.payment_id}"
+                if failed
+                else f"The invoice {r.what} of order {r.payment_id} is not made yet"
+            )
+            body = (
+                f"NT${r.amount_twd} refunded; ECPay's last answer: {r.ecpay_answer or 'none'}. "
+                "A refund must not stand without its invoice adjustment."
+            )
             key = f"{condition}:adjustment:{r.id}"
-        alert_id = raise_alert(session, condition=condition, title=title, body=body, public_url=public_url,
-                               payment_id=int(r.payment_id), dedupe_key=key)
+        alert_id = raise_alert(
+            session,
+            condition=condition,
+            title=title,
+            body=body,
+            public_url=public_url,
+            payment_id=int(r.payment_id),
+            dedupe_key=key,
+        )
         if alert_id is not None:
             raised.append(alert_id)
     return raised

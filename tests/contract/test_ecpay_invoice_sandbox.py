@@ -45,7 +45,9 @@ def test_issue_then_query_by_relate_number(sim):
     found = client.get_issue(relate_number="ESA1A2B3C")
     assert found.invoice is not None
     assert (found.invoice.invoice_no, found.invoice.sales_amount, found.invoice.random_number) == (
-        issued.invoice_no, 125, issued.random_number,
+        issued.invoice_no,
+        125,
+        issued.random_number,
     )
     assert client.get_issue(relate_number="NEVERSENT").invoice is None
     assert len(simulator.invoices) == 1
@@ -76,14 +78,17 @@ def test_an_unknown_mobile_barcode_or_love_code_is_refused(sim):
 def test_allowances_up_to_what_remains_then_refused(sim):
     _, client, _ = sim
     issued = client.issue(_issue("ESAAL1", 100))
-    first = client.allowance(invoice_no=issued.invoice_no, invoice_date=issued.invoice_date, amount=60,
-                             lines=(Line("Refund", 60),))
+    first = client.allowance(
+        invoice_no=issued.invoice_no, invoice_date=issued.invoice_date, amount=60, lines=(Line("Refund", 60),)
+    )
     assert first.ok and first.remain == 40 and len(first.allowance_no) == 16
-    over = client.allowance(invoice_no=issued.invoice_no, invoice_date=issued.invoice_date, amount=41,
-                            lines=(Line("Refund", 41),))
+    over = client.allowance(
+        invoice_no=issued.invoice_no, invoice_date=issued.invoice_date, amount=41, lines=(Line("Refund", 41),)
+    )
     assert not over.ok and over.answer.rtn_code == sim_mod.RTN_ALLOWANCE_OVER
-    rest = client.allowance(invoice_no=issued.invoice_no, invoice_date=issued.invoice_date, amount=40,
-                            lines=(Line("Refund", 40),))
+    rest = client.allowance(
+        invoice_no=issued.invoice_no, invoice_date=issued.invoice_date, amount=40, lines=(Line("Refund", 40),)
+    )
     assert rest.ok and rest.remain == 0
     # an invoice with standing allowances is not invalidated (those first)
     refused = client.invalid(invoice_no=issued.invoice_no, invoice_date=issued.invoice_date, reason="refund")
@@ -147,3 +152,12 @@ def test_check_carrier_says_unavailable_when_ecpay_does_not_answer(sim):
         "http://127.0.0.1:9", "2000132", sim_mod.HASH_KEY, sim_mod.HASH_IV, timeout=1
     ) as down:
         assert check_carrier(Carrier("donation", "168001"), down) is CarrierCheck.UNAVAILABLE
+
+
+def test_a_request_out_of_its_ten_minutes_is_not_processed(sim):
+    simulator, client, base = sim
+    stale = client.envelope(_issue("ESASTALE").data(sim_mod.MERCHANT_ID))
+    stale["RqHeader"]["Timestamp"] -= 11 * 60
+    answer = httpx.post(f"{base}/B2CInvoice/Issue", json=stale).json()
+    assert answer["TransCode"] != 1 and simulator.invoices == {}
+    assert client.issue(_issue("ESASTALE")).ok  # the same, sent now

@@ -114,8 +114,12 @@ def test_one_invoice_one_allowance_then_the_final_one_through_kills(db, world, r
 
     # Then each order has exactly one invoice at ECPay, of its amount, and our record names it
     ledger = _ledger(world)
-    rows = _rows(db, "SELECT payment_id, relate_number, invoice_no, random_number, issued_twd FROM invoices "
-                     "WHERE payment_id = ANY(:ids)", ids=ids)
+    rows = _rows(
+        db,
+        "SELECT payment_id, relate_number, invoice_no, random_number, issued_twd FROM invoices "
+        "WHERE payment_id = ANY(:ids)",
+        ids=ids,
+    )
     assert len(rows) == len(orders) == len(ledger)
     amounts = {o.payment_id: o.amount_twd for o in orders}
     for payment_id, relate, invoice_no, random_number, issued_twd in rows:
@@ -136,8 +140,10 @@ def test_one_invoice_one_allowance_then_the_final_one_through_kills(db, world, r
     )
     _kill_between_request_and_commit(db, world, worker_env, tmp_path / "allow.log", open_allowances)
     httpx.post(f"{world.invoice_url}/_sandbox/delays", json={}).raise_for_status()
-    one_done = ("SELECT count(*) FROM invoices i WHERE i.payment_id = ANY(:ids) AND (SELECT count(*) FROM "
-                "invoice_allowances a WHERE a.invoice_id = i.id AND a.status = 'DONE') = 1")
+    one_done = (
+        "SELECT count(*) FROM invoices i WHERE i.payment_id = ANY(:ids) AND (SELECT count(*) FROM "
+        "invoice_allowances a WHERE a.invoice_id = i.id AND a.status = 'DONE') = 1"
+    )
     _heal(db, rt, worker_env, tmp_path / "heal2.log", one_done, orders)
 
     # And the rest is refunded: the final adjustment (an allowance: one stands already)
@@ -154,8 +160,11 @@ def test_one_invoice_one_allowance_then_the_final_one_through_kills(db, world, r
             held
         )
         assert held["remain"] == 0 and not held["invalid"]
-        adjustments = _rows(db, "SELECT kind, amount_twd, status FROM invoice_allowances WHERE payment_id = :p "
-                                "ORDER BY id", p=order.payment_id)
+        adjustments = _rows(
+            db,
+            "SELECT kind, amount_twd, status FROM invoice_allowances WHERE payment_id = :p ORDER BY id",
+            p=order.payment_id,
+        )
         assert [tuple(a) for a in adjustments] == [
             ("allowance", 5, "DONE"), ("allowance", order.amount_twd - 5, "DONE"),
         ]  # fmt: skip
@@ -164,12 +173,14 @@ def test_one_invoice_one_allowance_then_the_final_one_through_kills(db, world, r
             == order.amount_twd
         )
         # every move of the invoice and its adjustments is in its history, a chain from birth
-        chain = _rows(db, "SELECT adjustment_id, from_status, to_status FROM invoice_history WHERE payment_id = :p "
-                          "ORDER BY id", p=order.payment_id)
+        chain = _rows(
+            db,
+            "SELECT adjustment_id, from_status, to_status FROM invoice_history WHERE payment_id = :p "
+            "ORDER BY id",
+            p=order.payment_id,
+        )
         by_subject: dict = defaultdict(list)
         for adjustment_id, frm, to in chain:
             by_subject[adjustment_id].append((frm, to))
         for moves in by_subject.values():
-            assert moves[0][0] is None and all(
-                a[1] == b[0] for a, b in itertools.pairwise(moves)
-            ), moves
+            assert moves[0][0] is None and all(a[1] == b[0] for a, b in itertools.pairwise(moves)), moves
