@@ -442,3 +442,22 @@ def test_invoice_lines_spread_the_discount_and_add_up():
     assert [(line.name, line.price) for line in lines] == [("A", 23), ("B", 40)]
     assert sum(line.price for line in issuing.invoice_lines([("A", 1), ("B", 1), ("C", 1)], 2)) == 2
     assert issuing.invoice_lines([("A", 10)], 0) == ()
+
+
+def test_the_watchdog_alerts_a_refused_invoice_once_among_its_checks(db, ecpay_url):
+    from datetime import timedelta
+
+    from esa_domain.operations import watchdogs
+
+    placed = _order(db, ecpay_url)
+    _set_carrier(db, placed.payment_id, "donation", "7654321")  # a love code that does not exist
+    assert _finish_items(db, placed.payment_id, BOTH) == "SUCCESS"
+    with Session(db) as s:  # refused without an alert of its own (say, an older worker): the watchdog sees it
+        s.execute(text("UPDATE invoices SET status = 'FAILED'"))
+        s.commit()
+    policy = watchdogs.WatchPolicy(jobs={}, fx_max_age=timedelta(days=9), fx_warn_before=timedelta(hours=1))
+    assert watchdogs.watch(_uow(db), policy, "https://esa.example")["invoices"] == 1
+    assert watchdogs.watch(_uow(db), policy, "https://esa.example")["invoices"] == 0  # once
+    with Session(db) as s:
+        (alert,) = s.exec(select(Alert).where(Alert.condition == issuing.INVOICE_REFUSED)).all()
+    assert alert.payment_id == placed.payment_id and "/orders/" in (alert.link or "")
