@@ -126,6 +126,12 @@ def store_delivery(session: Session, item_id: int, attempt_id: int | None, deliv
     session.connection().execute(_UPSERT, {"item": item_id, "attempt": attempt_id, **plain, **sealed})
 
 
+def opened_delivery(item_id: int, row: object) -> Delivery:
+    """A delivery from a row the caller read itself (columns serial, token, customer_name, tariff, kwh, pin_enc,
+    voucher_code_enc), its sealed fields decrypted."""
+    return _open(item_id, row)
+
+
 def _open(item_id: int, row: object) -> Delivery:
     return Delivery(
         serial=row.serial,  # type: ignore[attr-defined]

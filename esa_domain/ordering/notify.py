@@ -178,12 +178,15 @@ class _Order:
     language: str
 
 
+# the order's items with their failure reasons and what was delivered (sealed fields opened in Python)
 _ITEMS = text(
     """
     SELECT i.id, i.status, i.target, i.zone, i.artifact, i.price_twd, p.name AS product,
         (SELECT a.failure_class FROM item_attempts a WHERE a.item_id = i.id
-         ORDER BY a.id DESC LIMIT 1) AS failure_class
+         ORDER BY a.id DESC LIMIT 1) AS failure_class,
+        d.item_id AS delivered, d.serial, d.token, d.customer_name, d.tariff, d.kwh, d.pin_enc, d.voucher_code_enc
     FROM payment_items i JOIN products p ON p.id = i.product_id
+    LEFT JOIN item_deliveries d ON d.item_id = i.id
     WHERE i.payment_id = :p ORDER BY i.id
     """
 )
@@ -222,9 +225,13 @@ _MESSAGE = text(
         EXISTS (SELECT 1 FROM customer_messages e WHERE e.payment_id = m.payment_id AND e.id < m.id
                 AND e.status = 'QUEUED') AS earlier_waiting,
         EXISTS (SELECT 1 FROM customer_messages e WHERE e.payment_id = m.payment_id
-                AND e.kind = 'paid' AND e.status IN ('QUEUED', 'SENT')) AS paid_told
+                AND e.kind = 'paid' AND e.status IN ('QUEUED', 'SENT')) AS paid_told,
+        iv.invoice_no, iv.random_number, coalesce(iv.issued_twd, iv.amount_twd) AS invoice_amount,
+        iv.carrier_kind AS invoice_carrier_kind, iv.carrier_value AS invoice_carrier_value
     FROM customer_messages m JOIN payments p ON p.id = m.payment_id
-    JOIN customers c ON c.id = m.customer_id WHERE m.id = :id
+    JOIN customers c ON c.id = m.customer_id
+    LEFT JOIN invoices iv ON iv.payment_id = m.payment_id AND iv.status = 'ISSUED'
+    WHERE m.id = :id
     """
 )
 
@@ -243,7 +250,7 @@ def compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[str
 def _compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[str, list[str], bool] | None:  # type: ignore[no-untyped-def]
     """`compose`, and whether the texts carry the order's e-invoice (a delivered order's message does when the
     invoice was issued before it was composed: the customer then gets no separate invoice message)."""
-    from esa_domain.fulfillment.delivery import deliveries_for
+    from esa_domain.fulfillment.delivery import opened_delivery
 
     row = row if row is not None else _read(s, message_id)
     if row is None:
@@ -260,18 +267,18 @@ def _compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[st
         items = _items(s, o.id)
         parts = [wording.message(kind, lang, order=o.id, refund=_refund_due(items))]
         copies: list[str] = []
-        delivered = deliveries_for(s, [i.id for i in items if i.status == "SUCCESS"])
         for item in items:
             head = f"• {item.product} → {item.target}{f' ({item.zone})' if item.zone else ''}"
             if item.status == "SUCCESS":
-                lines, values = _delivery_lines(delivered.get(item.id), item, lang)
+                delivery = opened_delivery(item.id, item) if item.delivered is not None else None
+                lines, values = _delivery_lines(delivery, item, lang)
                 parts.append("\n".join([head, *lines]))
                 copies += values
             elif item.status == "FAILED":
                 parts.append(f"{head}\n{wording.failure_reason(item.failure_class, lang)}")
         if kind == PARTIAL:
             parts.append(wording.refund_when(o.payment_method, lang))
-        invoice = _invoice_texts(s, o, lang)
+        invoice = _invoice_texts(s, o, lang, row)
         if invoice:  # issued already (the worker issues it just before this message): said here, not apart
             parts.append(invoice[0])
             carried = True
@@ -303,7 +310,7 @@ def _compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[st
         parts.append(wording.refund_when(o.payment_method, lang))
         texts.append("\n\n".join(parts))
     elif kind == INVOICE:  # the order's e-invoice, issued at ECPay (issue 19): its number and random code
-        texts = _invoice_texts(s, o, lang)
+        texts = _invoice_texts(s, o, lang, row)
     elif kind.startswith(PAYMENT_CODE):
         texts = _payment_code_texts(s, o, kind.partition(":")[2], lang)
     elif kind.startswith(REMINDER):
@@ -324,15 +331,22 @@ _INVOICE = text(
 )
 
 
-def _invoice_texts(s: Session, o: _Order, lang: str) -> list[str]:
-    """The invoice's number, random code, amount and where it went; nothing (skipped) if it is not issued."""
-    inv = s.connection().execute(_INVOICE, {"p": o.id}).first()
-    if inv is None:
-        return []
-    head = wording.message(
-        INVOICE, lang, order=o.id, number=inv.invoice_no, code=inv.random_number, amount=inv.amount
-    )
-    where = wording.message(f"invoice_{inv.carrier_kind}", lang, value=inv.carrier_value or "")
+def _invoice_texts(s: Session, o: _Order, lang: str, row=None) -> list[str]:  # type: ignore[no-untyped-def]
+    """The invoice's number, random code, amount and where it went; nothing (skipped) if it is not issued.
+    `row`: the message as `_read` gave it (it carries the issued invoice), else the invoice is read."""
+    if row is not None:
+        if row.invoice_no is None:
+            return []
+        number, code, amount = row.invoice_no, row.random_number, row.invoice_amount
+        kind, value = row.invoice_carrier_kind, row.invoice_carrier_value
+    else:
+        inv = s.connection().execute(_INVOICE, {"p": o.id}).first()
+        if inv is None:
+            return []
+        number, code, amount = inv.invoice_no, inv.random_number, inv.amount
+        kind, value = inv.carrier_kind, inv.carrier_value
+    head = wording.message(INVOICE, lang, order=o.id, number=number, code=code, amount=amount)
+    where = wording.message(f"invoice_{kind}", lang, value=value or "")
     return [f"{head}\n{where}"]
 
 
