@@ -183,7 +183,8 @@ class InvoicesState(AuthState):
             }
         self.alerts = [
             {
-                "condition": a.condition,
+                "condition": fmt.label(a.condition),
+                "code": a.condition,
                 "title": a.title,
                 "link": routes.order_url(a.payment_id) if a.payment_id else "",
                 "order": fmt.order_number(a.payment_id) if a.payment_id else "",
@@ -344,7 +345,7 @@ def _adjustment_row(r) -> rx.Component:
 
 def _alert_row(a) -> rx.Component:
     return rx.hstack(
-        rx.badge(a["condition"], color_scheme="orange", variant="soft"),
+        rx.badge(a["condition"], color_scheme="orange", variant="soft", title=a["code"]),
         rx.text(a["title"], size="2"),
         rx.cond(a["link"] != "", rx.link(a["order"], href=a["link"], size="2")),
         rx.text(a["at"], size="1", color_scheme="gray"),

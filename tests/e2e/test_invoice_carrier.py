@@ -37,6 +37,7 @@ from sandbox.ecpay import SandboxConfig, create_ecpay_sandbox
 from sandbox.line import LineSandboxConfig, create_line_sandbox
 from tests import factories
 from tests.e2e.test_miniapp import _shot, browser  # noqa: F401 (the fixture these tests use)
+from tests.e2e.test_miniapp_bills import _bpjs
 from tests.servers import free_port
 from tests.worker_process import WorkerProcess
 from workers.publisher import DramatiqPublisher
@@ -188,6 +189,7 @@ def test_a_right_mobile_barcode_is_saved_paid_and_its_invoice_number_shows_on_th
 ):
     from playwright.sync_api import expect
 
+    _bpjs(db)
     page = _page(browser, stack, "id")
     page.check("#carrier-mobile")
     page.fill(
@@ -254,3 +256,13 @@ def test_a_right_mobile_barcode_is_saved_paid_and_its_invoice_number_shows_on_th
     expect(page.locator("#carrier-mobile")).to_be_checked()
     expect(page.locator("#carrier-value")).to_have_value(GOOD)
     _shot(page, "invoice-id-6-prefilled")
+
+    # a bill, ordered from its quote, says its e-invoice goes to the saved barcode too
+    page.click("#view-product .back")
+    page.get_by_role("button", name="BPJS Kesehatan", exact=True).click()
+    page.click("[data-code=BPJSKES]")
+    page.fill("#bill-no", "8801234560001")  # IAK's documented BPJS example (VERGIE)
+    page.click("#bill-check")
+    expect(page.locator("#bill-quote")).to_contain_text("VERGIE")
+    expect(page.locator("#bill-carrier")).to_have_text(f"E-invoice (電子發票): Barcode ponsel {GOOD}")
+    _shot(page, "invoice-id-7-bill")

@@ -27,6 +27,7 @@ Object.assign(window.I18N.id, {
   inv_allowance: "Faktur dikurangi (折讓) {amount} karena pengembalian dana",
   inv_invalidated: "Faktur dibatalkan (作廢) karena pesanan dikembalikan penuh",
   inv_pending: "Faktur dibuat setelah pesanan terkirim.",
+  inv_bill_to: "E-invoice (電子發票): {to}",
 });
 Object.assign(window.I18N.en, {
   inv_title: "E-invoice (電子發票)",
@@ -44,6 +45,7 @@ Object.assign(window.I18N.en, {
   inv_allowance: "Invoice reduced (折讓) by {amount} for a refund",
   inv_invalidated: "Invoice cancelled (作廢): the order was refunded in full",
   inv_pending: "The invoice is issued once the order is delivered.",
+  inv_bill_to: "E-invoice (電子發票): {to}",
 });
 Object.assign(window.I18N["zh-Hant"], {
   inv_title: "電子發票",
@@ -61,6 +63,7 @@ Object.assign(window.I18N["zh-Hant"], {
   inv_allowance: "因退款開立折讓 {amount}",
   inv_invalidated: "訂單全額退款，發票已作廢",
   inv_pending: "訂單完成後開立發票。",
+  inv_bill_to: "電子發票：{to}",
 });
 
 function invStyles() {
@@ -232,6 +235,14 @@ function wireInvoice() {
     invoiceBlock(o);
     awaitInvoice(o);
   };
+  // a bill is ordered from its quote, its e-invoice to the saved carrier (else ECPay's member carrier): say where
+  if (typeof renderBill === "function") {
+    const baseBill = renderBill;
+    renderBill = function (q) {  // eslint-disable-line no-func-assign
+      baseBill(q);
+      billCarrierNote();
+    };
+  }
   // an order opened from the list carries no invoice: read the order itself once
   const baseOpen = openOrder;
   openOrder = function (o) {  // eslint-disable-line no-func-assign
@@ -260,6 +271,23 @@ function carrierHint() {
     : t("inv_none_hint");
 }
 
+function carrierTo(kind, value) {
+  return kind === "mobile" ? t("inv_to_mobile", { v: value })
+    : kind === "donation" ? t("inv_to_donation", { v: value }) : t("inv_to_none");
+}
+
+async function billCarrierNote() {
+  const saved = await loadSavedCarrier();
+  let note = $("bill-carrier");
+  if (!note) {
+    note = el("p", "hint");
+    note.id = "bill-carrier";
+    $("bill-pay").parentElement.insertBefore(note, $("bill-pay"));
+  }
+  note.textContent = t("inv_bill_to", { to: carrierTo(saved?.kind || "none", saved?.value) });
+  note.hidden = $("bill-pay").hidden;
+}
+
 function invoiceBlock(o) {
   $("o-invoice")?.remove();
   const i = o.invoice;
@@ -275,9 +303,7 @@ function invoiceBlock(o) {
   } else {
     box.append(el("p", "muted small", i.status_text || t("inv_pending")));
   }
-  const to = i.carrier_kind === "mobile" ? t("inv_to_mobile", { v: i.carrier_value })
-    : i.carrier_kind === "donation" ? t("inv_to_donation", { v: i.carrier_value }) : t("inv_to_none");
-  box.append(plainRow(t("inv_to"), to));
+  box.append(plainRow(t("inv_to"), carrierTo(i.carrier_kind, i.carrier_value)));
   if (i.invalidated) box.append(el("p", "notice info small", t("inv_invalidated")));
   else if (i.allowance_twd) box.append(el("p", "notice info small", t("inv_allowance", { amount: ntd(i.allowance_twd) })));
   const total = document.querySelector("#view-order .total");
