@@ -95,6 +95,7 @@ _CODES = {
     "invoice_lagging": "E-invoice not issued yet",
     "invoice_adjustment_refused": "Invoice adjustment refused by ECPay",
     "invoice_adjustment_lagging": "Invoice adjustment not made yet",
+    "retry_invoice": "Sent a refused e-invoice again",
     "login": "Logged in",
     "logout": "Logged out",
     "REFUND_PENDING": "Refund under way",

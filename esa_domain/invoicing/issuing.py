@@ -424,8 +424,9 @@ def _finish_refused(
                 payment_id=int(moved.payment_id),
                 public_url=public_url,
                 title=f"ECPay refused the e-invoice of order {moved.payment_id}",
-                body=f"ECPay answered {refusal}. No invoice was issued: check the carrier and the order's "
-                "lines, then issue it again from the order page (it is asked about first, never issued twice).",
+                body=f"ECPay answered {refusal}. No invoice was issued: check the carrier with the customer, then "
+                "send it again, to the corrected carrier or to none (invoicing.actions.retry_invoice; ECPay is "
+                "asked first, it is never issued twice).",
                 dedupe_key=f"{INVOICE_REFUSED}:invoice:{invoice_id}",
             )
         uow.commit()

@@ -403,13 +403,29 @@ def test_an_unknown_mobile_barcode_fails_the_invoice_and_alerts_once(db, ecpay_u
             (h.from_status, h.to_status) for h in s.exec(select(InvoiceHistory).order_by(InvoiceHistory.id))
         ]
     assert history == [(None, "PENDING"), ("PENDING", "FAILED")]
-    # fixed at ECPay (say, the customer's barcode registered): a definite answer settles it
-    _set_carrier(db, placed.payment_id, "mobile", "/ABC+123")
+    # an operator sends it again to ECPay's member carrier (the customer has no valid barcode): audited
+    from esa_domain.invoicing.actions import retry_invoice
+    from esa_domain.invoicing.carrier import Carrier
+    from esa_domain.models import OperatorAction
+    from esa_domain.operations.actions import ActionRefused
+
+    op = _operator(db)
+    with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="say why"):
+        retry_invoice(uow, op, placed.payment_id, "")
+    with UnitOfWork(db) as uow:
+        retry_invoice(uow, op, placed.payment_id, "customer has no barcode: member carrier", Carrier("none"))
+    assert run_invoice_outbox(db, client) == ["ISSUED"]
+    (issued,) = _ledger(sim)
+    assert (issued["carrier_type"], issued["carrier_num"]) == ("1", "")
     with Session(db) as s:
-        s.execute(text("UPDATE invoices SET carrier_value = '/ABC+123' WHERE id = :i"), {"i": invoice.id})
-        s.commit()
-    assert issuing.issue_invoice(_uow(db), client, invoice.id, None, notify_email=NOTIFY) == "ISSUED"
-    assert len(_ledger(sim)) == 1
+        (audit,) = s.exec(select(OperatorAction).where(OperatorAction.action == "retry_invoice")).all()
+        assert audit.detail["carrier_after"] == ["none", None]
+        history = [
+            (h.from_status, h.to_status) for h in s.exec(select(InvoiceHistory).order_by(InvoiceHistory.id))
+        ]
+    assert history == [(None, "PENDING"), ("PENDING", "FAILED"), ("FAILED", "ISSUED")]
+    with UnitOfWork(db) as uow, pytest.raises(ActionRefused, match="is ISSUED"):
+        retry_invoice(uow, op, placed.payment_id, "again")
 
 
 def test_an_invoice_lagging_its_payment_is_alerted_and_healed_by_the_reconciler(db, ecpay_url, invoices):
