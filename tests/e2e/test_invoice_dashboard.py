@@ -117,6 +117,7 @@ def test_the_days_invoices_tie_to_the_close_and_the_order_shows_its_invoice(
     expect(page.locator("#invoice-adjustments")).to_contain_text(d["allowance"].allowance_no)
     # the alert raised while the allowance lagged, as on the Alerts page
     expect(page.locator("#inv-alerts")).to_contain_text(d["alert"].title)
+    expect(page.locator("#inv-alerts")).to_contain_text("Invoice adjustment not made yet")
     _shot(page, "list-1440")
 
     # the CSV of the day, from the audited export endpoint
@@ -137,6 +138,10 @@ def test_the_days_invoices_tie_to_the_close_and_the_order_shows_its_invoice(
     page.click("#inv-close-link")
     expect(page.locator("#page-title")).to_have_text("Daily close")
     expect(page.locator("#close-days")).to_contain_text(day)
+
+    # the alert is on the Alerts page with the others, linked to its order
+    page.goto(f"{dashboard_url}/alerts")
+    expect(page.locator("body")).to_contain_text(d["alert"].title)
 
     # the order page: the invoice's card and its moves on the timeline
     page.goto(f"{dashboard_url}/orders/{d['payment_id']}")
