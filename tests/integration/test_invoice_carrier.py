@@ -340,3 +340,55 @@ def test_a_bill_ordered_from_its_inquiry_sends_its_invoice_to_the_saved_carrier(
     )
     assert r.status_code == 201, r.text
     assert _carrier_of(db, r.json()["id"]) == ("donation", "168001")
+
+
+def test_a_full_refund_shows_the_invoice_invalidated(shop):
+    client = EcpayInvoiceClient(
+        shop.invoice, ecpay_invoice.MERCHANT_ID, ecpay_invoice.HASH_KEY, ecpay_invoice.HASH_IV, timeout=5
+    )
+    order = _order(shop, {"kind": "donation", "value": "168001"}).json()
+    _deliver_paid_by_atm(shop.db, order["id"])
+    assert run_invoice_outbox(shop.db, client) == ["ISSUED"]
+    # a donated invoice cannot be invalidated (ECPay's B2C guide): a full refund of it is an allowance of all
+    with UnitOfWork(shop.db) as uow:
+        ops = create_operator(uow.session, "ops", "a-long-password-1", role="operator")
+        uow.commit()
+    with UnitOfWork(shop.db) as uow:
+        refund(uow, ops, order["id"], "dispute: never used", None)
+        uow.commit()
+    with Session(shop.db) as s:
+        refund_id = s.exec(select(Refund.id).where(Refund.payment_id == order["id"])).scalars().one()
+    with UnitOfWork(shop.db) as uow:
+        complete_refund(uow, ops, refund_id, "transfer 124")
+        uow.commit()
+    assert run_invoice_outbox(shop.db, client) == ["DONE"]
+    invoice = _read(shop, order["id"], "zh-Hant")["invoice"]
+    assert (invoice["carrier_kind"], invoice["carrier_value"]) == ("donation", "168001")
+    assert (invoice["allowance_twd"], invoice["invalidated"]) == (25, False)
+
+    # the same for an invoice to a mobile barcode: invalidated (作廢), inside its period
+    order = _order(shop, {"kind": "mobile", "value": "/ABC+123"}).json()
+    _deliver_paid_by_atm(shop.db, order["id"])
+    assert run_invoice_outbox(shop.db, client) == ["ISSUED"]
+    with UnitOfWork(shop.db) as uow:
+        refund(uow, ops, order["id"], "dispute: never used", None)
+        uow.commit()
+    with Session(shop.db) as s:
+        refund_id = (
+            s.exec(
+                select(Refund.id).where(Refund.payment_id == order["id"]).order_by(Refund.id.desc())  # type: ignore[union-attr]
+            )
+            .scalars()
+            .first()
+        )
+    with UnitOfWork(shop.db) as uow:
+        complete_refund(uow, ops, refund_id, "transfer 125")
+        uow.commit()
+    assert run_invoice_outbox(shop.db, client) == ["DONE"]
+    invoice = _read(shop, order["id"], "id")["invoice"]
+    assert (invoice["status"], invoice["invalidated"], invoice["status_text"]) == (
+        "INVALIDATED",
+        True,
+        "Faktur dibatalkan",
+    )
+    client.close()
