@@ -501,13 +501,29 @@ _LOCK_INVOICE = text(
 )
 
 
-def on_refund_confirmed(session: Session, payment_id: int, refund_id: int, amount: int, purpose: str,
+# the undelivered items' share of the charge, as the invoice left it out (and payments.refunds.refund_amount
+# refunds it): rounded up, at most the charge
+_UNDELIVERED_SHARE = text(
+    """
+    SELECT least(p.amount_twd, (p.amount_twd * coalesce(sum(i.price_twd) FILTER (WHERE i.status = 'FAILED'), 0)::bigint
+                                + greatest(p.subtotal_twd, 1) - 1) / greatest(p.subtotal_twd, 1))
+    FROM payments p JOIN payment_items i ON i.payment_id = p.id WHERE p.id = :p GROUP BY p.id
+    """
+)
+
+
+def on_refund_confirmed(session: Session, payment_id: int, refund_id: int | None, amount: int, purpose: str,
                         now: datetime | None = None) -> str:  # fmt: skip
     """The invoice adjustment of a refund, in the transaction confirming it (never a refund without it).
-    Returns what was done: 'none' (no invoice, or the undelivered part, never invoiced), 'lowered' (not issued
-    yet: only what is kept will be), 'allowance' / 'invalidation' (requested), or 'nothing_left'."""
+    `purpose` 'undelivered': the refund of what was not delivered (at most one per payment), which the invoice
+    never carried: only what it gives back beyond that share is adjusted. Returns what was done: 'none' (no
+    invoice, or nothing invoiced given back), 'lowered' (not issued yet: only what is kept will be),
+    'allowance' / 'invalidation' (requested), or 'nothing_left'."""
     if purpose == "undelivered":
-        return "none"  # the invoice covers only what was delivered
+        share = int(session.connection().execute(_UNDELIVERED_SHARE, {"p": payment_id}).scalar() or 0)
+        amount -= share
+        if amount <= 0:
+            return "none"  # the invoice covers only what was delivered
     inv = session.connection().execute(_LOCK_INVOICE, {"p": payment_id}).first()
     if inv is None or inv.status in (Iv.VOID, Iv.INVALIDATED):
         return "none"

@@ -19,6 +19,7 @@ from esa_domain.core.transitions import transition_item, transition_payment
 from esa_domain.fulfillment.evidence import last_words
 from esa_domain.infra import outbox, topics
 from esa_domain.infra.db import UnitOfWork
+from esa_domain.invoicing.issuing import on_refund_confirmed
 from esa_domain.models import FxRate, Operator, Payment, PaymentItem, Product, Refund
 from esa_domain.operations.operators import record_action, require_role
 from esa_domain.payments import refunds
@@ -218,6 +219,8 @@ def refund(
                 )
                 if not result.applied:
                     raise ActionRefused(f"payment {payment_id} moved to {result.current} meanwhile; reload the page")
+                # its e-invoice gives back what this refunds beyond the undelivered part (issue 19)
+                on_refund_confirmed(s, payment_id, None, amount, "undelivered")
         else:
             undelivered = payment.status in (PaymentStatus.FAILED, PaymentStatus.PARTIAL)
             if refunded_twd is None:

@@ -477,3 +477,22 @@ def test_the_watchdog_alerts_a_refused_invoice_once_among_its_checks(db, ecpay_u
     with Session(db) as s:
         (alert,) = s.exec(select(Alert).where(Alert.condition == issuing.INVOICE_REFUSED)).all()
     assert alert.payment_id == placed.payment_id and "/orders/" in (alert.link or "")
+
+
+def test_an_undelivered_refund_that_gives_back_more_adjusts_the_invoice_for_the_rest(db, ecpay_url, invoices):
+    sim, _, client = invoices
+    placed = _order(db, ecpay_url, promo=True)  # NT$63 charged; PLN20's share NT$41; invoiced NT$22
+    assert (
+        _finish_items(db, placed.payment_id, {"TSEL10": ItemStatus.SUCCESS, "PLN20": ItemStatus.FAILED})
+        == "PARTIAL"
+    )
+    run_invoice_outbox(db, client)
+    # an operator refunds the whole charge as the order's undelivered refund: NT$22 of it was invoiced
+    _refund_and_confirm(db, ecpay_url, placed.payment_id, 63, "customer cancels the rest too")
+    assert [(a.kind, a.amount_twd) for a in _adjustments(db, placed.payment_id)] == [("invalidation", 22)]
+    assert run_invoice_outbox(db, client) == ["DONE"]
+    (issued,) = _ledger(sim)
+    assert issued["sales_amount"] == 22 and issued["invalid"]
+    with Session(db) as s:
+        (row,) = daily_invoices(s, business_day(datetime.now(UTC))).rows
+    assert (row.paid_twd, row.refunded_twd, row.invoiced_twd, row.difference_twd) == (63, 63, 0, 0)
