@@ -15,7 +15,7 @@ tests, following the published envelope and rules:
 - GetIssue by RelateNumber (or InvoiceNo + InvoiceDate): IIS_* fields; unknown: RTN_NOT_FOUND.
 - Allowance: AllowanceAmount at most what remains of the invoice (else RTN_ALLOWANCE_OVER), items must add
   up; answers IA_Allow_No (16 digits), IA_Invoice_No, IA_Date, IA_Remain_Allowance_Amt.
-- Invalid: only inside the allowed period (before the 13th of the month after the invoice's two-month
+- Invalid: only inside the allowed period (until the 13th, 23:59:59, of the month after the invoice's two-month
   period, Asia/Taipei; esa_domain.invoicing.period documents the rule), only with no standing allowance
   (invalidate those first), never a donated invoice: else RTN_INVALID_PERIOD / RTN_HAS_ALLOWANCE / RTN_DONATED.
 - CheckBarcode / CheckLoveCode: IsExist Y or N.
@@ -89,14 +89,14 @@ def decrypt(data: str, key: str = HASH_KEY, iv: str = HASH_IV) -> dict[str, Any]
 
 
 def invalidation_deadline(issued: datetime) -> datetime:
-    """The end of the period in which an invoice may be invalidated: 00:00 (Taipei) on the 13th of the month
-    after its two-month period (Jan-Feb invoices until 12 March inclusive), as esa_domain.invoicing.period."""
+    """The end of the period in which an invoice may be invalidated: 00:00 (Taipei) on the 14th of the month
+    after its two-month period (developers.ecpay.com.tw/?p=7906: not after the 13th, 23:59:59)."""
     local = issued.astimezone(TAIPEI)
     period_end_month = local.month + (local.month % 2)  # 2, 4, ..., 12
     month, year = period_end_month + 1, local.year
     if month > 12:
         month, year = 1, year + 1
-    return datetime(year, month, 13, tzinfo=TAIPEI)
+    return datetime(year, month, 14, tzinfo=TAIPEI)
 
 
 @dataclass
