@@ -10,7 +10,7 @@ from esa_admin import format as fmt
 from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
-from esa_admin.components.widgets import table
+from esa_admin.components.widgets import pager, table
 from esa_admin.deps import unit_of_work
 from esa_domain.infra.db import default_engine
 from esa_domain.operations import alerts as alert_ops
@@ -150,16 +150,11 @@ def alerts_page() -> rx.Component:
             _row,
             id="alerts-table",
         ),
-        rx.hstack(
-            rx.button(
-                "← Newer",
-                on_click=AlertsState.newer,
-                disabled=AlertsState.pages.length() <= 1,
-                variant="soft",
-            ),
-            rx.button(
-                "Older →", on_click=AlertsState.older, disabled=AlertsState.next_before == 0, variant="soft"
-            ),
+        pager(
+            AlertsState.newer,
+            AlertsState.older,
+            AlertsState.pages.length() <= 1,
+            AlertsState.next_before == 0,
         ),
         width="100%",
     )

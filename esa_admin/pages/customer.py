@@ -11,7 +11,7 @@ from esa_admin import format as fmt
 from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
-from esa_admin.components.widgets import empty_state, stat, table
+from esa_admin.components.widgets import empty_state, pager, stat, table
 from esa_admin.pages.orders import ORDER_HEADERS, order_cells, order_row
 from esa_domain.infra.db import default_engine
 from esa_domain.views.orders import OrderFilter, customer_view, search_orders
@@ -115,19 +115,11 @@ def customer_page() -> rx.Component:
                 CustomerState.rows.length() > 0,
                 table(ORDER_HEADERS, CustomerState.rows, _row, id="customer-orders-table"),
             ),
-            rx.hstack(
-                rx.button(
-                    "← Newer",
-                    on_click=CustomerState.prev_page,
-                    disabled=CustomerState.cursors.length() <= 1,
-                    variant="soft",
-                ),
-                rx.button(
-                    "Older →",
-                    on_click=CustomerState.next_page,
-                    disabled=CustomerState.next_cursor == "",
-                    variant="soft",
-                ),
+            pager(
+                CustomerState.prev_page,
+                CustomerState.next_page,
+                CustomerState.cursors.length() <= 1,
+                CustomerState.next_cursor == "",
             ),
             width="100%",
             spacing="3",

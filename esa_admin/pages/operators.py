@@ -10,7 +10,7 @@ from esa_admin import format as fmt
 from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
-from esa_admin.components.widgets import table
+from esa_admin.components.widgets import form_card, form_row, row_button, table
 from esa_admin.deps import unit_of_work
 from esa_domain.core.errors import DomainError
 from esa_domain.infra.db import default_engine
@@ -207,29 +207,21 @@ def _row(r) -> rx.Component:
         ),
         rx.table.cell(
             rx.hstack(
-                rx.button(
+                row_button(
                     "Reset password",
-                    size="1",
-                    variant="soft",
-                    on_click=OperatorsState.ask_password(r["id"], r["username"]),
+                    OperatorsState.ask_password(r["id"], r["username"]),
                     id="reset-" + r["username"],
                 ),
                 rx.cond(
                     r["active"] == "yes",
-                    rx.button(
+                    row_button(
                         "Deactivate",
-                        size="1",
-                        variant="soft",
+                        OperatorsState.deactivate(r["id"]),
                         color_scheme="red",
-                        on_click=OperatorsState.deactivate(r["id"]),
                         id="deactivate-" + r["username"],
                     ),
-                    rx.button(
-                        "Reactivate",
-                        size="1",
-                        variant="soft",
-                        on_click=OperatorsState.reactivate(r["id"]),
-                        id="reactivate-" + r["username"],
+                    row_button(
+                        "Reactivate", OperatorsState.reactivate(r["id"]), id="reactivate-" + r["username"]
                     ),
                 ),
                 spacing="2",
@@ -245,14 +237,7 @@ def _session_row(x) -> rx.Component:
         rx.table.cell(x["used"]),
         rx.table.cell(x["expires"]),
         rx.table.cell(
-            rx.button(
-                "End",
-                size="1",
-                color_scheme="red",
-                variant="soft",
-                on_click=OperatorsState.revoke(x["id"]),
-                id="revoke-" + x["id"],
-            )
+            row_button("End", OperatorsState.revoke(x["id"]), color_scheme="red", id="revoke-" + x["id"])
         ),
     )
 
@@ -268,32 +253,21 @@ def _audit_row(a) -> rx.Component:
 
 
 def _create_form() -> rx.Component:
-    return rx.card(
-        rx.form(
-            rx.vstack(
-                rx.heading("New operator", size="3"),
-                rx.flex(
-                    rx.input(name="username", placeholder="Username", id="new-username"),
-                    rx.input(name="display_name", placeholder="Name shown", id="new-display-name"),
-                    rx.input(
-                        name="password",
-                        type="password",
-                        placeholder="Password (8+ characters)",
-                        id="new-password",
-                    ),
-                    rx.select(list(ROLES), name="role", default_value="viewer", id="new-role"),
-                    rx.button("Create", type="submit", id="create-operator"),
-                    gap="8px",
-                    wrap="wrap",
-                ),
-                rx.cond(OperatorsState.error != "", rx.callout(OperatorsState.error, color_scheme="red")),
-                spacing="2",
+    return form_card(
+        "New operator",
+        form_row(
+            rx.input(name="username", placeholder="Username", id="new-username"),
+            rx.input(name="display_name", placeholder="Name shown", id="new-display-name"),
+            rx.input(
+                name="password", type="password", placeholder="Password (8+ characters)", id="new-password"
             ),
-            on_submit=OperatorsState.create,
-            reset_on_submit=False,
-            id="operator-create",
+            rx.select(list(ROLES), name="role", default_value="viewer", id="new-role"),
+            rx.button("Create", type="submit", id="create-operator"),
+            align=None,
         ),
-        width="100%",
+        rx.cond(OperatorsState.error != "", rx.callout(OperatorsState.error, color_scheme="red")),
+        on_submit=OperatorsState.create,
+        id="operator-create",
     )
 
 

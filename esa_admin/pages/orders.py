@@ -14,7 +14,7 @@ from esa_admin import format as fmt
 from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
-from esa_admin.components.widgets import empty_state, status_badge, table
+from esa_admin.components.widgets import empty_state, pager, status_badge, table
 from esa_admin.exports import export_url
 from esa_domain.core.errors import InvalidRequest
 from esa_domain.core.states import PAYMENT, PaymentStatus
@@ -297,19 +297,11 @@ def orders_page() -> rx.Component:
             table(ORDER_HEADERS, OrdersState.rows, _row, id="orders-table"),
         ),
         rx.flex(
-            rx.hstack(
-                rx.button(
-                    "← Newer",
-                    on_click=OrdersState.prev_page,
-                    disabled=OrdersState.cursors.length() <= 1,
-                    variant="soft",
-                ),
-                rx.button(
-                    "Older →",
-                    on_click=OrdersState.next_page,
-                    disabled=OrdersState.next_cursor == "",
-                    variant="soft",
-                ),
+            pager(
+                OrdersState.prev_page,
+                OrdersState.next_page,
+                OrdersState.cursors.length() <= 1,
+                OrdersState.next_cursor == "",
             ),
             rx.spacer(),
             rx.hstack(

@@ -12,7 +12,7 @@ from esa_admin import format as fmt
 from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
-from esa_admin.components.widgets import stat, table
+from esa_admin.components.widgets import field, form_row, stat, table
 from esa_admin.deps import unit_of_work
 from esa_domain.catalog import pricing
 from esa_domain.core.errors import DomainError
@@ -145,6 +145,11 @@ def _row(r) -> rx.Component:
     )
 
 
+def _rule_field(name: str, width: str, id: str, label: str) -> rx.Component:
+    value = getattr(PricingState, name)
+    return field(name, None, value, width, id, key=value, aria_label=label)
+
+
 @template(routes.PRICING, "Pricing", on_load=[PricingState.load])
 def pricing_page() -> rx.Component:
     return rx.cond(
@@ -158,38 +163,14 @@ def pricing_page() -> rx.Component:
                 wrap="wrap",
             ),
             rx.form(
-                rx.flex(
+                form_row(
                     rx.text("Price = cheapest usable cost +", size="2"),
-                    rx.input(
-                        name="margin_pct",
-                        default_value=PricingState.margin_pct,
-                        key=PricingState.margin_pct,
-                        width="70px",
-                        id="rule-pct",
-                        aria_label="Margin percent",
-                    ),
+                    _rule_field("margin_pct", "70px", "rule-pct", "Margin percent"),
                     rx.text("% (at least NT$", size="2"),
-                    rx.input(
-                        name="min_margin_twd",
-                        default_value=PricingState.min_margin_twd,
-                        key=PricingState.min_margin_twd,
-                        width="60px",
-                        id="rule-min",
-                        aria_label="Minimum margin TWD",
-                    ),
+                    _rule_field("min_margin_twd", "60px", "rule-min", "Minimum margin TWD"),
                     rx.text("), rounded up to NT$", size="2"),
-                    rx.input(
-                        name="step_twd",
-                        default_value=PricingState.step_twd,
-                        key=PricingState.step_twd,
-                        width="60px",
-                        id="rule-step",
-                        aria_label="Rounding step TWD",
-                    ),
+                    _rule_field("step_twd", "60px", "rule-step", "Rounding step TWD"),
                     rx.button("Preview", type="submit", variant="soft", id="rule-preview"),
-                    gap="8px",
-                    wrap="wrap",
-                    align="center",
                 ),
                 on_submit=PricingState.preview,
                 reset_on_submit=False,

@@ -10,7 +10,7 @@ from esa_admin import format as fmt
 from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
-from esa_admin.components.widgets import table
+from esa_admin.components.widgets import form_card, form_row, note, row_button, table
 from esa_admin.deps import unit_of_work
 from esa_domain.core.errors import DomainError
 from esa_domain.infra.db import default_engine
@@ -95,81 +95,63 @@ def _row(p) -> rx.Component:
             rx.cond(
                 p["active"] == "yes",
                 rx.hstack(rx.badge("offered", color_scheme="green"),
-                          rx.cond(AuthState.is_admin, rx.button("Stop", size="1", variant="soft", color_scheme="red",
-                                                                on_click=PromosState.switch(p["id"], False)))),
+                          rx.cond(AuthState.is_admin, row_button("Stop", PromosState.switch(p["id"], False),
+                                                                color_scheme="red"))),
                 rx.hstack(rx.badge("stopped", color_scheme="gray"),
-                          rx.cond(AuthState.is_admin, rx.button("Offer again", size="1", variant="soft",
-                                                                on_click=PromosState.switch(p["id"], True)))),
+                          rx.cond(AuthState.is_admin, row_button("Offer again", PromosState.switch(p["id"], True)))),
             )
         ),
     )  # fmt: skip
 
 
 def _form() -> rx.Component:
-    return rx.card(
-        rx.form(
-            rx.vstack(
-                rx.heading("New promo code", size="3"),
-                rx.flex(
-                    rx.input(name="code", placeholder="Code (HEMAT10)", id="promo-code", width="130px"),
-                    rx.select.root(
-                        rx.select.trigger(placeholder="Percent off"),
-                        rx.select.content(
-                            rx.select.item("Percent off", value="percent"),
-                            rx.select.item("NT$ off", value="amount"),
-                        ),
-                        name="kind",
-                        default_value="percent",
-                    ),
-                    rx.input(
-                        name="value", placeholder="10", id="promo-value", width="70px", aria_label="Discount"
-                    ),
-                    rx.input(name="starts_on", type="date", aria_label="First day", id="promo-start"),
-                    rx.text("to", size="2"),
-                    rx.input(name="ends_on", type="date", aria_label="Last day", id="promo-end"),
-                    gap="8px",
-                    wrap="wrap",
-                    align="center",
+    return form_card(
+        "New promo code",
+        form_row(
+            rx.input(name="code", placeholder="Code (HEMAT10)", id="promo-code", width="130px"),
+            rx.select.root(
+                rx.select.trigger(placeholder="Percent off"),
+                rx.select.content(
+                    rx.select.item("Percent off", value="percent"),
+                    rx.select.item("NT$ off", value="amount"),
                 ),
-                rx.flex(
-                    rx.input(
-                        name="max_uses",
-                        placeholder="Uses in total (blank: no limit)",
-                        width="220px",
-                        id="promo-max-uses",
-                    ),
-                    rx.input(name="min_order_twd", placeholder="Minimum order NT$", width="160px"),
-                    rx.input(name="max_discount_twd", placeholder="Largest discount NT$", width="170px"),
-                    rx.input(
-                        name="per_customer",
-                        placeholder="Uses per customer (1)",
-                        width="170px",
-                        id="promo-per-customer",
-                    ),
-                    rx.input(
-                        name="products",
-                        placeholder="Only for products (codes; blank: all)",
-                        width="260px",
-                        id="promo-products",
-                    ),
-                    rx.button("Create", type="submit", id="promo-submit"),
-                    gap="8px",
-                    wrap="wrap",
-                    align="center",
-                ),
-                rx.text(
-                    "Each customer uses a code once unless you allow more. A code for some products discounts only "
-                    "those in the order. A use comes back when its order expires unpaid or is refunded in full.",
-                    size="1",
-                    color_scheme="gray",
-                ),
-                spacing="2",
+                name="kind",
+                default_value="percent",
             ),
-            on_submit=PromosState.create,
-            reset_on_submit=False,
-            id="promo-form",
+            rx.input(name="value", placeholder="10", id="promo-value", width="70px", aria_label="Discount"),
+            rx.input(name="starts_on", type="date", aria_label="First day", id="promo-start"),
+            rx.text("to", size="2"),
+            rx.input(name="ends_on", type="date", aria_label="Last day", id="promo-end"),
         ),
-        width="100%",
+        form_row(
+            rx.input(
+                name="max_uses",
+                placeholder="Uses in total (blank: no limit)",
+                width="220px",
+                id="promo-max-uses",
+            ),
+            rx.input(name="min_order_twd", placeholder="Minimum order NT$", width="160px"),
+            rx.input(name="max_discount_twd", placeholder="Largest discount NT$", width="170px"),
+            rx.input(
+                name="per_customer",
+                placeholder="Uses per customer (1)",
+                width="170px",
+                id="promo-per-customer",
+            ),
+            rx.input(
+                name="products",
+                placeholder="Only for products (codes; blank: all)",
+                width="260px",
+                id="promo-products",
+            ),
+            rx.button("Create", type="submit", id="promo-submit"),
+        ),
+        note(
+            "Each customer uses a code once unless you allow more. A code for some products discounts only "
+            "those in the order. A use comes back when its order expires unpaid or is refunded in full."
+        ),
+        on_submit=PromosState.create,
+        id="promo-form",
     )
 
 

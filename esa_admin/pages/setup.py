@@ -13,7 +13,17 @@ from esa_admin import format as fmt
 from esa_admin import routes
 from esa_admin.auth import AuthState
 from esa_admin.components.layout import template
-from esa_admin.components.widgets import table
+from esa_admin.components.widgets import (
+    field,
+    flag,
+    form_row,
+    note,
+    row_button,
+    row_form,
+    save_or_add,
+    section,
+    table,
+)
 from esa_admin.deps import unit_of_work
 from esa_domain.adapters.suppliers.registry import supplier_settings
 from esa_domain.catalog import admin, discovered, display
@@ -266,54 +276,38 @@ class SetupState(AuthState):
 
 
 def _yes(value) -> rx.Component:
-    return rx.cond(value == "yes", rx.badge("yes", color_scheme="green"), rx.badge("no", color_scheme="gray"))
+    return flag(value == "yes", "yes", "no")
 
 
 def _supplier_row(r) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(r["name"], weight="bold"), rx.text(r["code"], size="1", color_scheme="gray")),
-        rx.table.cell(
-            rx.cond(
-                r["configured"] == "yes",
-                rx.badge("configured", color_scheme="green"),
-                rx.badge("no credentials", color_scheme="amber"),
-            )
-        ),
+        rx.table.cell(flag(r["configured"] == "yes", "configured", "no credentials", "amber")),
         rx.table.cell(r["health"]),
         rx.table.cell(r["offers"]),
         rx.table.cell(
             rx.cond(
                 r["in_shop"] == "yes",
-                rx.form(
-                    rx.hstack(
-                        rx.el.input(type="hidden", name="supplier_id", value=r["id"]),
-                        rx.el.input(
-                            type="hidden", name="enable", value=rx.cond(r["enabled"] == "yes", "no", "yes")
-                        ),
-                        rx.cond(
-                            r["enabled"] == "yes",
-                            rx.badge("enabled", color_scheme="green"),
-                            rx.badge("disabled", color_scheme="gray"),
-                        ),
-                        rx.input(
-                            name="reason",
-                            placeholder="Why?",
-                            size="1",
-                            width="110px",
-                            id="reason-" + r["code"],
-                        ),
-                        rx.button(
-                            rx.cond(r["enabled"] == "yes", "Disable", "Enable"),
-                            size="1",
-                            variant="soft",
-                            type="submit",
-                            id="switch-" + r["code"],
-                        ),
-                        spacing="1",
-                        align="center",
+                row_form(
+                    rx.el.input(type="hidden", name="supplier_id", value=r["id"]),
+                    rx.el.input(
+                        type="hidden", name="enable", value=rx.cond(r["enabled"] == "yes", "no", "yes")
+                    ),
+                    flag(r["enabled"] == "yes", "enabled", "disabled"),
+                    rx.input(
+                        name="reason",
+                        placeholder="Why?",
+                        size="1",
+                        width="110px",
+                        id="reason-" + r["code"],
+                    ),
+                    row_button(
+                        rx.cond(r["enabled"] == "yes", "Disable", "Enable"),
+                        type="submit",
+                        id="switch-" + r["code"],
                     ),
                     on_submit=SetupState.switch_supplier,
-                    reset_on_submit=True,
+                    reset=True,
                 ),
                 rx.button(
                     "Add to shop",
@@ -326,31 +320,26 @@ def _supplier_row(r) -> rx.Component:
         rx.table.cell(
             rx.cond(
                 r["in_shop"] == "yes",
-                rx.form(
-                    rx.hstack(
-                        rx.el.input(type="hidden", name="supplier_id", value=r["id"]),
-                        rx.input(
-                            name="fee_twd",
-                            default_value=r["fee_twd"],
-                            size="1",
-                            width="50px",
-                            aria_label="TWD fee",
-                        ),
-                        rx.text("TWD +", size="1"),
-                        rx.input(
-                            name="fee_idr",
-                            default_value=r["fee_idr"],
-                            size="1",
-                            width="70px",
-                            aria_label="IDR fee",
-                        ),
-                        rx.text("IDR", size="1"),
-                        rx.button("Save", size="1", variant="soft", type="submit"),
-                        spacing="1",
-                        align="center",
+                row_form(
+                    rx.el.input(type="hidden", name="supplier_id", value=r["id"]),
+                    rx.input(
+                        name="fee_twd",
+                        default_value=r["fee_twd"],
+                        size="1",
+                        width="50px",
+                        aria_label="TWD fee",
                     ),
+                    rx.text("TWD +", size="1"),
+                    rx.input(
+                        name="fee_idr",
+                        default_value=r["fee_idr"],
+                        size="1",
+                        width="70px",
+                        aria_label="IDR fee",
+                    ),
+                    rx.text("IDR", size="1"),
+                    row_button("Save", type="submit"),
                     on_submit=SetupState.save_fees,
-                    reset_on_submit=False,
                 ),
             )
         ),
@@ -358,259 +347,153 @@ def _supplier_row(r) -> rx.Component:
 
 
 def _suppliers() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Suppliers", size="3"),
-            rx.text(
-                "Every supplier the app has an adapter for. Credentials live in the environment (README, "
-                "Configuration); a supplier is added disabled and enabled once its credentials are configured and its SKUs mapped.",
-                size="1",
-                color_scheme="gray",
-            ),
-            table(
-                ["Supplier", "Credentials", "Health", "SKUs", "Routing", "Fee per transaction"],
-                SetupState.suppliers,
-                _supplier_row,
-                id="setup-suppliers",
-            ),
-            width="100%",
+    return section(
+        "Suppliers",
+        note(
+            "Every supplier the app has an adapter for. Credentials live in the environment (README, "
+            "Configuration); a supplier is added disabled and enabled once its credentials are configured and its SKUs mapped."
         ),
-        width="100%",
+        table(
+            ["Supplier", "Credentials", "Health", "SKUs", "Routing", "Fee per transaction"],
+            SetupState.suppliers,
+            _supplier_row,
+            id="setup-suppliers",
+        ),
     )
 
 
 def _categories() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Categories", size="3"),
-            rx.form(
-                rx.flex(
-                    rx.input(
-                        name="code",
-                        placeholder="Code (pulsa)",
-                        id="category-code",
-                        width="120px",
-                        default_value=SetupState.editing_category["code"],
-                    ),
-                    rx.input(
-                        name="name",
-                        placeholder="Name shown (Pulsa)",
-                        id="category-name",
-                        default_value=SetupState.editing_category["name"],
-                    ),
-                    rx.select(
-                        ["prepaid", "postpaid"],
-                        name="kind",
-                        default_value=rx.cond(
-                            SetupState.editing_category.contains("kind"),
-                            SetupState.editing_category["kind"],
-                            "prepaid",
-                        ),
-                    ),
-                    rx.input(
-                        name="sort_order",
-                        placeholder="Order",
-                        width="70px",
-                        aria_label="Display order",
-                        default_value=rx.cond(
-                            SetupState.editing_category.contains("order"),
-                            SetupState.editing_category["order"],
-                            "0",
-                        ),
-                    ),
-                    rx.checkbox(
-                        "Game (no CVS payment)",
-                        name="is_game",
-                        default_checked=SetupState.editing_category["game"] == "yes",
-                    ),
-                    rx.cond(
-                        SetupState.editing_category.contains("id"),
-                        rx.hstack(
-                            rx.button("Save category", type="submit", id="category-submit"),
-                            rx.button(
-                                "New category instead",
-                                type="button",
-                                variant="ghost",
-                                on_click=SetupState.new_category,
-                            ),
-                        ),
-                        rx.button("Add category", type="submit", id="category-submit"),
-                    ),
-                    gap="8px",
-                    wrap="wrap",
-                    align="center",
-                ),
-                on_submit=SetupState.add_category,
-                reset_on_submit=False,
-                id="category-form",
-                key=SetupState.editing_category["id"].to(str),
-            ),
-            table(
-                ["Order", "Code", "Name", "Kind", "Game", ""],
-                SetupState.categories,
-                lambda c: rx.table.row(
-                    rx.table.cell(c["order"]),
-                    rx.table.cell(c["code"]),
-                    rx.table.cell(c["name"]),
-                    rx.table.cell(c["kind"]),
-                    rx.table.cell(_yes(c["game"])),
-                    rx.table.cell(
-                        rx.button(
-                            "Edit",
-                            size="1",
-                            variant="soft",
-                            on_click=SetupState.edit_category(c["id"]),
-                            id="edit-category-" + c["code"],
-                        )
+    return section(
+        "Categories",
+        rx.form(
+            form_row(
+                field("code", "Code (pulsa)", SetupState.editing_category["code"], "120px", "category-code"),
+                field("name", "Name shown (Pulsa)", SetupState.editing_category["name"], id="category-name"),
+                rx.select(
+                    ["prepaid", "postpaid"],
+                    name="kind",
+                    default_value=rx.cond(
+                        SetupState.editing_category.contains("kind"),
+                        SetupState.editing_category["kind"],
+                        "prepaid",
                     ),
                 ),
-                id="setup-categories",
+                rx.input(
+                    name="sort_order",
+                    placeholder="Order",
+                    width="70px",
+                    aria_label="Display order",
+                    default_value=rx.cond(
+                        SetupState.editing_category.contains("order"),
+                        SetupState.editing_category["order"],
+                        "0",
+                    ),
+                ),
+                rx.checkbox(
+                    "Game (no CVS payment)",
+                    name="is_game",
+                    default_checked=SetupState.editing_category["game"] == "yes",
+                ),
+                save_or_add(
+                    SetupState.editing_category.contains("id"),
+                    "category",
+                    SetupState.new_category,
+                    "category-submit",
+                ),
             ),
-            width="100%",
+            on_submit=SetupState.add_category,
+            reset_on_submit=False,
+            id="category-form",
+            key=SetupState.editing_category["id"].to(str),
         ),
-        width="100%",
+        table(
+            ["Order", "Code", "Name", "Kind", "Game", ""],
+            SetupState.categories,
+            lambda c: rx.table.row(
+                rx.table.cell(c["order"]),
+                rx.table.cell(c["code"]),
+                rx.table.cell(c["name"]),
+                rx.table.cell(c["kind"]),
+                rx.table.cell(_yes(c["game"])),
+                rx.table.cell(
+                    row_button("Edit", SetupState.edit_category(c["id"]), id="edit-category-" + c["code"])
+                ),
+            ),
+            id="setup-categories",
+        ),
     )
 
 
+def _product_field(name: str, placeholder: str, width: str | None = None, id: str | None = None):
+    return field(name, placeholder, SetupState.editing[name], width, id)
+
+
 def _products() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Products", size="3"),
-            rx.form(
-                rx.flex(
-                    rx.input(
-                        name="code",
-                        placeholder="Code (TSEL10)",
-                        id="product-code",
-                        width="130px",
-                        default_value=SetupState.editing["code"],
+    return section(
+        "Products",
+        rx.form(
+            form_row(
+                _product_field("code", "Code (TSEL10)", "130px", "product-code"),
+                _product_field("name", "Name shown", None, "product-name"),
+                rx.select.root(
+                    rx.select.trigger(placeholder="Category", id="product-category"),
+                    rx.select.content(
+                        rx.foreach(SetupState.categories, lambda c: rx.select.item(c["name"], value=c["id"]))
                     ),
-                    rx.input(
-                        name="name",
-                        placeholder="Name shown",
-                        id="product-name",
-                        default_value=SetupState.editing["name"],
-                    ),
-                    rx.select.root(
-                        rx.select.trigger(placeholder="Category", id="product-category"),
-                        rx.select.content(
-                            rx.foreach(
-                                SetupState.categories, lambda c: rx.select.item(c["name"], value=c["id"])
-                            )
-                        ),
-                        name="category_id",
-                        default_value=SetupState.editing["category_id"],
-                    ),
-                    rx.select.root(
-                        rx.select.trigger(placeholder="The customer gives…", id="product-target"),
-                        rx.select.content(
-                            *[rx.select.item(admin.TARGET_KIND_WORDS[k], value=k) for k in TARGET_KINDS]
-                        ),
-                        name="target_kind",
-                        default_value=SetupState.editing["target_kind"],
-                    ),
-                    rx.input(
-                        name="price_twd",
-                        placeholder="Price TWD",
-                        width="100px",
-                        id="product-price",
-                        default_value=SetupState.editing["price_twd"],
-                    ),
-                    rx.input(
-                        name="nominal_idr",
-                        placeholder="Face value IDR",
-                        width="120px",
-                        default_value=SetupState.editing["nominal_idr"],
-                    ),
-                    rx.input(
-                        name="display_order",
-                        placeholder="List order (0)",
-                        width="110px",
-                        id="product-order",
-                        default_value=SetupState.editing["display_order"],
-                    ),
-                    rx.input(
-                        name="sale_from",
-                        placeholder="Sold from 08:00",
-                        width="120px",
-                        id="product-sale-from",
-                        default_value=SetupState.editing["sale_from"],
-                    ),
-                    rx.input(
-                        name="sale_until",
-                        placeholder="until 22:00",
-                        width="100px",
-                        id="product-sale-until",
-                        default_value=SetupState.editing["sale_until"],
-                    ),
-                    rx.cond(
-                        SetupState.editing.contains("id"),
-                        rx.hstack(
-                            rx.checkbox(
-                                "On sale",
-                                name="on_sale",
-                                default_checked=SetupState.editing["on_sale"] == "yes",
-                                id="product-on-sale",
-                            ),
-                            rx.button("Save product", type="submit", id="product-submit"),
-                            rx.button(
-                                "New product instead",
-                                type="button",
-                                variant="ghost",
-                                on_click=SetupState.new_product,
-                            ),
-                            align="center",
-                        ),
-                        rx.button("Add product", type="submit", id="product-submit"),
-                    ),
-                    gap="8px",
-                    wrap="wrap",
-                    align="center",
+                    name="category_id",
+                    default_value=SetupState.editing["category_id"],
                 ),
-                on_submit=SetupState.add_product,
-                reset_on_submit=False,
-                id="product-form",
-                key=SetupState.editing["id"].to(str),
-            ),
-            rx.text(
-                "New products start off sale: price them (Pricing) and put them on sale (Catalog). List order: "
-                "lower first in the customer's list; hours (Taipei time, blank: all day) when customers may buy it.",
-                size="1",
-                color_scheme="gray",
-            ),
-            table(
-                ["Code", "Name", "Category", "Price", "Customer gives", "Order", "Hours", "On sale", ""],
-                SetupState.products,
-                lambda p: rx.table.row(
-                    rx.table.cell(p["code"]),
-                    rx.table.cell(p["name"]),
-                    rx.table.cell(p["category"]),
-                    rx.table.cell(p["price"]),
-                    rx.table.cell(p["target"]),
-                    rx.table.cell(p["display_order"]),
-                    rx.table.cell(p["hours"]),
-                    rx.table.cell(
-                        rx.cond(
-                            p["on_sale"] == "yes",
-                            rx.badge("on sale", color_scheme="green"),
-                            rx.badge("off sale", color_scheme="gray"),
-                        )
+                rx.select.root(
+                    rx.select.trigger(placeholder="The customer gives…", id="product-target"),
+                    rx.select.content(
+                        *[rx.select.item(admin.TARGET_KIND_WORDS[k], value=k) for k in TARGET_KINDS]
                     ),
-                    rx.table.cell(
-                        rx.button(
-                            "Edit",
-                            size="1",
-                            variant="soft",
-                            on_click=SetupState.edit_product(p["id"]),
-                            id="edit-" + p["code"],
-                        )
+                    name="target_kind",
+                    default_value=SetupState.editing["target_kind"],
+                ),
+                _product_field("price_twd", "Price TWD", "100px", "product-price"),
+                _product_field("nominal_idr", "Face value IDR", "120px"),
+                _product_field("display_order", "List order (0)", "110px", "product-order"),
+                _product_field("sale_from", "Sold from 08:00", "120px", "product-sale-from"),
+                _product_field("sale_until", "until 22:00", "100px", "product-sale-until"),
+                save_or_add(
+                    SetupState.editing.contains("id"),
+                    "product",
+                    SetupState.new_product,
+                    "product-submit",
+                    rx.checkbox(
+                        "On sale",
+                        name="on_sale",
+                        default_checked=SetupState.editing["on_sale"] == "yes",
+                        id="product-on-sale",
                     ),
                 ),
-                id="setup-products",
             ),
-            width="100%",
+            on_submit=SetupState.add_product,
+            reset_on_submit=False,
+            id="product-form",
+            key=SetupState.editing["id"].to(str),
         ),
-        width="100%",
+        note(
+            "New products start off sale: price them (Pricing) and put them on sale (Catalog). List order: "
+            "lower first in the customer's list; hours (Taipei time, blank: all day) when customers may buy it."
+        ),
+        table(
+            ["Code", "Name", "Category", "Price", "Customer gives", "Order", "Hours", "On sale", ""],
+            SetupState.products,
+            lambda p: rx.table.row(
+                rx.table.cell(p["code"]),
+                rx.table.cell(p["name"]),
+                rx.table.cell(p["category"]),
+                rx.table.cell(p["price"]),
+                rx.table.cell(p["target"]),
+                rx.table.cell(p["display_order"]),
+                rx.table.cell(p["hours"]),
+                rx.table.cell(flag(p["on_sale"] == "yes", "on sale", "off sale")),
+                rx.table.cell(row_button("Edit", SetupState.edit_product(p["id"]), id="edit-" + p["code"])),
+            ),
+            id="setup-products",
+        ),
     )
 
 
@@ -623,13 +506,7 @@ def _offer_row(o) -> rx.Component:
         rx.table.cell(
             rx.cond(
                 o["available"] == "yes",
-                rx.button(
-                    "Stop using",
-                    size="1",
-                    variant="soft",
-                    color_scheme="red",
-                    on_click=SetupState.unmap(o["id"]),
-                ),
+                row_button("Stop using", SetupState.unmap(o["id"]), color_scheme="red"),
                 rx.badge("not used", color_scheme="gray"),
             )
         ),
@@ -637,49 +514,38 @@ def _offer_row(o) -> rx.Component:
 
 
 def _skus() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Supplier SKUs", size="3"),
-            rx.form(
-                rx.flex(
-                    rx.select.root(
-                        rx.select.trigger(placeholder="Product", id="sku-product"),
-                        rx.select.content(
-                            rx.foreach(
-                                SetupState.products, lambda p: rx.select.item(p["code"], value=p["id"])
-                            )
-                        ),
-                        name="product_id",
+    return section(
+        "Supplier SKUs",
+        rx.form(
+            form_row(
+                rx.select.root(
+                    rx.select.trigger(placeholder="Product", id="sku-product"),
+                    rx.select.content(
+                        rx.foreach(SetupState.products, lambda p: rx.select.item(p["code"], value=p["id"]))
                     ),
-                    rx.select.root(
-                        rx.select.trigger(placeholder="Supplier", id="sku-supplier"),
-                        rx.select.content(
-                            rx.foreach(
-                                SetupState.suppliers,
-                                lambda r: rx.cond(
-                                    r["in_shop"] == "yes", rx.select.item(r["name"], value=r["id"])
-                                ),
-                            )
-                        ),
-                        name="supplier_id",
-                    ),
-                    rx.input(name="sku", placeholder="Supplier's SKU", id="sku-code"),
-                    rx.input(name="cost_idr", placeholder="Cost IDR", width="110px", id="sku-cost"),
-                    rx.button("Map SKU", type="submit", id="sku-submit"),
-                    gap="8px",
-                    wrap="wrap",
-                    align="center",
+                    name="product_id",
                 ),
-                on_submit=SetupState.map_sku,
-                reset_on_submit=False,
-                id="sku-form",
+                rx.select.root(
+                    rx.select.trigger(placeholder="Supplier", id="sku-supplier"),
+                    rx.select.content(
+                        rx.foreach(
+                            SetupState.suppliers,
+                            lambda r: rx.cond(
+                                r["in_shop"] == "yes", rx.select.item(r["name"], value=r["id"])
+                            ),
+                        )
+                    ),
+                    name="supplier_id",
+                ),
+                rx.input(name="sku", placeholder="Supplier's SKU", id="sku-code"),
+                rx.input(name="cost_idr", placeholder="Cost IDR", width="110px", id="sku-cost"),
+                rx.button("Map SKU", type="submit", id="sku-submit"),
             ),
-            table(
-                ["Product", "Supplier", "SKU", "Cost", ""], SetupState.offers, _offer_row, id="setup-offers"
-            ),
-            width="100%",
+            on_submit=SetupState.map_sku,
+            reset_on_submit=False,
+            id="sku-form",
         ),
-        width="100%",
+        table(["Product", "Supplier", "SKU", "Cost", ""], SetupState.offers, _offer_row, id="setup-offers"),
     )
 
 
@@ -692,51 +558,40 @@ def _discovered_row(d) -> rx.Component:
         rx.table.cell(d["cost"]),
         rx.table.cell(d["seen"]),
         rx.table.cell(
-            rx.form(
-                rx.hstack(
-                    rx.el.input(type="hidden", name="discovered_id", value=d["id"]),
-                    rx.select.root(
-                        rx.select.trigger(placeholder="Onto product", id="adopt-product-" + d["sku"]),
-                        rx.select.content(
-                            rx.foreach(
-                                SetupState.products, lambda p: rx.select.item(p["code"], value=p["id"])
-                            )
-                        ),
-                        name="product_id",
+            row_form(
+                rx.el.input(type="hidden", name="discovered_id", value=d["id"]),
+                rx.select.root(
+                    rx.select.trigger(placeholder="Onto product", id="adopt-product-" + d["sku"]),
+                    rx.select.content(
+                        rx.foreach(SetupState.products, lambda p: rx.select.item(p["code"], value=p["id"]))
                     ),
-                    rx.button("Adopt", type="submit", size="1", id="adopt-" + d["sku"]),
-                    align="center",
+                    name="product_id",
                 ),
+                rx.button("Adopt", type="submit", size="1", id="adopt-" + d["sku"]),
                 on_submit=SetupState.adopt,
-                reset_on_submit=False,
+                spacing=None,
             )
         ),
     )
 
 
 def _discovered() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("SKUs found by the catalog sync", size="3"),
-            rx.text(
-                "Sold by a supplier, not mapped to any product of ours yet. Adopt one onto a product to buy "
-                "it there at the catalog's cost.",
-                size="1",
-                color_scheme="gray",
-            ),
-            rx.cond(
-                SetupState.discovered.length() > 0,  # type: ignore[attr-defined]
-                table(
-                    ["Supplier", "SKU", "Name", "Category", "Cost", "Last seen", "Adopt onto"],
-                    SetupState.discovered,
-                    _discovered_row,
-                    id="setup-discovered",
-                ),
-                rx.text("Nothing new: every SKU the last syncs saw is mapped.", size="2", id="no-discovered"),
-            ),
-            width="100%",
+    return section(
+        "SKUs found by the catalog sync",
+        note(
+            "Sold by a supplier, not mapped to any product of ours yet. Adopt one onto a product to buy "
+            "it there at the catalog's cost."
         ),
-        width="100%",
+        rx.cond(
+            SetupState.discovered.length() > 0,  # type: ignore[attr-defined]
+            table(
+                ["Supplier", "SKU", "Name", "Category", "Cost", "Last seen", "Adopt onto"],
+                SetupState.discovered,
+                _discovered_row,
+                id="setup-discovered",
+            ),
+            rx.text("Nothing new: every SKU the last syncs saw is mapped.", size="2", id="no-discovered"),
+        ),
     )
 
 

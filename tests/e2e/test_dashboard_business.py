@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import text
 from sqlmodel import Session, select
 
@@ -350,8 +351,15 @@ def test_admin_sets_up_the_shop_from_nothing_and_a_customer_buys_with_the_promo_
         app = phone.new_page()
         app.set_default_timeout(20000)
         app.goto(f"{dashboard_url}/app/")
+        expect(app.locator("#login")).to_be_visible()
         app.select_option("#lang", "en")
         app.click("#login")  # the LIFF stand-in: LINE's (simulated) sign-in page, then back with an ID token
+        try:
+            app.wait_for_url(f"{dashboard_sims['line']}/_sandbox/login**")
+        except PlaywrightTimeout:
+            app.screenshot(path=str(ARTIFACTS / "business-miniapp-0-signin-failed-390.png"), full_page=True)
+            shown = app.locator("#signin-error").all_inner_texts()
+            pytest.fail(f"the sign-in did not reach LINE's page: at {app.url}, the app says {shown}")
         app.get_by_role("button", name="Budi Santoso").click()
         expect(app.locator("#who")).to_have_text("Budi Santoso")
         expect(app.locator("#categories")).to_contain_text("Pulsa & data")
