@@ -18,6 +18,8 @@ from esa_domain.fulfillment.delivery import reveal_delivery, revealable_items
 from esa_domain.fulfillment.evidence import last_words, no_word
 from esa_domain.fulfillment.margin import give_up
 from esa_domain.infra.db import default_engine
+from esa_domain.invoicing.actions import retry_invoice
+from esa_domain.invoicing.carrier import Carrier
 from esa_domain.operations import actions as operator_actions
 from esa_domain.payments import refunds
 from esa_domain.views.orders import order_view
@@ -31,6 +33,7 @@ _ACTIONS = {
     "refund_done": "Mark this refund done (made by hand)",
     "refund_bank": "The customer's bank details for this refund",
     "give_up": "Give up on this waiting item: not delivered, the order's refund follows",
+    "retry_invoice": "Send the e-invoice ECPay refused again",
 }
 
 
@@ -260,6 +263,13 @@ class OrderState(AuthState):
                     reference = str(form.get("reference", "")) or reason
                     operator_actions.complete_refund(uow, operator, self.dialog_item, reference)
                     done = "Refund marked done."
+                elif self.dialog_action == "retry_invoice":
+                    kind = str(form.get("carrier_kind", "") or "keep")
+                    carrier = (
+                        None if kind == "keep" else Carrier(kind, str(form.get("carrier_value", "")) or None)
+                    )  # type: ignore[arg-type]
+                    retry_invoice(uow, operator, pid, reason, carrier)
+                    done = "The e-invoice is being sent to ECPay again (ECPay is asked first: never issued twice)."
                 elif self.dialog_action == "refund_bank":
                     operator_actions.record_bank_details(
                         uow, operator, self.dialog_item, str(form.get("bank", ""))
@@ -584,6 +594,32 @@ def _dialog() -> rx.Component:
                         ),
                     ),
                     rx.cond(
+                        OrderState.dialog_action == "retry_invoice",
+                        rx.vstack(
+                            rx.text(
+                                "Now to: ",
+                                OrderState.invoice["carrier"],
+                                ". Send it to another carrier if the customer gave a corrected one:",
+                                size="2",
+                            ),
+                            rx.el.select(
+                                rx.el.option("the same carrier", value="keep"),
+                                rx.el.option("none: ECPay's member carrier", value="none"),
+                                rx.el.option("a mobile barcode", value="mobile"),
+                                rx.el.option("a donation love code", value="donation"),
+                                name="carrier_kind",
+                                id="invoice-carrier-kind",
+                            ),
+                            rx.input(
+                                name="carrier_value",
+                                placeholder="/ABC+123 or 168001 (for a barcode or a love code)",
+                                id="invoice-carrier-value",
+                                width="100%",
+                            ),
+                            width="100%",
+                        ),
+                    ),
+                    rx.cond(
                         OrderState.dialog_action == "refund_done",
                         rx.input(
                             name="reference",
@@ -638,6 +674,16 @@ def _invoice_card() -> rx.Component:
                 rx.text("E-invoice", weight="bold"),
                 status_badge(v["status"], INVOICE),
                 rx.spacer(),
+                rx.cond(
+                    (v["status"] == "FAILED") & AuthState.can_operate,
+                    rx.button(
+                        "Send again",
+                        size="1",
+                        color_scheme="orange",
+                        id="action-retry-invoice",
+                        on_click=OrderState.ask("retry_invoice", 0),
+                    ),
+                ),
                 rx.link("the day's invoices", href=v["list"], size="2", id="order-invoice-list"),
                 width="100%",
                 align="center",

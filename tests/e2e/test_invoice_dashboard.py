@@ -167,3 +167,42 @@ def test_the_days_invoices_tie_to_the_close_and_the_order_shows_its_invoice(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     _shot(page, "order-390")
     phone.close()
+
+
+def test_an_operator_sends_a_refused_invoice_again_to_ecpays_member_carrier(
+    dashboard_url, dashboard_page, db, ecpay_url, invoices
+):
+    _, _, client = invoices
+    builders.operators(db)
+    # Given an order whose barcode ECPay does not know (a check skipped, say): ECPay refuses its invoice
+    placed = _order(db, ecpay_url)
+    _set_carrier(db, placed.payment_id, "mobile", "/ZZZ9999")
+    assert _finish_items(db, placed.payment_id, BOTH) == "SUCCESS"
+    assert run_invoice_outbox(db, client) == ["FAILED"]
+    page = dashboard_page
+    _login(page, dashboard_url, "ops")
+    page.goto(f"{dashboard_url}/orders/{placed.payment_id}")
+    expect(page.locator("#order-invoice")).to_contain_text("/ZZZ9999")
+
+    # When the operator sends it again to ECPay's member carrier, with a reason
+    page.click("#action-retry-invoice")
+    page.select_option("#invoice-carrier-kind", "none")
+    page.fill("#action-reason", "the customer's barcode is not registered; member carrier instead")
+    page.click("#action-confirm")
+    expect(page.locator("#flash")).to_contain_text("sent to ECPay again")
+    with Session(db) as s:
+        invoice = s.exec(select(Invoice)).one()
+    assert (invoice.status, invoice.carrier_kind, invoice.carrier_value) == ("FAILED", "none", None)
+
+    # Then the worker's step issues it, and the order page shows it issued (the Send again button gone)
+    assert issuing.issue_invoice(
+        lambda: UnitOfWork(db), client, invoice.id, None, notify_email="x@esa.example"
+    ) == ("ISSUED")
+    page.reload()
+    with Session(db) as s:
+        invoice = s.exec(select(Invoice)).one()
+    expect(page.locator("#order-invoice-no")).to_have_text(invoice.invoice_no)
+    expect(page.locator("#order-invoice")).to_contain_text("ECPay member carrier")
+    expect(page.locator("#action-retry-invoice")).to_have_count(0)
+    expect(page.locator("#timeline")).to_contain_text("invoice: FAILED → ISSUED")
+    _shot(page, "order-retried-1440")
