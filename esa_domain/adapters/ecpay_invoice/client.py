@@ -48,9 +48,12 @@ ISSUE, GET_ISSUE, ALLOWANCE, ALLOWANCE_INVALID, INVALID = (
 CHECK_BARCODE, CHECK_LOVE_CODE = "/B2CInvoice/CheckBarcode", "/B2CInvoice/CheckLoveCode"
 
 RTN_OK = 1
-# Issue: "RelateNumber already used" (自訂編號重複): an earlier Issue with it got through. ECPay's own Magento
-# module treats it so and reads the invoice with GetIssue by RelateNumber.
+# Issue: "RelateNumber already used" (自訂編號重複): an earlier Issue with it got through. ECPay lists its e-invoice
+# error codes only in the merchant back office (developers.ecpay.com.tw/?p=13853); 5070357 is the code a merchant's
+# ECPay Magento 2 module reads as this, and then reads the invoice with GetIssue by RelateNumber (as ?p=7923
+# 情境一 documents). The RtnMsg is read too, in both of its spellings, should the code differ.
 RTN_DUPLICATE_RELATE_NUMBER = 5070357
+_DUPLICATE_WORDS = ("自訂編號重複", "自訂編號重覆")
 
 
 class InvoiceError(Exception):
@@ -129,7 +132,9 @@ class IssueResult:
 
     @property
     def duplicate(self) -> bool:
-        return self.answer.rtn_code == RTN_DUPLICATE_RELATE_NUMBER
+        if self.answer.rtn_code == RTN_DUPLICATE_RELATE_NUMBER:
+            return True
+        return self.answer.trans_code == 1 and any(w in self.answer.rtn_msg for w in _DUPLICATE_WORDS)
 
 
 @dataclass(frozen=True)
