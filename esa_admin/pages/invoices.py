@@ -61,9 +61,9 @@ def invoice_entries(session: Session, payment_id: int) -> list[dict]:
     out = []
     for e in invoice_timeline(session, payment_id):
         what = e.subject if e.subject == "invoice" else f"{e.subject} {fmt.twd(e.amount_twd)}"
-        numbers = " · ".join(
-            x for x in (f"reference {e.reference}" if e.reference else "", e.ecpay_number or "") if x
-        )
+        # ECPay's number (InvoiceNo, AllowanceNo) beside the move that made it, not beside the ones before
+        made = e.ecpay_number if e.to_status in ("ISSUED", "DONE", "INVALIDATED") else None
+        numbers = " · ".join(x for x in (f"reference {e.reference}" if e.reference else "", made or "") if x)
         out.append(
             {
                 "sort_at": e.at,
