@@ -231,7 +231,9 @@ STUCK: tuple[StuckCondition, ...] = (
         name="paid_not_delivered",
         find=_paid_not_delivered,
         threshold=lambda p: p.alert_paid_after,
-        healed_by="the reconciler: it re-dispatches lost items, re-checks stalled ones and overdue checks",
+        healed_by="the reconciler: it re-dispatches lost items, re-checks stalled ones and overdue checks; "
+        "an item WAITING for a supplier's deposit or breaker resumes when that clears, one held below the "
+        "margin floor needs an operator (retry once the cost allows it, or refund)",
         reason="PAID {age} ago and not delivered yet ({detail})",
         title="Order {pid}: paid not delivered",
         body="Order {pid} was paid {age} ago and is not delivered yet ({detail}).",

@@ -371,6 +371,7 @@ def test_admin_sets_up_the_shop_from_nothing_and_a_customer_buys_with_the_promo_
         app.click("#place-order")
         expect(app.locator("#order-status")).to_have_attribute("data-status", "PENDING")
         expect(app.locator("#o-amount")).to_have_text("NT$20")  # 25 less the promo's 5
+        expect(app.locator("#o-discount-amount")).to_have_text("−NT$5")  # the promo, above the total
         number = app.locator("#o-id").inner_text()
         app.screenshot(path=str(ARTIFACTS / "business-miniapp-2-order-390.png"), full_page=True)
         app.click("#pay")  # to ECPay's (simulated) payment page, which posts the result back

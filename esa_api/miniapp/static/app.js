@@ -320,6 +320,10 @@ function renderOrder(o) {
   badge.dataset.status = o.status;
   $("o-status-text").textContent = "";
   $("o-amount").textContent = ntd(o.amount_twd);
+  // a promo: the items are listed at their price, so the discount that makes the total is shown above it
+  $("o-discount").hidden = !o.discount_twd;
+  $("o-discount-label").textContent = t("discount");
+  $("o-discount-amount").textContent = o.discount_twd ? "−" + ntd(o.discount_twd) : "";
   $("o-ref").textContent = o.reference;
   $("o-problem").textContent = o.payment_problem || "";
   $("o-problem").hidden = !o.payment_problem;
