@@ -17,6 +17,7 @@ from esa_api.customer.config import CustomerApiConfig
 from esa_domain.infra.runtime import Runtime
 from esa_domain.infra.settings import Settings
 from esa_domain.models import Customer, OutboxMessage, Payment, PaymentHistory, PaymentItem, PromoUsage
+from sandbox import ecpay_invoice
 from sandbox.line import LineSandboxConfig, create_line_sandbox
 from tests import factories
 from workers.publisher import DramatiqPublisher
@@ -53,7 +54,17 @@ def build_api(db, redis_url, run_asgi, **config) -> Api:
     line_url = run_asgi(create_line_sandbox(line_cfg))
     app = create_app()
     base = run_asgi(app)
-    settings = Settings(database_url="x", redis_url=redis_url, ESA_PUBLIC_URL=base)
+    # ECPay's e-invoice API is its simulator (the carrier check asks it), never the real stage service
+    invoice_url = run_asgi(ecpay_invoice.create_app())
+    settings = Settings(
+        database_url="x",
+        redis_url=redis_url,
+        ESA_PUBLIC_URL=base,
+        ecpay_invoice_base_url=invoice_url,
+        ecpay_invoice_merchant_id=ecpay_invoice.MERCHANT_ID,
+        ecpay_invoice_hash_key=ecpay_invoice.HASH_KEY,
+        ecpay_invoice_hash_iv=ecpay_invoice.HASH_IV,
+    )
     app.state.runtime = Runtime(settings, db, DramatiqPublisher(RedisBroker(url=redis_url, namespace="esa")))
     app.state.customer_config = CustomerApiConfig(
         token_secret=b"t" * 32,
