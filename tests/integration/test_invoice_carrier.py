@@ -392,3 +392,21 @@ def test_a_full_refund_shows_the_invoice_invalidated(shop):
         "Faktur dibatalkan",
     )
     client.close()
+
+
+def test_carrier_checks_are_limited_per_customer_since_each_one_asks_ecpay(shop):
+    import time
+
+    from esa_api.customer.routes_invoice import CHECKS_PER_MINUTE
+
+    while time.time() % 60 > 50:  # the limiter's windows are whole minutes: all of these in one of them
+        time.sleep(0.5)
+    answers = [
+        _check(shop, "mobile", "/ABC+123", lang="id").status_code for _ in range(CHECKS_PER_MINUTE + 1)
+    ]
+    assert answers[:-1] == [200] * CHECKS_PER_MINUTE
+    assert answers[-1] == 429
+    r = _check(shop, "mobile", "/ABC+123", lang="id")
+    assert r.json()["code"] == "rate_limited" and "Terlalu banyak permintaan" in r.json()["detail"]
+    assert int(r.headers["Retry-After"]) >= 1
+    assert len(_asked(shop)) == CHECKS_PER_MINUTE  # the refused ones never reached ECPay
