@@ -496,3 +496,23 @@ def test_an_undelivered_refund_that_gives_back_more_adjusts_the_invoice_for_the_
     with Session(db) as s:
         (row,) = daily_invoices(s, business_day(datetime.now(UTC))).rows
     assert (row.paid_twd, row.refunded_twd, row.invoiced_twd, row.difference_twd) == (63, 63, 0, 0)
+
+
+def test_two_refunds_adjust_the_invoice_one_after_the_other(db, ecpay_url, invoices):
+    sim, _, client = invoices
+    placed = _order(db, ecpay_url)
+    assert _finish_items(db, placed.payment_id, BOTH) == "SUCCESS"
+    run_invoice_outbox(db, client)
+    # two refunds confirmed before either adjustment left
+    _refund_and_confirm(db, ecpay_url, placed.payment_id, 10, "goodwill one")
+    _refund_and_confirm(db, ecpay_url, placed.payment_id, 15, "goodwill two")
+    first, second = _adjustments(db, placed.payment_id)
+    assert (first.amount_twd, second.amount_twd) == (10, 15)
+    # the second waits while the first is on its way (ECPay's remaining amount then tells each one apart)
+    with pytest.raises(issuing.AdjustmentWaits):
+        issuing.adjust_invoice(_uow(db), client, second.id)
+    assert issuing.adjust_invoice(_uow(db), client, first.id) == "DONE"
+    assert issuing.adjust_invoice(_uow(db), client, second.id) == "DONE"
+    (issued,) = _ledger(sim)
+    assert [a["amount"] for a in issued["allowances"]] == [10, 15] and issued["remain"] == 45
+    assert _invoice(db, placed.payment_id).allowance_twd == 25
