@@ -396,6 +396,11 @@ def create_ecpay_invoice_sandbox(sim: InvoiceSimulator | None = None) -> FastAPI
         with sim.lock:
             planned = sim.failures.get(operation) or []
             failure = planned.pop(0) if planned else None
+            if failure == "throttle":  # calls too fast: ECPay's documented HTTP 403, nothing done
+                sim.requests.append(
+                    {"operation": operation, "data": data, "rtn_code": None, "failed": "throttle"}
+                )
+                return JSONResponse({"error": "too many requests"}, status_code=403)
             if failure == "before":
                 sim.requests.append(
                     {"operation": operation, "data": data, "rtn_code": None, "failed": "before"}
@@ -419,7 +424,7 @@ def create_ecpay_invoice_sandbox(sim: InvoiceSimulator | None = None) -> FastAPI
     @app.post("/_sandbox/failures")
     def failures(spec: dict[str, Any] = Body(...)) -> dict[str, Any]:
         """The next `count` calls of `operation` answer HTTP 500, `when` "before" (nothing done) or "after"
-        (done, the answer lost)."""
+        (done, the answer lost), or HTTP 403 when "throttle" (too fast, nothing done)."""
         when = str(spec.get("when", "before"))
         with sim.lock:
             sim.failures.setdefault(str(spec["operation"]), []).extend([when] * int(spec.get("count", 1)))

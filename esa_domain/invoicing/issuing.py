@@ -48,6 +48,7 @@ from sqlmodel import Session
 from esa_domain.adapters.ecpay_invoice.client import (
     EcpayInvoiceClient,
     Exchange,
+    InvoiceThrottled,
     InvoiceUnavailable,
     IssueRequest,
     Line,
@@ -67,6 +68,9 @@ INVOICE_REFUSED = "invoice_refused"  # alert conditions
 INVOICE_LAGGING = "invoice_lagging"
 ADJUSTMENT_REFUSED = "invoice_adjustment_refused"
 ADJUSTMENT_LAGGING = "invoice_adjustment_lagging"
+THROTTLE_BACKOFF = timedelta(
+    minutes=30
+)  # ECPay's answer to calls that come too fast (HTTP 403): wait this long
 ITEM_WORD = "筆"  # the unit on each line: one top-up, one bill, one voucher
 
 SentBefore = Callable[[str], bool]  # marks a reference as sent; True when it had been marked before
@@ -305,15 +309,23 @@ def issue_invoice(
     except InvoiceUnavailable as exc:
         if exc.exchange is not None:
             exchanges.append(exc.exchange)
+        throttled = isinstance(exc, InvoiceThrottled)
         with uow_factory() as uow:
             _store(uow.session, exchanges, invoice_id)
             uow.session.execute(
                 text(
-                    "UPDATE invoices SET ecpay_answer = :a, updated_at = now() WHERE id = :id AND status = 'PENDING'"
+                    "UPDATE invoices SET ecpay_answer = :a, updated_at = now() + :later WHERE id = :id "
+                    "AND status = 'PENDING'"
                 ),
-                {"a": str(exc)[:200], "id": invoice_id},
+                {
+                    "a": str(exc)[:200],
+                    "id": invoice_id,
+                    "later": THROTTLE_BACKOFF if throttled else timedelta(0),
+                },
             )
             uow.commit()
+        if throttled:  # ECPay asks for 30 minutes: no retry before then; the reconciler's heal sends it later
+            return Iv.PENDING
         raise
     if found is not None:
         return _finish_issued(uow_factory, invoice_id, found, exchanges, public_url, tries=0 if resume else 1)
@@ -649,9 +661,17 @@ def adjust_invoice(
     except InvoiceUnavailable as exc:
         if exc.exchange is not None:
             exchanges.append(exc.exchange)
+        throttled = isinstance(exc, InvoiceThrottled)
         with uow_factory() as uow:
             _store(uow.session, exchanges, int(a.invoice_id), adjustment_id)
+            if throttled:  # ECPay asks for 30 minutes: the reconciler's heal sends it after them
+                uow.session.execute(
+                    text("UPDATE invoice_allowances SET updated_at = now() + :later WHERE id = :id"),
+                    {"later": THROTTLE_BACKOFF, "id": adjustment_id},
+                )
             uow.commit()
+        if throttled:
+            return Ad.REQUESTED
         raise
     with uow_factory() as uow:
         s = uow.session

@@ -516,3 +516,20 @@ def test_two_refunds_adjust_the_invoice_one_after_the_other(db, ecpay_url, invoi
     (issued,) = _ledger(sim)
     assert [a["amount"] for a in issued["allowances"]] == [10, 15] and issued["remain"] == 45
     assert _invoice(db, placed.payment_id).allowance_twd == 25
+
+
+def test_ecpay_throttling_an_issue_waits_its_thirty_minutes_without_retrying(db, ecpay_url, invoices):
+    from datetime import timedelta
+
+    sim, url, client = invoices
+    placed = _order(db, ecpay_url)
+    assert _finish_items(db, placed.payment_id, BOTH) == "SUCCESS"
+    httpx.post(f"{url}/_sandbox/failures", json={"operation": "Issue", "when": "throttle"}).raise_for_status()
+    assert run_invoice_outbox(db, client) == ["PENDING"]  # no exception: the message is not retried at once
+    with Session(db) as s:
+        # the reconciler's heal leaves it alone for the 30 minutes ECPay asks for
+        assert issuing.redispatch_lagging(s, older_than=datetime.now(UTC) - timedelta(minutes=2)) == (0, 0)
+        assert issuing.redispatch_lagging(s, older_than=datetime.now(UTC) + timedelta(minutes=31)) == (1, 0)
+        s.commit()
+    assert run_invoice_outbox(db, client) == ["ISSUED"]
+    assert len(_ledger(sim)) == 1
