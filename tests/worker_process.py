@@ -10,6 +10,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# A test worker never reaches the real services: where a test gives no simulator for one, it points at a local
+# port nobody listens on (refused at once), not at ECPay's or LINE's hosts.
+NOWHERE = "http://127.0.0.1:9"
+OFFLINE = {
+    "ECPAY_BASE_URL": NOWHERE,
+    "ECPAY_INVOICE_BASE_URL": NOWHERE,
+    "LINE_API_BASE_URL": NOWHERE,
+    "IAK_PREPAID_URL": NOWHERE,
+    "IAK_POSTPAID_URL": NOWHERE,
+    **{f"{s}_BASE_URL": NOWHERE for s in ("BILLFAZZ", "REDISION", "LAPAKGAMING", "PULSAIF")},
+}
 
 
 class WorkerProcess:
@@ -24,7 +35,7 @@ class WorkerProcess:
     def __init__(
         self, env: dict[str, str], *, processes: int = 1, threads: int = 4, log_path: Path | None = None
     ):
-        self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        self.env = {**OFFLINE, **os.environ, **env, "PYTHONPATH": str(ROOT)}
         self.processes, self.threads = processes, threads
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None

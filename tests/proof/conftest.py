@@ -93,5 +93,8 @@ def worker_env(world, database_url, redis_url) -> dict[str, str]:
         # status checks seconds apart, not production's 10 s to 30 min: a maybe left by a crash is asked again
         # within the heal's 90 s however many times the supplier has said "still processing" before
         "ESA_CHECK_BACKOFF_SECONDS": "1,2,4,8",
+        # a purchase a kill stopped before it reached the supplier is answered "no such transaction"; that is
+        # believed (and the item moves on) after this grace, production's 2 min would outlast the heal
+        "ESA_NOT_FOUND_GRACE_SECONDS": "10",
         "ESA_ENV": "test",
     }

@@ -74,24 +74,36 @@ def test_each_outcome_reaches_the_customer_once_through_crashes(db, world, rt, w
             waiting = scalar(
                 db, "SELECT count(*) FROM customer_messages WHERE status = 'QUEUED' AND payment_id = ANY(:ids)",
                 ids=[o.payment_id for o in orders],
+            ) + scalar(
+                db, "SELECT count(*) FROM invoices WHERE status = 'PENDING' AND payment_id = ANY(:ids)",
+                ids=[o.payment_id for o in orders],
             )  # fmt: skip
             if waiting == 0:
                 break
             time.sleep(0.5)
 
-    # Then each customer got exactly one message: paid and delivered with the serial, or "paid, on its way"
-    # for an item a crash left for an operator's review (no delivery yet)
+    # Then each customer got exactly one message about the order: paid and delivered with the serial, or "paid,
+    # on its way" for an item a crash left for an operator's review (no delivery yet); and the e-invoice's number
+    # exactly once, in that message or (when the delivered one left before the invoice was issued, as a heal
+    # running both at once can make it) in one message of its own
     for order in orders:
         texts = _line_texts(world, _user(db, order.payment_id))
         status = scalar(db, "SELECT status FROM payments WHERE id = :p", p=order.payment_id)
         serial = scalar(db, "SELECT artifact FROM payment_items WHERE payment_id = :p", p=order.payment_id)
+        invoice_no = scalar(
+            db,
+            "SELECT invoice_no FROM invoices WHERE payment_id = :p AND status = 'ISSUED'",
+            p=order.payment_id,
+        )
         assert status in ("SUCCESS", "PAID"), status
-        assert len(texts) == 1, (status, texts)
-        assert "sudah kami terima" in texts[0]
+        about_order = [t for t in texts if "sudah kami terima" in t]
+        invoice_alone = [t for t in texts if t.startswith("Faktur elektronik")]
+        assert len(about_order) == 1 and len(texts) == 1 + len(invoice_alone), (status, texts)
         if status == "SUCCESS":
-            assert "sudah terkirim" in texts[0] and str(serial) in texts[0]
+            assert "sudah terkirim" in about_order[0] and str(serial) in about_order[0]
+            assert invoice_no is not None and sum(invoice_no in t for t in texts) == 1, texts
         else:
-            assert "sedang dikirim" in texts[0]
+            assert "sedang dikirim" in about_order[0] and not invoice_alone
     delivered = scalar(db, "SELECT count(*) FROM payments WHERE id = ANY(:ids) AND status = 'SUCCESS'",
                        ids=[o.payment_id for o in orders])  # fmt: skip
     assert delivered >= 1  # the worker was killed after a delivery committed: at least that one is SUCCESS
