@@ -24,8 +24,6 @@ from workers.context import (
     runtime,
 )
 
-_line_pusher = line_pusher  # one LINE pusher per process and configuration (workers.context)
-
 log = logging.getLogger(__name__)
 broker.add_middleware(BuildRuntimeAtBoot())
 
@@ -79,7 +77,7 @@ def send_alert(alert_id: int) -> None:
 
     rt = runtime()
     s = rt.settings
-    pusher = _line_pusher(s.line_channel_access_token.get_secret_value(), s.line_api_base_url)
+    pusher = line_pusher(s.line_channel_access_token.get_secret_value(), s.line_api_base_url)
     status = deliver(rt.uow, alert_id, pusher, s.line_alert_to)
     metrics.ALERT_DELIVERIES.labels(status).inc()
     log.info("alert %s: %s", alert_id, status)
@@ -90,7 +88,6 @@ def notify_customer(message_id: int) -> None:
     notify_customer_now({"message_id": message_id})
 
 
-_sent_before = invoice_sent_before  # the e-invoice "request left" marks (workers.context)
 
 
 @dramatiq.actor(queue_name="fulfillment", time_limit=60_000, **RETRIES)
@@ -106,7 +103,7 @@ def adjust_invoice(adjustment_id: int, resume: bool = False) -> None:
     rt = runtime()
     status = adjust(
         rt.uow, rt.invoice_client, adjustment_id, public_url=rt.settings.public_url,
-        notify_email=rt.settings.ecpay_invoice_notify_email, sent_before=_sent_before, resume=resume,
+        notify_email=rt.settings.ecpay_invoice_notify_email, sent_before=invoice_sent_before, resume=resume,
     )  # fmt: skip
     log.info("invoice adjustment %s: %s", adjustment_id, status)
 

@@ -127,12 +127,8 @@ def store_delivery(session: Session, item_id: int, attempt_id: int | None, deliv
 
 
 def opened_delivery(item_id: int, row: object) -> Delivery:
-    """A delivery from a row the caller read itself (columns serial, token, customer_name, tariff, kwh, pin_enc,
-    voucher_code_enc), its sealed fields decrypted."""
-    return _open(item_id, row)
-
-
-def _open(item_id: int, row: object) -> Delivery:
+    """A delivery from a row read from item_deliveries (columns serial, token, customer_name, tariff, kwh,
+    pin_enc, voucher_code_enc; also by callers that join it themselves), its sealed fields decrypted."""
     return Delivery(
         serial=row.serial,  # type: ignore[attr-defined]
         pin=decrypt(row.pin_enc, item_id=item_id, name="pin") if row.pin_enc else None,  # type: ignore[attr-defined]
@@ -149,7 +145,7 @@ def _open(item_id: int, row: object) -> Delivery:
 def delivery_for(session: Session, item_id: int) -> Delivery | None:
     """What was delivered for the item, decrypted; None when nothing was delivered (yet)."""
     row = session.connection().execute(_READ, {"item": item_id}).fetchone()
-    return None if row is None else _open(item_id, row)
+    return None if row is None else opened_delivery(item_id, row)
 
 
 def deliveries_for(session: Session, item_ids: list[int]) -> dict[int, Delivery]:
@@ -157,7 +153,7 @@ def deliveries_for(session: Session, item_ids: list[int]) -> dict[int, Delivery]
     if not item_ids:
         return {}
     rows = session.connection().execute(_READ_MANY, {"items": list(item_ids)}).fetchall()
-    return {row.item_id: _open(row.item_id, row) for row in rows}
+    return {row.item_id: opened_delivery(row.item_id, row) for row in rows}
 
 
 def revealable_items(session: Session, item_ids: list[int]) -> set[int]:

@@ -278,7 +278,7 @@ def _compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[st
                 parts.append(f"{head}\n{wording.failure_reason(item.failure_class, lang)}")
         if kind == PARTIAL:
             parts.append(wording.refund_when(o.payment_method, lang))
-        invoice = _invoice_texts(s, o, lang, row)
+        invoice = _invoice_texts(o, lang, row)
         if invoice:  # issued already (the worker issues it just before this message): said here, not apart
             parts.append(invoice[0])
             carried = True
@@ -310,7 +310,7 @@ def _compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[st
         parts.append(wording.refund_when(o.payment_method, lang))
         texts.append("\n\n".join(parts))
     elif kind == INVOICE:  # the order's e-invoice, issued at ECPay (issue 19): its number and random code
-        texts = _invoice_texts(s, o, lang, row)
+        texts = _invoice_texts(o, lang, row)
     elif kind.startswith(PAYMENT_CODE):
         texts = _payment_code_texts(s, o, kind.partition(":")[2], lang)
     elif kind.startswith(REMINDER):
@@ -325,28 +325,15 @@ def _compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[st
     return o.line_user_id, texts, carried
 
 
-_INVOICE = text(
-    "SELECT invoice_no, random_number, coalesce(issued_twd, amount_twd) AS amount, carrier_kind, carrier_value "
-    "FROM invoices WHERE payment_id = :p AND status = 'ISSUED'"
-)
-
-
-def _invoice_texts(s: Session, o: _Order, lang: str, row=None) -> list[str]:  # type: ignore[no-untyped-def]
-    """The invoice's number, random code, amount and where it went; nothing (skipped) if it is not issued.
-    `row`: the message as `_read` gave it (it carries the issued invoice), else the invoice is read."""
-    if row is not None:
-        if row.invoice_no is None:
-            return []
-        number, code, amount = row.invoice_no, row.random_number, row.invoice_amount
-        kind, value = row.invoice_carrier_kind, row.invoice_carrier_value
-    else:
-        inv = s.connection().execute(_INVOICE, {"p": o.id}).first()
-        if inv is None:
-            return []
-        number, code, amount = inv.invoice_no, inv.random_number, inv.amount
-        kind, value = inv.carrier_kind, inv.carrier_value
-    head = wording.message(INVOICE, lang, order=o.id, number=number, code=code, amount=amount)
-    where = wording.message(f"invoice_{kind}", lang, value=value or "")
+def _invoice_texts(o: _Order, lang: str, row) -> list[str]:  # type: ignore[no-untyped-def]
+    """The invoice's number, random code, amount and where it went, from the message's own read (`_read`
+    joins the issued invoice); nothing (skipped) if it is not issued."""
+    if row.invoice_no is None:
+        return []
+    head = wording.message(
+        INVOICE, lang, order=o.id, number=row.invoice_no, code=row.random_number, amount=row.invoice_amount
+    )
+    where = wording.message(f"invoice_{row.invoice_carrier_kind}", lang, value=row.invoice_carrier_value or "")
     return [f"{head}\n{where}"]
 
 
