@@ -137,9 +137,11 @@ _SETTLED_WAITING = text(
     "SELECT 1 FROM customer_messages WHERE payment_id = :p AND kind IN ('delivered', 'partial') "
     "AND status = 'QUEUED'"
 )
+# The lock is taken whatever the invoice's status and the status read after it: a filter on the status would
+# judge the row as the statement's snapshot saw it (not issued yet) and never wait for the transaction issuing it.
 _INVOICE_ISSUED = text(
-    "SELECT i.payment_id FROM customer_messages m JOIN invoices i ON i.payment_id = m.payment_id "
-    "WHERE m.id = :m AND i.status = 'ISSUED' FOR SHARE OF i"
+    "SELECT i.payment_id, i.status FROM customer_messages m JOIN invoices i ON i.payment_id = m.payment_id "
+    "WHERE m.id = :m FOR SHARE OF i"
 )
 
 
@@ -158,9 +160,9 @@ def _invoice_after(message_id: int) -> Callable[[Session], None]:
     message if it was issued meanwhile."""
 
     def then(session: Session) -> None:
-        payment_id = session.connection().execute(_INVOICE_ISSUED, {"m": message_id}).scalar()
-        if payment_id is not None:
-            queue(session, int(payment_id), INVOICE)
+        invoice = session.connection().execute(_INVOICE_ISSUED, {"m": message_id}).first()
+        if invoice is not None and invoice.status == "ISSUED":
+            queue(session, int(invoice.payment_id), INVOICE)
 
     return then
 
@@ -333,7 +335,9 @@ def _invoice_texts(o: _Order, lang: str, row) -> list[str]:  # type: ignore[no-u
     head = wording.message(
         INVOICE, lang, order=o.id, number=row.invoice_no, code=row.random_number, amount=row.invoice_amount
     )
-    where = wording.message(f"invoice_{row.invoice_carrier_kind}", lang, value=row.invoice_carrier_value or "")
+    where = wording.message(
+        f"invoice_{row.invoice_carrier_kind}", lang, value=row.invoice_carrier_value or ""
+    )
     return [f"{head}\n{where}"]
 
 

@@ -4,6 +4,8 @@ ECPay made), never from our own record alone."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -533,3 +535,60 @@ def test_ecpay_throttling_an_issue_waits_its_thirty_minutes_without_retrying(db,
         s.commit()
     assert run_invoice_outbox(db, client) == ["ISSUED"]
     assert len(_ledger(sim)) == 1
+
+
+def test_an_invoice_issued_while_the_delivered_message_is_on_its_way_gets_its_own_message(db, ecpay_url):
+    """The race a crash proof met once in CI: the delivered message was composed before the invoice was issued
+    (so it does not carry the number), and the invoice's transaction looked while that message was still QUEUED
+    (so it left the number to it). The message's finishing transaction must then see the invoice: it waits for
+    the invoice's transaction and queues the invoice's own message, or the customer never reads the number."""
+    placed = _order(db, ecpay_url)
+    assert _finish_items(db, placed.payment_id, BOTH) == "SUCCESS"
+    with Session(db) as s:
+        (delivered,) = s.exec(
+            select(CustomerMessage.id).where(
+                CustomerMessage.payment_id == placed.payment_id, CustomerMessage.kind == "delivered"
+            )
+        ).all()
+    # Given the invoice's issuing transaction has moved the invoice and decided (message still QUEUED), not committed
+    issuing_tx = UnitOfWork(db).__enter__()
+    s = issuing_tx.session
+    s.execute(
+        text(
+            "UPDATE invoices SET status = 'ISSUED', invoice_no = 'ZZ00000001', random_number = '1234' "
+            "WHERE payment_id = :p"
+        ),
+        {"p": placed.payment_id},
+    )
+    assert notify.queue_invoice(s, placed.payment_id) is None  # the delivered message is to say it
+    # When the delivered message (composed without the invoice) finishes meanwhile
+    done: list[str] = []
+    finishing = threading.Thread(
+        target=lambda: done.append(
+            notify._finish(_uow(db), delivered, notify.SENT, None, notify._invoice_after(delivered))
+        )
+    )
+    finishing.start()
+    deadline = time.monotonic() + 10
+    with Session(db) as watcher:  # until it finished, or waits on the invoice's lock
+        while finishing.is_alive() and time.monotonic() < deadline:
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.02)
+    s.commit()
+    issuing_tx.__exit__(None, None, None)
+    finishing.join(10)
+    # Then the invoice has a message of its own: the customer reads the number once
+    assert done == ["SENT"]
+    with Session(db) as s:
+        kinds = s.exec(
+            select(CustomerMessage.kind)
+            .where(CustomerMessage.payment_id == placed.payment_id)
+            .order_by(CustomerMessage.id)
+        ).all()
+    assert kinds == ["delivered", "invoice"]
