@@ -88,8 +88,6 @@ def notify_customer(message_id: int) -> None:
     notify_customer_now({"message_id": message_id})
 
 
-
-
 @dramatiq.actor(queue_name="fulfillment", time_limit=60_000, **RETRIES)
 def issue_invoice(invoice_id: int, plan: dict | None = None) -> None:
     # the first try sends the plan written with the payment's settlement; a retry or the heal asks first

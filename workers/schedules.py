@@ -49,13 +49,20 @@ def sweep_outbox() -> None:
 def tell_slow_orders_paid() -> None:
     """Customers whose order is paid but still delivering after notify.PAID_ALONE_AFTER hear "paid" in LINE
     (fast orders hear it in their one delivered message instead)."""
-    from esa_domain.ordering.notify import queue_paid_for_slow_orders
+    from esa_domain.ordering.notify import queue_paid_for_slow_orders, release_held_messages
 
     with runtime().uow() as uow:
         queued = queue_paid_for_slow_orders(uow.session)
+        released = release_held_messages(
+            uow.session
+        )  # delivered messages an e-invoice's worker never released
         uow.commit()
     if queued:
         log.info("paid messages queued for orders still delivering: %d", queued)
+    if released:
+        log.warning(
+            "delivered messages sent by the sweeper (their e-invoice had not released them): %d", released
+        )
 
 
 @dramatiq.actor(queue_name="reconciliation", periodic=cron("*/5 * * * *"), time_limit=60_000, max_retries=0)

@@ -454,7 +454,9 @@ MESSAGE = Lifecycle(
     "customer message",
     MessageStatus,
     {
-        M.QUEUED: State(frozenset({M.SENT, M.FAILED, M.SKIPPED}), "Waiting to be pushed to LINE", "gray", initial=True),
+        M.QUEUED: State(
+            frozenset({M.SENT, M.FAILED, M.SKIPPED}), "Waiting to be pushed to LINE", "gray", initial=True
+        ),
         M.SENT: State(frozenset(), "Sent in LINE", "green", final=True),
         M.FAILED: State(frozenset(), "LINE refused it", "red", final=True),
         M.SKIPPED: State(frozenset(), "Not needed any more", "gray", final=True),
@@ -472,7 +474,9 @@ class BillInquiryStatus(StrEnum):
     """One inquiry of one bill at one supplier (esa_domain.ordering.bills): asked, answered, then paid once."""
 
     REQUESTED = "REQUESTED"  # committed before the inquiry leaves
-    QUOTED = "QUOTED"  # the supplier found the bill: name, periods, amount, fee, TWD total, held until expires_at
+    QUOTED = (
+        "QUOTED"  # the supplier found the bill: name, periods, amount, fee, TWD total, held until expires_at
+    )
     NOT_FOUND = "NOT_FOUND"  # no bill to pay: unknown number, or already paid (the customer's answer)
     FAILED = "FAILED"  # the supplier could not answer (timeout, maintenance, unknown code): ask again later
     USED = "USED"  # an order was placed from it (one, ever): its payment pays exactly this bill

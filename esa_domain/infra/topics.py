@@ -11,11 +11,22 @@ REFUND_PAYMENT = "refund_payment"  # {"payment_id"}: request the refund of what 
 SEND_REFUND = "send_refund"  # {"refund_id"}: carry one card refund to ECPay (DoAction R), or resume it
 SEND_ALERT = "send_alert"  # {"alert_id"}: push an operator alert to LINE
 SYNC_CATALOG = "sync_catalog"  # {"supplier_code"}: refresh one supplier's offers
-NOTIFY_CUSTOMER = "notify_customer"  # {"message_id"}: push one customer message (esa_domain.ordering.notify) to LINE
+NOTIFY_CUSTOMER = (
+    "notify_customer"  # {"message_id"}: push one customer message (esa_domain.ordering.notify) to LINE
+)
 # {"invoice_id", "plan"?}: issue one e-invoice at ECPay (esa_domain.invoicing.issuing); without a plan, ask first
 ISSUE_INVOICE = "issue_invoice"
 # {"adjustment_id", "resume"?}: one invoice allowance / invalidation at ECPay
 ADJUST_INVOICE = "adjust_invoice"
 
-ALL = (CHECK_PAYMENT, FULFILL_ITEM, CHECK_ATTEMPT, REFUND_PAYMENT, SEND_REFUND, SEND_ALERT, SYNC_CATALOG, NOTIFY_CUSTOMER)
+ALL = (
+    CHECK_PAYMENT,
+    FULFILL_ITEM,
+    CHECK_ATTEMPT,
+    REFUND_PAYMENT,
+    SEND_REFUND,
+    SEND_ALERT,
+    SYNC_CATALOG,
+    NOTIFY_CUSTOMER,
+)
 ALL += (ISSUE_INVOICE, ADJUST_INVOICE)

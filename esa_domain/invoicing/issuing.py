@@ -59,6 +59,7 @@ from esa_domain.infra import outbox, topics
 from esa_domain.invoicing.carrier import CARRIER_TYPE
 from esa_domain.invoicing.period import may_invalidate
 from esa_domain.operations.alerts import raise_alert
+from esa_domain.ordering import notify
 
 log = logging.getLogger(__name__)
 
@@ -312,17 +313,19 @@ def issue_invoice(
         throttled = isinstance(exc, InvoiceThrottled)
         with uow_factory() as uow:
             _store(uow.session, exchanges, invoice_id)
-            uow.session.execute(
+            waiting = uow.session.execute(
                 text(
                     "UPDATE invoices SET ecpay_answer = :a, updated_at = now() + :later WHERE id = :id "
-                    "AND status = 'PENDING'"
+                    "AND status = 'PENDING' RETURNING payment_id"
                 ),
                 {
                     "a": str(exc)[:200],
                     "id": invoice_id,
                     "later": THROTTLE_BACKOFF if throttled else timedelta(0),
                 },
-            )
+            ).scalar()
+            if waiting is not None:  # the delivered message goes now; the invoice's number follows on its own
+                notify.release_settled(uow.session, int(waiting))
             uow.commit()
         if throttled:  # ECPay asks for 30 minutes: no retry before then; the reconciler's heal sends it later
             return Iv.PENDING
@@ -343,6 +346,8 @@ def _finish_void(uow_factory: Callable, invoice_id: int, exchanges: list[Exchang
             )
             .first()
         )
+        if moved is not None:
+            notify.release_settled(uow.session, int(moved.payment_id))  # the delivered message, held for it
         uow.commit()
     return Iv.VOID if moved else _status(uow_factory, invoice_id)
 
@@ -367,7 +372,6 @@ def _finish_issued(
 ) -> str:
     """One transaction: the exchanges, PENDING|FAILED -> ISSUED, the customer's LINE message, and the adjustment
     of a refund confirmed while the request was on its way."""
-    from esa_domain.ordering import notify
 
     issued_at = _parse_date(found.invoice_date)
     with uow_factory() as uow:
@@ -441,6 +445,7 @@ def _finish_refused(
                 "asked first, it is never issued twice).",
                 dedupe_key=f"{INVOICE_REFUSED}:invoice:{invoice_id}",
             )
+            notify.release_settled(s, int(moved.payment_id))  # the delivered message, held for it
         uow.commit()
     return Iv.FAILED if moved is not None else _status(uow_factory, invoice_id)
 

@@ -203,7 +203,9 @@ def refund(
                 refunds.complete_by_hand(s, task.id, why, _actor(operator))  # type: ignore[arg-type]
             detail["refunds"] = [t.id for t in tasks]
             if not tasks:  # a review from before refunds were rows of their own: record what was done
-                amount = refunded_twd if refunded_twd is not None else payment.amount_twd - payment.refunded_twd
+                amount = (
+                    refunded_twd if refunded_twd is not None else payment.amount_twd - payment.refunded_twd
+                )
                 if not 0 < amount <= payment.amount_twd:
                     raise ActionRefused(
                         f"the amount refunded by hand must be between NT$1 and NT${payment.amount_twd}"
@@ -218,14 +220,20 @@ def refund(
                     values={"refunded_twd": amount},
                 )
                 if not result.applied:
-                    raise ActionRefused(f"payment {payment_id} moved to {result.current} meanwhile; reload the page")
+                    raise ActionRefused(
+                        f"payment {payment_id} moved to {result.current} meanwhile; reload the page"
+                    )
                 # its e-invoice gives back what this refunds beyond the undelivered part (issue 19)
                 on_refund_confirmed(s, payment_id, None, amount, "undelivered")
         else:
             undelivered = payment.status in (PaymentStatus.FAILED, PaymentStatus.PARTIAL)
             if refunded_twd is None:
                 left = payment.amount_twd - refunds.committed_twd(s, payment_id)
-                amount = min(refunds.refund_amount(payment, _failed_price(s, payment_id)), left) if undelivered else left
+                amount = (
+                    min(refunds.refund_amount(payment, _failed_price(s, payment_id)), left)
+                    if undelivered
+                    else left
+                )
             else:
                 amount = refunded_twd
             refund_id = refunds.request_refund(
@@ -239,7 +247,9 @@ def refund(
                 bank_details=bank_details,
             )
             if refund_id is None:
-                raise ActionRefused("this order's undelivered part has its refund already: see the refunds below")
+                raise ActionRefused(
+                    "this order's undelivered part has its refund already: see the refunds below"
+                )
             detail.update(refund_id=refund_id, amount_twd=amount)
     except refunds.RefundRefused as exc:
         raise ActionRefused(str(exc)) from None

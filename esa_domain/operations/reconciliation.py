@@ -173,7 +173,9 @@ def _refunds(uow, ecpay, client, now, policy, counts) -> None:  # type: ignore[n
         missing = refunds.payments_without_refund(
             u.session, older_than=now - policy.redispatch_after, limit=policy.batch
         )
-        lost = refunds.refunds_requested_before(u.session, older_than=now - policy.redispatch_after, limit=policy.batch)
+        lost = refunds.refunds_requested_before(
+            u.session, older_than=now - policy.redispatch_after, limit=policy.batch
+        )
         for refund_id in lost:
             outbox.record(u.session, topics.SEND_REFUND, {"refund_id": refund_id})
         u.commit()
@@ -185,9 +187,13 @@ def _refunds(uow, ecpay, client, now, policy, counts) -> None:  # type: ignore[n
         except refunds.RefundRefused as exc:  # listed on the stuck page (refund_missing) and alerted there
             log.warning("refund of payment %s not started: %s", pid, exc)
     with uow() as u:
-        stale = refunds.refunds_sent_before(u.session, older_than=now - policy.refund_resume_after, limit=policy.batch)
+        stale = refunds.refunds_sent_before(
+            u.session, older_than=now - policy.refund_resume_after, limit=policy.batch
+        )
     for refund_id in stale:
-        status = refunds.send_refund(uow, refund_id, ecpay, client, now=now, resume_after=policy.refund_resume_after)
+        status = refunds.send_refund(
+            uow, refund_id, ecpay, client, now=now, resume_after=policy.refund_resume_after
+        )
         counts["refunds_resumed"] += 1
         counts["refunds_confirmed"] += status == "CONFIRMED"
 

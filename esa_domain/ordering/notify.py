@@ -95,21 +95,31 @@ def _finish_sql(to: str) -> TextClause:
     return text(f"WITH {moved} SELECT to_status FROM moved")  # noqa: S608 (constants only)
 
 
-def queue(session: Session, payment_id: int, kind: str, *, at: datetime | None = None) -> int | None:
+def queue(
+    session: Session, payment_id: int, kind: str, *, at: datetime | None = None, held: bool = False
+) -> int | None:
     """Write the `kind` message of the order and its outbox row in the caller's transaction; None when the
-    order already has that message (a re-run of the same step). `at`: not before then (a reminder)."""
+    order already has that message (a re-run of the same step). `at`: not before then (a reminder). `held`:
+    no outbox row yet; `release_settled` writes it (the delivered message waits for the order's e-invoice)."""
     message_id = session.connection().execute(_QUEUE, {"payment": payment_id, "kind": kind[:40]}).scalar()
     if message_id is None:
         return None
-    outbox.record(session, topics.NOTIFY_CUSTOMER, {"message_id": int(message_id)}, available_at=at)
+    if not held:
+        outbox.record(session, topics.NOTIFY_CUSTOMER, {"message_id": int(message_id)}, available_at=at)
     return int(message_id)
 
 
-def queue_settled(session: Session, payment_id: int, status: str) -> None:
-    """The message for how a payment settled (delivered, partly, or not at all)."""
+def queue_settled(session: Session, payment_id: int, status: str, *, held: bool = False) -> None:
+    """The message for how a payment settled (delivered, partly, or not at all). `held`: the order has an
+    e-invoice to issue, and the message waits for it (see `release_settled`)."""
     kind = SETTLED_KIND.get(PaymentStatus(status))
     if kind is not None:
-        queue(session, payment_id, kind)
+        queue(session, payment_id, kind, held=held and kind in (DELIVERED, PARTIAL))
+
+
+HELD_AT_MOST = timedelta(
+    minutes=2
+)  # a held message the invoice's worker never released: the sweeper sends it
 
 
 _SLOW_PAID = text(
@@ -134,7 +144,7 @@ def queue_paid_for_slow_orders(
 
 
 _SETTLED_WAITING = text(
-    "SELECT 1 FROM customer_messages WHERE payment_id = :p AND kind IN ('delivered', 'partial') "
+    "SELECT id FROM customer_messages WHERE payment_id = :p AND kind IN ('delivered', 'partial') "
     "AND status = 'QUEUED'"
 )
 # The lock is taken whatever the invoice's status and the status read after it: a filter on the status would
@@ -147,12 +157,56 @@ _INVOICE_ISSUED = text(
 
 def queue_invoice(session: Session, payment_id: int) -> int | None:
     """The order's e-invoice was issued (in this transaction, its invoice row locked by the move): its own
-    message, unless the order's delivered message is still to be sent, which then says it. Whichever of the
-    two transactions commits second sees the other (the delivered message's finish locks the invoice row
-    FOR SHARE before it decides), so the customer reads the number once, in one or the other."""
-    if session.connection().execute(_SETTLED_WAITING, {"p": payment_id}).first() is not None:
+    message, unless the order's delivered message is still to be sent, which then says it (and is released
+    now, if it was held for the invoice). Whichever of the two transactions commits second sees the other (the
+    delivered message's finish locks the invoice row FOR SHARE before it decides), so the customer reads the
+    number once, in one or the other."""
+    if release_settled(session, payment_id):
         return None
     return queue(session, payment_id, INVOICE)
+
+
+def release_settled(session: Session, payment_id: int) -> bool:
+    """The order's e-invoice has its outcome (issued, refused, nothing to issue, or ECPay out of reach for now):
+    the delivered message that waited for it leaves (its outbox row, in the caller's transaction), saying the
+    invoice when it was issued. One message for delivery and invoice, in the usual case; never a delivered
+    message held behind an invoice that cannot be issued now. True when the order's settled message is still
+    to be sent (an outbox row for one already released is one more try of the same message: harmless)."""
+    message_id = session.connection().execute(_SETTLED_WAITING, {"p": payment_id}).scalar()
+    if message_id is None:
+        return False
+    outbox.record(session, topics.NOTIFY_CUSTOMER, {"message_id": int(message_id)})
+    return True
+
+
+_HELD = text(
+    """
+    UPDATE customer_messages SET error = :note
+    WHERE id IN (
+        SELECT id FROM customer_messages
+        WHERE status = 'QUEUED' AND created_at < :before AND error IS NULL AND kind IN ('delivered', 'partial')
+        ORDER BY created_at LIMIT :limit
+    )
+    RETURNING id
+    """
+)
+
+
+def release_held_messages(
+    session: Session, *, now: datetime | None = None, after: timedelta = HELD_AT_MOST, limit: int = 500
+) -> int:
+    """The safety net of `release_settled` (the scheduler's minute tick): delivered messages still queued
+    `after` their order settled, never tried, are sent (a worker died between the settlement and the invoice,
+    whose own heal is slower). Each is noted, so the next tick leaves it alone. Returns how many."""
+    before = (now or datetime.now(UTC)) - after
+    note = "sent by the sweeper: its e-invoice had not released it"
+    ids = [
+        int(i)
+        for (i,) in session.connection().execute(_HELD, {"before": before, "limit": limit, "note": note})
+    ]
+    for message_id in ids:
+        outbox.record(session, topics.NOTIFY_CUSTOMER, {"message_id": message_id})
+    return len(ids)
 
 
 def _invoice_after(message_id: int) -> Callable[[Session], None]:

@@ -93,6 +93,9 @@ def after_settled(session: Session, payment_id: int, status: str) -> None:
     """What follows a payment's settlement in the same transaction: a refund when not everything was delivered."""
     if status in (P.FAILED, P.PARTIAL):
         outbox.record(session, topics.REFUND_PAYMENT, {"payment_id": payment_id})
+    invoiced = False
     if status in (P.SUCCESS, P.PARTIAL):  # the e-invoice of what was delivered (issue 19): one statement
-        open_invoice(session, payment_id, status)
-    notify.queue_settled(session, payment_id, status)  # the customer hears it in LINE, after commit
+        invoiced = open_invoice(session, payment_id, status) is not None
+    # the customer hears it in LINE, after commit; with an e-invoice to issue, once its outcome is known (the
+    # invoice's worker releases the message: one message says both, whichever process settled the order)
+    notify.queue_settled(session, payment_id, status, held=invoiced)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -592,3 +592,102 @@ def test_an_invoice_issued_while_the_delivered_message_is_on_its_way_gets_its_ow
             .order_by(CustomerMessage.id)
         ).all()
     assert kinds == ["delivered", "invoice"]
+
+
+def _notify_rows(db, payment_id: int) -> list[str]:
+    """The kinds of the customer messages the outbox was asked to send for the order, in order."""
+    with Session(db) as s:
+        return list(
+            s.execute(
+                text(
+                    "SELECT m.kind FROM outbox o JOIN customer_messages m ON m.id = (o.payload->>'message_id')::bigint "
+                    "WHERE o.topic = :t AND m.payment_id = :p ORDER BY o.id"
+                ),
+                {"t": topics.NOTIFY_CUSTOMER, "p": payment_id},
+            ).scalars()
+        )
+
+
+def _said(db, payment_id: int, needle: str) -> list[str]:
+    with Session(db) as s:
+        ids = s.exec(select(CustomerMessage.id).where(CustomerMessage.payment_id == payment_id)).all()
+        return [
+            t
+            for i in ids
+            for t in (notify.compose(s, i, "https://esa.example") or ("", []))[1]
+            if needle in t
+        ]
+
+
+def test_the_delivered_message_waits_for_the_invoice_and_says_its_number(db, ecpay_url, invoices):
+    sim, _, client = invoices
+    # Given a delivered order (settled by whichever process: the message is written with the settlement)
+    placed = _order(db, ecpay_url)
+    assert _finish_items(db, placed.payment_id, BOTH) == "SUCCESS"
+    # Then its delivered message is queued but held: nothing asks for it to be sent before the invoice's outcome
+    assert _notify_rows(db, placed.payment_id) == []
+    # When the invoice is issued
+    assert run_invoice_outbox(db, client) == ["ISSUED"]
+    # Then the delivered message leaves, and it alone says the invoice's number (no message of its own)
+    assert _notify_rows(db, placed.payment_id) == ["delivered"]
+    (issued,) = _ledger(sim)
+    (said,) = _said(db, placed.payment_id, issued["invoice_no"])
+    assert "terkirim" in said or "delivered" in said
+
+
+def test_ecpay_out_of_reach_lets_the_delivered_message_go_and_the_number_follows_on_its_own(
+    db, ecpay_url, invoices
+):
+    sim, _, client = invoices
+    placed = _order(db, ecpay_url)
+    assert _finish_items(db, placed.payment_id, BOTH) == "SUCCESS"
+    # When ECPay's e-invoice service cannot be reached at the first try
+    down = EcpayInvoiceClient(
+        "http://127.0.0.1:9", einvoice.MERCHANT_ID, einvoice.HASH_KEY, einvoice.HASH_IV, timeout=2
+    )
+    with pytest.raises(InvoiceUnavailable):
+        run_invoice_outbox(db, down)
+    down.close()
+    # Then the customer is not kept waiting: the delivered message leaves now, without a number
+    assert _notify_rows(db, placed.payment_id) == ["delivered"]
+    with Session(db) as s:
+        (delivered,) = s.exec(
+            select(CustomerMessage.id).where(CustomerMessage.payment_id == placed.payment_id)
+        ).all()
+    assert notify._finish(_uow(db), delivered, notify.SENT, None) == "SENT"
+    # And when the invoice is issued later (the actor's retry asks first), the number comes in a message of its own
+    invoice = _invoice(db, placed.payment_id)
+    assert issuing.issue_invoice(_uow(db), client, invoice.id, None, notify_email=NOTIFY) == "ISSUED"
+    assert _notify_rows(db, placed.payment_id) == ["delivered", "invoice"]
+    (issued,) = _ledger(sim)
+    with Session(db) as s:
+        (own,) = s.exec(
+            select(CustomerMessage.id).where(
+                CustomerMessage.payment_id == placed.payment_id, CustomerMessage.kind == "invoice"
+            )
+        ).all()
+        said = notify.compose(s, own, "https://esa.example")[1][0]
+    assert issued["invoice_no"] in said and issued["random_number"] in said
+
+
+def test_a_delivered_message_no_invoice_released_is_sent_by_the_sweeper_once(db, ecpay_url):
+    placed = _order(db, ecpay_url)
+    assert _finish_items(db, placed.payment_id, BOTH) == "SUCCESS"
+    assert _notify_rows(db, placed.payment_id) == []
+    # Given the invoice's worker died before it ran (its own heal comes later): a minute's tick, too early, waits
+    with UnitOfWork(db) as uow:
+        assert notify.release_held_messages(uow.session) == 0
+        uow.commit()
+    # When the tick comes after HELD_AT_MOST, twice
+    later = datetime.now(UTC) + notify.HELD_AT_MOST + timedelta(seconds=1)
+    for _ in range(2):
+        with UnitOfWork(db) as uow:
+            notify.release_held_messages(uow.session, now=later)
+            uow.commit()
+    # Then the message is sent once, and says why in its record
+    assert _notify_rows(db, placed.payment_id) == ["delivered"]
+    with Session(db) as s:
+        (message,) = s.exec(
+            select(CustomerMessage).where(CustomerMessage.payment_id == placed.payment_id)
+        ).all()
+    assert message.status == "QUEUED" and "sweeper" in (message.error or "")
