@@ -34,7 +34,7 @@ from esa_domain.adapters.line.push import (
 from esa_domain.core.states import MESSAGE, MessageStatus, PaymentStatus
 from esa_domain.core.transitions import born, initial_state, move
 from esa_domain.infra import outbox, topics
-from esa_domain.infra.db import UnitOfWork
+from esa_domain.infra.db import UnitOfWork, execute, for_driver
 from esa_domain.operations.alerts import raise_alert
 from esa_domain.ordering import wording
 
@@ -78,6 +78,7 @@ _QUEUE = text(
     SELECT id FROM queued
     """  # noqa: S608 (constants only)
 )
+_QUEUE_D = for_driver(_QUEUE)  # statements of the per-order path go through the driver (infra.db.execute)
 _RETRY_LATER = text("UPDATE customer_messages SET error = :e WHERE id = :id AND status = :queued")
 
 
@@ -95,15 +96,21 @@ def _finish_sql(to: str) -> TextClause:
     return text(f"WITH {moved} SELECT to_status FROM moved")  # noqa: S608 (constants only)
 
 
+@lru_cache(maxsize=8)
+def _finish_driver(to: str) -> str:
+    return for_driver(_finish_sql(to))
+
+
 def queue(
     session: Session, payment_id: int, kind: str, *, at: datetime | None = None, held: bool = False
 ) -> int | None:
     """Write the `kind` message of the order and its outbox row in the caller's transaction; None when the
     order already has that message (a re-run of the same step). `at`: not before then (a reminder). `held`:
     no outbox row yet; `release_settled` writes it (the delivered message waits for the order's e-invoice)."""
-    message_id = session.connection().execute(_QUEUE, {"payment": payment_id, "kind": kind[:40]}).scalar()
-    if message_id is None:
+    row = execute(session, _QUEUE_D, {"payment": payment_id, "kind": kind[:40]}).fetchone()
+    if row is None:
         return None
+    message_id = row.id
     if not held:
         outbox.record(session, topics.NOTIFY_CUSTOMER, {"message_id": int(message_id)}, available_at=at)
     return int(message_id)
@@ -155,6 +162,9 @@ _INVOICE_ISSUED = text(
 )
 
 
+_SETTLED_WAITING_D = for_driver(_SETTLED_WAITING)
+
+
 def queue_invoice(session: Session, payment_id: int) -> int | None:
     """The order's e-invoice was issued (in this transaction, its invoice row locked by the move): its own
     message, unless the order's delivered message is still to be sent, which then says it (and is released
@@ -172,10 +182,10 @@ def release_settled(session: Session, payment_id: int) -> bool:
     invoice when it was issued. One message for delivery and invoice, in the usual case; never a delivered
     message held behind an invoice that cannot be issued now. True when the order's settled message is still
     to be sent (an outbox row for one already released is one more try of the same message: harmless)."""
-    message_id = session.connection().execute(_SETTLED_WAITING, {"p": payment_id}).scalar()
-    if message_id is None:
+    row = execute(session, _SETTLED_WAITING_D, {"p": payment_id}).fetchone()
+    if row is None:
         return False
-    outbox.record(session, topics.NOTIFY_CUSTOMER, {"message_id": int(message_id)})
+    outbox.record(session, topics.NOTIFY_CUSTOMER, {"message_id": int(row.id)})
     return True
 
 
@@ -248,8 +258,11 @@ _ITEMS = text(
 )
 
 
+_ITEMS_D = for_driver(_ITEMS)
+
+
 def _items(s: Session, payment_id: int) -> list:  # type: ignore[type-arg]
-    return list(s.connection().execute(_ITEMS, {"p": payment_id}).all())
+    return execute(s, _ITEMS_D, {"p": payment_id}).fetchall()
 
 
 def _refund_due(items: list) -> int:  # type: ignore[type-arg]
@@ -292,8 +305,11 @@ _MESSAGE = text(
 )
 
 
+_MESSAGE_D = for_driver(_MESSAGE)
+
+
 def _read(s: Session, message_id: int):  # type: ignore[no-untyped-def]
-    return s.connection().execute(_MESSAGE, {"id": message_id}).first()
+    return execute(s, _MESSAGE_D, {"id": message_id}).fetchone()
 
 
 def compose(s: Session, message_id: int, public_url: str, row=None) -> tuple[str, list[str]] | None:  # type: ignore[no-untyped-def]
@@ -478,7 +494,10 @@ def _finish(
             cause = {SENT: "LINE accepted it", SKIPPED: "nothing to say any more"}.get(
                 status, "LINE refused it"
             )
-            moved = conn.execute(_finish_sql(status), {"id": message_id, "e": error, "cause": cause}).scalar()
+            done = execute(
+                uow.session, _finish_driver(status), {"id": message_id, "e": error, "cause": cause}
+            )
+            moved = (done.fetchone() or (None,))[0]
             if moved is not None:  # the usual case: the move says where it is now
                 if then is not None:
                     then(uow.session)

@@ -24,7 +24,6 @@ from linebot.v3.messaging import (
     FlexText,
     MessagingApi,
     PushMessageRequest,
-    TextMessage,
     URIAction,
 )
 from linebot.v3.messaging.exceptions import ApiException
@@ -90,9 +89,9 @@ def alert_flex(message: AlertMessage) -> FlexMessage:
     return FlexMessage(alt_text=alt, contents=FlexBubble(body=body, footer=footer))
 
 
-def _line_message(exc: ApiException) -> str:
+def _line_message(body: bytes | str | None) -> str:
     try:
-        return str(json.loads(exc.body or b"{}").get("message", ""))[:200]
+        return str(json.loads(body or b"{}").get("message", ""))[:200]
     except (ValueError, AttributeError):
         return ""
 
@@ -113,6 +112,16 @@ class LinePusher:
         # to LINE instead of opening one per message; urllib3's pool is thread-safe
         self._client = ApiClient(self._config)
         self._api = MessagingApi(self._client)
+        # customer texts, one push per order, go straight through urllib3 (the generated client's own transport):
+        # the SDK's per-call layers (argument validation, model building and serializing) cost more CPU than
+        # the request itself; alerts, rare and built from flex models, keep the SDK
+        self._push_url = f"{base_url.rstrip('/')}/v2/bot/message/push"
+        self._headers = {
+            "Authorization": f"Bearer {access_token}",
+            "Content-Type": "application/json",
+            "User-Agent": "esa-line-push/1",
+        }
+        self._pool = urllib3.PoolManager(maxsize=8, retries=False, timeout=urllib3.Timeout(total=timeout))
 
     def __repr__(self) -> str:  # the token stays out of reprs and tracebacks
         return f"LinePusher(base_url={self.base_url!r})"
@@ -127,21 +136,39 @@ class LinePusher:
     def push_texts(self, to: str, texts: list[str], *, retry_key: str) -> PushOutcome:
         """Push up to five text messages in one request (one retry key for all of them): the first tells, each
         further one holds one value alone, so a long press in LINE copies exactly it."""
-        messages = [TextMessage(text=t[:_TEXT_MAX]) for t in texts if t][:_MESSAGES_MAX]
-        return self._send(PushMessageRequest(to=to, messages=messages), retry_key)
+        messages = [{"type": "text", "text": t[:_TEXT_MAX]} for t in texts if t][:_MESSAGES_MAX]
+        body = json.dumps({"to": to, "messages": messages}, ensure_ascii=False).encode()
+        try:
+            reply = self._pool.request(
+                "POST", self._push_url, body=body, headers={**self._headers, "X-Line-Retry-Key": retry_key}
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise PushUnavailable(f"LINE could not be reached: {type(exc).__name__}") from None
+        if reply.status < 300:
+            return PushOutcome.SENT
+        return _refused(reply.status, reply.data, reply.reason)
 
     def _send(self, request: PushMessageRequest, retry_key: str) -> PushOutcome:
         try:
             self._api.push_message(request, x_line_retry_key=retry_key, _request_timeout=self._timeout)
         except ApiException as exc:
-            if exc.status == 409:  # LINE already accepted a request with this retry key
-                return PushOutcome.ALREADY_ACCEPTED
-            why = f"LINE answered HTTP {exc.status}: {_line_message(exc) or exc.reason}"
-            if exc.status == 429 and "monthly limit" in _line_message(exc).lower():
-                raise PushQuotaExhausted(why) from None
-            if exc.status == 429 or (exc.status or 0) >= 500:
-                raise PushUnavailable(why) from None
-            raise PushRejected(why) from None
+            status, body, reason = exc.status or 0, exc.body, exc.reason
         except urllib3.exceptions.HTTPError as exc:
             raise PushUnavailable(f"LINE could not be reached: {type(exc).__name__}") from None
-        return PushOutcome.SENT
+        else:
+            return PushOutcome.SENT
+        return _refused(status, body, reason)  # outside the handler: no SDK exception chained to ours
+
+
+def _refused(status: int, body: bytes | str | None, reason: str | None) -> PushOutcome:
+    """LINE's answer to a push it did not accept now: ALREADY_ACCEPTED (409, the retry key was used by a try
+    that got through), or the exception that says whether to retry."""
+    if status == 409:
+        return PushOutcome.ALREADY_ACCEPTED
+    said = _line_message(body)
+    why = f"LINE answered HTTP {status}: {said or reason}"
+    if status == 429 and "monthly limit" in said.lower():
+        raise PushQuotaExhausted(why)
+    if status == 429 or status >= 500:
+        raise PushUnavailable(why)
+    raise PushRejected(why)
