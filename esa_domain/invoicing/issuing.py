@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
@@ -56,6 +57,7 @@ from esa_domain.adapters.ecpay_invoice.client import (
 from esa_domain.core.states import ADJUSTMENT, INVOICE, AdjustmentStatus, InvoiceStatus
 from esa_domain.core.transitions import born, initial_state, move
 from esa_domain.infra import outbox, topics
+from esa_domain.infra.db import execute, for_driver
 from esa_domain.invoicing.carrier import CARRIER_TYPE
 from esa_domain.invoicing.period import may_invalidate
 from esa_domain.operations.alerts import raise_alert
@@ -119,11 +121,14 @@ _OPEN = text(
 )
 
 
+_OPEN_D = for_driver(_OPEN)
+
+
 def open_invoice(session: Session, payment_id: int, status: str) -> int | None:
     """Write the payment's invoice (PENDING), its history row and its outbox row, in the caller's transaction
     (the one settling the payment SUCCESS or PARTIAL). None when nothing is to be invoiced (nothing kept) or
     the payment has its invoice already. Returns the outbox row's id."""
-    row = session.connection().execute(_OPEN, {"payment": payment_id, "status": str(status)}).first()
+    row = execute(session, _OPEN_D, {"payment": payment_id, "status": str(status)}).fetchone()
     if row is None:
         return None
     outbox.remember(session, int(row.id), topics.ISSUE_INVOICE, dict(row.payload), None)
@@ -188,14 +193,17 @@ _EXCHANGE = text(
 ).bindparams(bindparam("request_json", type_=JSONB), bindparam("response_json", type_=JSONB))
 
 
+_EXCHANGE_D = for_driver(_EXCHANGE)
+
+
 def _store(
     session: Session, exchanges: list[Exchange], invoice_id: int, adjustment_id: int | None = None
 ) -> None:
-    if exchanges:
-        session.connection().execute(
-            _EXCHANGE,
-            [e.record() | {"invoice_id": invoice_id, "adjustment_id": adjustment_id} for e in exchanges],
-        )
+    """The exchanges, as they were (redacted by the client), through the driver: one per invoice, usually."""
+    for e in exchanges:
+        row = e.record() | {"invoice_id": invoice_id, "adjustment_id": adjustment_id}
+        row["request_json"], row["response_json"] = Jsonb(row["request_json"]), Jsonb(row["response_json"])
+        execute(session, _EXCHANGE_D, row)
 
 
 @lru_cache(maxsize=16)
@@ -211,6 +219,12 @@ def _invoice_move(to: str, sources: tuple[str, ...], sets: str = "") -> TextClau
         returning=", t.amount_twd, t.carrier_kind, t.issued_at, t.allowance_twd, t.issued_twd",
     )
     return text(f"WITH {moved} SELECT * FROM moved")  # noqa: S608 (constants only)
+
+
+@lru_cache(maxsize=4)
+def _issued_move() -> str:
+    """The PENDING|FAILED|VOID -> ISSUED move, for the driver (the one every delivered order makes)."""
+    return for_driver(_invoice_move(Iv.ISSUED, (Iv.PENDING, Iv.FAILED, Iv.VOID), _ISSUED_SETS))
 
 
 _ISSUED_SETS = (
@@ -377,24 +391,21 @@ def _finish_issued(
     with uow_factory() as uow:
         s = uow.session
         _store(s, exchanges, invoice_id)
-        moved = (
-            s.connection()
-            .execute(
-                _invoice_move(Iv.ISSUED, (Iv.PENDING, Iv.FAILED, Iv.VOID), _ISSUED_SETS),
-                {
-                    "id": invoice_id,
-                    "cause": f"ECPay issued {found.invoice_no}",
-                    "no": found.invoice_no,
-                    "rnd": found.random_number,
-                    "date": found.invoice_date[:20],
-                    "issued": found.amount,
-                    "at": issued_at,
-                    "answer": f"issued {found.invoice_no}",
-                    "tries": tries,
-                },
-            )
-            .first()
-        )
+        moved = execute(
+            s,
+            _issued_move(),
+            {
+                "id": invoice_id,
+                "cause": f"ECPay issued {found.invoice_no}",
+                "no": found.invoice_no,
+                "rnd": found.random_number,
+                "date": found.invoice_date[:20],
+                "issued": found.amount,
+                "at": issued_at,
+                "answer": f"issued {found.invoice_no}",
+                "tries": tries,
+            },
+        ).fetchone()
         if moved is None:  # another try settled it first: its exchanges are kept all the same
             uow.commit()
             return _status(uow_factory, invoice_id)
