@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
+from psycopg.types.json import Jsonb
+from sqlalchemy import Connection, Engine, text
 from sqlmodel import Session
 
 from esa_domain.infra import metrics
@@ -37,10 +37,12 @@ class Publisher(Protocol):
     ) -> None: ...
 
 
-_INSERT = text(
+# `record` sends it on the session's own driver connection, in its transaction (infra.db.execute's fast path,
+# written out here: that module imports this one)
+_INSERT_DRIVER = (
     "INSERT INTO outbox (topic, payload, available_at, dispatch_attempts) "
-    "VALUES (:topic, :payload, :available_at, 0) RETURNING id"
-).bindparams(bindparam("payload", type_=JSONB))
+    "VALUES (%(topic)s, %(payload)s, %(available_at)s, 0) RETURNING id"
+)
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,11 @@ def record(
     session: Session, topic: str, payload: dict[str, Any], *, available_at: datetime | None = None
 ) -> int:
     """Write an outbox row in the current transaction; it is dispatched only if the transaction commits."""
-    row_id = int(
-        session.execute(
-            _INSERT, {"topic": topic, "payload": payload, "available_at": available_at}
-        ).scalar_one()
-    )
+    driver = (
+        session.connection().connection.driver_connection
+    )  # the session's transaction, without its layers
+    params = {"topic": topic, "payload": Jsonb(payload), "available_at": available_at}
+    row_id = int(driver.execute(_INSERT_DRIVER, params).fetchone()[0])  # type: ignore[union-attr,index]
     remember(session, row_id, topic, payload, available_at)
     return row_id
 

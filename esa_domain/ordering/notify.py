@@ -568,12 +568,28 @@ def deliver(uow_factory: UowFactory, message_id: int, pusher: TextPusher, public
                     {"id": message_id},
                 )
             ]
-        loaded = None if earlier else _loaded(s, message_id, public_url, row)
-    if earlier:
-        for other in earlier:
-            _deliver_one(uow_factory, other, pusher, public_url)
-        return _deliver_one(uow_factory, message_id, pusher, public_url)
-    return _push(uow_factory, message_id, loaded, pusher, public_url)
+        if not earlier:
+            loaded = _loaded(s, message_id, public_url, row)
+            uow.rollback()  # the read's transaction ends; its connection stays for the finishing move
+            return _push(lambda: _Reused(uow), message_id, loaded, pusher, public_url)  # type: ignore[arg-type,return-value]
+    for other in earlier:
+        _deliver_one(uow_factory, other, pusher, public_url)
+    return _deliver_one(uow_factory, message_id, pusher, public_url)
+
+
+class _Reused:
+    """A unit of work already open, used again for one more transaction: the message's finishing move takes the
+    connection its read used (held, outside any transaction, while LINE answers) instead of checking out
+    another; leaving rolls back whatever was not committed and keeps the connection for its owner to close."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def __enter__(self) -> UnitOfWork:
+        return self.uow
+
+    def __exit__(self, *exc: object) -> None:
+        self.uow.rollback()
 
 
 # (status, retry key, composed (user, texts, carries the invoice), kind)
