@@ -124,9 +124,8 @@ def queue_settled(session: Session, payment_id: int, status: str, *, held: bool 
         queue(session, payment_id, kind, held=held and kind in (DELIVERED, PARTIAL))
 
 
-HELD_AT_MOST = timedelta(
-    minutes=2
-)  # a held message the invoice's worker never released: the sweeper sends it
+# a held message the invoice's worker never released: the sweeper sends it this long after the settlement
+HELD_AT_MOST = timedelta(minutes=2)
 
 
 _SLOW_PAID = text(
